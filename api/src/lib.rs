@@ -1,0 +1,17 @@
+//! Guichet's HTTP API: routes, DTOs, problem+json mapping, OpenAPI assembly
+//! and the `guichet` command.
+
+pub mod config;
+pub mod demo;
+pub mod edge;
+pub mod metrics;
+pub mod openapi;
+pub mod problem;
+pub mod routes;
+pub mod secrets;
+pub mod server;
+pub mod state;
+pub mod telemetry;
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,155 @@
+//! The `guichet` command: `serve`, `migrate`, `openapi`.
+
+use std::io::Write as _;
+use std::net::TcpListener;
+use std::process::ExitCode;
+use std::sync::Arc;
+use std::time::Instant;
+
+use clap::Parser;
+use guichet_api::config::{Cli, Command, DbArgs, LogFormat, ServeArgs, Settings};
+use guichet_api::server::{Parts, start};
+use guichet_api::{demo, openapi, telemetry};
+use guichet_domain::{Clock, SystemClock};
+use guichet_store::{PoolOptions, Store, migrations};
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    match cli.command {
+        Command::Openapi => {
+            print!("{}", openapi::spec_json());
+            ExitCode::SUCCESS
+        }
+        Command::Migrate(db) => migrate(&db),
+        Command::Serve(args) => serve(&args),
+    }
+}
+
+fn fail(message: impl std::fmt::Display) -> ExitCode {
+    eprintln!("guichet: {message}");
+    ExitCode::FAILURE
+}
+
+fn migrate(db: &DbArgs) -> ExitCode {
+    telemetry::init(LogFormat::Text);
+    let url = match db.database_url() {
+        Ok(url) => url,
+        Err(e) => return fail(e),
+    };
+    let store = match Store::connect(&url, &PoolOptions::default()) {
+        Ok(store) => store,
+        Err(e) => return fail(e),
+    };
+    let status = store
+        .conn()
+        .map_err(|e| e.to_string())
+        .and_then(|mut conn| migrations::status(&mut conn).map_err(|e| e.to_string()));
+    match status {
+        Ok(versions) => {
+            println!("{}: schema up to date", url.redacted());
+            for (version, applied) in versions {
+                println!(
+                    "  {version} {}",
+                    if applied { "applied" } else { "pending" }
+                );
+            }
+            ExitCode::SUCCESS
+        }
+        Err(e) => fail(e),
+    }
+}
+
+fn serve(args: &ServeArgs) -> ExitCode {
+    let started = Instant::now();
+    telemetry::init(args.log_format.unwrap_or(match args.env {
+        guichet_api::config::Environment::Development => LogFormat::Text,
+        guichet_api::config::Environment::Production => LogFormat::Json,
+    }));
+    let settings = match Settings::from_args(args) {
+        Ok(settings) => settings,
+        Err(e) => return fail(e),
+    };
+    let options = PoolOptions {
+        max_size: settings.db_pool_size,
+        ..PoolOptions::default()
+    };
+    let store = match Store::connect(&settings.database_url, &options) {
+        Ok(store) => store,
+        Err(e) => return fail(e),
+    };
+    let clock: Arc<dyn Clock> = Arc::new(SystemClock);
+    let demo = if settings.demo {
+        match demo::seed(&store, clock.as_ref()) {
+            Ok(summary) => Some(summary),
+            Err(e) => return fail(format!("cannot create the demo data: {e}")),
+        }
+    } else {
+        None
+    };
+    let listener = match TcpListener::bind(settings.listen) {
+        Ok(listener) => listener,
+        Err(e) => return fail(format!("cannot listen on {}: {e}", settings.listen)),
+    };
+    let address = listener.local_addr().map_or(settings.listen, |a| a);
+    let parts = Parts::new(&settings, store.clone(), clock);
+    let result = actix_web::rt::System::new().block_on(async move {
+        let server = start(&settings, parts, listener)?;
+        print_banner(&settings, &store, address, demo.as_ref());
+        tracing::info!(
+            %address,
+            backend = store.backend().as_str(),
+            startup_ms = started.elapsed().as_millis() as u64,
+            "guichet is serving"
+        );
+        server.await
+    });
+    match result {
+        Ok(()) => {
+            tracing::info!("stopped");
+            ExitCode::SUCCESS
+        }
+        Err(e) => fail(e),
+    }
+}
+
+fn print_banner(
+    settings: &Settings,
+    store: &Store,
+    address: std::net::SocketAddr,
+    demo: Option<&demo::DemoSummary>,
+) {
+    let base = format!("http://{address}");
+    let mut out = std::io::stdout().lock();
+    let _ = writeln!(
+        out,
+        "Guichet {} is listening on {base}",
+        env!("CARGO_PKG_VERSION")
+    );
+    let _ = writeln!(out, "  Swagger UI: {base}/swagger-ui/");
+    let _ = writeln!(out, "  OpenAPI:    {base}/api-docs/openapi.json");
+    let _ = writeln!(
+        out,
+        "  Health:     {base}/healthz  {base}/readyz  {base}/metrics"
+    );
+    let _ = writeln!(out, "  Database:   {}", store.redacted_url());
+    let _ = writeln!(out, "  Data dir:   {}", settings.data_dir.display());
+    if let Some(demo) = demo {
+        let _ = writeln!(
+            out,
+            "Demo data ({}):",
+            if demo.created {
+                "created now"
+            } else {
+                "already present"
+            }
+        );
+        if !demo.organization_slug.is_empty() {
+            let _ = writeln!(
+                out,
+                "  organization: {} (slug `{}`)",
+                demo.organization_name, demo.organization_slug
+            );
+        }
+    }
+    let _ = out.flush();
+}

@@ -1,0 +1,76 @@
+//! Operational endpoints: liveness, readiness and metrics.
+
+use std::time::Duration;
+
+use actix_web::{HttpResponse, get, web};
+use serde::Serialize;
+use utoipa::ToSchema;
+
+use crate::problem::{ApiError, Problem};
+use crate::state::AppState;
+
+/// The process is up.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct Health {
+    /// Always `ok`.
+    #[schema(example = "ok")]
+    pub status: &'static str,
+}
+
+/// The process can serve: its database answers.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct Readiness {
+    /// Always `ready`.
+    #[schema(example = "ready")]
+    pub status: &'static str,
+    /// The storage backend in use: `sqlite` or `postgres`.
+    #[schema(example = "sqlite")]
+    pub database: &'static str,
+}
+
+/// Liveness: answers as long as the process serves HTTP; touches nothing.
+#[utoipa::path(
+    tag = "operations",
+    responses((status = 200, description = "The process is up.", body = Health)),
+)]
+#[get("/healthz")]
+pub async fn healthz() -> web::Json<Health> {
+    web::Json(Health { status: "ok" })
+}
+
+/// Readiness: pings the database; 503 while it cannot be reached, 200 again
+/// as soon as it answers (no restart needed).
+#[utoipa::path(
+    tag = "operations",
+    responses(
+        (status = 200, description = "The database answers.", body = Readiness),
+        (status = 503, description = "The database cannot be reached. Codes: `database_unavailable`.",
+            body = Problem, content_type = "application/problem+json"),
+    ),
+)]
+#[get("/readyz")]
+pub async fn readyz(state: web::Data<AppState>) -> Result<web::Json<Readiness>, ApiError> {
+    let store = state.store.clone();
+    web::block(move || store.ping(Duration::from_secs(2))).await??;
+    Ok(web::Json(Readiness {
+        status: "ready",
+        database: state.store.backend().as_str(),
+    }))
+}
+
+/// Prometheus metrics: request counts and latency histograms per route,
+/// method and status; database pool state.
+#[utoipa::path(
+    tag = "operations",
+    responses((status = 200, description = "Prometheus text exposition format 0.0.4.",
+        body = String, content_type = "text/plain; version=0.0.4")),
+)]
+#[get("/metrics")]
+pub async fn metrics(state: web::Data<AppState>) -> HttpResponse {
+    let text = state
+        .metrics
+        .render(state.store.pool_state(), state.store.backend().as_str());
+    HttpResponse::Ok()
+        .content_type("text/plain; version=0.0.4; charset=utf-8")
+        .body(text)
+}

@@ -1,0 +1,132 @@
+//! Assembles the actix application and runs the HTTP server.
+
+use std::net::TcpListener;
+use std::sync::Arc;
+use std::time::Duration;
+
+use actix_web::body::MessageBody;
+use actix_web::dev::{Server, ServiceFactory, ServiceRequest, ServiceResponse};
+use actix_web::middleware::from_fn;
+use actix_web::{App, HttpResponse, HttpServer, web};
+use guichet_domain::Clock;
+use guichet_store::Store;
+use utoipa_actix_web::AppExt;
+use utoipa_swagger_ui::SwaggerUi;
+
+use crate::config::Settings;
+use crate::edge::cors::CorsPolicy;
+use crate::edge::json::BodyLimit;
+use crate::edge::routes::{RouteTable, fallback};
+use crate::edge::{EdgeConfig, edge};
+use crate::metrics::Metrics;
+use crate::problem::{ApiError, ProblemCode};
+use crate::state::AppState;
+
+/// Everything the application needs, built once and shared by the workers.
+#[derive(Clone)]
+pub struct Parts {
+    state: web::Data<AppState>,
+    metrics: web::Data<Metrics>,
+    edge: web::Data<EdgeConfig>,
+    body_limit: web::Data<BodyLimit>,
+    routes: web::Data<RouteTable>,
+    spec: Arc<utoipa::openapi::OpenApi>,
+}
+
+impl Parts {
+    pub fn new(settings: &Settings, store: Store, clock: Arc<dyn Clock>) -> Self {
+        let spec = Arc::new(crate::openapi::spec());
+        let metrics = Arc::new(Metrics::default());
+        Parts {
+            routes: web::Data::new(RouteTable::from_spec(&spec)),
+            state: web::Data::new(AppState {
+                store,
+                clock,
+                metrics: metrics.clone(),
+            }),
+            metrics: web::Data::from(metrics),
+            edge: web::Data::new(EdgeConfig {
+                body_limit: settings.body_limit,
+                header_limit: settings.header_limit,
+                cors: CorsPolicy::new(&settings.cors_origins),
+            }),
+            body_limit: web::Data::new(BodyLimit(settings.body_limit)),
+            spec,
+        }
+    }
+}
+
+/// The application: every route, the edge middleware, Swagger UI and the
+/// 404/405 fallback. `extra` lets in-crate tests mount probe routes.
+pub fn app(
+    parts: Parts,
+    extra: fn(&mut web::ServiceConfig),
+) -> App<
+    impl ServiceFactory<
+        ServiceRequest,
+        Config = (),
+        Response = ServiceResponse<impl MessageBody>,
+        Error = actix_web::Error,
+        InitError = (),
+    >,
+> {
+    let (app, _) = App::new()
+        .into_utoipa_app()
+        .app_data(parts.state.clone())
+        .app_data(parts.metrics.clone())
+        .app_data(parts.edge.clone())
+        .app_data(parts.body_limit.clone())
+        .app_data(parts.routes.clone())
+        .app_data(query_config())
+        .app_data(path_config())
+        .configure(crate::routes::configure)
+        .split_for_parts();
+    app.configure(extra)
+        .service(
+            SwaggerUi::new("/swagger-ui/{_:.*}")
+                .url("/api-docs/openapi.json", (*parts.spec).clone()),
+        )
+        .route(
+            "/swagger-ui",
+            web::get().to(|| async {
+                HttpResponse::PermanentRedirect()
+                    .insert_header(("Location", "/swagger-ui/"))
+                    .finish()
+            }),
+        )
+        .default_service(web::to(fallback))
+        .wrap(from_fn(edge))
+}
+
+fn query_config() -> web::QueryConfig {
+    web::QueryConfig::default().error_handler(|error, _| {
+        ApiError::new(ProblemCode::InvalidParameter)
+            .detail(
+                "Paramètre de requête invalide.",
+                "Invalid query-string parameter.",
+            )
+            .cause(error.to_string())
+            .into()
+    })
+}
+
+fn path_config() -> web::PathConfig {
+    web::PathConfig::default().error_handler(|error, _| {
+        ApiError::new(ProblemCode::InvalidParameter)
+            .detail("Paramètre de chemin invalide.", "Invalid path parameter.")
+            .cause(error.to_string())
+            .into()
+    })
+}
+
+/// Starts serving on `listener`; the returned server resolves when it has
+/// stopped (SIGTERM or SIGINT stop it gracefully).
+pub fn start(settings: &Settings, parts: Parts, listener: TcpListener) -> std::io::Result<Server> {
+    let server = HttpServer::new(move || app(parts.clone(), |_| {}))
+        .workers(settings.workers)
+        .shutdown_timeout(settings.shutdown_timeout)
+        .client_request_timeout(Duration::from_secs(10))
+        .listen(listener)?
+        .run();
+    Ok(server)
+}

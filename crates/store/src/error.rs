@@ -1,0 +1,48 @@
+//! The storage layer's one error type.
+
+use diesel::result::{DatabaseErrorKind, Error as DieselError};
+
+/// What went wrong in the storage layer, in terms the HTTP layer can map.
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    /// The row asked for does not exist (or is not visible to the caller).
+    #[error("not found")]
+    NotFound,
+    /// A uniqueness or foreign-key constraint refused the write.
+    #[error("conflict: {0}")]
+    Conflict(String),
+    /// No connection could be had: the database is down or unreachable.
+    #[error("database unavailable: {0}")]
+    Unavailable(String),
+    /// The database URL or options are wrong.
+    #[error("invalid database configuration: {0}")]
+    Config(String),
+    /// Applying the migrations failed.
+    #[error("migration failed: {0}")]
+    Migration(String),
+    /// Any other database error (a bug or a broken database).
+    #[error("database error: {0}")]
+    Database(String),
+}
+
+impl From<DieselError> for StoreError {
+    fn from(error: DieselError) -> Self {
+        match error {
+            DieselError::NotFound => StoreError::NotFound,
+            DieselError::DatabaseError(
+                DatabaseErrorKind::UniqueViolation | DatabaseErrorKind::ForeignKeyViolation,
+                info,
+            ) => StoreError::Conflict(info.message().to_owned()),
+            DieselError::DatabaseError(DatabaseErrorKind::ClosedConnection, info) => {
+                StoreError::Unavailable(info.message().to_owned())
+            }
+            other => StoreError::Database(other.to_string()),
+        }
+    }
+}
+
+impl From<diesel::r2d2::PoolError> for StoreError {
+    fn from(error: diesel::r2d2::PoolError) -> Self {
+        StoreError::Unavailable(error.to_string())
+    }
+}
