@@ -4,6 +4,7 @@
 //! Repositories are plain functions taking `&mut DbConnection`, so one
 //! transaction can span several of them.
 
+pub mod admin;
 pub mod db;
 pub mod error;
 pub mod migrations;
