@@ -11,7 +11,12 @@ use crate::secrets::{self, JwtKeys};
 
 /// Guichet: a self-hostable customer self-service payment portal API.
 #[derive(Debug, Parser)]
-#[command(name = "guichet", version, about, long_about = None)]
+#[command(
+    name = "guichet",
+    version,
+    about = "Guichet: a self-hostable customer self-service payment portal API.",
+    long_about = None
+)]
 pub struct Cli {
     #[command(subcommand)]
     pub command: Command,
@@ -35,8 +40,8 @@ pub struct DbArgs {
     #[arg(long, env = "GUICHET_DATABASE_URL", hide_env_values = true)]
     pub database_url: Option<String>,
 
-    /// Directory for the default SQLite file, generated development secrets
-    /// and the file outbox.
+    /// Directory for the default SQLite file and generated development
+    /// secrets.
     #[arg(long, env = "GUICHET_DATA_DIR", default_value = "./guichet-data")]
     pub data_dir: PathBuf,
 }
@@ -160,7 +165,7 @@ impl Settings {
     pub fn from_args(args: &ServeArgs) -> Result<Settings, String> {
         let database_url = args.db.database_url()?;
         let jwt = resolve_jwt(args, &args.db.data_dir)?;
-        for origin in &args.cors_origins {
+        for origin in args.cors_origins.iter().map(|o| o.trim()) {
             if origin != "*" && !(origin.starts_with("https://") || origin.starts_with("http://")) {
                 return Err(format!(
                     "CORS origin {origin:?} must be `*` or start with http:// or https://"

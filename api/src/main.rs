@@ -93,7 +93,10 @@ fn serve(args: &ServeArgs) -> ExitCode {
     let address = listener.local_addr().map_or(settings.listen, |a| a);
     let parts = Parts::new(&settings, store.clone(), clock);
     let result = actix_web::rt::System::new().block_on(async move {
-        let server = start(&settings, parts, listener)?;
+        let server = actix_web::rt::spawn(start(&settings, parts, listener)?);
+        // The server installs its SIGTERM/SIGINT handlers on its first poll:
+        // let that happen before telling anyone it is up.
+        actix_web::rt::task::yield_now().await;
         print_banner(&settings, &store, address, demo.as_ref());
         tracing::info!(
             %address,
@@ -101,7 +104,7 @@ fn serve(args: &ServeArgs) -> ExitCode {
             startup_ms = started.elapsed().as_millis() as u64,
             "guichet is serving"
         );
-        server.await
+        server.await.map_err(std::io::Error::other)?
     });
     match result {
         Ok(()) => {

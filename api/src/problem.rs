@@ -205,8 +205,12 @@ pub struct Problem {
 #[derive(Debug, Clone)]
 pub struct ApiError {
     pub code: ProblemCode,
-    pub detail: Option<Localized>,
+    pub detail: Option<Box<Localized>>,
     pub errors: Vec<FieldError>,
+    /// A status other than the code's own, for framework errors that have
+    /// no code of their own (e.g. 408): the status is kept, the code is the
+    /// generic one.
+    pub status_override: Option<StatusCode>,
     /// Extra headers such as `Allow` or `Retry-After`.
     pub headers: Vec<(HeaderName, HeaderValue)>,
     /// The internal cause: logged with the request id, never sent.
@@ -219,13 +223,14 @@ impl ApiError {
             code,
             detail: None,
             errors: Vec::new(),
+            status_override: None,
             headers: Vec::new(),
             cause: None,
         }
     }
 
     pub fn detail(mut self, fr: impl Into<String>, en: impl Into<String>) -> Self {
-        self.detail = Some(Localized::new(fr, en));
+        self.detail = Some(Box::new(Localized::new(fr, en)));
         self
     }
 
@@ -257,7 +262,7 @@ impl ApiError {
     }
 
     pub fn status(&self) -> StatusCode {
-        self.code.status()
+        self.status_override.unwrap_or_else(|| self.code.status())
     }
 
     /// The body in `locale`, carrying `request_id`.

@@ -120,7 +120,8 @@ fn path_config() -> web::PathConfig {
 }
 
 /// Starts serving on `listener`; the returned server resolves when it has
-/// stopped (SIGTERM or SIGINT stop it gracefully).
+/// stopped. SIGTERM stops it gracefully (in-flight requests get
+/// `shutdown_timeout` seconds); SIGINT and SIGQUIT stop it at once.
 pub fn start(settings: &Settings, parts: Parts, listener: TcpListener) -> std::io::Result<Server> {
     let server = HttpServer::new(move || app(parts.clone(), |_| {}))
         .workers(settings.workers)

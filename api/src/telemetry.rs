@@ -5,10 +5,21 @@ use tracing_subscriber::EnvFilter;
 use crate::config::LogFormat;
 
 /// Installs the global subscriber. The filter comes from `GUICHET_LOG`
-/// (e.g. `debug`, `guichet_api=debug,info`), default `info`.
+/// (e.g. `debug`, `guichet_api=debug,info`), default `info` with the
+/// server framework's own lines at `warn`. An unreadable filter is reported
+/// and the default used.
 pub fn init(format: LogFormat) {
-    let filter = EnvFilter::try_from_env("GUICHET_LOG")
-        .unwrap_or_else(|_| EnvFilter::new("info,actix_server=warn"));
+    let default = || EnvFilter::new("info,actix_server=warn");
+    let (filter, bad) = match std::env::var("GUICHET_LOG") {
+        Ok(spec) => match EnvFilter::try_new(&spec) {
+            Ok(filter) => (filter, None),
+            Err(e) => (
+                default(),
+                Some(format!("GUICHET_LOG={spec:?} ignored: {e}")),
+            ),
+        },
+        Err(_) => (default(), None),
+    };
     let builder = tracing_subscriber::fmt()
         .with_env_filter(filter)
         .with_writer(std::io::stderr);
@@ -21,4 +32,7 @@ pub fn init(format: LogFormat) {
             .with_span_list(false)
             .try_init(),
     };
+    if let Some(message) = bad {
+        tracing::warn!("{message}");
+    }
 }

@@ -1,1 +1,220 @@
+//! The black-box test harness: every test gets its own `guichet` server on
+//! port 0 with its own database, and talks to it over HTTP only.
+//!
+//! The backend comes from `GUICHET_TEST_DATABASE_URL`: unset, each test
+//! gets a fresh SQLite file; set to a PostgreSQL URL (an administrative
+//! database such as `postgres://postgres@127.0.0.1:5432/postgres`), each
+//! test gets a fresh database created for it and dropped after it. The same
+//! test functions run on both.
 
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+pub mod http;
+pub mod proxy;
+
+use std::net::TcpListener;
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU32, Ordering};
+use std::thread::JoinHandle;
+
+use actix_web::dev::ServerHandle;
+use chrono::{TimeZone, Utc};
+use clap::Parser;
+use guichet_api::config::{Cli, Command, Settings};
+use guichet_api::server::{Parts, start};
+use guichet_domain::FixedClock;
+use guichet_store::{Backend, PoolOptions, Store, admin};
+
+pub use http::Response;
+
+/// The environment variable naming the PostgreSQL server to test against.
+pub const PG_ENV: &str = "GUICHET_TEST_DATABASE_URL";
+
+/// A secret for test servers (never used outside tests).
+pub const TEST_JWT_SECRET: &str = "test-secret-0123456789abcdef0123456789";
+
+static COUNTER: AtomicU32 = AtomicU32::new(0);
+
+/// The backend this test run uses.
+pub fn backend() -> Backend {
+    match std::env::var(PG_ENV) {
+        Ok(url) if !url.is_empty() => Backend::Postgres,
+        _ => Backend::Sqlite,
+    }
+}
+
+/// A throwaway PostgreSQL database, dropped with this value.
+pub struct PgDatabase {
+    admin_url: String,
+    pub name: String,
+    pub url: String,
+}
+
+impl PgDatabase {
+    /// Creates a fresh database on the server named by `GUICHET_TEST_DATABASE_URL`.
+    pub fn create() -> Option<PgDatabase> {
+        let admin_url = std::env::var(PG_ENV).ok().filter(|u| !u.is_empty())?;
+        let prefix = std::env::var("GUICHET_TEST_DB_PREFIX").unwrap_or_else(|_| "guichet_t".into());
+        let name = format!(
+            "{prefix}_{}_{}_{}",
+            std::process::id(),
+            COUNTER.fetch_add(1, Ordering::Relaxed),
+            rand::random::<u32>()
+        );
+        admin::create_database(&admin_url, &name)
+            .unwrap_or_else(|e| panic!("cannot create test database {name}: {e}"));
+        let url = admin::with_database(&admin_url, &name).unwrap();
+        Some(PgDatabase {
+            admin_url,
+            name,
+            url,
+        })
+    }
+}
+
+impl Drop for PgDatabase {
+    fn drop(&mut self) {
+        if let Err(e) = admin::drop_database(&self.admin_url, &self.name) {
+            eprintln!("could not drop test database {}: {e}", self.name);
+        }
+    }
+}
+
+/// How to start a test server.
+#[derive(Default)]
+pub struct Options {
+    /// Extra `guichet serve` flags (e.g. `--cors-origins`).
+    pub args: Vec<String>,
+    /// Route the server's PostgreSQL connections through a proxy the test
+    /// can cut (PostgreSQL runs only).
+    pub db_proxy: bool,
+}
+
+/// A running server and what it stands on.
+pub struct TestApp {
+    /// `http://127.0.0.1:PORT`
+    pub base: String,
+    pub backend: Backend,
+    /// The server's clock: tests move it to test date rules.
+    pub clock: FixedClock,
+    pub data_dir: PathBuf,
+    /// The proxy between the server and PostgreSQL, when asked for.
+    pub proxy: Option<proxy::Proxy>,
+    agent: ureq::Agent,
+    handle: ServerHandle,
+    thread: Option<JoinHandle<()>>,
+    // Dropped last: the database outlives the server.
+    _pg: Option<PgDatabase>,
+    _dir: tempfile::TempDir,
+}
+
+impl TestApp {
+    /// A server with default options.
+    pub fn spawn() -> TestApp {
+        TestApp::spawn_with(Options::default())
+    }
+
+    /// A server with `options`.
+    pub fn spawn_with(options: Options) -> TestApp {
+        let dir = tempfile::tempdir().unwrap();
+        let pg = PgDatabase::create();
+        let proxy = match (&pg, options.db_proxy) {
+            (Some(_), true) => Some(proxy::Proxy::start("127.0.0.1:5432")),
+            _ => None,
+        };
+        let database_url = match (&pg, &proxy) {
+            (Some(db), Some(proxy)) => db.url.replace(":5432/", &format!(":{}/", proxy.port)),
+            (Some(db), None) => db.url.clone(),
+            (None, _) => format!("sqlite://{}", dir.path().join("guichet.db").display()),
+        };
+        let mut argv: Vec<String> = [
+            "guichet",
+            "serve",
+            "--database-url",
+            &database_url,
+            "--data-dir",
+            &dir.path().display().to_string(),
+            "--listen",
+            "127.0.0.1:0",
+            "--jwt-secret",
+            TEST_JWT_SECRET,
+            "--workers",
+            "2",
+            "--shutdown-timeout",
+            "1",
+        ]
+        .iter()
+        .map(|s| s.to_string())
+        .collect();
+        argv.extend(options.args);
+        let Command::Serve(args) = Cli::parse_from(argv).command else {
+            unreachable!("serve was given")
+        };
+        let settings = Settings::from_args(&args).unwrap();
+        let pool = PoolOptions {
+            max_size: 4,
+            acquire_timeout: std::time::Duration::from_secs(2),
+            ..PoolOptions::default()
+        };
+        let store = Store::connect(&settings.database_url, &pool).unwrap();
+        let backend = store.backend();
+        let clock = FixedClock::new(Utc.with_ymd_and_hms(2026, 11, 22, 9, 0, 0).unwrap());
+        let parts = Parts::new(&settings, store, Arc::new(clock.clone()));
+        let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+        let port = listener.local_addr().unwrap().port();
+        let (tx, rx) = std::sync::mpsc::channel();
+        let thread = std::thread::spawn(move || {
+            let result = actix_web::rt::System::new().block_on(async move {
+                let server = start(&settings, parts, listener)?;
+                let _ = tx.send(server.handle());
+                server.await
+            });
+            if let Err(e) = result {
+                eprintln!("test server failed: {e}");
+            }
+        });
+        let handle = rx.recv().expect("the test server did not start");
+        TestApp {
+            base: format!("http://127.0.0.1:{port}"),
+            backend,
+            clock,
+            data_dir: dir.path().to_path_buf(),
+            proxy,
+            agent: http::agent(),
+            handle,
+            thread: Some(thread),
+            _pg: pg,
+            _dir: dir,
+        }
+    }
+
+    /// `http://127.0.0.1:PORT` + `path`.
+    pub fn url(&self, path: &str) -> String {
+        format!("{}{path}", self.base)
+    }
+
+    /// A request builder for `method path`.
+    pub fn request(&self, method: &str, path: &str) -> http::Request<'_> {
+        http::Request::new(&self.agent, method, self.url(path))
+    }
+
+    pub fn get(&self, path: &str) -> Response {
+        self.request("GET", path).send()
+    }
+
+    /// Sends `bytes` as they are over a fresh TCP connection and reads the
+    /// answer (for requests no well-behaved client would send).
+    pub fn raw(&self, bytes: &[u8]) -> Response {
+        http::raw(&self.base, bytes)
+    }
+}
+
+impl Drop for TestApp {
+    fn drop(&mut self) {
+        drop(self.handle.stop(false));
+        if let Some(thread) = self.thread.take() {
+            let _ = thread.join();
+        }
+    }
+}

@@ -22,10 +22,11 @@ pub struct CorsPolicy {
 impl CorsPolicy {
     /// From a list of origins (`https://app.example.com`); `*` allows any.
     pub fn new(origins: &[String]) -> Self {
-        let any = origins.iter().any(|o| o == "*");
+        let any = origins.iter().any(|o| o.trim() == "*");
         let origins = origins
             .iter()
-            .filter(|o| *o != "*")
+            .map(|o| o.trim())
+            .filter(|o| *o != "*" && !o.is_empty())
             .map(|o| o.trim_end_matches('/').to_ascii_lowercase())
             .collect();
         Self { any, origins }

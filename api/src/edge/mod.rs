@@ -120,7 +120,7 @@ pub async fn edge(
     });
     let mut res = match early {
         Some(Ok(answer)) => req.into_response(answer),
-        Some(Err(problem)) => req.into_response(actix_web::HttpResponse::from_error(problem)),
+        Some(Err(problem)) => req.into_response(problem.render(locale, Some(&request_id))),
         // Handlers' errors arrive here as responses carrying the error; an
         // `Err` could only come from an inner middleware (there is none), and
         // actix renders it through `ResponseError` (still problem+json).
@@ -198,6 +198,9 @@ fn as_problem(
             }
             let cause = res.response().error().map(|e| e.to_string());
             let mut error = ApiError::new(code_for_status(status));
+            if error.code.status() != status {
+                error.status_override = Some(status);
+            }
             if let Some(cause) = cause {
                 error = error.cause(cause);
             }

@@ -16,7 +16,9 @@ fn check_name(name: &str) -> Result<(), StoreError> {
     if ok {
         Ok(())
     } else {
-        Err(StoreError::Config(format!("invalid database name {name:?}")))
+        Err(StoreError::Config(format!(
+            "invalid database name {name:?}"
+        )))
     }
 }
 
@@ -44,8 +46,8 @@ pub fn with_database(url: &str, name: &str) -> Result<String, StoreError> {
 /// Creates database `name` on the server `admin_url` points to.
 pub fn create_database(admin_url: &str, name: &str) -> Result<(), StoreError> {
     check_name(name)?;
-    let mut conn = PgConnection::establish(admin_url)
-        .map_err(|e| StoreError::Unavailable(e.to_string()))?;
+    let mut conn =
+        PgConnection::establish(admin_url).map_err(|e| StoreError::Unavailable(e.to_string()))?;
     diesel::sql_query(format!("CREATE DATABASE \"{name}\"")).execute(&mut conn)?;
     Ok(())
 }
@@ -53,8 +55,8 @@ pub fn create_database(admin_url: &str, name: &str) -> Result<(), StoreError> {
 /// Drops database `name`, closing whatever connections are still open.
 pub fn drop_database(admin_url: &str, name: &str) -> Result<(), StoreError> {
     check_name(name)?;
-    let mut conn = PgConnection::establish(admin_url)
-        .map_err(|e| StoreError::Unavailable(e.to_string()))?;
+    let mut conn =
+        PgConnection::establish(admin_url).map_err(|e| StoreError::Unavailable(e.to_string()))?;
     diesel::sql_query(format!("DROP DATABASE IF EXISTS \"{name}\" WITH (FORCE)"))
         .execute(&mut conn)?;
     Ok(())

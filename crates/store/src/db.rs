@@ -4,7 +4,7 @@ use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use diesel::connection::SimpleConnection;
-use diesel::r2d2::{ConnectionManager, CustomizeConnection, Pool, PooledConnection};
+use diesel::r2d2::{CustomizeConnection, ManageConnection, Pool, PooledConnection, R2D2Connection};
 use diesel::{Connection, PgConnection, RunQueryDsl, SqliteConnection};
 
 use crate::error::StoreError;
@@ -204,13 +204,53 @@ impl diesel::r2d2::HandleError<diesel::r2d2::Error> for TracingErrorHandler {
     }
 }
 
+/// Opens connections of the backend the URL names, and only that one:
+/// `MultiConnection::establish` would try each backend in turn and hide the
+/// real error (even try a `postgres://` URL as a SQLite file name).
+#[derive(Debug)]
+pub struct Manager {
+    backend: Backend,
+    driver_url: String,
+}
+
+impl Manager {
+    fn establish(&self) -> Result<DbConnection, diesel::ConnectionError> {
+        match self.backend {
+            Backend::Postgres => {
+                PgConnection::establish(&self.driver_url).map(DbConnection::Postgresql)
+            }
+            Backend::Sqlite => {
+                SqliteConnection::establish(&self.driver_url).map(DbConnection::Sqlite)
+            }
+        }
+    }
+}
+
+impl ManageConnection for Manager {
+    type Connection = DbConnection;
+    type Error = diesel::r2d2::Error;
+
+    fn connect(&self) -> Result<DbConnection, Self::Error> {
+        self.establish()
+            .map_err(diesel::r2d2::Error::ConnectionError)
+    }
+
+    fn is_valid(&self, conn: &mut DbConnection) -> Result<(), Self::Error> {
+        conn.ping().map_err(diesel::r2d2::Error::QueryError)
+    }
+
+    fn has_broken(&self, conn: &mut DbConnection) -> bool {
+        conn.is_broken()
+    }
+}
+
 /// A pooled connection.
-pub type PooledConn = PooledConnection<ConnectionManager<DbConnection>>;
+pub type PooledConn = PooledConnection<Manager>;
 
 /// The storage facade: a pool over one backend.
 #[derive(Clone)]
 pub struct Store {
-    pool: Pool<ConnectionManager<DbConnection>>,
+    pool: Pool<Manager>,
     url: DatabaseUrl,
     acquire_timeout: Duration,
 }
@@ -228,10 +268,13 @@ impl Store {
         if let DatabaseUrl::Sqlite(path) = url {
             create_parent_dir(path)?;
         }
-        let driver_url = url.driver_url();
+        let manager = Manager {
+            backend: url.backend(),
+            driver_url: url.driver_url(),
+        };
         // One direct connection first: r2d2 would turn a refused connection
         // into a bare "timed out" after its own timeout.
-        let mut first = DbConnection::establish(&driver_url).map_err(|e| {
+        let mut first = manager.establish().map_err(|e| {
             StoreError::Unavailable(format!("cannot connect to {}: {e}", url.redacted()))
         })?;
         let pragmas = SqlitePragmas {
@@ -247,7 +290,6 @@ impl Store {
             }
         }
         drop(first);
-        let manager = ConnectionManager::<DbConnection>::new(driver_url);
         let pool = Pool::builder()
             .max_size(options.max_size)
             .min_idle(Some(1))

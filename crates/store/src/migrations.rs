@@ -35,8 +35,14 @@ pub fn run_pending(conn: &mut DbConnection) -> Result<Vec<String>, StoreError> {
                         .map_err(|e| diesel::result::Error::QueryBuilderError(e.to_string().into()))
                 })
                 .map_err(|e| StoreError::Migration(e.to_string()));
-            diesel::sql_query(format!("SELECT pg_advisory_unlock({MIGRATION_LOCK_KEY})"))
-                .execute(c)?;
+            // The lock also ends with the connection; a failed unlock must
+            // not hide the migrations' own outcome.
+            if let Err(e) =
+                diesel::sql_query(format!("SELECT pg_advisory_unlock({MIGRATION_LOCK_KEY})"))
+                    .execute(c)
+            {
+                tracing::warn!(error = %e, "could not release the migration lock");
+            }
             result
         }
     }

@@ -1,0 +1,7 @@
+//! The black-box suite: one binary, one module per area.
+
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+mod openapi;
+mod platform;
+mod schema;
