@@ -139,6 +139,10 @@ fn ms(duration: Duration) -> f64 {
     round(duration.as_secs_f64() * 1000.0, 1)
 }
 
+fn show(value: Option<f64>) -> String {
+    value.map_or_else(|| "-".to_owned(), |v| v.to_string())
+}
+
 fn us_to_ms(us: Option<u32>) -> Option<f64> {
     us.map(|us| round(f64::from(us) / 1000.0, 3))
 }
@@ -167,9 +171,9 @@ fn run(args: &Args) -> Result<ExitCode, String> {
     };
 
     progress(&format!(
-        "starting {} on a fresh {:?} database",
+        "starting {} on a fresh {} database",
         config.binary.display(),
-        args.backend
+        args.backend.name()
     ));
     let mut first = Server::spawn(&config, "fresh")?;
     let ready_fresh = runtime.block_on(first.wait_ready(Duration::from_secs(60)))?;
@@ -217,8 +221,11 @@ fn run(args: &Args) -> Result<ExitCode, String> {
         server.check_alive()?;
         let result = summarise(name, &spec, &outcome, load.duration);
         progress(&format!(
-            "{name}: {} req/s, p50 {:?} ms, p99 {:?} ms, {} errors",
-            result.req_per_s, result.p50_ms, result.p99_ms, result.errors
+            "{name}: {} req/s, p50 {} ms, p99 {} ms, {} errors",
+            result.req_per_s,
+            show(result.p50_ms),
+            show(result.p99_ms),
+            result.errors
         ));
         if outcome.errors as f64 > MAX_ERROR_RATE * outcome.requests as f64 {
             failed.push(format!(
@@ -281,8 +288,10 @@ fn run(args: &Args) -> Result<ExitCode, String> {
     for target in &report.targets {
         if target.met == Some(false) {
             progress(&format!(
-                "target {} not met: {:?} > {}",
-                target.name, target.value, target.limit
+                "target {} not met: {} > {}",
+                target.name,
+                show(target.value),
+                target.limit
             ));
         }
     }
