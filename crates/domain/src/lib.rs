@@ -4,11 +4,17 @@
 //! tested with fixed dates and without I/O. The HTTP crate (`guichet-api`) and
 //! the storage crate (`guichet-store`) depend on this crate, never the reverse.
 
+pub mod challenge;
 pub mod clock;
+pub mod contact;
+pub mod identity;
 pub mod ids;
 pub mod money;
 pub mod organization;
+pub mod password;
+pub mod secret;
 
 pub use clock::{Clock, FixedClock, SystemClock};
+pub use contact::{ContactError, Email, Msisdn};
 pub use money::{Currency, Money, MoneyError};
 pub use organization::{Locale, Organization, Slug};

@@ -106,6 +106,11 @@ pub struct Organization {
     pub slug: Slug,
     pub name: String,
     pub locale: Locale,
+    /// How its customers may sign in.
+    pub login_methods: crate::identity::LoginMethods,
+    /// Where customers can reach the business, shown in the portal.
+    pub support_email: Option<String>,
+    pub support_phone: Option<String>,
     pub created_at: DateTime<Utc>,
 }
 

@@ -46,3 +46,18 @@ impl From<diesel::r2d2::PoolError> for StoreError {
         StoreError::Unavailable(error.to_string())
     }
 }
+
+/// `NotFound` as `None`, for lookups where absence is an answer.
+pub trait OptionalExt<T> {
+    fn optional(self) -> Result<Option<T>, StoreError>;
+}
+
+impl<T> OptionalExt<T> for Result<T, StoreError> {
+    fn optional(self) -> Result<Option<T>, StoreError> {
+        match self {
+            Ok(value) => Ok(Some(value)),
+            Err(StoreError::NotFound) => Ok(None),
+            Err(e) => Err(e),
+        }
+    }
+}

@@ -10,6 +10,8 @@ pub mod error;
 pub mod migrations;
 pub mod repo;
 pub mod schema;
+pub mod tx;
 
 pub use db::{Backend, DatabaseUrl, DbConnection, PoolOptions, PoolState, Store};
-pub use error::StoreError;
+pub use error::{OptionalExt, StoreError};
+pub use tx::transaction;

@@ -1,7 +1,15 @@
 //! Repositories: one module per table family, plain functions over
 //! `&mut DbConnection` that take and return domain types.
 
+pub mod api_keys;
+pub mod challenges;
+pub mod codes;
+pub mod customers;
 pub mod organizations;
+pub mod outbox;
+pub mod sessions;
+pub mod staff;
+pub mod throttles;
 
 use chrono::{DateTime, NaiveDateTime, Utc};
 
@@ -12,4 +20,12 @@ pub(crate) fn to_db_time(t: DateTime<Utc>) -> NaiveDateTime {
 
 pub(crate) fn from_db_time(t: NaiveDateTime) -> DateTime<Utc> {
     t.and_utc()
+}
+
+pub(crate) fn opt_to_db_time(t: Option<DateTime<Utc>>) -> Option<NaiveDateTime> {
+    t.map(to_db_time)
+}
+
+pub(crate) fn opt_from_db_time(t: Option<NaiveDateTime>) -> Option<DateTime<Utc>> {
+    t.map(from_db_time)
 }

@@ -1,0 +1,570 @@
+//! Customer passwords: the strength rule applied when a password is chosen,
+//! and the argon2id hashing used to store and check it.
+//!
+//! # Strength rule
+//!
+//! A candidate password must:
+//!
+//! 1. be at least 8 characters long (Unicode scalar values, not bytes),
+//! 2. be at most 128 characters long,
+//! 3. contain an upper-case letter,
+//! 4. contain a lower-case letter,
+//! 5. contain a digit,
+//! 6. contain a special character — anything that is neither alphanumeric nor
+//!    whitespace (`!`, `@`, `€`, `_`, …),
+//! 7. not be, once lower-cased, one of the 30 000 most common passwords of the
+//!    `zxcvbn` frequency list (see `crates/domain/data/README.md`).
+//!
+//! [`check_password`] reports every unmet rule at once, in that order, so that
+//! the portal can show all the problems in one go.
+//!
+//! # Hashing
+//!
+//! Passwords are stored as argon2id PHC strings with the parameters of
+//! [`PASSWORD_PARAMS`] (the OWASP minimum: 19 MiB, 2 passes, 1 lane) and a
+//! random 16-byte salt. [`verify_password`] also tells whether a stored hash
+//! uses weaker settings and should be replaced after a successful login.
+
+use std::collections::HashSet;
+use std::sync::LazyLock;
+
+use argon2::password_hash::{PasswordHash, PasswordHasher, PasswordVerifier, SaltString};
+use argon2::{Algorithm, Argon2, Params, Version};
+use rand::RngCore;
+
+/// Fewest characters a password may have.
+pub const MIN_LENGTH: usize = 8;
+/// Most characters a password may have; longer inputs are refused before any
+/// expensive work (hashing, list look-up) is done.
+pub const MAX_LENGTH: usize = 128;
+
+/// Argon2id cost parameters used for new hashes: `(memory in KiB, passes,
+/// lanes)`. Stored hashes below any of them are flagged for rehashing.
+pub const PASSWORD_PARAMS: (u32, u32, u32) = (19456, 2, 1);
+
+/// One requirement of the password strength rule that a candidate failed.
+///
+/// The variants are declared in the order in which [`check_password`]
+/// reports them.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum PasswordRule {
+    /// Fewer than [`MIN_LENGTH`] characters.
+    TooShort,
+    /// More than [`MAX_LENGTH`] characters.
+    TooLong,
+    /// No upper-case letter.
+    MissingUppercase,
+    /// No lower-case letter.
+    MissingLowercase,
+    /// No digit.
+    MissingDigit,
+    /// No character that is neither alphanumeric nor whitespace.
+    MissingSpecial,
+    /// The lower-cased password is in the list of common passwords.
+    TooCommon,
+}
+
+impl PasswordRule {
+    /// Every rule, in reporting order (useful to document the rule set, e.g.
+    /// in an API schema or a help page).
+    pub const ALL: [PasswordRule; 7] = [
+        PasswordRule::TooShort,
+        PasswordRule::TooLong,
+        PasswordRule::MissingUppercase,
+        PasswordRule::MissingLowercase,
+        PasswordRule::MissingDigit,
+        PasswordRule::MissingSpecial,
+        PasswordRule::TooCommon,
+    ];
+
+    /// Stable machine-readable code, sent to API clients so that they can
+    /// show their own message.
+    pub fn code(self) -> &'static str {
+        match self {
+            PasswordRule::TooShort => "password_too_short",
+            PasswordRule::TooLong => "password_too_long",
+            PasswordRule::MissingUppercase => "password_missing_uppercase",
+            PasswordRule::MissingLowercase => "password_missing_lowercase",
+            PasswordRule::MissingDigit => "password_missing_digit",
+            PasswordRule::MissingSpecial => "password_missing_special",
+            PasswordRule::TooCommon => "password_too_common",
+        }
+    }
+
+    /// A short sentence explaining the rule to a person, in French when `fr`
+    /// is true and in English otherwise.
+    pub fn describe(self, fr: bool) -> &'static str {
+        match (self, fr) {
+            (PasswordRule::TooShort, true) => {
+                "Le mot de passe doit contenir au moins 8 caractères."
+            }
+            (PasswordRule::TooShort, false) => "The password must be at least 8 characters long.",
+            (PasswordRule::TooLong, true) => {
+                "Le mot de passe doit contenir au plus 128 caractères."
+            }
+            (PasswordRule::TooLong, false) => "The password must be at most 128 characters long.",
+            (PasswordRule::MissingUppercase, true) => {
+                "Le mot de passe doit contenir au moins une lettre majuscule."
+            }
+            (PasswordRule::MissingUppercase, false) => {
+                "The password must contain at least one upper-case letter."
+            }
+            (PasswordRule::MissingLowercase, true) => {
+                "Le mot de passe doit contenir au moins une lettre minuscule."
+            }
+            (PasswordRule::MissingLowercase, false) => {
+                "The password must contain at least one lower-case letter."
+            }
+            (PasswordRule::MissingDigit, true) => {
+                "Le mot de passe doit contenir au moins un chiffre."
+            }
+            (PasswordRule::MissingDigit, false) => "The password must contain at least one digit.",
+            (PasswordRule::MissingSpecial, true) => {
+                "Le mot de passe doit contenir au moins un caractère spécial."
+            }
+            (PasswordRule::MissingSpecial, false) => {
+                "The password must contain at least one special character."
+            }
+            (PasswordRule::TooCommon, true) => {
+                "Ce mot de passe est trop courant ; choisissez-en un autre."
+            }
+            (PasswordRule::TooCommon, false) => {
+                "This password is too common; please choose another one."
+            }
+        }
+    }
+}
+
+/// The embedded list: one lower-case password per line, most frequent first.
+const COMMON_PASSWORDS_TEXT: &str = include_str!("../data/common-passwords.txt");
+
+/// The common-password list as a set, built on first use.
+static COMMON_PASSWORDS: LazyLock<HashSet<&'static str>> = LazyLock::new(|| {
+    COMMON_PASSWORDS_TEXT
+        .lines()
+        .map(str::trim)
+        .filter(|line| !line.is_empty())
+        .collect()
+});
+
+/// Whether `candidate`, lower-cased, is in the common-password list.
+///
+/// Case is ignored because swapping case is the first thing people do to get
+/// past a "must contain an upper-case letter" rule.
+pub fn is_common(candidate: &str) -> bool {
+    COMMON_PASSWORDS.contains(candidate.to_lowercase().as_str())
+}
+
+/// How many distinct entries the common-password list holds.
+pub fn common_password_count() -> usize {
+    COMMON_PASSWORDS.len()
+}
+
+/// Checks `candidate` against the strength rule.
+///
+/// Returns every unmet rule, in the order of [`PasswordRule::ALL`]. Inputs
+/// longer than [`MAX_LENGTH`] are not looked up in the common-password list
+/// (they cannot be in it, and this keeps oversized inputs cheap).
+pub fn check_password(candidate: &str) -> Result<(), Vec<PasswordRule>> {
+    let mut failed = Vec::new();
+
+    // Count at most MAX_LENGTH + 1 characters: enough to decide both bounds.
+    let length = candidate.chars().take(MAX_LENGTH + 1).count();
+    let too_long = length > MAX_LENGTH;
+    if length < MIN_LENGTH {
+        failed.push(PasswordRule::TooShort);
+    }
+    if too_long {
+        failed.push(PasswordRule::TooLong);
+    }
+
+    let (mut upper, mut lower, mut digit, mut special) = (false, false, false, false);
+    for c in candidate.chars() {
+        upper |= c.is_uppercase();
+        lower |= c.is_lowercase();
+        digit |= c.is_numeric();
+        special |= !c.is_alphanumeric() && !c.is_whitespace();
+        if upper && lower && digit && special {
+            break;
+        }
+    }
+    if !upper {
+        failed.push(PasswordRule::MissingUppercase);
+    }
+    if !lower {
+        failed.push(PasswordRule::MissingLowercase);
+    }
+    if !digit {
+        failed.push(PasswordRule::MissingDigit);
+    }
+    if !special {
+        failed.push(PasswordRule::MissingSpecial);
+    }
+
+    if !too_long && is_common(candidate) {
+        failed.push(PasswordRule::TooCommon);
+    }
+
+    if failed.is_empty() {
+        Ok(())
+    } else {
+        Err(failed)
+    }
+}
+
+/// Hashing a password failed (in practice only on an internal argon2 error).
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("password hashing failed: {message}")]
+pub struct PasswordHashError {
+    message: String,
+}
+
+impl PasswordHashError {
+    fn from_argon2(error: impl std::fmt::Display) -> Self {
+        PasswordHashError {
+            message: error.to_string(),
+        }
+    }
+}
+
+/// The argon2id hasher configured with [`PASSWORD_PARAMS`].
+fn hasher() -> Result<Argon2<'static>, PasswordHashError> {
+    let (m, t, p) = PASSWORD_PARAMS;
+    let params = Params::new(m, t, p, None).map_err(PasswordHashError::from_argon2)?;
+    Ok(Argon2::new(Algorithm::Argon2id, Version::V0x13, params))
+}
+
+/// Hashes `password` with argon2id and [`PASSWORD_PARAMS`] under a fresh
+/// random 16-byte salt, returning the PHC string to store
+/// (`$argon2id$v=19$m=19456,t=2,p=1$<salt>$<hash>`).
+pub fn hash_password(password: &str) -> Result<String, PasswordHashError> {
+    let mut salt_bytes = [0u8; 16];
+    rand::rng().fill_bytes(&mut salt_bytes);
+    let salt = SaltString::encode_b64(&salt_bytes).map_err(PasswordHashError::from_argon2)?;
+    let hash = hasher()?
+        .hash_password(password.as_bytes(), &salt)
+        .map_err(PasswordHashError::from_argon2)?;
+    Ok(hash.to_string())
+}
+
+/// Outcome of checking a password against a stored hash.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Verification {
+    /// Wrong password, or a stored hash that cannot be read.
+    Mismatch,
+    /// Right password. When `needs_rehash` is true the stored hash uses a
+    /// weaker algorithm or parameters than today's, and the caller should
+    /// store [`hash_password`] of the (now known good) password.
+    Match { needs_rehash: bool },
+}
+
+/// Checks `password` against the stored PHC string `phc`.
+///
+/// The hash is recomputed with the algorithm, version and parameters recorded
+/// in `phc` (argon2id, argon2i or argon2d), so old hashes keep working after
+/// [`PASSWORD_PARAMS`] is raised. An unparseable or non-argon2 `phc` is a
+/// [`Verification::Mismatch`].
+pub fn verify_password(password: &str, phc: &str) -> Verification {
+    let Ok(parsed) = PasswordHash::new(phc) else {
+        return Verification::Mismatch;
+    };
+    // The verifier takes algorithm, version and parameters from `parsed`.
+    let Ok(verifier) = hasher() else {
+        return Verification::Mismatch;
+    };
+    if verifier
+        .verify_password(password.as_bytes(), &parsed)
+        .is_err()
+    {
+        return Verification::Mismatch;
+    }
+    Verification::Match {
+        needs_rehash: needs_rehash(&parsed),
+    }
+}
+
+/// Whether a (verified) stored hash is weaker than what [`hash_password`]
+/// produces today: not argon2id, not version 0x13, or any of m/t/p lower.
+fn needs_rehash(parsed: &PasswordHash<'_>) -> bool {
+    if parsed.algorithm.as_str() != "argon2id" {
+        return true;
+    }
+    if parsed.version != Some(Version::V0x13.into()) {
+        return true;
+    }
+    let (m, t, p) = PASSWORD_PARAMS;
+    let below = |name: &str, current: u32| {
+        parsed
+            .params
+            .get_decimal(name)
+            .is_none_or(|stored| stored < current)
+    };
+    below("m", m) || below("t", t) || below("p", p)
+}
+
+/// A valid argon2id hash with the current parameters, made once, used only to
+/// spend the time of a real verification.
+static DUMMY_HASH: LazyLock<Option<String>> =
+    LazyLock::new(|| hash_password("guichet dummy password, never matches").ok());
+
+/// Spends the time of one [`verify_password`] call against a fixed argon2id
+/// hash with the current parameters.
+///
+/// Call it when a login names an unknown account, so that "no such account"
+/// costs the same as "wrong password" and response times do not reveal which
+/// accounts exist. The result is deliberately discarded.
+pub fn burn_dummy_verification(password: &str) {
+    if let Some(dummy) = DUMMY_HASH.as_deref() {
+        std::hint::black_box(verify_password(password, dummy));
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::time::{Duration, Instant};
+
+    fn errors(candidate: &str) -> Vec<PasswordRule> {
+        check_password(candidate).err().unwrap_or_default()
+    }
+
+    #[test]
+    fn accepts_a_password_meeting_every_rule() {
+        assert_eq!(check_password("Vélo-Rouge-42"), Ok(()));
+        assert_eq!(check_password("Abcdef1!"), Ok(()));
+    }
+
+    #[test]
+    fn codes_and_order_of_all() {
+        let codes: Vec<_> = PasswordRule::ALL.iter().map(|r| r.code()).collect();
+        assert_eq!(
+            codes,
+            [
+                "password_too_short",
+                "password_too_long",
+                "password_missing_uppercase",
+                "password_missing_lowercase",
+                "password_missing_digit",
+                "password_missing_special",
+                "password_too_common",
+            ]
+        );
+    }
+
+    #[test]
+    fn every_rule_has_distinct_french_and_english_descriptions() {
+        let mut seen = HashSet::new();
+        for rule in PasswordRule::ALL {
+            let fr = rule.describe(true);
+            let en = rule.describe(false);
+            assert!(!fr.is_empty() && !en.is_empty());
+            assert_ne!(fr, en, "{rule:?}");
+            assert!(seen.insert(fr) && seen.insert(en), "{rule:?}");
+        }
+        assert!(PasswordRule::TooShort.describe(true).contains('8'));
+        assert!(PasswordRule::TooLong.describe(false).contains("128"));
+    }
+
+    #[test]
+    fn length_is_counted_in_characters_not_bytes() {
+        // 7 characters but 14 bytes: still too short.
+        assert_eq!(errors("Éé1!ÀàÇ"), vec![PasswordRule::TooShort]);
+        // Exactly 8 characters: long enough.
+        assert_eq!(check_password("Éé1!Ààçx"), Ok(()));
+    }
+
+    #[test]
+    fn length_bounds_are_inclusive() {
+        let at_min = "Aa1!aaaa";
+        assert_eq!(at_min.chars().count(), MIN_LENGTH);
+        assert_eq!(check_password(at_min), Ok(()));
+        assert_eq!(errors("Aa1!aaa"), vec![PasswordRule::TooShort]);
+
+        let at_max = format!("Aa1!{}", "x".repeat(MAX_LENGTH - 4));
+        assert_eq!(at_max.chars().count(), MAX_LENGTH);
+        assert_eq!(check_password(&at_max), Ok(()));
+        let over = format!("{at_max}x");
+        assert_eq!(errors(&over), vec![PasswordRule::TooLong]);
+        // Multi-byte characters: 129 characters is too long.
+        let accented = format!("A1!{}", "é".repeat(126));
+        assert_eq!(accented.chars().count(), 129);
+        assert_eq!(errors(&accented), vec![PasswordRule::TooLong]);
+    }
+
+    #[test]
+    fn each_character_class_is_required() {
+        assert_eq!(errors("abcdef1!x"), vec![PasswordRule::MissingUppercase]);
+        assert_eq!(errors("ABCDEF1!X"), vec![PasswordRule::MissingLowercase]);
+        assert_eq!(errors("Abcdefg!x"), vec![PasswordRule::MissingDigit]);
+        assert_eq!(errors("Abcdefg1x"), vec![PasswordRule::MissingSpecial]);
+    }
+
+    #[test]
+    fn whitespace_is_not_a_special_character() {
+        assert_eq!(errors("Abc def 12"), vec![PasswordRule::MissingSpecial]);
+        assert_eq!(
+            errors("Abc\tdef\u{a0}12"),
+            vec![PasswordRule::MissingSpecial]
+        );
+        assert_eq!(check_password("Abc def 12_"), Ok(()));
+        assert_eq!(check_password("Abcdef12€"), Ok(()));
+    }
+
+    #[test]
+    fn reports_all_unmet_rules_in_order() {
+        assert_eq!(
+            errors(""),
+            vec![
+                PasswordRule::TooShort,
+                PasswordRule::MissingUppercase,
+                PasswordRule::MissingLowercase,
+                PasswordRule::MissingDigit,
+                PasswordRule::MissingSpecial,
+            ]
+        );
+        // "password" is the second most common password.
+        assert_eq!(
+            errors("password"),
+            vec![
+                PasswordRule::MissingUppercase,
+                PasswordRule::MissingDigit,
+                PasswordRule::MissingSpecial,
+                PasswordRule::TooCommon,
+            ]
+        );
+        assert_eq!(
+            errors("1234"),
+            vec![
+                PasswordRule::TooShort,
+                PasswordRule::MissingUppercase,
+                PasswordRule::MissingLowercase,
+                PasswordRule::MissingSpecial,
+                PasswordRule::TooCommon,
+            ]
+        );
+    }
+
+    #[test]
+    fn common_list_is_loaded_and_lower_case() {
+        assert!(common_password_count() >= 10_000);
+        assert_eq!(common_password_count(), 30_000);
+        assert!(
+            COMMON_PASSWORDS_TEXT
+                .lines()
+                .all(|l| !l.is_empty() && l == l.to_lowercase() && l.trim() == l)
+        );
+        assert_eq!(COMMON_PASSWORDS_TEXT.lines().next(), Some("123456"));
+    }
+
+    #[test]
+    fn common_lookup_ignores_case() {
+        assert!(is_common("password1"));
+        assert!(is_common("PassWord1"));
+        assert!(is_common("TRUSTNO1"));
+        assert!(!is_common("Vélo-Rouge-42"));
+    }
+
+    #[test]
+    fn catches_common_passwords_that_meet_every_other_rule() {
+        // "p@ssw0rd", "pa$$w0rd" and "1qaz@wsx" are in the list; with one
+        // capital letter they satisfy every other rule.
+        for candidate in ["P@ssw0rd", "Pa$$w0rd", "1qaz@WSX"] {
+            assert_eq!(
+                errors(candidate),
+                vec![PasswordRule::TooCommon],
+                "{candidate}"
+            );
+        }
+        // A small change takes it out of the list.
+        assert_eq!(check_password("P@ssw0rd-guichet"), Ok(()));
+    }
+
+    #[test]
+    fn huge_input_is_rejected_quickly_as_too_long() {
+        let huge = "Aa1!".repeat(2560); // 10 KiB
+        let start = Instant::now();
+        for _ in 0..100 {
+            assert_eq!(errors(&huge), vec![PasswordRule::TooLong]);
+        }
+        assert!(start.elapsed() < Duration::from_secs(2));
+        // Not looked up in the list, even if its lower-case form were common.
+        let huge_common = "a".repeat(10_240);
+        assert!(!errors(&huge_common).contains(&PasswordRule::TooCommon));
+    }
+
+    #[test]
+    fn hash_then_verify_with_current_parameters() {
+        let phc = hash_password("Vélo-Rouge-42").unwrap();
+        assert!(phc.starts_with("$argon2id$v=19$m=19456,t=2,p=1$"), "{phc}");
+        assert_eq!(
+            verify_password("Vélo-Rouge-42", &phc),
+            Verification::Match {
+                needs_rehash: false
+            }
+        );
+        assert_eq!(
+            verify_password("vélo-Rouge-42", &phc),
+            Verification::Mismatch
+        );
+        // A second hash of the same password uses another salt.
+        let again = hash_password("Vélo-Rouge-42").unwrap();
+        assert_ne!(phc, again);
+    }
+
+    fn cheap_hash(algorithm: Algorithm, m: u32, t: u32, password: &str) -> String {
+        let params = Params::new(m, t, 1, None).unwrap();
+        let salt = SaltString::encode_b64(b"0123456789abcdef").unwrap();
+        Argon2::new(algorithm, Version::V0x13, params)
+            .hash_password(password.as_bytes(), &salt)
+            .unwrap()
+            .to_string()
+    }
+
+    #[test]
+    fn weaker_stored_hashes_match_but_need_rehash() {
+        let weak_memory = cheap_hash(Algorithm::Argon2id, 64, 2, "secret");
+        assert!(weak_memory.contains("m=64,t=2,p=1"));
+        assert_eq!(
+            verify_password("secret", &weak_memory),
+            Verification::Match { needs_rehash: true }
+        );
+        assert_eq!(
+            verify_password("Secret", &weak_memory),
+            Verification::Mismatch
+        );
+
+        let weak_time = cheap_hash(Algorithm::Argon2id, 19456, 1, "secret");
+        assert_eq!(
+            verify_password("secret", &weak_time),
+            Verification::Match { needs_rehash: true }
+        );
+
+        let argon2i = cheap_hash(Algorithm::Argon2i, 64, 2, "secret");
+        assert!(argon2i.starts_with("$argon2i$"));
+        assert_eq!(
+            verify_password("secret", &argon2i),
+            Verification::Match { needs_rehash: true }
+        );
+    }
+
+    #[test]
+    fn unreadable_stored_hash_is_a_mismatch() {
+        for stored in [
+            "",
+            "not a hash",
+            "$argon2id$v=19$m=19456,t=2,p=1$",
+            "$scrypt$ln=15,r=8,p=1$c2FsdHNhbHQ$aGFzaGhhc2hoYXNo",
+            "$2b$12$R9h/cIPz0gi.URNNX3kh2OPST9/PgBkqquzi.Ss7KIUgO2t0jWMUW",
+        ] {
+            assert_eq!(verify_password("secret", stored), Verification::Mismatch);
+        }
+    }
+
+    #[test]
+    fn dummy_verification_uses_a_valid_current_hash() {
+        let dummy = DUMMY_HASH.as_deref().unwrap();
+        assert!(dummy.starts_with("$argon2id$v=19$m=19456,t=2,p=1$"));
+        assert_eq!(verify_password("anything", dummy), Verification::Mismatch);
+        burn_dummy_verification("anything");
+    }
+}

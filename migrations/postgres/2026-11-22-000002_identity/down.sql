@@ -1,0 +1,12 @@
+DROP TABLE outbox;
+DROP TABLE used_challenges;
+DROP TABLE login_throttles;
+DROP TABLE one_time_codes;
+DROP TABLE refresh_tokens;
+DROP TABLE sessions;
+DROP TABLE customers;
+DROP TABLE api_keys;
+DROP TABLE staff_users;
+ALTER TABLE organizations DROP COLUMN support_phone;
+ALTER TABLE organizations DROP COLUMN support_email;
+ALTER TABLE organizations DROP COLUMN login_methods;
