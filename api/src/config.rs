@@ -30,6 +30,70 @@ pub enum Command {
     Migrate(DbArgs),
     /// Print the OpenAPI document (what openapi/openapi.json holds).
     Openapi,
+    /// Provision organizations and API keys.
+    #[command(subcommand)]
+    Admin(AdminCommand),
+}
+
+/// `guichet admin ...`
+#[derive(Debug, Subcommand)]
+pub enum AdminCommand {
+    /// Create an organization and its first admin; prints the admin's
+    /// one-time setup token (for POST /v1/auth/staff/setup, 7 days).
+    CreateOrg(CreateOrgArgs),
+    /// Create an API key for an organization; prints its secret once.
+    CreateApiKey(CreateApiKeyArgs),
+}
+
+/// The secret key as `serve` resolves it (the same key must hash what the
+/// server will check).
+#[derive(Debug, Clone, Args)]
+pub struct SecretArgs {
+    /// The server secret key (see `guichet serve --help`).
+    #[arg(long, env = "GUICHET_SECRET_KEY", hide_env_values = true)]
+    pub secret_key: Option<String>,
+
+    /// development: a missing secret key is generated into the data
+    /// directory; production: it is required.
+    #[arg(long, env = "GUICHET_ENV", value_enum, default_value = "development")]
+    pub env: Environment,
+}
+
+/// `guichet admin create-org`
+#[derive(Debug, Clone, Args)]
+pub struct CreateOrgArgs {
+    #[command(flatten)]
+    pub db: DbArgs,
+    #[command(flatten)]
+    pub secret: SecretArgs,
+    /// URL-safe handle customers and staff give at sign-in.
+    #[arg(long)]
+    pub slug: String,
+    /// Display name.
+    #[arg(long)]
+    pub name: String,
+    /// E-mail of the first admin.
+    #[arg(long)]
+    pub admin_email: String,
+    /// Print the result as JSON.
+    #[arg(long)]
+    pub json: bool,
+}
+
+/// `guichet admin create-api-key`
+#[derive(Debug, Clone, Args)]
+pub struct CreateApiKeyArgs {
+    #[command(flatten)]
+    pub db: DbArgs,
+    /// The organization's slug.
+    #[arg(long)]
+    pub org: String,
+    /// What the key is for.
+    #[arg(long, default_value = "created from the command line")]
+    pub name: String,
+    /// Print the result as JSON.
+    #[arg(long)]
+    pub json: bool,
 }
 
 /// Where the data lives.
@@ -123,6 +187,83 @@ pub struct ServeArgs {
     )]
     pub jwt_previous_secrets: Vec<String>,
 
+    /// Server secret (at least 32 bytes) that keys the hashes of one-time
+    /// codes and links and signs proof-of-work challenges.
+    #[arg(long, env = "GUICHET_SECRET_KEY", hide_env_values = true)]
+    pub secret_key: Option<String>,
+
+    /// Requests per minute one IP address may make to /v1/auth/ routes.
+    #[arg(long, env = "GUICHET_AUTH_RATE_LIMIT", default_value_t = 60,
+          value_parser = clap::value_parser!(u32).range(1..=100_000))]
+    pub auth_rate_limit: u32,
+
+    /// Codes and links one IP address may have sent per hour.
+    #[arg(long, env = "GUICHET_CODE_SEND_LIMIT_PER_IP", default_value_t = 20,
+          value_parser = clap::value_parser!(u32).range(1..=100_000))]
+    pub code_send_limit_per_ip: u32,
+
+    /// Codes and links one destination (e-mail or mobile) may receive per hour.
+    #[arg(long, env = "GUICHET_CODE_SEND_LIMIT_PER_DESTINATION", default_value_t = 5,
+          value_parser = clap::value_parser!(u32).range(1..=100_000))]
+    pub code_send_limit_per_destination: u32,
+
+    /// How e-mails are delivered: `file` writes .eml files to
+    /// <data dir>/outbox/email/, `smtp` sends them to the SMTP server.
+    #[arg(
+        long,
+        env = "GUICHET_EMAIL_DELIVERY",
+        value_enum,
+        default_value = "file"
+    )]
+    pub email_delivery: EmailDeliveryMode,
+
+    /// Sender address of e-mails.
+    #[arg(
+        long,
+        env = "GUICHET_EMAIL_FROM",
+        default_value = "Guichet <no-reply@guichet.localhost>"
+    )]
+    pub email_from: String,
+
+    /// SMTP server host (with --email-delivery smtp).
+    #[arg(long, env = "GUICHET_SMTP_HOST")]
+    pub smtp_host: Option<String>,
+
+    /// SMTP server port [default: 587 with starttls, 465 with tls, 25 without]
+    #[arg(long, env = "GUICHET_SMTP_PORT")]
+    pub smtp_port: Option<u16>,
+
+    /// SMTP transport security.
+    #[arg(long, env = "GUICHET_SMTP_TLS", value_enum, default_value = "starttls")]
+    pub smtp_tls: SmtpTls,
+
+    /// SMTP user name, when the server wants authentication.
+    #[arg(long, env = "GUICHET_SMTP_USERNAME")]
+    pub smtp_username: Option<String>,
+
+    /// SMTP password. Prefer the environment variable to the flag.
+    #[arg(long, env = "GUICHET_SMTP_PASSWORD", hide_env_values = true)]
+    pub smtp_password: Option<String>,
+
+    /// How SMS are delivered: `file` writes one JSON file per message to
+    /// <data dir>/outbox/sms/, `http` POSTs them to --sms-provider-url.
+    #[arg(long, env = "GUICHET_SMS_DELIVERY", value_enum, default_value = "file")]
+    pub sms_delivery: SmsDeliveryMode,
+
+    /// URL that receives `{"to": "+33...", "body": "..."}` as a JSON POST
+    /// (with --sms-delivery http).
+    #[arg(long, env = "GUICHET_SMS_PROVIDER_URL")]
+    pub sms_provider_url: Option<String>,
+
+    /// Bearer token sent to the SMS provider.
+    #[arg(long, env = "GUICHET_SMS_PROVIDER_TOKEN", hide_env_values = true)]
+    pub sms_provider_token: Option<String>,
+
+    /// Milliseconds between two passes of the outbox dispatcher.
+    #[arg(long, env = "GUICHET_OUTBOX_INTERVAL_MS", default_value_t = 1000,
+          value_parser = clap::value_parser!(u64).range(10..=600_000))]
+    pub outbox_interval_ms: u64,
+
     /// HTTP worker threads [default: the number of cores]
     #[arg(long, env = "GUICHET_WORKERS")]
     pub workers: Option<usize>,
@@ -141,6 +282,57 @@ pub struct ServeArgs {
     pub demo: bool,
 }
 
+/// Where e-mails go.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum EmailDeliveryMode {
+    File,
+    Smtp,
+}
+
+/// Where SMS go.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum SmsDeliveryMode {
+    File,
+    Http,
+}
+
+/// SMTP transport security.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum SmtpTls {
+    /// Plain connection (local relays only).
+    None,
+    /// Plain connection upgraded with STARTTLS (required).
+    Starttls,
+    /// TLS from the first byte (SMTPS).
+    Tls,
+}
+
+/// Outbox delivery settings, resolved.
+#[derive(Debug, Clone)]
+pub struct NotifySettings {
+    pub email: EmailDeliveryMode,
+    pub email_from: String,
+    pub smtp_host: Option<String>,
+    pub smtp_port: Option<u16>,
+    pub smtp_tls: SmtpTls,
+    pub smtp_username: Option<String>,
+    pub smtp_password: Option<String>,
+    pub sms: SmsDeliveryMode,
+    pub sms_provider_url: Option<String>,
+    pub sms_provider_token: Option<String>,
+    /// `<data dir>/outbox`, for file delivery.
+    pub outbox_dir: PathBuf,
+    pub interval: std::time::Duration,
+}
+
+/// Sign-in abuse limits.
+#[derive(Debug, Clone, Copy)]
+pub struct AuthLimits {
+    pub requests_per_minute_per_ip: u32,
+    pub codes_per_hour_per_ip: u32,
+    pub codes_per_hour_per_destination: u32,
+}
+
 /// The resolved configuration of a running server.
 #[derive(Debug, Clone)]
 pub struct Settings {
@@ -153,6 +345,10 @@ pub struct Settings {
     pub body_limit: usize,
     pub header_limit: usize,
     pub jwt: JwtKeys,
+    /// Keys code hashes and signs challenges.
+    pub secret_key: Vec<u8>,
+    pub auth_limits: AuthLimits,
+    pub notify: NotifySettings,
     pub workers: usize,
     pub db_pool_size: u32,
     pub shutdown_timeout: u64,
@@ -165,6 +361,24 @@ impl Settings {
     pub fn from_args(args: &ServeArgs) -> Result<Settings, String> {
         let database_url = args.db.database_url()?;
         let jwt = resolve_jwt(args, &args.db.data_dir)?;
+        let secret_key = resolve_secret_key(args, &args.db.data_dir)?;
+        if args.email_delivery == EmailDeliveryMode::Smtp && args.smtp_host.is_none() {
+            return Err("--email-delivery smtp needs --smtp-host (GUICHET_SMTP_HOST)".into());
+        }
+        if args.sms_delivery == SmsDeliveryMode::Http {
+            match &args.sms_provider_url {
+                Some(url) if url.starts_with("http://") || url.starts_with("https://") => {}
+                Some(url) => {
+                    return Err(format!("--sms-provider-url {url:?} is not an http(s) URL"));
+                }
+                None => {
+                    return Err(
+                        "--sms-delivery http needs --sms-provider-url (GUICHET_SMS_PROVIDER_URL)"
+                            .into(),
+                    );
+                }
+            }
+        }
         for origin in args.cors_origins.iter().map(|o| o.trim()) {
             if origin != "*" && !(origin.starts_with("https://") || origin.starts_with("http://")) {
                 return Err(format!(
@@ -185,6 +399,26 @@ impl Settings {
             body_limit: usize::try_from(args.body_limit).unwrap_or(65_536),
             header_limit: usize::try_from(args.header_limit).unwrap_or(16_384),
             jwt,
+            secret_key,
+            auth_limits: AuthLimits {
+                requests_per_minute_per_ip: args.auth_rate_limit,
+                codes_per_hour_per_ip: args.code_send_limit_per_ip,
+                codes_per_hour_per_destination: args.code_send_limit_per_destination,
+            },
+            notify: NotifySettings {
+                email: args.email_delivery,
+                email_from: args.email_from.clone(),
+                smtp_host: args.smtp_host.clone(),
+                smtp_port: args.smtp_port,
+                smtp_tls: args.smtp_tls,
+                smtp_username: args.smtp_username.clone(),
+                smtp_password: args.smtp_password.clone(),
+                sms: args.sms_delivery,
+                sms_provider_url: args.sms_provider_url.clone(),
+                sms_provider_token: args.sms_provider_token.clone(),
+                outbox_dir: args.db.data_dir.join("outbox"),
+                interval: std::time::Duration::from_millis(args.outbox_interval_ms),
+            },
             workers: args
                 .workers
                 .unwrap_or_else(|| std::thread::available_parallelism().map_or(2, |n| n.get()))
@@ -209,4 +443,35 @@ fn resolve_jwt(args: &ServeArgs, data_dir: &Path) -> Result<JwtKeys, String> {
         (None, Environment::Development) => secrets::development_secret(data_dir, "jwt-secret")?,
     };
     JwtKeys::new(&current, &args.jwt_previous_secrets)
+}
+
+fn resolve_secret_key(args: &ServeArgs, data_dir: &Path) -> Result<Vec<u8>, String> {
+    secret_key(&args.secret_key, args.env, data_dir)
+}
+
+/// The server secret key: given, generated (development) or demanded
+/// (production).
+pub fn secret_key(
+    given: &Option<String>,
+    env: Environment,
+    data_dir: &Path,
+) -> Result<Vec<u8>, String> {
+    let secret = match (given, env) {
+        (Some(secret), _) => secret.clone(),
+        (None, Environment::Production) => {
+            return Err(
+                "GUICHET_SECRET_KEY (or --secret-key) is required in production: \
+                 set it to a random string of at least 32 bytes"
+                    .into(),
+            );
+        }
+        (None, Environment::Development) => secrets::development_secret(data_dir, "secret-key")?,
+    };
+    if secret.len() < secrets::MIN_SECRET_BYTES {
+        return Err(format!(
+            "the secret key must be at least {} bytes long",
+            secrets::MIN_SECRET_BYTES
+        ));
+    }
+    Ok(secret.into_bytes())
 }

@@ -1,7 +1,27 @@
-//! Demo data for `guichet serve --demo`: created only in an empty database.
+//! Demo data for `guichet serve --demo`: created when the database has no
+//! demo organization yet, and described at every start.
 
-use guichet_domain::{Clock, Locale, Organization, Slug, ids};
-use guichet_store::{Store, StoreError, repo};
+use chrono::{DateTime, Utc};
+use guichet_domain::identity::{Customer, SubjectKind, lifetimes};
+use guichet_domain::password::hash_password;
+use guichet_domain::{Clock, Locale, ids, secret};
+use guichet_store::repo::codes::{self, OneTimeCode};
+use guichet_store::repo::{customers, organizations, staff};
+use guichet_store::{DbConnection, OptionalExt, Store};
+
+use crate::provision::{self, ProvisionError};
+use crate::routes::auth::purpose;
+
+/// The demo organization's slug.
+pub const DEMO_SLUG: &str = "demo";
+
+/// A demo account and how to sign in with it.
+#[derive(Debug, Clone)]
+pub struct DemoAccount {
+    pub what: &'static str,
+    pub email: &'static str,
+    pub password: Option<&'static str>,
+}
 
 /// What the demo contains, to print for the person trying it.
 #[derive(Debug, Clone)]
@@ -9,33 +29,185 @@ pub struct DemoSummary {
     pub created: bool,
     pub organization_slug: String,
     pub organization_name: String,
+    pub accounts: Vec<DemoAccount>,
+    /// A fresh activation code for the customer waiting for one.
+    pub activation: Option<(String, String)>,
 }
 
-/// The demo organization's slug.
-pub const DEMO_SLUG: &str = "demo";
+const ADMIN: (&str, &str) = ("admin@demo.guichet.localhost", "Admin-Demo-2026!");
+const AGENT: (&str, &str) = ("agent@demo.guichet.localhost", "Agent-Demo-2026!");
+const CLAIRE: (&str, &str) = ("claire.martin@example.com", "Claire-Demo-2026!");
+const PAUL: (&str, &str) = ("paul.durand@example.com", "Paul-Demo-2026!");
+const LEA: &str = "lea.bernard@example.com";
+const MARC: &str = "marc.petit@example.com";
 
-/// Creates the demo data unless the database already holds organizations.
-pub fn seed(store: &Store, clock: &dyn Clock) -> Result<DemoSummary, StoreError> {
-    let mut conn = store.conn()?;
-    if repo::organizations::count(&mut conn)? > 0 {
-        let org = repo::organizations::find_by_slug(&mut conn, DEMO_SLUG).ok();
-        return Ok(DemoSummary {
-            created: false,
-            organization_slug: org.as_ref().map_or("", |o| o.slug.as_str()).to_owned(),
-            organization_name: org.map(|o| o.name).unwrap_or_default(),
-        });
-    }
-    let org = Organization {
-        id: ids::new_id("org"),
-        slug: Slug::parse(DEMO_SLUG).map_err(|e| StoreError::Database(e.to_string()))?,
-        name: "Guichet Démo".to_owned(),
+fn accounts() -> Vec<DemoAccount> {
+    vec![
+        DemoAccount {
+            what: "admin (POST /v1/auth/staff/login)",
+            email: ADMIN.0,
+            password: Some(ADMIN.1),
+        },
+        DemoAccount {
+            what: "agent (POST /v1/auth/staff/login)",
+            email: AGENT.0,
+            password: Some(AGENT.1),
+        },
+        DemoAccount {
+            what: "customer with a mobile: passwordless codes by SMS",
+            email: CLAIRE.0,
+            password: Some(CLAIRE.1),
+        },
+        DemoAccount {
+            what: "customer without mobile: passwordless codes by e-mail",
+            email: PAUL.0,
+            password: Some(PAUL.1),
+        },
+        DemoAccount {
+            what: "customer without access yet: try first connection (POST /v1/auth/register)",
+            email: LEA,
+            password: None,
+        },
+        DemoAccount {
+            what: "customer without access, with the activation code below (POST /v1/auth/activate)",
+            email: MARC,
+            password: None,
+        },
+    ]
+}
+
+fn customer(
+    org_id: &str,
+    email: &str,
+    name: &str,
+    mobile: Option<&str>,
+    now: DateTime<Utc>,
+) -> Customer {
+    Customer {
+        id: ids::new_id("cus"),
+        org_id: org_id.to_owned(),
+        email: email.to_owned(),
+        name: name.to_owned(),
+        mobile: mobile.map(str::to_owned),
         locale: Locale::Fr,
-        created_at: clock.now(),
+        external_ref: None,
+        registered_at: None,
+        blocked_at: None,
+        created_at: now,
+        updated_at: now,
+    }
+}
+
+fn hash(password: &str) -> Result<String, ProvisionError> {
+    hash_password(password).map_err(|e| ProvisionError::Invalid(e.to_string()))
+}
+
+/// Creates the demo data unless the demo organization exists; either way
+/// issues a fresh activation code for the customer who waits for one.
+pub fn seed(
+    store: &Store,
+    clock: &dyn Clock,
+    secret_key: &[u8],
+) -> Result<DemoSummary, ProvisionError> {
+    let mut conn = store.conn()?;
+    let conn = &mut *conn;
+    let now = clock.now();
+    let existing = organizations::find_by_slug(conn, DEMO_SLUG).optional()?;
+    let created = existing.is_none();
+    let org = match existing {
+        Some(org) => org,
+        None => create(conn, secret_key, now)?,
     };
-    repo::organizations::insert(&mut conn, &org)?;
+    let activation = match customers::find_by_email(conn, &org.id, MARC).optional()? {
+        Some(marc) if marc.registered_at.is_none() => {
+            let code = secret::activation_code();
+            let record = OneTimeCode {
+                id: ids::new_id("otc"),
+                org_id: org.id.clone(),
+                subject_kind: SubjectKind::Customer,
+                subject_id: marc.id.clone(),
+                purpose: purpose::ACTIVATION.to_owned(),
+                code_hash: secret::keyed_hash(
+                    secret_key,
+                    purpose::ACTIVATION,
+                    &secret::normalize_activation_code(&code),
+                ),
+                channel: "letter".to_owned(),
+                destination: String::new(),
+                destination_key: String::new(),
+                payload: None,
+                attempts: 0,
+                max_attempts: 1,
+                expires_at: now + lifetimes::activation_code(),
+                consumed_at: None,
+                created_at: now,
+            };
+            guichet_store::transaction(conn, |conn| {
+                codes::void_all(conn, &marc.id, purpose::ACTIVATION, now)?;
+                codes::insert(conn, &record)
+            })?;
+            Some((MARC.to_owned(), code))
+        }
+        _ => None,
+    };
     Ok(DemoSummary {
-        created: true,
+        created,
         organization_slug: org.slug.as_str().to_owned(),
         organization_name: org.name,
+        accounts: accounts(),
+        activation,
     })
+}
+
+fn create(
+    conn: &mut DbConnection,
+    secret_key: &[u8],
+    now: DateTime<Utc>,
+) -> Result<guichet_domain::Organization, ProvisionError> {
+    let new =
+        provision::create_organization(conn, secret_key, DEMO_SLUG, "Guichet Démo", ADMIN.0, now)?;
+    let org = new.organization;
+    let admin_hash = hash(ADMIN.1)?;
+    let agent_hash = hash(AGENT.1)?;
+    let claire_hash = hash(CLAIRE.1)?;
+    let paul_hash = hash(PAUL.1)?;
+    guichet_store::transaction(conn, |conn| {
+        let mut o = org.clone();
+        o.support_email = Some("support@demo.guichet.localhost".into());
+        o.support_phone = Some("+33100000000".into());
+        organizations::update_settings(conn, &o)?;
+        staff::set_password(conn, &new.admin.id, &admin_hash)?;
+        codes::void_all(conn, &new.admin.id, purpose::STAFF_SETUP, now)?;
+        let agent = guichet_domain::identity::StaffUser {
+            id: ids::new_id("stf"),
+            org_id: org.id.clone(),
+            email: AGENT.0.to_owned(),
+            name: "Agent Démo".to_owned(),
+            role: guichet_domain::identity::StaffRole::Agent,
+            has_password: false,
+            disabled_at: None,
+            created_at: now,
+        };
+        staff::insert(conn, &agent)?;
+        staff::set_password(conn, &agent.id, &agent_hash)?;
+        let claire = customer(
+            &org.id,
+            CLAIRE.0,
+            "Claire Martin",
+            Some("+33612345678"),
+            now,
+        );
+        customers::insert(conn, &claire)?;
+        customers::set_password(conn, &claire.id, &claire_hash, now)?;
+        let paul = customer(&org.id, PAUL.0, "Paul Durand", None, now);
+        customers::insert(conn, &paul)?;
+        customers::set_password(conn, &paul.id, &paul_hash, now)?;
+        customers::insert(
+            conn,
+            &customer(&org.id, LEA, "Léa Bernard", Some("+33698765432"), now),
+        )?;
+        customers::insert(conn, &customer(&org.id, MARC, "Marc Petit", None, now))?;
+        Ok::<_, ProvisionError>(())
+    })?;
+    Ok(org)
 }

@@ -1,12 +1,15 @@
 //! Guichet's HTTP API: routes, DTOs, problem+json mapping, OpenAPI assembly
 //! and the `guichet` command.
 
+pub mod auth;
 pub mod config;
 pub mod demo;
 pub mod edge;
 pub mod metrics;
+pub mod notify;
 pub mod openapi;
 pub mod problem;
+pub mod provision;
 pub mod routes;
 pub mod secrets;
 pub mod server;

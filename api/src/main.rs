@@ -7,7 +7,10 @@ use std::sync::Arc;
 use std::time::Instant;
 
 use clap::Parser;
-use guichet_api::config::{Cli, Command, DbArgs, LogFormat, ServeArgs, Settings};
+use guichet_api::config::{
+    AdminCommand, Cli, Command, CreateApiKeyArgs, CreateOrgArgs, DbArgs, LogFormat, ServeArgs,
+    Settings,
+};
 use guichet_api::server::{Parts, start};
 use guichet_api::{demo, openapi, telemetry};
 use guichet_domain::{Clock, SystemClock};
@@ -22,6 +25,86 @@ fn main() -> ExitCode {
         }
         Command::Migrate(db) => migrate(&db),
         Command::Serve(args) => serve(&args),
+        Command::Admin(AdminCommand::CreateOrg(args)) => create_org(&args),
+        Command::Admin(AdminCommand::CreateApiKey(args)) => create_api_key(&args),
+    }
+}
+
+fn open_store(db: &DbArgs) -> Result<Store, String> {
+    let url = db.database_url()?;
+    Store::connect(&url, &PoolOptions::default()).map_err(|e| e.to_string())
+}
+
+fn create_org(args: &CreateOrgArgs) -> ExitCode {
+    telemetry::init(LogFormat::Text);
+    let result = (|| {
+        let secret = guichet_api::config::secret_key(
+            &args.secret.secret_key,
+            args.secret.env,
+            &args.db.data_dir,
+        )?;
+        let store = open_store(&args.db)?;
+        let mut conn = store.conn().map_err(|e| e.to_string())?;
+        guichet_api::provision::create_organization(
+            &mut conn,
+            &secret,
+            &args.slug,
+            &args.name,
+            &args.admin_email,
+            SystemClock.now(),
+        )
+        .map_err(|e| e.to_string())
+    })();
+    match result {
+        Ok(new) if args.json => {
+            let json = serde_json::json!({
+                "organization": {"id": new.organization.id, "slug": new.organization.slug.as_str(), "name": new.organization.name},
+                "admin": {"id": new.admin.id, "email": new.admin.email},
+                "setup_token": new.setup_token,
+                "setup_endpoint": "POST /v1/auth/staff/setup",
+            });
+            println!("{json}");
+            ExitCode::SUCCESS
+        }
+        Ok(new) => {
+            println!(
+                "Organization `{}` ({}) created, id {}.",
+                new.organization.slug.as_str(),
+                new.organization.name,
+                new.organization.id
+            );
+            println!("First admin: {} (id {}).", new.admin.email, new.admin.id);
+            println!("One-time setup token (valid 7 days): {}", new.setup_token);
+            println!(
+                "The admin chooses a password with: POST /v1/auth/staff/setup {{\"token\": \"...\", \"password\": \"...\"}}"
+            );
+            ExitCode::SUCCESS
+        }
+        Err(e) => fail(e),
+    }
+}
+
+fn create_api_key(args: &CreateApiKeyArgs) -> ExitCode {
+    telemetry::init(LogFormat::Text);
+    let result = (|| {
+        let store = open_store(&args.db)?;
+        let mut conn = store.conn().map_err(|e| e.to_string())?;
+        guichet_api::provision::create_api_key(&mut conn, &args.org, &args.name, SystemClock.now())
+            .map_err(|e| e.to_string())
+    })();
+    match result {
+        Ok((key, secret)) if args.json => {
+            let json = serde_json::json!({"id": key.id, "organization": args.org, "name": key.name, "secret": secret});
+            println!("{json}");
+            ExitCode::SUCCESS
+        }
+        Ok((key, secret)) => {
+            println!("API key {} created for `{}`.", key.id, args.org);
+            println!("Secret (shown once): {secret}");
+            println!("Use it as: Authorization: Bearer {secret}");
+            ExitCode::SUCCESS
+        }
+        Err(e) => fail(e),
     }
 }
 
@@ -79,7 +162,7 @@ fn serve(args: &ServeArgs) -> ExitCode {
     };
     let clock: Arc<dyn Clock> = Arc::new(SystemClock);
     let demo = if settings.demo {
-        match demo::seed(&store, clock.as_ref()) {
+        match demo::seed(&store, clock.as_ref(), &settings.secret_key) {
             Ok(summary) => Some(summary),
             Err(e) => return fail(format!("cannot create the demo data: {e}")),
         }
@@ -91,6 +174,14 @@ fn serve(args: &ServeArgs) -> ExitCode {
         Err(e) => return fail(format!("cannot listen on {}: {e}", settings.listen)),
     };
     let address = listener.local_addr().map_or(settings.listen, |a| a);
+    let dispatcher = match guichet_api::notify::dispatch::Dispatcher::new(
+        &settings.notify,
+        store.clone(),
+        clock.clone(),
+    ) {
+        Ok(dispatcher) => dispatcher.spawn(),
+        Err(e) => return fail(format!("notification delivery: {e}")),
+    };
     let parts = Parts::new(&settings, store.clone(), clock);
     let result = actix_web::rt::System::new().block_on(async move {
         let server = actix_web::rt::spawn(start(&settings, parts, listener)?);
@@ -106,6 +197,7 @@ fn serve(args: &ServeArgs) -> ExitCode {
         );
         server.await.map_err(std::io::Error::other)?
     });
+    dispatcher.stop();
     match result {
         Ok(()) => {
             tracing::info!("stopped");
@@ -146,13 +238,43 @@ fn print_banner(
                 "already present"
             }
         );
-        if !demo.organization_slug.is_empty() {
+        let _ = writeln!(
+            out,
+            "  organization: {} (slug `{}`)",
+            demo.organization_name, demo.organization_slug
+        );
+        for account in &demo.accounts {
+            match account.password {
+                Some(password) => {
+                    let _ = writeln!(
+                        out,
+                        "  {}  password {}  — {}",
+                        account.email, password, account.what
+                    );
+                }
+                None => {
+                    let _ = writeln!(out, "  {}  — {}", account.email, account.what);
+                }
+            }
+        }
+        if let Some((email, code)) = &demo.activation {
             let _ = writeln!(
                 out,
-                "  organization: {} (slug `{}`)",
-                demo.organization_name, demo.organization_slug
+                "  activation code for {email}: {code} (new at each start)"
             );
         }
+        let _ = writeln!(
+            out,
+            "  e-mails and SMS are written to {}/outbox/ (email/*.eml, sms/*.json)",
+            settings.data_dir.display()
+        );
+        let _ = writeln!(
+            out,
+            "  try: curl -s -X POST {base}/v1/auth/login -H 'content-type: application/json' -d '{{\"organization\":\"{}\",\"email\":\"{}\",\"password\":\"{}\"}}'",
+            demo.organization_slug,
+            demo.accounts[2].email,
+            demo.accounts[2].password.unwrap_or_default()
+        );
     }
     let _ = out.flush();
 }

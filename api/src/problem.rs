@@ -17,124 +17,122 @@ use utoipa::ToSchema;
 /// The content type of every error answer.
 pub const PROBLEM_CONTENT_TYPE: &str = "application/problem+json";
 
-/// Stable, machine-readable problem codes: what clients branch on.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, ToSchema)]
-#[serde(rename_all = "snake_case")]
-pub enum ProblemCode {
-    /// The body is not valid JSON (syntax, encoding, nesting depth).
-    MalformedJson,
-    /// The body has a field the operation does not know.
-    UnknownField,
-    /// A field is missing, of the wrong type or out of range.
-    InvalidField,
-    /// A query-string or path parameter is missing, malformed or out of range.
-    InvalidParameter,
-    /// The body is not `application/json`.
-    UnsupportedMediaType,
-    /// The body is larger than the configured limit.
-    PayloadTooLarge,
-    /// The request head (headers) is too large.
-    RequestHeaderTooLarge,
-    /// No such route, or the resource does not exist or is not yours.
-    NotFound,
-    /// The route exists but not with this method (see `Allow`).
-    MethodNotAllowed,
-    /// The request's `Origin` is not an allowed origin.
-    OriginNotAllowed,
-    /// Any other malformed request.
-    BadRequest,
-    /// The database cannot be reached right now; retry later.
-    DatabaseUnavailable,
-    /// An unexpected error; quote the request id to support.
-    InternalError,
+macro_rules! problem_codes {
+    ($( $(#[$doc:meta])* $variant:ident = ($code:literal, $status:literal, $fr:literal, $en:literal), )*) => {
+        /// Stable, machine-readable problem codes: what clients branch on.
+        #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, ToSchema)]
+        #[serde(rename_all = "snake_case")]
+        pub enum ProblemCode {
+            $( $(#[$doc])* $variant, )*
+        }
+
+        impl ProblemCode {
+            /// Every code, for documentation and tests.
+            pub const ALL: &'static [ProblemCode] = &[$(ProblemCode::$variant,)*];
+
+            /// The code as it appears in `code` and at the end of `type`.
+            pub fn as_str(self) -> &'static str {
+                match self { $(ProblemCode::$variant => $code,)* }
+            }
+
+            /// The status this code is answered with.
+            pub fn status(self) -> StatusCode {
+                let status = match self { $(ProblemCode::$variant => $status,)* };
+                StatusCode::from_u16(status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR)
+            }
+
+            /// The short human title, in French and English.
+            pub fn title(self, locale: Locale) -> &'static str {
+                match (self, locale) {
+                    $((ProblemCode::$variant, Locale::Fr) => $fr,
+                      (ProblemCode::$variant, Locale::En) => $en,)*
+                }
+            }
+        }
+    };
 }
 
-impl ProblemCode {
-    /// The code as it appears in `code` and at the end of `type`.
-    pub fn as_str(self) -> &'static str {
-        match self {
-            ProblemCode::MalformedJson => "malformed_json",
-            ProblemCode::UnknownField => "unknown_field",
-            ProblemCode::InvalidField => "invalid_field",
-            ProblemCode::InvalidParameter => "invalid_parameter",
-            ProblemCode::UnsupportedMediaType => "unsupported_media_type",
-            ProblemCode::PayloadTooLarge => "payload_too_large",
-            ProblemCode::RequestHeaderTooLarge => "request_header_too_large",
-            ProblemCode::NotFound => "not_found",
-            ProblemCode::MethodNotAllowed => "method_not_allowed",
-            ProblemCode::OriginNotAllowed => "origin_not_allowed",
-            ProblemCode::BadRequest => "bad_request",
-            ProblemCode::DatabaseUnavailable => "database_unavailable",
-            ProblemCode::InternalError => "internal_error",
-        }
-    }
-
-    /// The status this code is always answered with.
-    pub fn status(self) -> StatusCode {
-        match self {
-            ProblemCode::MalformedJson
-            | ProblemCode::UnknownField
-            | ProblemCode::InvalidField
-            | ProblemCode::InvalidParameter
-            | ProblemCode::BadRequest => StatusCode::BAD_REQUEST,
-            ProblemCode::OriginNotAllowed => StatusCode::FORBIDDEN,
-            ProblemCode::NotFound => StatusCode::NOT_FOUND,
-            ProblemCode::MethodNotAllowed => StatusCode::METHOD_NOT_ALLOWED,
-            ProblemCode::PayloadTooLarge => StatusCode::PAYLOAD_TOO_LARGE,
-            ProblemCode::UnsupportedMediaType => StatusCode::UNSUPPORTED_MEDIA_TYPE,
-            ProblemCode::RequestHeaderTooLarge => StatusCode::REQUEST_HEADER_FIELDS_TOO_LARGE,
-            ProblemCode::DatabaseUnavailable => StatusCode::SERVICE_UNAVAILABLE,
-            ProblemCode::InternalError => StatusCode::INTERNAL_SERVER_ERROR,
-        }
-    }
-
-    /// The short human title, in French and English.
-    pub fn title(self, locale: Locale) -> &'static str {
-        let (fr, en) = match self {
-            ProblemCode::MalformedJson => ("Corps JSON illisible", "Malformed JSON body"),
-            ProblemCode::UnknownField => ("Champ inconnu", "Unknown field"),
-            ProblemCode::InvalidField => ("Champ invalide", "Invalid field"),
-            ProblemCode::InvalidParameter => ("Paramètre invalide", "Invalid parameter"),
-            ProblemCode::UnsupportedMediaType => (
-                "Type de contenu non pris en charge",
-                "Unsupported media type",
-            ),
-            ProblemCode::PayloadTooLarge => ("Requête trop volumineuse", "Payload too large"),
-            ProblemCode::RequestHeaderTooLarge => (
-                "En-têtes de requête trop volumineux",
-                "Request header too large",
-            ),
-            ProblemCode::NotFound => ("Ressource introuvable", "Not found"),
-            ProblemCode::MethodNotAllowed => ("Méthode non autorisée", "Method not allowed"),
-            ProblemCode::OriginNotAllowed => ("Origine non autorisée", "Origin not allowed"),
-            ProblemCode::BadRequest => ("Requête invalide", "Bad request"),
-            ProblemCode::DatabaseUnavailable => {
-                ("Base de données indisponible", "Database unavailable")
-            }
-            ProblemCode::InternalError => ("Erreur interne", "Internal error"),
-        };
-        match locale {
-            Locale::Fr => fr,
-            Locale::En => en,
-        }
-    }
-
-    /// Every code, for documentation and tests.
-    pub const ALL: [ProblemCode; 13] = [
-        ProblemCode::MalformedJson,
-        ProblemCode::UnknownField,
-        ProblemCode::InvalidField,
-        ProblemCode::InvalidParameter,
-        ProblemCode::UnsupportedMediaType,
-        ProblemCode::PayloadTooLarge,
-        ProblemCode::RequestHeaderTooLarge,
-        ProblemCode::NotFound,
-        ProblemCode::MethodNotAllowed,
-        ProblemCode::OriginNotAllowed,
-        ProblemCode::BadRequest,
-        ProblemCode::DatabaseUnavailable,
-        ProblemCode::InternalError,
-    ];
+problem_codes! {
+    /// The body is not valid JSON (syntax, encoding, nesting depth).
+    MalformedJson = ("malformed_json", 400, "Corps JSON illisible", "Malformed JSON body"),
+    /// The body has a field the operation does not know.
+    UnknownField = ("unknown_field", 400, "Champ inconnu", "Unknown field"),
+    /// A field is missing, of the wrong type or out of range.
+    InvalidField = ("invalid_field", 400, "Champ invalide", "Invalid field"),
+    /// A query-string or path parameter is missing, malformed or out of range.
+    InvalidParameter = ("invalid_parameter", 400, "Paramètre invalide", "Invalid parameter"),
+    /// Any other malformed request.
+    BadRequest = ("bad_request", 400, "Requête invalide", "Bad request"),
+    /// No credentials were given.
+    Unauthenticated = ("unauthenticated", 401, "Authentification requise", "Authentication required"),
+    /// The access token or API key is malformed, expired, revoked or not ours.
+    InvalidToken = ("invalid_token", 401, "Jeton invalide", "Invalid token"),
+    /// Wrong e-mail or password (the two are never told apart).
+    InvalidCredentials = ("invalid_credentials", 401, "Identifiants incorrects", "Invalid credentials"),
+    /// Too many failures: solve a challenge from `GET /v1/auth/challenge` first.
+    ChallengeRequired = ("challenge_required", 401, "Vérification anti-robot requise", "Challenge required"),
+    /// The challenge answer is wrong, expired or already used.
+    ChallengeInvalid = ("challenge_invalid", 401, "Vérification anti-robot invalide", "Invalid challenge"),
+    /// The refresh token is unknown, spent or its session has ended.
+    InvalidRefreshToken = ("invalid_refresh_token", 401, "Session expirée", "Invalid refresh token"),
+    /// The caller's role may not do this.
+    Forbidden = ("forbidden", 403, "Accès refusé", "Forbidden"),
+    /// The account is blocked by the business; contact it.
+    AccountBlocked = ("account_blocked", 403, "Compte bloqué", "Account blocked"),
+    /// The organization does not offer this sign-in method.
+    LoginMethodDisabled = ("login_method_disabled", 403, "Mode de connexion non proposé", "Sign-in method not offered"),
+    /// The request's `Origin` is not an allowed origin.
+    OriginNotAllowed = ("origin_not_allowed", 403, "Origine non autorisée", "Origin not allowed"),
+    /// No such route, or the resource does not exist or is not yours.
+    NotFound = ("not_found", 404, "Ressource introuvable", "Not found"),
+    /// The route exists but not with this method (see `Allow`).
+    MethodNotAllowed = ("method_not_allowed", 405, "Méthode non autorisée", "Method not allowed"),
+    /// This e-mail is already used by another customer or staff member of the organization.
+    EmailAlreadyUsed = ("email_already_used", 409, "Adresse e-mail déjà utilisée", "E-mail already used"),
+    /// The customer already has a password: activation is for first access only.
+    AlreadyRegistered = ("already_registered", 409, "Accès déjà activé", "Already registered"),
+    /// The organization would be left without an active admin.
+    LastAdmin = ("last_admin", 409, "Dernier administrateur", "Last admin"),
+    /// The link or code has expired; ask for a new one.
+    LinkExpired = ("link_expired", 410, "Lien expiré", "Link expired"),
+    /// The body is larger than the configured limit.
+    PayloadTooLarge = ("payload_too_large", 413, "Requête trop volumineuse", "Payload too large"),
+    /// The body is not `application/json`.
+    UnsupportedMediaType = ("unsupported_media_type", 415, "Type de contenu non pris en charge", "Unsupported media type"),
+    /// The one-time code is wrong.
+    InvalidCode = ("invalid_code", 422, "Code incorrect", "Invalid code"),
+    /// No code is waiting (never sent, expired or already used); ask for a new one.
+    CodeExpired = ("code_expired", 422, "Code expiré", "Code expired"),
+    /// The reset link, activation code or setup token is not valid.
+    InvalidLink = ("invalid_link", 422, "Lien ou code invalide", "Invalid link or code"),
+    /// The current password given is wrong.
+    CurrentPasswordIncorrect = ("current_password_incorrect", 422, "Mot de passe actuel incorrect", "Current password incorrect"),
+    /// The password has fewer than 8 characters.
+    PasswordTooShort = ("password_too_short", 422, "Mot de passe trop court", "Password too short"),
+    /// The password has more than 128 characters.
+    PasswordTooLong = ("password_too_long", 422, "Mot de passe trop long", "Password too long"),
+    /// The password has no upper-case letter.
+    PasswordMissingUppercase = ("password_missing_uppercase", 422, "Majuscule manquante", "Upper-case letter missing"),
+    /// The password has no lower-case letter.
+    PasswordMissingLowercase = ("password_missing_lowercase", 422, "Minuscule manquante", "Lower-case letter missing"),
+    /// The password has no digit.
+    PasswordMissingDigit = ("password_missing_digit", 422, "Chiffre manquant", "Digit missing"),
+    /// The password has no special character.
+    PasswordMissingSpecial = ("password_missing_special", 422, "Caractère spécial manquant", "Special character missing"),
+    /// The password is in the list of common passwords.
+    PasswordTooCommon = ("password_too_common", 422, "Mot de passe trop courant", "Password too common"),
+    /// The request head (headers) is too large.
+    RequestHeaderTooLarge = ("request_header_too_large", 431, "En-têtes de requête trop volumineux", "Request header too large"),
+    /// Too many requests; retry after `Retry-After` seconds.
+    RateLimited = ("rate_limited", 429, "Trop de requêtes", "Too many requests"),
+    /// Too many failed sign-ins: the account is locked until `Retry-After`.
+    AccountLocked = ("account_locked", 429, "Compte temporairement verrouillé", "Account temporarily locked"),
+    /// Five wrong codes: this code is void; ask for a new one.
+    CodeAttemptsExceeded = ("code_attempts_exceeded", 429, "Trop d'essais", "Too many attempts"),
+    /// An unexpected error; quote the request id to support.
+    InternalError = ("internal_error", 500, "Erreur interne", "Internal error"),
+    /// The database cannot be reached right now; retry later.
+    DatabaseUnavailable = ("database_unavailable", 503, "Base de données indisponible", "Database unavailable"),
 }
 
 /// A text in both languages.
@@ -199,6 +197,10 @@ pub struct Problem {
     /// Field-level reasons, when the problem is about the request's fields.
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub errors: Vec<FieldError>,
+    /// Members particular to some problems, e.g. `remaining_attempts`.
+    #[serde(flatten)]
+    #[schema(additional_properties)]
+    pub extensions: serde_json::Map<String, serde_json::Value>,
 }
 
 /// An error on its way to the client.
@@ -215,6 +217,8 @@ pub struct ApiError {
     pub headers: Vec<(HeaderName, HeaderValue)>,
     /// The internal cause: logged with the request id, never sent.
     pub cause: Option<String>,
+    /// Members added to the body (e.g. `remaining_attempts`).
+    pub extensions: Vec<(&'static str, serde_json::Value)>,
 }
 
 impl ApiError {
@@ -226,7 +230,14 @@ impl ApiError {
             status_override: None,
             headers: Vec::new(),
             cause: None,
+            extensions: Vec::new(),
         }
+    }
+
+    /// Adds a member to the problem body.
+    pub fn extension(mut self, name: &'static str, value: serde_json::Value) -> Self {
+        self.extensions.push((name, value));
+        self
     }
 
     pub fn detail(mut self, fr: impl Into<String>, en: impl Into<String>) -> Self {
@@ -278,6 +289,11 @@ impl ApiError {
             detail: self.detail.as_ref().map(|d| d.get(locale).to_owned()),
             request_id: request_id.map(str::to_owned),
             errors: self.errors.clone(),
+            extensions: self
+                .extensions
+                .iter()
+                .map(|(k, v)| ((*k).to_owned(), v.clone()))
+                .collect(),
         }
     }
 
@@ -287,6 +303,12 @@ impl ApiError {
         response.content_type(PROBLEM_CONTENT_TYPE);
         for (name, value) in &self.headers {
             response.insert_header((name.clone(), value.clone()));
+        }
+        if self.status() == StatusCode::UNAUTHORIZED {
+            response.insert_header((
+                actix_web::http::header::WWW_AUTHENTICATE,
+                HeaderValue::from_static("Bearer"),
+            ));
         }
         response.json(self.to_problem(locale, request_id))
     }

@@ -43,6 +43,11 @@ impl Parts {
                 store,
                 clock,
                 metrics: metrics.clone(),
+                tokens: Arc::new(crate::auth::tokens::TokenService::new(settings.jwt.clone())),
+                secret_key: Arc::new(settings.secret_key.clone()),
+                auth_limits: settings.auth_limits,
+                limiter: Arc::new(crate::auth::ratelimit::RateLimiter::default()),
+                hash_slots: Arc::new(crate::auth::slots::HashSlots::for_this_machine()),
             }),
             metrics: web::Data::from(metrics),
             edge: web::Data::new(EdgeConfig {

@@ -5,6 +5,9 @@ use std::sync::Arc;
 use guichet_domain::Clock;
 use guichet_store::Store;
 
+use crate::auth::ratelimit::RateLimiter;
+use crate::auth::tokens::TokenService;
+use crate::config::AuthLimits;
 use crate::metrics::Metrics;
 
 /// The application state handed to every handler.
@@ -13,4 +16,11 @@ pub struct AppState {
     pub store: Store,
     pub clock: Arc<dyn Clock>,
     pub metrics: Arc<Metrics>,
+    pub tokens: Arc<TokenService>,
+    /// Keys code hashes and signs challenges.
+    pub secret_key: Arc<Vec<u8>>,
+    pub auth_limits: AuthLimits,
+    pub limiter: Arc<RateLimiter>,
+    /// Bounds concurrent password hashing.
+    pub hash_slots: Arc<crate::auth::slots::HashSlots>,
 }

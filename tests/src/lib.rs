@@ -10,6 +10,8 @@
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 pub mod http;
+pub mod identity;
+pub mod outbox;
 pub mod proxy;
 
 use std::net::TcpListener;
@@ -33,6 +35,19 @@ pub const PG_ENV: &str = "GUICHET_TEST_DATABASE_URL";
 
 /// A secret for test servers (never used outside tests).
 pub const TEST_JWT_SECRET: &str = "test-secret-0123456789abcdef0123456789";
+/// The server secret key of test servers: tests provision organizations
+/// with it, as `guichet admin create-org` does with the server's key.
+pub const TEST_SECRET_KEY: &str = "test-server-key-0123456789abcdef012345";
+
+/// Defaults of test servers, unless a test passes the flag itself: limits
+/// high enough for a suite that signs in a lot from 127.0.0.1, and a
+/// quick outbox.
+const TEST_DEFAULTS: [(&str, &str); 4] = [
+    ("--auth-rate-limit", "100000"),
+    ("--code-send-limit-per-ip", "100000"),
+    ("--code-send-limit-per-destination", "1000"),
+    ("--outbox-interval-ms", "20"),
+];
 
 static COUNTER: AtomicU32 = AtomicU32::new(0);
 
@@ -101,7 +116,11 @@ pub struct TestApp {
     pub data_dir: PathBuf,
     /// The proxy between the server and PostgreSQL, when asked for.
     pub proxy: Option<proxy::Proxy>,
+    /// The server's store, for provisioning (as the CLI does) and for
+    /// checking that refused requests stored nothing.
+    pub store: Store,
     agent: ureq::Agent,
+    dispatcher: Option<guichet_api::notify::dispatch::DispatcherHandle>,
     handle: ServerHandle,
     thread: Option<JoinHandle<()>>,
     // Dropped last: the database outlives the server.
@@ -139,6 +158,8 @@ impl TestApp {
             "127.0.0.1:0",
             "--jwt-secret",
             TEST_JWT_SECRET,
+            "--secret-key",
+            TEST_SECRET_KEY,
             "--workers",
             "2",
             "--shutdown-timeout",
@@ -147,6 +168,12 @@ impl TestApp {
         .iter()
         .map(|s| s.to_string())
         .collect();
+        for (flag, value) in TEST_DEFAULTS {
+            if !options.args.iter().any(|a| a == flag) {
+                argv.push(flag.to_owned());
+                argv.push(value.to_owned());
+            }
+        }
         argv.extend(options.args);
         let Command::Serve(args) = Cli::parse_from(argv).command else {
             unreachable!("serve was given")
@@ -160,7 +187,14 @@ impl TestApp {
         let store = Store::connect(&settings.database_url, &pool).unwrap();
         let backend = store.backend();
         let clock = FixedClock::new(Utc.with_ymd_and_hms(2026, 11, 22, 9, 0, 0).unwrap());
-        let parts = Parts::new(&settings, store, Arc::new(clock.clone()));
+        let dispatcher = guichet_api::notify::dispatch::Dispatcher::new(
+            &settings.notify,
+            store.clone(),
+            Arc::new(clock.clone()),
+        )
+        .unwrap()
+        .spawn();
+        let parts = Parts::new(&settings, store.clone(), Arc::new(clock.clone()));
         let listener = TcpListener::bind("127.0.0.1:0").unwrap();
         let port = listener.local_addr().unwrap().port();
         let (tx, rx) = std::sync::mpsc::channel();
@@ -181,7 +215,9 @@ impl TestApp {
             clock,
             data_dir: dir.path().to_path_buf(),
             proxy,
+            store,
             agent: http::agent(),
+            dispatcher: Some(dispatcher),
             handle,
             thread: Some(thread),
             _pg: pg,
@@ -212,6 +248,9 @@ impl TestApp {
 
 impl Drop for TestApp {
     fn drop(&mut self) {
+        if let Some(dispatcher) = self.dispatcher.take() {
+            dispatcher.stop();
+        }
         drop(self.handle.stop(false));
         if let Some(thread) = self.thread.take() {
             let _ = thread.join();

@@ -1,13 +1,69 @@
 //! Every route, registered through utoipa-actix-web so that the router and
 //! the OpenAPI spec come from the same code.
 
+pub mod admin;
+pub mod auth;
 pub mod health;
+pub mod me;
 
+use actix_web::middleware::from_fn;
+use utoipa_actix_web::scope;
 use utoipa_actix_web::service_config::ServiceConfig;
 
 /// Registers every operation.
 pub fn configure(cfg: &mut ServiceConfig) {
     cfg.service(health::healthz)
         .service(health::readyz)
-        .service(health::metrics);
+        .service(health::metrics)
+        .service(
+            scope("/v1/auth")
+                .wrap(from_fn(crate::auth::ratelimit::limit_auth_requests))
+                .service(auth::get_challenge)
+                .service(auth::login)
+                .service(auth::register)
+                .service(auth::register_verify)
+                .service(auth::otp_start)
+                .service(auth::otp_verify)
+                .service(auth::activate)
+                .service(auth::password_forgot)
+                .service(auth::password_reset)
+                .service(auth::refresh)
+                .service(auth::logout)
+                .service(auth::staff_login)
+                .service(auth::staff_setup),
+        )
+        .service(
+            scope("/v1/me")
+                .service(me::me)
+                .service(me::change_password)
+                .service(me::list_sessions)
+                .service(me::end_session),
+        )
+        .service(
+            scope("/v1/admin/customers")
+                .service(admin::customers::create)
+                .service(admin::customers::list)
+                .service(admin::customers::get_one)
+                .service(admin::customers::update)
+                .service(admin::customers::block)
+                .service(admin::customers::unblock)
+                .service(admin::customers::create_activation_code),
+        )
+        .service(
+            scope("/v1/admin/staff")
+                .service(admin::staff::list)
+                .service(admin::staff::create)
+                .service(admin::staff::update),
+        )
+        .service(
+            scope("/v1/admin/api-keys")
+                .service(admin::api_keys::create)
+                .service(admin::api_keys::list)
+                .service(admin::api_keys::revoke),
+        )
+        .service(
+            scope("/v1/admin/organization")
+                .service(admin::organization::get_settings)
+                .service(admin::organization::update_settings),
+        );
 }

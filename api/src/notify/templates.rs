@@ -1,0 +1,190 @@
+//! The texts of every message, in French and English.
+
+use guichet_domain::Locale;
+
+use super::Channel;
+
+/// A message to send, with what it needs.
+#[derive(Debug, Clone)]
+pub enum Template {
+    /// First connection: the code that proves the e-mail is the customer's.
+    RegisterCode { org_name: String, code: String },
+    /// Passwordless sign-in code.
+    LoginCode { org_name: String, code: String },
+    /// Forgotten password: the single-use reset token.
+    PasswordReset { org_name: String, token: String },
+    /// The password was changed or reset.
+    PasswordChanged { org_name: String },
+    /// A new staff member's setup token.
+    StaffSetup { org_name: String, token: String },
+}
+
+/// A rendered message.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Rendered {
+    /// Empty for SMS.
+    pub subject: String,
+    pub body: String,
+}
+
+impl Template {
+    /// A stable name, stored with the message.
+    pub fn name(&self) -> &'static str {
+        match self {
+            Template::RegisterCode { .. } => "register_code",
+            Template::LoginCode { .. } => "login_code",
+            Template::PasswordReset { .. } => "password_reset",
+            Template::PasswordChanged { .. } => "password_changed",
+            Template::StaffSetup { .. } => "staff_setup",
+        }
+    }
+
+    /// The subject and body in `locale`, shaped for `channel` (an SMS is one
+    /// short line).
+    pub fn render(&self, locale: Locale, channel: Channel) -> Rendered {
+        let fr = locale == Locale::Fr;
+        let (subject, body) = match self {
+            Template::RegisterCode { org_name, code } => {
+                if fr {
+                    (
+                        format!("{org_name} : votre code de vérification"),
+                        format!(
+                            "Bonjour,\n\nVoici votre code de vérification pour créer votre accès à l'espace client {org_name} : {code}\n\nIl est valable 10 minutes. Si vous n'êtes pas à l'origine de cette demande, ignorez ce message.\n"
+                        ),
+                    )
+                } else {
+                    (
+                        format!("{org_name}: your verification code"),
+                        format!(
+                            "Hello,\n\nHere is your verification code to create your access to the {org_name} customer space: {code}\n\nIt is valid for 10 minutes. If you did not ask for it, ignore this message.\n"
+                        ),
+                    )
+                }
+            }
+            Template::LoginCode { org_name, code } => {
+                if channel == Channel::Sms {
+                    let body = if fr {
+                        format!(
+                            "{org_name} : votre code de connexion est {code}. Valable 10 minutes."
+                        )
+                    } else {
+                        format!("{org_name}: your sign-in code is {code}. Valid for 10 minutes.")
+                    };
+                    (String::new(), body)
+                } else if fr {
+                    (
+                        format!("{org_name} : votre code de connexion"),
+                        format!(
+                            "Bonjour,\n\nVoici votre code de connexion à l'espace client {org_name} : {code}\n\nIl est valable 10 minutes. Si vous n'êtes pas à l'origine de cette demande, ignorez ce message.\n"
+                        ),
+                    )
+                } else {
+                    (
+                        format!("{org_name}: your sign-in code"),
+                        format!(
+                            "Hello,\n\nHere is your sign-in code for the {org_name} customer space: {code}\n\nIt is valid for 10 minutes. If you did not ask for it, ignore this message.\n"
+                        ),
+                    )
+                }
+            }
+            Template::PasswordReset { org_name, token } => {
+                if fr {
+                    (
+                        format!("{org_name} : réinitialisation de votre mot de passe"),
+                        format!(
+                            "Bonjour,\n\nPour choisir un nouveau mot de passe, utilisez ce code de réinitialisation dans l'espace client {org_name} :\n\n{token}\n\nIl est valable 30 minutes et ne sert qu'une fois. Si vous n'avez rien demandé, ignorez ce message : votre mot de passe reste inchangé.\n"
+                        ),
+                    )
+                } else {
+                    (
+                        format!("{org_name}: reset your password"),
+                        format!(
+                            "Hello,\n\nTo choose a new password, use this reset code in the {org_name} customer space:\n\n{token}\n\nIt is valid for 30 minutes and works once. If you did not ask for it, ignore this message: your password stays as it is.\n"
+                        ),
+                    )
+                }
+            }
+            Template::PasswordChanged { org_name } => {
+                if fr {
+                    (
+                        format!("{org_name} : votre mot de passe a été modifié"),
+                        format!(
+                            "Bonjour,\n\nLe mot de passe de votre espace client {org_name} vient d'être modifié et vos autres sessions ont été fermées. Si vous n'êtes pas à l'origine de ce changement, utilisez « Mot de passe oublié » sans attendre.\n"
+                        ),
+                    )
+                } else {
+                    (
+                        format!("{org_name}: your password was changed"),
+                        format!(
+                            "Hello,\n\nThe password of your {org_name} customer space was just changed and your other sessions were ended. If this was not you, use \"Forgot password\" at once.\n"
+                        ),
+                    )
+                }
+            }
+            Template::StaffSetup { org_name, token } => {
+                if fr {
+                    (
+                        format!("{org_name} : créez votre accès Guichet"),
+                        format!(
+                            "Bonjour,\n\nUn accès à l'administration Guichet de {org_name} a été créé pour vous. Choisissez votre mot de passe avec ce jeton (valable 7 jours) :\n\n{token}\n"
+                        ),
+                    )
+                } else {
+                    (
+                        format!("{org_name}: set up your Guichet access"),
+                        format!(
+                            "Hello,\n\nA Guichet administration access for {org_name} was created for you. Choose your password with this token (valid for 7 days):\n\n{token}\n"
+                        ),
+                    )
+                }
+            }
+        };
+        Rendered { subject, body }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_template_carries_its_secret_in_both_languages() {
+        let cases = [
+            Template::RegisterCode {
+                org_name: "Floa".into(),
+                code: "123456".into(),
+            },
+            Template::LoginCode {
+                org_name: "Floa".into(),
+                code: "654321".into(),
+            },
+            Template::PasswordReset {
+                org_name: "Floa".into(),
+                token: "tok-abc".into(),
+            },
+            Template::StaffSetup {
+                org_name: "Floa".into(),
+                token: "tok-def".into(),
+            },
+        ];
+        for template in cases {
+            let secret = match &template {
+                Template::RegisterCode { code, .. } | Template::LoginCode { code, .. } => code,
+                Template::PasswordReset { token, .. } | Template::StaffSetup { token, .. } => token,
+                Template::PasswordChanged { .. } => unreachable!(),
+            };
+            for locale in [Locale::Fr, Locale::En] {
+                let r = template.render(locale, Channel::Email);
+                assert!(r.body.contains(secret.as_str()), "{}", template.name());
+                assert!(r.subject.contains("Floa"));
+            }
+        }
+        let sms = Template::LoginCode {
+            org_name: "Floa".into(),
+            code: "111222".into(),
+        }
+        .render(Locale::Fr, Channel::Sms);
+        assert!(sms.subject.is_empty());
+        assert!(sms.body.contains("111222") && sms.body.len() <= 160);
+    }
+}

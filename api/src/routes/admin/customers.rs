@@ -1,0 +1,454 @@
+//! `/v1/admin/customers`: the organization's customers.
+
+use actix_web::{HttpResponse, get, patch, post, web};
+use chrono::{DateTime, Utc};
+use guichet_domain::contact::{Email, Msisdn};
+use guichet_domain::identity::{Customer, SubjectKind, lifetimes};
+use guichet_domain::{Locale, ids, secret};
+use guichet_store::StoreError;
+use guichet_store::repo::codes::{self, OneTimeCode};
+use guichet_store::repo::{customers, sessions};
+use serde::{Deserialize, Serialize};
+use utoipa::ToSchema;
+use validator::Validate;
+
+use super::{AUTH_FAILURES, Page, ROLE_FAILURE, encode_cursor, present};
+use crate::auth::StaffPrincipal;
+use crate::auth::flows;
+use crate::edge::json::Json;
+use crate::problem::{ApiError, Problem, ProblemCode};
+use crate::routes::auth::purpose;
+use crate::state::AppState;
+
+/// A customer, as the business sees it (never a password).
+#[derive(Debug, Serialize, ToSchema)]
+pub struct CustomerView {
+    #[schema(example = "cus_3k9x0d2m7q8r4t6v1w5y")]
+    pub id: String,
+    pub name: String,
+    #[schema(example = "claire.martin@example.com")]
+    pub email: String,
+    /// E.164.
+    #[schema(example = "+33612345678")]
+    pub mobile: Option<String>,
+    #[schema(example = "fr")]
+    pub locale: String,
+    pub external_ref: Option<String>,
+    /// Whether the customer has set up portal access.
+    pub registered: bool,
+    pub registered_at: Option<DateTime<Utc>>,
+    pub blocked: bool,
+    pub blocked_at: Option<DateTime<Utc>>,
+    pub created_at: DateTime<Utc>,
+    pub updated_at: DateTime<Utc>,
+}
+
+impl From<Customer> for CustomerView {
+    fn from(c: Customer) -> Self {
+        CustomerView {
+            registered: c.registered_at.is_some(),
+            blocked: c.blocked_at.is_some(),
+            id: c.id,
+            name: c.name,
+            email: c.email,
+            mobile: c.mobile,
+            locale: c.locale.as_str().to_owned(),
+            external_ref: c.external_ref,
+            registered_at: c.registered_at,
+            blocked_at: c.blocked_at,
+            created_at: c.created_at,
+            updated_at: c.updated_at,
+        }
+    }
+}
+
+/// A page of customers.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct CustomerList {
+    pub data: Vec<CustomerView>,
+    /// Pass as `cursor` for the next page; null on the last page.
+    pub next_cursor: Option<String>,
+}
+
+/// A new customer.
+#[derive(Debug, Deserialize, Validate, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct CreateCustomer {
+    #[validate(length(min = 1, max = 200))]
+    #[schema(example = "Claire Martin")]
+    pub name: String,
+    /// Unique in the organization: the customer's login.
+    #[schema(value_type = String, format = "email", example = "claire.martin@example.com")]
+    pub email: Email,
+    /// E.164 (`+33612345678`): sign-in codes then go by SMS.
+    #[schema(value_type = Option<String>, example = "+33612345678")]
+    pub mobile: Option<Msisdn>,
+    /// `fr` (default) or `en`: the language of the customer's messages.
+    #[schema(value_type = Option<String>, example = "fr")]
+    pub locale: Option<Locale>,
+    /// The business's own reference.
+    #[validate(length(min = 1, max = 100))]
+    pub external_ref: Option<String>,
+}
+
+/// Changes to a customer; absent fields stay, `null` clears `mobile` and
+/// `external_ref`.
+#[derive(Debug, Deserialize, Validate, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct UpdateCustomer {
+    #[validate(length(min = 1, max = 200))]
+    pub name: Option<String>,
+    #[schema(value_type = Option<String>, format = "email")]
+    pub email: Option<Email>,
+    #[serde(default, deserialize_with = "present")]
+    #[schema(value_type = Option<String>)]
+    pub mobile: Option<Option<Msisdn>>,
+    #[schema(value_type = Option<String>)]
+    pub locale: Option<Locale>,
+    #[serde(default, deserialize_with = "present")]
+    #[schema(value_type = Option<String>)]
+    pub external_ref: Option<Option<String>>,
+}
+
+fn email_taken() -> ApiError {
+    ApiError::new(ProblemCode::EmailAlreadyUsed)
+        .detail(
+            "Un client de l'organisation utilise déjà cette adresse.",
+            "A customer of the organization already uses this address.",
+        )
+        .field("email", "taken")
+}
+
+fn map_conflict(e: StoreError) -> ApiError {
+    match e {
+        StoreError::Conflict(_) => email_taken(),
+        other => other.into(),
+    }
+}
+
+/// Create a customer. A customer can then set up portal access (first
+/// connection, passwordless sign-in, or an activation code).
+#[utoipa::path(
+    tag = "admin",
+    security(("bearer_jwt" = []), ("api_key" = [])),
+    request_body = CreateCustomer,
+    responses(
+        (status = 201, description = "Created.", body = CustomerView),
+        (status = 401, description = AUTH_FAILURES, body = Problem, content_type = "application/problem+json"),
+        (status = 403, description = ROLE_FAILURE, body = Problem, content_type = "application/problem+json"),
+        (status = 409, description = "Codes: `email_already_used`.", body = Problem, content_type = "application/problem+json"),
+    ),
+)]
+#[post("")]
+pub async fn create(
+    principal: StaffPrincipal,
+    state: web::Data<AppState>,
+    body: Json<CreateCustomer>,
+) -> Result<HttpResponse, ApiError> {
+    let body = body.0;
+    validate_external_ref(body.external_ref.as_deref())?;
+    let now = state.clock.now();
+    let customer = Customer {
+        id: ids::new_id("cus"),
+        org_id: principal.org_id.clone(),
+        email: body.email.as_str().to_owned(),
+        name: body.name.trim().to_owned(),
+        mobile: body.mobile.map(|m| m.as_str().to_owned()),
+        locale: body.locale.unwrap_or_default(),
+        external_ref: body.external_ref,
+        registered_at: None,
+        blocked_at: None,
+        created_at: now,
+        updated_at: now,
+    };
+    let store = state.store.clone();
+    let saved = customer.clone();
+    web::block(move || {
+        let mut conn = store.conn()?;
+        customers::insert(&mut conn, &saved)
+    })
+    .await?
+    .map_err(map_conflict)?;
+    Ok(HttpResponse::Created()
+        .insert_header(("Location", format!("/v1/admin/customers/{}", customer.id)))
+        .json(CustomerView::from(customer)))
+}
+
+fn validate_external_ref(value: Option<&str>) -> Result<(), ApiError> {
+    if value.is_some_and(|v| v.trim().is_empty() || v.chars().any(char::is_control)) {
+        return Err(ApiError::new(ProblemCode::InvalidField)
+            .detail("Référence externe invalide.", "Invalid external reference.")
+            .field("external_ref", "invalid"));
+    }
+    Ok(())
+}
+
+/// The organization's customers, oldest id first.
+#[utoipa::path(
+    tag = "admin",
+    security(("bearer_jwt" = []), ("api_key" = [])),
+    params(Page),
+    responses(
+        (status = 200, description = "A page of customers.", body = CustomerList),
+        (status = 400, description = "Codes: `invalid_parameter`.", body = Problem, content_type = "application/problem+json"),
+        (status = 401, description = AUTH_FAILURES, body = Problem, content_type = "application/problem+json"),
+        (status = 403, description = ROLE_FAILURE, body = Problem, content_type = "application/problem+json"),
+    ),
+)]
+#[get("")]
+pub async fn list(
+    principal: StaffPrincipal,
+    state: web::Data<AppState>,
+    page: web::Query<Page>,
+) -> Result<web::Json<CustomerList>, ApiError> {
+    let (limit, after) = page.resolve()?;
+    let store = state.store.clone();
+    let mut items = web::block(move || {
+        let mut conn = store.conn()?;
+        customers::list(&mut conn, &principal.org_id, after.as_deref(), limit + 1)
+    })
+    .await??;
+    let next_cursor = if items.len() as i64 > limit {
+        items.truncate(limit as usize);
+        items.last().map(|c| encode_cursor(&c.id))
+    } else {
+        None
+    };
+    Ok(web::Json(CustomerList {
+        data: items.into_iter().map(CustomerView::from).collect(),
+        next_cursor,
+    }))
+}
+
+const NOT_FOUND: &str = "No such customer in your organization. Codes: `not_found`.";
+
+/// One customer.
+#[utoipa::path(
+    tag = "admin",
+    security(("bearer_jwt" = []), ("api_key" = [])),
+    params(("id" = String, Path, description = "Customer id (`cus_...`).")),
+    responses(
+        (status = 200, description = "The customer.", body = CustomerView),
+        (status = 401, description = AUTH_FAILURES, body = Problem, content_type = "application/problem+json"),
+        (status = 403, description = ROLE_FAILURE, body = Problem, content_type = "application/problem+json"),
+        (status = 404, description = NOT_FOUND, body = Problem, content_type = "application/problem+json"),
+    ),
+)]
+#[get("/{id}")]
+pub async fn get_one(
+    principal: StaffPrincipal,
+    state: web::Data<AppState>,
+    path: web::Path<String>,
+) -> Result<web::Json<CustomerView>, ApiError> {
+    let id = path.into_inner();
+    let store = state.store.clone();
+    let customer = web::block(move || {
+        let mut conn = store.conn()?;
+        customers::get(&mut conn, &principal.org_id, &id)
+    })
+    .await??;
+    Ok(web::Json(customer.into()))
+}
+
+/// Change a customer's name, e-mail, mobile, locale or reference. Staff can
+/// never set or reset a customer's password.
+#[utoipa::path(
+    tag = "admin",
+    security(("bearer_jwt" = []), ("api_key" = [])),
+    params(("id" = String, Path, description = "Customer id (`cus_...`).")),
+    request_body = UpdateCustomer,
+    responses(
+        (status = 200, description = "The customer after the change.", body = CustomerView),
+        (status = 401, description = AUTH_FAILURES, body = Problem, content_type = "application/problem+json"),
+        (status = 403, description = ROLE_FAILURE, body = Problem, content_type = "application/problem+json"),
+        (status = 404, description = NOT_FOUND, body = Problem, content_type = "application/problem+json"),
+        (status = 409, description = "Codes: `email_already_used`.", body = Problem, content_type = "application/problem+json"),
+    ),
+)]
+#[patch("/{id}")]
+pub async fn update(
+    principal: StaffPrincipal,
+    state: web::Data<AppState>,
+    path: web::Path<String>,
+    body: Json<UpdateCustomer>,
+) -> Result<web::Json<CustomerView>, ApiError> {
+    let body = body.0;
+    if let Some(Some(reference)) = &body.external_ref {
+        validate_external_ref(Some(reference))?;
+    }
+    let id = path.into_inner();
+    let now = state.clock.now();
+    let store = state.store.clone();
+    let customer = web::block(move || {
+        let mut conn = store.conn()?;
+        guichet_store::transaction(&mut conn, |conn| {
+            let mut c = customers::get(conn, &principal.org_id, &id)?;
+            if let Some(name) = body.name {
+                c.name = name.trim().to_owned();
+            }
+            if let Some(email) = body.email {
+                c.email = email.as_str().to_owned();
+            }
+            if let Some(mobile) = body.mobile {
+                c.mobile = mobile.map(|m| m.as_str().to_owned());
+            }
+            if let Some(locale) = body.locale {
+                c.locale = locale;
+            }
+            if let Some(reference) = body.external_ref {
+                c.external_ref = reference;
+            }
+            c.updated_at = now;
+            customers::update_profile(conn, &c)?;
+            Ok::<_, StoreError>(c)
+        })
+    })
+    .await?
+    .map_err(map_conflict)?;
+    Ok(web::Json(customer.into()))
+}
+
+/// Block a customer: no sign-in, and every session ends at once.
+#[utoipa::path(
+    tag = "admin",
+    security(("bearer_jwt" = []), ("api_key" = [])),
+    params(("id" = String, Path, description = "Customer id (`cus_...`).")),
+    responses(
+        (status = 200, description = "Blocked (blocking twice keeps the first date).", body = CustomerView),
+        (status = 401, description = AUTH_FAILURES, body = Problem, content_type = "application/problem+json"),
+        (status = 403, description = ROLE_FAILURE, body = Problem, content_type = "application/problem+json"),
+        (status = 404, description = NOT_FOUND, body = Problem, content_type = "application/problem+json"),
+    ),
+)]
+#[post("/{id}/block")]
+pub async fn block(
+    principal: StaffPrincipal,
+    state: web::Data<AppState>,
+    path: web::Path<String>,
+) -> Result<web::Json<CustomerView>, ApiError> {
+    set_blocked(principal, state, path.into_inner(), true).await
+}
+
+/// Unblock a customer (sessions ended by the block stay ended).
+#[utoipa::path(
+    tag = "admin",
+    security(("bearer_jwt" = []), ("api_key" = [])),
+    params(("id" = String, Path, description = "Customer id (`cus_...`).")),
+    responses(
+        (status = 200, description = "Unblocked.", body = CustomerView),
+        (status = 401, description = AUTH_FAILURES, body = Problem, content_type = "application/problem+json"),
+        (status = 403, description = ROLE_FAILURE, body = Problem, content_type = "application/problem+json"),
+        (status = 404, description = NOT_FOUND, body = Problem, content_type = "application/problem+json"),
+    ),
+)]
+#[post("/{id}/unblock")]
+pub async fn unblock(
+    principal: StaffPrincipal,
+    state: web::Data<AppState>,
+    path: web::Path<String>,
+) -> Result<web::Json<CustomerView>, ApiError> {
+    set_blocked(principal, state, path.into_inner(), false).await
+}
+
+async fn set_blocked(
+    principal: StaffPrincipal,
+    state: web::Data<AppState>,
+    id: String,
+    blocked: bool,
+) -> Result<web::Json<CustomerView>, ApiError> {
+    let now = state.clock.now();
+    let store = state.store.clone();
+    let customer = web::block(move || {
+        let mut conn = store.conn()?;
+        guichet_store::transaction(&mut conn, |conn| {
+            let current = customers::get(conn, &principal.org_id, &id)?;
+            let at = if blocked {
+                Some(current.blocked_at.unwrap_or(now))
+            } else {
+                None
+            };
+            customers::set_blocked(conn, &principal.org_id, &id, at)?;
+            if blocked {
+                sessions::revoke_all(conn, SubjectKind::Customer, &id, None, now)?;
+            }
+            customers::get(conn, &principal.org_id, &id)
+        })
+    })
+    .await??;
+    Ok(web::Json(customer.into()))
+}
+
+/// A new activation code, shown once, to print on a letter.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct ActivationCode {
+    /// Give it to the customer (by letter); it is not stored readable.
+    #[schema(example = "ABCD-EFGH-JKMN")]
+    pub activation_code: String,
+    pub expires_at: DateTime<Utc>,
+}
+
+/// Generate a one-time access code for a customer who has no access yet
+/// (valid 30 days; a new code voids the previous one). The customer
+/// activates with it at `POST /v1/auth/activate` and sets a password.
+#[utoipa::path(
+    tag = "admin",
+    security(("bearer_jwt" = []), ("api_key" = [])),
+    params(("id" = String, Path, description = "Customer id (`cus_...`).")),
+    responses(
+        (status = 201, description = "The code, shown this once.", body = ActivationCode),
+        (status = 401, description = AUTH_FAILURES, body = Problem, content_type = "application/problem+json"),
+        (status = 403, description = ROLE_FAILURE, body = Problem, content_type = "application/problem+json"),
+        (status = 404, description = NOT_FOUND, body = Problem, content_type = "application/problem+json"),
+        (status = 409, description = "The customer already has access (staff cannot reset passwords). Codes: `already_registered`.", body = Problem, content_type = "application/problem+json"),
+    ),
+)]
+#[post("/{id}/activation-codes")]
+pub async fn create_activation_code(
+    principal: StaffPrincipal,
+    state: web::Data<AppState>,
+    path: web::Path<String>,
+) -> Result<HttpResponse, ApiError> {
+    let id = path.into_inner();
+    let now = state.clock.now();
+    let state = state.clone();
+    let issued = web::block(move || {
+        let mut conn = state.store.conn()?;
+        let customer = customers::get(&mut conn, &principal.org_id, &id)?;
+        if customer.registered_at.is_some() {
+            return Err(ApiError::new(ProblemCode::AlreadyRegistered).detail(
+                "Ce client a déjà un accès : il peut utiliser « Mot de passe oublié ».",
+                "This customer already has access: they can use \"Forgot password\".",
+            ));
+        }
+        let code = secret::activation_code();
+        let normalized = secret::normalize_activation_code(&code);
+        let expires_at = now + lifetimes::activation_code();
+        let record = OneTimeCode {
+            id: ids::new_id("otc"),
+            org_id: customer.org_id.clone(),
+            subject_kind: SubjectKind::Customer,
+            subject_id: customer.id.clone(),
+            purpose: purpose::ACTIVATION.to_owned(),
+            code_hash: flows::code_hash(&state, purpose::ACTIVATION, &normalized),
+            channel: "letter".to_owned(),
+            destination: String::new(),
+            destination_key: String::new(),
+            payload: None,
+            attempts: 0,
+            max_attempts: 1,
+            expires_at,
+            consumed_at: None,
+            created_at: now,
+        };
+        guichet_store::transaction(&mut conn, |conn| {
+            codes::void_all(conn, &customer.id, purpose::ACTIVATION, now)?;
+            codes::insert(conn, &record)
+        })?;
+        Ok(ActivationCode {
+            activation_code: code,
+            expires_at,
+        })
+    })
+    .await??;
+    Ok(HttpResponse::Created().json(issued))
+}

@@ -1,0 +1,72 @@
+//! `/v1/admin/...`: the business side, for staff (JWT) and API keys. Every
+//! id is looked up inside the caller's organization.
+
+pub mod api_keys;
+pub mod customers;
+pub mod organization;
+pub mod staff;
+
+use base64::Engine;
+use serde::Deserialize;
+use utoipa::IntoParams;
+use validator::Validate;
+
+use crate::problem::{ApiError, ProblemCode};
+
+/// The documented authentication failures of admin routes.
+pub const AUTH_FAILURES: &str = "Codes: `unauthenticated`, `invalid_token`.";
+/// The documented role failure of admin routes.
+pub const ROLE_FAILURE: &str =
+    "A customer token, or a role that may not do this. Codes: `forbidden`.";
+
+/// `?limit=&cursor=` of list endpoints.
+#[derive(Debug, Deserialize, Validate, IntoParams)]
+#[serde(deny_unknown_fields)]
+pub struct Page {
+    /// Items per page, 1 to 100 (default 20).
+    #[validate(range(min = 1, max = 100))]
+    pub limit: Option<i64>,
+    /// The `next_cursor` of the previous page.
+    pub cursor: Option<String>,
+}
+
+impl Page {
+    /// The limit, and the last id of the previous page.
+    pub fn resolve(&self) -> Result<(i64, Option<String>), ApiError> {
+        self.validate().map_err(|_| {
+            ApiError::new(ProblemCode::InvalidParameter)
+                .detail("limit va de 1 à 100.", "limit must be 1 to 100.")
+                .field("limit", "range")
+        })?;
+        let after = match &self.cursor {
+            None => None,
+            Some(cursor) => Some(decode_cursor(cursor).ok_or_else(|| {
+                ApiError::new(ProblemCode::InvalidParameter)
+                    .detail("Curseur invalide.", "Invalid cursor.")
+                    .field("cursor", "invalid")
+            })?),
+        };
+        Ok((self.limit.unwrap_or(20), after))
+    }
+}
+
+/// An opaque cursor for the item with this id.
+pub fn encode_cursor(id: &str) -> String {
+    base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(id)
+}
+
+fn decode_cursor(cursor: &str) -> Option<String> {
+    let bytes = base64::engine::general_purpose::URL_SAFE_NO_PAD
+        .decode(cursor)
+        .ok()?;
+    String::from_utf8(bytes).ok().filter(|s| s.len() <= 64)
+}
+
+/// Distinguishes "absent" from "null" in PATCH bodies.
+pub fn present<'de, D, T>(deserializer: D) -> Result<Option<T>, D::Error>
+where
+    D: serde::Deserializer<'de>,
+    T: Deserialize<'de>,
+{
+    T::deserialize(deserializer).map(Some)
+}
