@@ -2,6 +2,9 @@
 
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
+mod admin;
+mod auth;
+mod me;
 mod openapi;
 mod platform;
 mod schema;

@@ -1,0 +1,1 @@
+//! The business side: customers, staff, API keys, organization settings.

@@ -1,0 +1,1 @@
+//! Customer and staff sign-in flows, tokens, throttling and abuse limits.
