@@ -23,6 +23,9 @@ regularization, SEPA mandates, autopay. Errors are RFC 9457 problem details \
     modifiers(&SecuritySchemes, &CommonResponses),
     tags(
         (name = "operations", description = "Health, readiness and metrics."),
+        (name = "auth", description = "Sign-in for customers and staff: password, first connection, one-time codes, activation codes, password recovery, sessions. Rate limited per IP."),
+        (name = "me", description = "The signed-in customer's own data (customer token)."),
+        (name = "admin", description = "The business side: customers, staff, API keys, settings (staff token or API key)."),
     ),
 )]
 struct ApiDoc;
@@ -61,7 +64,7 @@ impl Modify for SecuritySchemes {
 
 /// Adds the answers any operation can give, so that no status goes
 /// undocumented: 431 and 500 everywhere; 400, 413 and 415 wherever a body
-/// is read.
+/// is read; 503 wherever the database is used.
 struct CommonResponses;
 
 fn problem_response(description: &str) -> RefOr<utoipa::openapi::Response> {
@@ -80,7 +83,8 @@ fn problem_response(description: &str) -> RefOr<utoipa::openapi::Response> {
 
 impl Modify for CommonResponses {
     fn modify(&self, openapi: &mut Spec) {
-        for item in openapi.paths.paths.values_mut() {
+        for (path, item) in openapi.paths.paths.iter_mut() {
+            let uses_database = path.starts_with("/v1/") && path != "/v1/auth/challenge";
             let ops = [
                 &mut item.get,
                 &mut item.post,
@@ -108,6 +112,12 @@ impl Modify for CommonResponses {
                     add(
                         "415",
                         "Body not sent as application/json. Codes: `unsupported_media_type`.",
+                    );
+                }
+                if uses_database {
+                    add(
+                        "503",
+                        "The database cannot be reached; retry later. Codes: `database_unavailable`.",
                     );
                 }
                 add(

@@ -6,5 +6,6 @@ mod admin;
 mod auth;
 mod me;
 mod openapi;
+mod passwords;
 mod platform;
 mod schema;
