@@ -5,7 +5,7 @@ use chrono::{DateTime, Utc};
 use guichet_domain::identity::{Customer, SubjectKind, lifetimes};
 use guichet_domain::password::hash_password;
 use guichet_domain::{Clock, Locale, ids, secret};
-use guichet_store::repo::codes::{self, OneTimeCode};
+use guichet_store::repo::codes;
 use guichet_store::repo::{customers, organizations, staff};
 use guichet_store::{DbConnection, OptionalExt, Store};
 
@@ -121,27 +121,17 @@ pub fn seed(
     let activation = match customers::find_by_email(conn, &org.id, MARC).optional()? {
         Some(marc) if marc.registered_at.is_none() => {
             let code = secret::activation_code();
-            let record = OneTimeCode {
-                id: ids::new_id("otc"),
-                org_id: org.id.clone(),
-                subject_kind: SubjectKind::Customer,
-                subject_id: marc.id.clone(),
-                purpose: purpose::ACTIVATION.to_owned(),
-                code_hash: secret::keyed_hash(
-                    secret_key,
-                    purpose::ACTIVATION,
-                    &secret::normalize_activation_code(&code),
-                ),
-                channel: "letter".to_owned(),
-                destination: String::new(),
-                destination_key: String::new(),
-                payload: None,
-                attempts: 0,
-                max_attempts: 1,
-                expires_at: now + lifetimes::activation_code(),
-                consumed_at: None,
-                created_at: now,
-            };
+            let record = crate::auth::flows::link_record(
+                secret_key,
+                &org.id,
+                SubjectKind::Customer,
+                &marc.id,
+                purpose::ACTIVATION,
+                &secret::normalize_activation_code(&code),
+                None,
+                lifetimes::activation_code(),
+                now,
+            );
             guichet_store::transaction(conn, |conn| {
                 codes::void_all(conn, &marc.id, purpose::ACTIVATION, now)?;
                 codes::insert(conn, &record)

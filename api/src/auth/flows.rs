@@ -117,6 +117,67 @@ pub fn open_session(
     tokens_for(conn, state, &session, role, now)
 }
 
+/// Opens a customer session (the common case of [`open_session`]).
+pub fn open_customer_session(
+    conn: &mut DbConnection,
+    state: &AppState,
+    customer: &guichet_domain::identity::Customer,
+    remember_me: bool,
+    client: &ClientInfo,
+    now: DateTime<Utc>,
+) -> Result<TokenResponse, ApiError> {
+    open_session(
+        conn,
+        state,
+        &customer.org_id,
+        SubjectKind::Customer,
+        &customer.id,
+        Role::Customer,
+        remember_me,
+        client,
+        now,
+    )
+}
+
+/// The record of a long-lived single-use secret (reset token, activation
+/// code, setup token) for `subject`, valid `lifetime`. `destination` is
+/// the masked address it was sent to, or `None` when it is handed over in
+/// person or on a letter.
+#[allow(clippy::too_many_arguments)]
+pub fn link_record(
+    secret_key: &[u8],
+    org_id: &str,
+    kind: SubjectKind,
+    subject_id: &str,
+    purpose: &str,
+    secret_value: &str,
+    destination: Option<(&str, String)>,
+    lifetime: chrono::Duration,
+    now: DateTime<Utc>,
+) -> OneTimeCode {
+    let (channel, destination, destination_key) = match destination {
+        Some((channel, masked)) => (channel.to_owned(), masked, String::new()),
+        None => ("letter".to_owned(), String::new(), String::new()),
+    };
+    OneTimeCode {
+        id: ids::new_id("otc"),
+        org_id: org_id.to_owned(),
+        subject_kind: kind,
+        subject_id: subject_id.to_owned(),
+        purpose: purpose.to_owned(),
+        code_hash: secret::keyed_hash(secret_key, purpose, secret_value),
+        channel,
+        destination,
+        destination_key,
+        payload: None,
+        attempts: 0,
+        max_attempts: 1,
+        expires_at: now + lifetime,
+        consumed_at: None,
+        created_at: now,
+    }
+}
+
 /// New access and refresh tokens for an open session.
 pub fn tokens_for(
     conn: &mut DbConnection,

@@ -188,17 +188,7 @@ pub async fn login(
             let rehashed = hash_new_password(state, &body.password)?;
             customers::set_password(conn, &customer.id, &rehashed, now)?;
         }
-        flows::open_session(
-            conn,
-            state,
-            &org.id,
-            SubjectKind::Customer,
-            &customer.id,
-            Role::Customer,
-            body.remember_me,
-            &client,
-            now,
-        )
+        flows::open_customer_session(conn, state, &customer, body.remember_me, &client, now)
     })
     .await
     .map(web::Json)
@@ -424,17 +414,7 @@ pub async fn register_verify(
                 return Err(ApiError::new(ProblemCode::CodeExpired));
             }
             customers::set_password(conn, &customer.id, &pending, now)?;
-            flows::open_session(
-                conn,
-                state,
-                &org.id,
-                SubjectKind::Customer,
-                &customer.id,
-                Role::Customer,
-                body.remember_me,
-                &client,
-                now,
-            )
+            flows::open_customer_session(conn, state, &customer, body.remember_me, &client, now)
         })
     })
     .await
@@ -560,17 +540,7 @@ pub async fn otp_verify(
             if !codes::consume(conn, &record.id, now)? {
                 return Err(ApiError::new(ProblemCode::CodeExpired));
             }
-            flows::open_session(
-                conn,
-                state,
-                &org.id,
-                SubjectKind::Customer,
-                &customer.id,
-                Role::Customer,
-                body.remember_me,
-                &client,
-                now,
-            )
+            flows::open_customer_session(conn, state, &customer, body.remember_me, &client, now)
         })
     })
     .await
@@ -686,17 +656,7 @@ pub async fn activate(
                 return Err(invalid_link());
             }
             customers::set_password(conn, &customer.id, &hash, now)?;
-            flows::open_session(
-                conn,
-                state,
-                &org.id,
-                SubjectKind::Customer,
-                &customer.id,
-                Role::Customer,
-                body.remember_me,
-                &client,
-                now,
-            )
+            flows::open_customer_session(conn, state, &customer, body.remember_me, &client, now)
         })
     })
     .await
@@ -749,23 +709,18 @@ pub async fn password_forgot(
             return Ok(());
         }
         let token = secret::token(32);
-        let record = OneTimeCode {
-            id: ids::new_id("otc"),
-            org_id: org.id.clone(),
-            subject_kind: SubjectKind::Customer,
-            subject_id: c.id.clone(),
-            purpose: purpose::PASSWORD_RESET.to_owned(),
-            code_hash: flows::code_hash(state, purpose::PASSWORD_RESET, &token),
-            channel: Channel::Email.as_str().to_owned(),
-            destination: body.email.masked(),
-            destination_key,
-            payload: None,
-            attempts: 0,
-            max_attempts: 1,
-            expires_at: now + lifetimes::password_reset(),
-            consumed_at: None,
-            created_at: now,
-        };
+        let mut record = flows::link_record(
+            &state.secret_key,
+            &org.id,
+            SubjectKind::Customer,
+            &c.id,
+            purpose::PASSWORD_RESET,
+            &token,
+            Some((Channel::Email.as_str(), body.email.masked())),
+            lifetimes::password_reset(),
+            now,
+        );
+        record.destination_key = destination_key;
         guichet_store::transaction(conn, |conn| {
             codes::void_all(conn, &c.id, purpose::PASSWORD_RESET, now)?;
             codes::insert(conn, &record)?;
@@ -1122,23 +1077,17 @@ pub fn new_staff_setup_token(
     codes::void_all(conn, &member.id, purpose::STAFF_SETUP, now)?;
     codes::insert(
         conn,
-        &OneTimeCode {
-            id: ids::new_id("otc"),
-            org_id: member.org_id.clone(),
-            subject_kind: SubjectKind::Staff,
-            subject_id: member.id.clone(),
-            purpose: purpose::STAFF_SETUP.to_owned(),
-            code_hash: secret::keyed_hash(state_secret, purpose::STAFF_SETUP, &token),
-            channel: "letter".to_owned(),
-            destination: String::new(),
-            destination_key: String::new(),
-            payload: None,
-            attempts: 0,
-            max_attempts: 1,
-            expires_at: now + lifetimes::staff_setup(),
-            consumed_at: None,
-            created_at: now,
-        },
+        &flows::link_record(
+            state_secret,
+            &member.org_id,
+            SubjectKind::Staff,
+            &member.id,
+            purpose::STAFF_SETUP,
+            &token,
+            None,
+            lifetimes::staff_setup(),
+            now,
+        ),
     )?;
     Ok(token)
 }

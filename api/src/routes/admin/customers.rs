@@ -6,7 +6,7 @@ use guichet_domain::contact::{Email, Msisdn};
 use guichet_domain::identity::{Customer, SubjectKind, lifetimes};
 use guichet_domain::{Locale, ids, secret};
 use guichet_store::StoreError;
-use guichet_store::repo::codes::{self, OneTimeCode};
+use guichet_store::repo::codes;
 use guichet_store::repo::{customers, sessions};
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
@@ -422,24 +422,18 @@ pub async fn create_activation_code(
         }
         let code = secret::activation_code();
         let normalized = secret::normalize_activation_code(&code);
-        let expires_at = now + lifetimes::activation_code();
-        let record = OneTimeCode {
-            id: ids::new_id("otc"),
-            org_id: customer.org_id.clone(),
-            subject_kind: SubjectKind::Customer,
-            subject_id: customer.id.clone(),
-            purpose: purpose::ACTIVATION.to_owned(),
-            code_hash: flows::code_hash(&state, purpose::ACTIVATION, &normalized),
-            channel: "letter".to_owned(),
-            destination: String::new(),
-            destination_key: String::new(),
-            payload: None,
-            attempts: 0,
-            max_attempts: 1,
-            expires_at,
-            consumed_at: None,
-            created_at: now,
-        };
+        let record = flows::link_record(
+            &state.secret_key,
+            &customer.org_id,
+            SubjectKind::Customer,
+            &customer.id,
+            purpose::ACTIVATION,
+            &normalized,
+            None,
+            lifetimes::activation_code(),
+            now,
+        );
+        let expires_at = record.expires_at;
         guichet_store::transaction(&mut conn, |conn| {
             codes::void_all(conn, &customer.id, purpose::ACTIVATION, now)?;
             codes::insert(conn, &record)
