@@ -58,7 +58,14 @@ fn sorted_files(dir: &Path) -> Vec<std::path::PathBuf> {
                 .collect()
         })
         .unwrap_or_default();
-    files.sort();
+    // The file names start with the server clock's second, frozen in
+    // tests: order by when the file was written instead.
+    files.sort_by_key(|p| {
+        let written = std::fs::metadata(p)
+            .and_then(|m| m.modified())
+            .unwrap_or(std::time::SystemTime::UNIX_EPOCH);
+        (written, p.clone())
+    });
     files
 }
 
