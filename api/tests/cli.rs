@@ -332,3 +332,280 @@ fn help_documents_every_setting_with_its_variable() {
         assert!(help.contains(variable), "{variable} missing from --help");
     }
 }
+
+// ------------------------------------------------------ guichet admin ...
+
+/// A password that meets the rule.
+const ADMIN_PASSWORD: &str = "Correct-Horse-42!";
+
+/// Sends one request over a fresh connection; returns the status and body.
+fn http(
+    address: &str,
+    method: &str,
+    path: &str,
+    bearer: Option<&str>,
+    json: Option<&serde_json::Value>,
+) -> (u16, String) {
+    use std::io::Write;
+    let body = json.map(|j| j.to_string()).unwrap_or_default();
+    let mut head = format!("{method} {path} HTTP/1.1\r\nHost: x\r\nConnection: close\r\n");
+    if let Some(token) = bearer {
+        head.push_str(&format!("Authorization: Bearer {token}\r\n"));
+    }
+    if json.is_some() {
+        head.push_str("Content-Type: application/json\r\n");
+    }
+    head.push_str(&format!("Content-Length: {}\r\n\r\n", body.len()));
+    let mut stream = std::net::TcpStream::connect(address).unwrap();
+    stream.write_all(head.as_bytes()).unwrap();
+    stream.write_all(body.as_bytes()).unwrap();
+    let mut answer = String::new();
+    stream.read_to_string(&mut answer).unwrap();
+    let status = answer
+        .split_whitespace()
+        .nth(1)
+        .and_then(|s| s.parse().ok())
+        .unwrap_or_else(|| panic!("no status line: {answer}"));
+    let body = answer
+        .split_once("\r\n\r\n")
+        .map(|(_, b)| b.to_owned())
+        .unwrap_or_default();
+    (status, body)
+}
+
+fn stdout_json(out: &std::process::Output) -> serde_json::Value {
+    assert!(
+        out.status.success(),
+        "exit {:?}; {}",
+        out.status,
+        String::from_utf8_lossy(&out.stderr)
+    );
+    serde_json::from_slice(&out.stdout).unwrap_or_else(|e| {
+        panic!(
+            "stdout is not JSON ({e}): {}",
+            String::from_utf8_lossy(&out.stdout)
+        )
+    })
+}
+
+fn create_org(dir: &std::path::Path, slug: &str) -> std::process::Output {
+    guichet(dir)
+        .args([
+            "admin",
+            "create-org",
+            "--data-dir",
+            "state",
+            "--slug",
+            slug,
+            "--name",
+            "Acme",
+            "--admin-email",
+            "boss@acme.example",
+            "--json",
+        ])
+        .output()
+        .unwrap()
+}
+
+fn serve_state(dir: &std::path::Path) -> (Child, String) {
+    let (child, banner) = serve_keeping_stdout(guichet(dir).args([
+        "serve",
+        "--data-dir",
+        "state",
+        "--listen",
+        "127.0.0.1:0",
+    ]));
+    let addr = address(&banner);
+    (child, addr)
+}
+
+#[test]
+fn admin_create_org_prints_a_setup_token_the_served_data_dir_accepts() {
+    let dir = tempfile::tempdir().unwrap();
+
+    let created = stdout_json(&create_org(dir.path(), "acme"));
+
+    assert_eq!(created["organization"]["slug"], "acme");
+    assert_eq!(created["organization"]["name"], "Acme");
+    assert_eq!(created["admin"]["email"], "boss@acme.example");
+    let token = created["setup_token"].as_str().unwrap().to_owned();
+    assert!(token.len() >= 32, "{created}");
+    assert!(dir.path().join("state/secrets/secret-key").exists());
+    let (mut server, addr) = serve_state(dir.path());
+    let setup = http(
+        &addr,
+        "POST",
+        "/v1/auth/staff/setup",
+        None,
+        Some(&serde_json::json!({"token": token, "password": ADMIN_PASSWORD})),
+    );
+    let again = http(
+        &addr,
+        "POST",
+        "/v1/auth/staff/setup",
+        None,
+        Some(&serde_json::json!({"token": token, "password": ADMIN_PASSWORD})),
+    );
+    let (status, _, stderr) = terminate(&mut server);
+
+    assert_eq!(setup.0, 200, "{}", setup.1);
+    let signed_in: serde_json::Value = serde_json::from_str(&setup.1).unwrap();
+    assert!(signed_in["access_token"].is_string(), "{signed_in}");
+    assert_eq!(again.0, 422, "the token works once: {}", again.1);
+    assert!(status.success(), "{stderr}");
+    assert!(!stderr.contains(&token), "the setup token was logged");
+}
+
+#[test]
+fn admin_create_org_signs_in_an_admin_who_manages_the_organization() {
+    let dir = tempfile::tempdir().unwrap();
+    let created = stdout_json(&create_org(dir.path(), "acme"));
+    let token = created["setup_token"].as_str().unwrap();
+    let (mut server, addr) = serve_state(dir.path());
+
+    let (_, setup) = http(
+        &addr,
+        "POST",
+        "/v1/auth/staff/setup",
+        None,
+        Some(&serde_json::json!({"token": token, "password": ADMIN_PASSWORD})),
+    );
+    let access: serde_json::Value = serde_json::from_str(&setup).unwrap();
+    let access = access["access_token"]
+        .as_str()
+        .unwrap_or_default()
+        .to_owned();
+    let settings = http(&addr, "GET", "/v1/admin/organization", Some(&access), None);
+    let login = http(
+        &addr,
+        "POST",
+        "/v1/auth/staff/login",
+        None,
+        Some(&serde_json::json!({
+            "organization": "acme",
+            "email": "boss@acme.example",
+            "password": ADMIN_PASSWORD,
+        })),
+    );
+    terminate(&mut server);
+
+    assert_eq!(settings.0, 200, "{}", settings.1);
+    let settings: serde_json::Value = serde_json::from_str(&settings.1).unwrap();
+    assert_eq!(settings["slug"], "acme");
+    assert_eq!(settings["name"], "Acme");
+    assert_eq!(login.0, 200, "{}", login.1);
+}
+
+#[test]
+fn admin_create_org_refuses_a_slug_that_already_exists() {
+    let dir = tempfile::tempdir().unwrap();
+    stdout_json(&create_org(dir.path(), "acme"));
+
+    let out = create_org(dir.path(), "acme");
+
+    assert!(!out.status.success());
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(stderr.contains("already exists"), "{stderr}");
+    assert!(stderr.contains("acme"), "{stderr}");
+    assert!(out.stdout.is_empty(), "no token printed");
+}
+
+#[test]
+fn admin_create_org_refuses_a_bad_slug_with_a_clear_message() {
+    let dir = tempfile::tempdir().unwrap();
+
+    let out = create_org(dir.path(), "Bad Slug");
+
+    assert!(!out.status.success());
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(stderr.contains("--slug"), "{stderr}");
+    assert!(stderr.contains("lower-case"), "{stderr}");
+    assert!(out.stdout.is_empty());
+    // Nothing was created under another spelling either.
+    let key = guichet(dir.path())
+        .args([
+            "admin",
+            "create-api-key",
+            "--data-dir",
+            "state",
+            "--org",
+            "bad-slug",
+        ])
+        .output()
+        .unwrap();
+    assert!(!key.status.success());
+}
+
+#[test]
+fn admin_create_api_key_prints_a_secret_the_served_data_dir_accepts() {
+    let dir = tempfile::tempdir().unwrap();
+    stdout_json(&create_org(dir.path(), "acme"));
+
+    let key = stdout_json(
+        &guichet(dir.path())
+            .args([
+                "admin",
+                "create-api-key",
+                "--data-dir",
+                "state",
+                "--org",
+                "acme",
+                "--json",
+            ])
+            .output()
+            .unwrap(),
+    );
+
+    let secret = key["secret"].as_str().unwrap().to_owned();
+    assert!(secret.starts_with("gk_"), "{key}");
+    assert!(key["id"].as_str().unwrap().starts_with("key_"), "{key}");
+    assert_eq!(key["organization"], "acme");
+    let (mut server, addr) = serve_state(dir.path());
+    let with_key = http(&addr, "GET", "/v1/admin/customers", Some(&secret), None);
+    let with_other = http(
+        &addr,
+        "GET",
+        "/v1/admin/customers",
+        Some("gk_unknown"),
+        None,
+    );
+    let created = http(
+        &addr,
+        "POST",
+        "/v1/admin/customers",
+        Some(&secret),
+        Some(&serde_json::json!({"name": "Claire", "email": "claire@example.com"})),
+    );
+    terminate(&mut server);
+
+    assert_eq!(with_key.0, 200, "{}", with_key.1);
+    let list: serde_json::Value = serde_json::from_str(&with_key.1).unwrap();
+    assert_eq!(list["data"], serde_json::json!([]));
+    assert_eq!(with_other.0, 401, "{}", with_other.1);
+    assert_eq!(created.0, 201, "{}", created.1);
+}
+
+#[test]
+fn admin_create_api_key_for_an_unknown_organization_fails() {
+    let dir = tempfile::tempdir().unwrap();
+    stdout_json(&create_org(dir.path(), "acme"));
+
+    let out = guichet(dir.path())
+        .args([
+            "admin",
+            "create-api-key",
+            "--data-dir",
+            "state",
+            "--org",
+            "globex",
+            "--json",
+        ])
+        .output()
+        .unwrap();
+
+    assert!(!out.status.success());
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(stderr.contains("no organization"), "{stderr}");
+    assert!(stderr.contains("globex"), "{stderr}");
+    assert!(out.stdout.is_empty(), "no secret printed");
+}

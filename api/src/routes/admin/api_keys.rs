@@ -65,7 +65,10 @@ pub struct ApiKeyList {
 #[serde(deny_unknown_fields)]
 pub struct CreateApiKey {
     /// What the key is for (e.g. "billing back-office").
-    #[validate(length(min = 1, max = 100))]
+    #[validate(
+        length(max = 100),
+        custom(function = "crate::routes::admin::not_blank")
+    )]
     pub name: String,
 }
 

@@ -74,7 +74,10 @@ pub struct CustomerList {
 #[derive(Debug, Deserialize, Validate, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct CreateCustomer {
-    #[validate(length(min = 1, max = 200))]
+    #[validate(
+        length(max = 200),
+        custom(function = "crate::routes::admin::not_blank")
+    )]
     #[schema(example = "Claire Martin")]
     pub name: String,
     /// Unique in the organization: the customer's login.
@@ -96,7 +99,10 @@ pub struct CreateCustomer {
 #[derive(Debug, Deserialize, Validate, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct UpdateCustomer {
-    #[validate(length(min = 1, max = 200))]
+    #[validate(
+        length(max = 200),
+        custom(function = "crate::routes::admin::not_blank")
+    )]
     pub name: Option<String>,
     #[schema(value_type = Option<String>, format = "email")]
     pub email: Option<Email>,

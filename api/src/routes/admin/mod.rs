@@ -70,3 +70,11 @@ where
 {
     T::deserialize(deserializer).map(Some)
 }
+
+/// A `validator` rule: text that is not only white space.
+pub fn not_blank(value: &str) -> Result<(), validator::ValidationError> {
+    if value.trim().is_empty() {
+        return Err(validator::ValidationError::new("blank"));
+    }
+    Ok(())
+}

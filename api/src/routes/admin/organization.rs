@@ -54,7 +54,10 @@ impl From<Organization> for OrganizationView {
 #[derive(Debug, Deserialize, Validate, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct UpdateOrganization {
-    #[validate(length(min = 1, max = 200))]
+    #[validate(
+        length(max = 200),
+        custom(function = "crate::routes::admin::not_blank")
+    )]
     pub name: Option<String>,
     #[schema(value_type = Option<String>)]
     pub locale: Option<Locale>,

@@ -65,7 +65,10 @@ pub struct StaffList {
 pub struct CreateStaff {
     #[schema(value_type = String, format = "email")]
     pub email: Email,
-    #[validate(length(min = 1, max = 200))]
+    #[validate(
+        length(max = 200),
+        custom(function = "crate::routes::admin::not_blank")
+    )]
     pub name: String,
     #[schema(value_type = String, example = "agent")]
     pub role: StaffRole,
