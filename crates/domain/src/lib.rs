@@ -18,3 +18,7 @@ pub use clock::{Clock, FixedClock, SystemClock};
 pub use contact::{ContactError, Email, Msisdn};
 pub use money::{Currency, Money, MoneyError};
 pub use organization::{Locale, Organization, Slug};
+pub mod card;
+pub mod contact_channels;
+pub mod gateway;
+pub mod schedule;
