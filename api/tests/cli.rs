@@ -609,3 +609,82 @@ fn admin_create_api_key_for_an_unknown_organization_fails() {
     assert!(stderr.contains("globex"), "{stderr}");
     assert!(out.stdout.is_empty(), "no secret printed");
 }
+
+/// The newest SMS file's JSON in `<dir>/guichet-data/outbox/sms/`, waiting
+/// up to 10 s for one to appear.
+fn wait_for_sms(dir: &std::path::Path) -> serde_json::Value {
+    let sms_dir = dir.join("guichet-data/outbox/sms");
+    let deadline = Instant::now() + Duration::from_secs(10);
+    loop {
+        let newest = std::fs::read_dir(&sms_dir)
+            .ok()
+            .and_then(|entries| entries.filter_map(Result::ok).map(|e| e.path()).max());
+        if let Some(path) = newest {
+            return serde_json::from_str(&std::fs::read_to_string(path).unwrap()).unwrap();
+        }
+        assert!(Instant::now() < deadline, "no SMS delivered");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}
+
+#[test]
+fn no_code_token_or_password_reaches_the_logs_even_at_debug_level() {
+    let dir = tempfile::tempdir().unwrap();
+    let (mut child, banner) =
+        serve_keeping_stdout(guichet(dir.path()).env("GUICHET_LOG", "debug").args([
+            "serve",
+            "--demo",
+            "--listen",
+            "127.0.0.1:0",
+            "--outbox-interval-ms",
+            "20",
+        ]));
+    let addr = address(&banner);
+    let login = serde_json::json!({
+        "organization": "demo",
+        "email": "claire.martin@example.com",
+        "password": "Claire-Demo-2026!",
+    });
+
+    let (status, tokens) = http(&addr, "POST", "/v1/auth/login", None, Some(&login));
+    assert_eq!(status, 200, "{tokens}");
+    let tokens: serde_json::Value = serde_json::from_str(&tokens).unwrap();
+    let start = serde_json::json!({"organization": "demo", "email": "claire.martin@example.com"});
+    let (status, _) = http(&addr, "POST", "/v1/auth/otp/start", None, Some(&start));
+    assert_eq!(status, 202);
+    let sms = wait_for_sms(dir.path());
+    let body = sms["body"].as_str().unwrap().to_owned();
+    let code: String = body
+        .split(|c: char| !c.is_ascii_digit())
+        .find(|w| w.len() == 6)
+        .unwrap()
+        .to_owned();
+    let verify = serde_json::json!({
+        "organization": "demo",
+        "email": "claire.martin@example.com",
+        "code": code,
+    });
+    let (status, _) = http(&addr, "POST", "/v1/auth/otp/verify", None, Some(&verify));
+    assert_eq!(status, 200);
+    let refresh = serde_json::json!({"refresh_token": tokens["refresh_token"]});
+    let (status, _) = http(&addr, "POST", "/v1/auth/refresh", None, Some(&refresh));
+    assert_eq!(status, 200);
+    let (_, _, stderr) = terminate(&mut child);
+
+    assert!(
+        stderr.contains("request served"),
+        "debug logs were written: {stderr}"
+    );
+    for secret in [
+        code.as_str(),
+        "Claire-Demo-2026!",
+        tokens["access_token"].as_str().unwrap(),
+        tokens["refresh_token"].as_str().unwrap(),
+    ] {
+        assert!(
+            !stderr.contains(secret),
+            "a secret reached the logs: {secret}"
+        );
+    }
+    assert!(!stderr.contains(&body), "an SMS body reached the logs");
+}
