@@ -83,6 +83,16 @@ impl Funding {
             Funding::Prepaid => "prepaid",
         }
     }
+
+    /// Reads a stored name.
+    pub fn parse(value: &str) -> Option<Self> {
+        match value {
+            "credit" => Some(Funding::Credit),
+            "debit" => Some(Funding::Debit),
+            "prepaid" => Some(Funding::Prepaid),
+            _ => None,
+        }
+    }
 }
 
 /// The last day a card with this printed expiry can be used: cards are

@@ -180,6 +180,16 @@ impl AdjustmentKind {
             AdjustmentKind::Regularization => "regularization",
         }
     }
+
+    /// Reads a stored name.
+    pub fn parse(value: &str) -> Option<Self> {
+        match value {
+            "partial_cancellation" => Some(AdjustmentKind::PartialCancellation),
+            "total_cancellation" => Some(AdjustmentKind::TotalCancellation),
+            "regularization" => Some(AdjustmentKind::Regularization),
+            _ => None,
+        }
+    }
 }
 
 /// A change made to a schedule after it was created. Every adjustment is

@@ -136,6 +136,130 @@ diesel::table! {
     }
 }
 
+diesel::table! {
+    payment_settings (org_id) {
+        org_id -> Text,
+        collections_phone -> Nullable<Text>,
+        card_change_notice_days -> Integer,
+        accepted_brands -> Text,
+        retry_count -> Integer,
+        retry_delay_days -> Integer,
+        updated_at -> Timestamp,
+    }
+}
+
+diesel::table! {
+    contact_channels (org_id) {
+        org_id -> Text,
+        time_zone -> Text,
+        channels -> Text,
+        updated_at -> Timestamp,
+    }
+}
+
+diesel::table! {
+    cards (id) {
+        id -> Text,
+        org_id -> Text,
+        customer_id -> Text,
+        token -> Text,
+        brand -> Text,
+        last4 -> Text,
+        exp_month -> Integer,
+        exp_year -> Integer,
+        funding -> Text,
+        created_at -> Timestamp,
+    }
+}
+
+diesel::table! {
+    orders (id) {
+        id -> Text,
+        org_id -> Text,
+        customer_id -> Text,
+        order_number -> Text,
+        merchant_brand -> Text,
+        purchase_date -> Date,
+        total_amount -> BigInt,
+        currency -> Text,
+        card_id -> Text,
+        status -> Text,
+        created_at -> Timestamp,
+        updated_at -> Timestamp,
+    }
+}
+
+diesel::table! {
+    instalments (id) {
+        id -> Text,
+        order_id -> Text,
+        org_id -> Text,
+        number -> Integer,
+        due_date -> Date,
+        amount -> BigInt,
+        currency -> Text,
+        status -> Text,
+        paid_at -> Nullable<Timestamp>,
+        attempts -> Integer,
+        next_attempt_on -> Nullable<Date>,
+        debit_on -> Nullable<Date>,
+        claim_token -> Nullable<Text>,
+        claimed_until -> Nullable<Timestamp>,
+    }
+}
+
+diesel::table! {
+    adjustments (id) {
+        id -> Text,
+        order_id -> Text,
+        kind -> Text,
+        amount -> BigInt,
+        refund_amount -> Nullable<BigInt>,
+        created_at -> Timestamp,
+    }
+}
+
+diesel::table! {
+    refunds (id) {
+        id -> Text,
+        order_id -> Text,
+        adjustment_id -> Text,
+        amount -> BigInt,
+        currency -> Text,
+        status -> Text,
+        gateway_refund_id -> Nullable<Text>,
+        created_at -> Timestamp,
+    }
+}
+
+diesel::table! {
+    charges (id) {
+        id -> Text,
+        org_id -> Text,
+        order_id -> Text,
+        instalment_id -> Nullable<Text>,
+        idempotency_key -> Text,
+        amount -> BigInt,
+        currency -> Text,
+        status -> Text,
+        gateway_charge_id -> Nullable<Text>,
+        failure_code -> Nullable<Text>,
+        created_at -> Timestamp,
+        completed_at -> Nullable<Timestamp>,
+    }
+}
+
+diesel::table! {
+    idempotency_keys (scope, key) {
+        scope -> Text,
+        key -> Text,
+        request_hash -> Text,
+        status_code -> Nullable<Integer>,
+        response -> Nullable<Text>,
+        created_at -> Timestamp,
+    }
+}
+
 diesel::allow_tables_to_appear_in_same_query!(
     organizations,
     staff_users,
@@ -147,4 +271,13 @@ diesel::allow_tables_to_appear_in_same_query!(
     login_throttles,
     used_challenges,
     outbox,
+    payment_settings,
+    contact_channels,
+    cards,
+    orders,
+    instalments,
+    adjustments,
+    refunds,
+    charges,
+    idempotency_keys,
 );

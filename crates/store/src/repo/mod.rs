@@ -3,10 +3,14 @@
 
 pub mod api_keys;
 pub mod challenges;
+pub mod charges;
 pub mod codes;
 pub mod customers;
+pub mod idempotency;
 pub mod organizations;
 pub mod outbox;
+pub mod payment;
+pub mod schedules;
 pub mod sessions;
 pub mod staff;
 pub mod throttles;

@@ -1,0 +1,9 @@
+DROP TABLE idempotency_keys;
+DROP TABLE charges;
+DROP TABLE refunds;
+DROP TABLE adjustments;
+DROP TABLE instalments;
+DROP TABLE orders;
+DROP TABLE cards;
+DROP TABLE contact_channels;
+DROP TABLE payment_settings;
