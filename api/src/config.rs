@@ -273,6 +273,25 @@ pub struct ServeArgs {
           value_parser = clap::value_parser!(u32).range(1..=200))]
     pub db_pool_size: u32,
 
+    /// Password hashes (argon2id, about 19 MiB and a few tens of
+    /// milliseconds of CPU each) computed at once, 1 to 256; further
+    /// sign-ins wait for a free slot. Fewer leave CPU for other requests
+    /// during a login storm; as many as cores give the most logins per
+    /// second [default: the number of cores minus one, at least 1]
+    #[arg(long, env = "GUICHET_PASSWORD_HASH_CONCURRENCY",
+          value_parser = clap::value_parser!(u16).range(1..=256))]
+    pub password_hash_concurrency: Option<u16>,
+
+    /// Payment gateway: `sandbox` (built in, deterministic test cards; see
+    /// docs) is the only one so far.
+    #[arg(
+        long,
+        env = "GUICHET_PAYMENT_GATEWAY",
+        value_enum,
+        default_value = "sandbox"
+    )]
+    pub payment_gateway: PaymentGatewayKind,
+
     /// Seconds given to in-flight requests on SIGTERM before they are cut.
     #[arg(long, env = "GUICHET_SHUTDOWN_TIMEOUT", default_value_t = 30)]
     pub shutdown_timeout: u64,
@@ -280,6 +299,13 @@ pub struct ServeArgs {
     /// Create demo data when the database is empty, and print how to use it.
     #[arg(long)]
     pub demo: bool,
+}
+
+/// Which payment gateway charges cards.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum PaymentGatewayKind {
+    /// The built-in sandbox: test cards only, no money moves.
+    Sandbox,
 }
 
 /// Where e-mails go.
@@ -351,7 +377,10 @@ pub struct Settings {
     pub notify: NotifySettings,
     pub workers: usize,
     pub db_pool_size: u32,
+    /// Password hashes computed at once (`HashSlots`).
+    pub password_hash_concurrency: usize,
     pub shutdown_timeout: u64,
+    pub payment_gateway: PaymentGatewayKind,
     pub demo: bool,
 }
 
@@ -424,7 +453,17 @@ impl Settings {
                 .unwrap_or_else(|| std::thread::available_parallelism().map_or(2, |n| n.get()))
                 .max(1),
             db_pool_size: args.db_pool_size,
+            password_hash_concurrency: args.password_hash_concurrency.map_or_else(
+                || {
+                    std::thread::available_parallelism()
+                        .map_or(2, |n| n.get())
+                        .saturating_sub(1)
+                        .max(1)
+                },
+                usize::from,
+            ),
             shutdown_timeout: args.shutdown_timeout,
+            payment_gateway: args.payment_gateway,
             demo: args.demo,
         })
     }

@@ -41,13 +41,24 @@ impl Parts {
             routes: web::Data::new(RouteTable::from_spec(&spec)),
             state: web::Data::new(AppState {
                 store,
-                clock,
+                clock: clock.clone(),
                 metrics: metrics.clone(),
                 tokens: Arc::new(crate::auth::tokens::TokenService::new(settings.jwt.clone())),
                 secret_key: Arc::new(settings.secret_key.clone()),
                 auth_limits: settings.auth_limits,
                 limiter: Arc::new(crate::auth::ratelimit::RateLimiter::default()),
-                hash_slots: Arc::new(crate::auth::slots::HashSlots::for_this_machine()),
+                hash_slots: Arc::new(crate::auth::slots::HashSlots::new(
+                    settings.password_hash_concurrency,
+                )),
+                gateway: match settings.payment_gateway {
+                    crate::config::PaymentGatewayKind::Sandbox => {
+                        Arc::new(guichet_domain::gateway::SandboxGateway::with_token_key(
+                            clock.clone(),
+                            &settings.secret_key,
+                        ))
+                    }
+                },
+                sandbox: settings.payment_gateway == crate::config::PaymentGatewayKind::Sandbox,
             }),
             metrics: web::Data::from(metrics),
             edge: web::Data::new(EdgeConfig {

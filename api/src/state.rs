@@ -23,4 +23,9 @@ pub struct AppState {
     pub limiter: Arc<RateLimiter>,
     /// Bounds concurrent password hashing.
     pub hash_slots: Arc<crate::auth::slots::HashSlots>,
+    /// Charges, refunds and card tokens.
+    pub gateway: Arc<dyn guichet_domain::gateway::PaymentGateway>,
+    /// Whether `gateway` is the built-in sandbox (its tokenization route is
+    /// served only then).
+    pub sandbox: bool,
 }

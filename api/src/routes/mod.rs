@@ -5,6 +5,7 @@ pub mod admin;
 pub mod auth;
 pub mod health;
 pub mod me;
+pub mod views;
 
 use actix_web::middleware::from_fn;
 use utoipa_actix_web::scope;

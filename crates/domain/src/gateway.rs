@@ -19,7 +19,7 @@ use sha2::{Digest, Sha256};
 use crate::card::{CardBrand, CardView, Funding, card_expiry};
 use crate::clock::Clock;
 use crate::money::Money;
-use crate::secret::{hmac_sha256, to_hex};
+use crate::secret::{constant_time_eq, hmac_sha256, to_hex};
 
 /// Whether `digits` (ASCII digits only) passes the Luhn checksum that every
 /// card number carries in its last digit.
@@ -504,7 +504,6 @@ struct RefundRecord {
 
 #[derive(Debug, Default)]
 struct SandboxState {
-    cards: HashMap<String, StoredCard>,
     /// Every charge request by idempotency key, with its outcome.
     charges: HashMap<String, ChargeRecord>,
     /// Successful charges by charge id: (amount, refunded so far).
@@ -518,8 +517,10 @@ struct SandboxState {
 /// A deterministic in-memory gateway for development, demos and tests.
 ///
 /// - Only the numbers of [`TEST_CARDS`] are accepted; the same card and
-///   expiry always give the same token `tok_sandbox_<32 hex>` (an HMAC of
-///   the number and expiry: it reveals nothing of the number).
+///   expiry always give the same token `tok_sandbox_<index><MMYYYY><mac>`:
+///   which test card it is and its expiry, signed with the token key. It
+///   reveals nothing of the number and needs no stored state, so tokens
+///   work on every node and after a restart.
 /// - Charges and refunds are idempotent: the same key returns the same
 ///   outcome (success or failure) and moves money at most once; the same key
 ///   with other parameters is refused.
@@ -589,13 +590,48 @@ impl SandboxGateway {
         self.state().charged.values().map(|(_, r)| r).sum()
     }
 
-    fn token_for(&self, number: &str, exp_month: u8, exp_year: u16) -> String {
+    /// `tok_sandbox_` + the test card's index (2 digits), the expiry month
+    /// (2) and year (4), and 16 hex digits of an HMAC of those under the
+    /// token key: the token names which test card it is (never its number)
+    /// and needs no stored state, so it works on every node and after a
+    /// restart.
+    fn token_for(&self, number: &str, exp_month: u8, exp_year: u16) -> Option<String> {
+        let index = TEST_CARDS.iter().position(|(n, _)| *n == number)?;
+        let body = format!("{index:02}{exp_month:02}{exp_year:04}");
+        Some(format!("tok_sandbox_{body}{}", self.token_mac(&body)))
+    }
+
+    fn token_mac(&self, body: &str) -> String {
         let mut mac = hmac_sha256(&self.token_key);
-        mac.update(number.as_bytes());
-        mac.update(&[0, exp_month]);
-        mac.update(&exp_year.to_be_bytes());
-        let digest = to_hex(&mac.finalize().into_bytes());
-        format!("tok_sandbox_{}", &digest[..32])
+        mac.update(body.as_bytes());
+        to_hex(&mac.finalize().into_bytes())[..16].to_owned()
+    }
+
+    /// The card a token stands for, if the token is one of ours.
+    fn decode(&self, token: &str) -> Option<StoredCard> {
+        let rest = token.strip_prefix("tok_sandbox_")?;
+        if rest.len() != 24 || !rest.is_ascii() {
+            return None;
+        }
+        let (body, mac) = rest.split_at(8);
+        if !constant_time_eq(&self.token_mac(body), mac) {
+            return None;
+        }
+        let index: usize = body[..2].parse().ok()?;
+        let exp_month: u8 = body[2..4].parse().ok()?;
+        let exp_year: u16 = body[4..8].parse().ok()?;
+        let (number, _) = TEST_CARDS.get(index)?;
+        let (brand, funding, behaviour) = test_card(number)?;
+        Some(StoredCard {
+            view: CardView {
+                brand,
+                last4: number[number.len() - 4..].to_owned(),
+                exp_month,
+                exp_year,
+                funding,
+            },
+            behaviour,
+        })
     }
 }
 
@@ -607,10 +643,11 @@ fn derived_id(prefix: &str, key: &str) -> String {
 
 impl PaymentGateway for SandboxGateway {
     fn tokenize(&self, card: CardDetails) -> Result<CardToken, GatewayError> {
-        let mut state = self.state();
+        let state = self.state();
         if state.unavailable {
             return Err(GatewayError::Unavailable);
         }
+        drop(state);
         let Some((brand, funding, behaviour)) = test_card(card.number.expose()) else {
             return Err(GatewayError::Declined {
                 reason: DeclineReason::NotATestCard,
@@ -631,7 +668,9 @@ impl PaymentGateway for SandboxGateway {
                 reason: DeclineReason::Generic,
             });
         }
-        let token = self.token_for(card.number.expose(), card.exp_month, card.exp_year);
+        let token = self
+            .token_for(card.number.expose(), card.exp_month, card.exp_year)
+            .ok_or(GatewayError::InvalidCard)?;
         let view = CardView {
             brand,
             last4: card.number.last4(),
@@ -639,13 +678,6 @@ impl PaymentGateway for SandboxGateway {
             exp_year: card.exp_year,
             funding,
         };
-        state.cards.insert(
-            token.clone(),
-            StoredCard {
-                view: view.clone(),
-                behaviour,
-            },
-        );
         Ok(CardToken { token, card: view })
     }
 
@@ -668,7 +700,7 @@ impl PaymentGateway for SandboxGateway {
         let outcome = if amount.amount <= 0 {
             Err(GatewayError::InvalidAmount)
         } else {
-            match state.cards.get(token) {
+            match self.decode(token) {
                 None => Err(GatewayError::UnknownToken),
                 Some(card) if card.view.is_expired(self.clock.today()) => {
                     Err(GatewayError::ExpiredCard)
@@ -757,10 +789,9 @@ impl PaymentGateway for SandboxGateway {
         if state.unavailable {
             return Err(GatewayError::Unavailable);
         }
-        state
-            .cards
-            .get(token)
-            .map(|c| c.view.clone())
+        drop(state);
+        self.decode(token)
+            .map(|c| c.view)
             .ok_or(GatewayError::UnknownToken)
     }
 }
@@ -888,7 +919,7 @@ mod tests {
         let gw = sandbox();
         let visa = tokenize(&gw, test_cards::VISA).unwrap();
         assert!(visa.token.starts_with("tok_sandbox_"));
-        assert_eq!(visa.token.len(), "tok_sandbox_".len() + 32);
+        assert_eq!(visa.token.len(), "tok_sandbox_".len() + 24);
         assert!(!visa.token.contains("4242"));
         assert_eq!(
             visa.card,
@@ -917,6 +948,12 @@ mod tests {
 
         assert_eq!(gw.card(&visa.token), Ok(visa.card.clone()));
         assert_eq!(gw.card("tok_sandbox_nope"), Err(GatewayError::UnknownToken));
+        // Tokens carry no state: another instance (another node, or after a
+        // restart) reads them; a tampered one is refused.
+        assert_eq!(sandbox().card(&visa.token), Ok(visa.card.clone()));
+        let mut tampered = visa.token.clone();
+        tampered.replace_range(12..14, "01");
+        assert_eq!(gw.card(&tampered), Err(GatewayError::UnknownToken));
 
         let mc = tokenize(&gw, test_cards::MASTERCARD).unwrap();
         assert_eq!(
