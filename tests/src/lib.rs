@@ -11,6 +11,7 @@
 
 pub mod http;
 pub mod identity;
+pub mod orders;
 pub mod outbox;
 pub mod proxy;
 

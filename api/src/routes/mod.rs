@@ -5,6 +5,7 @@ pub mod admin;
 pub mod auth;
 pub mod health;
 pub mod me;
+pub mod schedules;
 pub mod views;
 
 use actix_web::middleware::from_fn;
@@ -66,5 +67,7 @@ pub fn configure(cfg: &mut ServiceConfig) {
             scope("/v1/admin/organization")
                 .service(admin::organization::get_settings)
                 .service(admin::organization::update_settings),
-        );
+        )
+        .configure(admin::orders::configure)
+        .configure(schedules::configure);
 }

@@ -4,8 +4,11 @@
 
 mod admin;
 mod auth;
+mod debits;
 mod me;
 mod openapi;
+mod orders;
 mod passwords;
 mod platform;
+mod schedules;
 mod schema;

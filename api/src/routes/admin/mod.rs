@@ -3,6 +3,7 @@
 
 pub mod api_keys;
 pub mod customers;
+pub mod orders;
 pub mod organization;
 pub mod staff;
 

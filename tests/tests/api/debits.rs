@@ -1,0 +1,1 @@
+//! Debit runs: presenting due instalments exactly once.

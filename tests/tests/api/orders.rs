@@ -1,0 +1,1 @@
+//! The business side of schedules: orders, cancellations, payment settings, contact channels.

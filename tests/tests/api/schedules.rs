@@ -1,0 +1,1 @@
+//! The customer side of schedules: listing, card change, regularization, contact channels, sandbox cards.
