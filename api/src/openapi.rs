@@ -103,7 +103,7 @@ impl Modify for CommonResponses {
                 if has_body {
                     add(
                         "400",
-                        "Malformed body. Codes: `malformed_json`, `unknown_field`, `invalid_field`.",
+                        "Malformed body, or a body carrying a card number. Codes: `malformed_json`, `unknown_field`, `invalid_field`, `card_number_refused`.",
                     );
                     add(
                         "413",

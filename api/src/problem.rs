@@ -129,6 +129,19 @@ problem_codes! {
     AccountLocked = ("account_locked", 429, "Compte temporairement verrouillé", "Account temporarily locked"),
     /// Five wrong codes: this code is void; ask for a new one.
     CodeAttemptsExceeded = ("code_attempts_exceeded", 429, "Trop d'essais", "Too many attempts"),
+    /// The body carries what looks like a card number: Guichet never takes
+    /// one (cards arrive as gateway tokens).
+    CardNumberRefused = ("card_number_refused", 400, "Numéro de carte refusé", "Card number refused"),
+    /// Another order of the organization already has this order number.
+    OrderNumberTaken = ("order_number_taken", 409, "Numéro de commande déjà utilisé", "Order number taken"),
+    /// The card token is unknown to the payment gateway.
+    CardTokenInvalid = ("card_token_invalid", 422, "Jeton de carte invalide", "Invalid card token"),
+    /// The instalment plan breaks a schedule rule (see `errors`).
+    InvalidSchedule = ("invalid_schedule", 422, "Échéancier invalide", "Invalid schedule"),
+    /// The cancellation cannot be applied to this schedule (see `errors`).
+    InvalidCancellation = ("invalid_cancellation", 422, "Annulation impossible", "Invalid cancellation"),
+    /// The opening hours or time zone are not valid (see `errors`).
+    InvalidOpeningHours = ("invalid_opening_hours", 422, "Horaires d'ouverture invalides", "Invalid opening hours"),
     /// An unexpected error; quote the request id to support.
     InternalError = ("internal_error", 500, "Erreur interne", "Internal error"),
     /// The database cannot be reached right now; retry later.

@@ -196,3 +196,33 @@ async fn internal_errors_are_opaque_and_carry_the_request_id() {
     assert!(!problem.to_string().contains("secret internal cause"));
     assert!(!problem.to_string().contains("table"));
 }
+
+#[actix_web::test]
+async fn a_body_carrying_a_card_number_is_refused_wherever_it_hides() {
+    let dir = tempfile::tempdir().unwrap();
+    let parts = parts(&dir);
+    let cases: [&'static [u8]; 4] = [
+        br#"{"name":"4242424242424242","count":1}"#,
+        br#"{"name":"a","count":1,"meta":{"card":"4242 4242 4242 4242"}}"#,
+        br#"{"name":"a","count":1,"meta":[5555555555554444]}"#,
+        br#"{"name":"a","count":1,"meta":{"pan":"4000-0566-5566-5556"}}"#,
+    ];
+    for body in cases {
+        let (status, _, problem) = call(&parts, post_probe(body)).await;
+        assert_eq!(
+            status,
+            StatusCode::BAD_REQUEST,
+            "{}",
+            String::from_utf8_lossy(body)
+        );
+        assert_eq!(problem["code"], "card_number_refused");
+        assert!(!problem.to_string().contains("4242"));
+    }
+    // Long digit strings that are not card numbers pass (Luhn fails).
+    let (status, _, _) = call(
+        &parts,
+        post_probe(br#"{"name":"a","count":1,"meta":{"ref":"4242424242424241"}}"#),
+    )
+    .await;
+    assert_eq!(status, StatusCode::OK);
+}

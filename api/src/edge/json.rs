@@ -13,6 +13,30 @@ use validator::{Validate, ValidationErrors, ValidationErrorsKind};
 
 use crate::problem::{ApiError, ProblemCode};
 
+/// The one route that takes card numbers: the sandbox gateway's
+/// tokenization, for tests and demos.
+pub const CARD_TOKENIZATION_PATH: &str = "/v1/sandbox/card-tokens";
+
+/// Whether a JSON body holds, anywhere, a string or number that looks like
+/// a card number (13–19 digits passing the Luhn check). Such a body is
+/// refused before it is parsed into a request, and never logged.
+pub fn carries_card_number(body: &[u8]) -> bool {
+    fn walk(value: &serde_json::Value) -> bool {
+        match value {
+            serde_json::Value::String(s) => guichet_domain::gateway::looks_like_pan(s),
+            serde_json::Value::Number(n) => guichet_domain::gateway::looks_like_pan(&n.to_string()),
+            serde_json::Value::Array(items) => items.iter().any(walk),
+            serde_json::Value::Object(map) => map.values().any(walk),
+            _ => false,
+        }
+    }
+    // Cheap pre-check: a card number needs 13 digits in the body.
+    if body.iter().filter(|b| b.is_ascii_digit()).count() < 13 {
+        return false;
+    }
+    serde_json::from_slice::<serde_json::Value>(body).is_ok_and(|v| walk(&v))
+}
+
 /// The largest body accepted, in bytes (set from configuration).
 #[derive(Debug, Clone, Copy)]
 pub struct BodyLimit(pub usize);
@@ -45,6 +69,7 @@ where
                     .to_ascii_lowercase()
             })
             .is_some_and(|v| v == "application/json" || v.ends_with("+json"));
+        let accepts_card_numbers = req.path() == CARD_TOKENIZATION_PATH;
         let mut payload = payload.take();
         Box::pin(async move {
             if !content_type_ok {
@@ -62,6 +87,12 @@ where
                     return Err(payload_too_large(limit));
                 }
                 body.extend_from_slice(&chunk);
+            }
+            if !accepts_card_numbers && carries_card_number(&body) {
+                return Err(ApiError::new(ProblemCode::CardNumberRefused).detail(
+                    "Guichet ne reçoit jamais de numéro de carte : envoyez le jeton de la passerelle de paiement.",
+                    "Guichet never takes card numbers: send the payment gateway's token.",
+                ));
             }
             let value = parse::<T>(&body)?;
             value.validate().map_err(validation_problem)?;

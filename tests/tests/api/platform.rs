@@ -294,3 +294,24 @@ fn swagger_ui_is_served_and_its_bare_path_redirects() {
         config.text()
     );
 }
+
+#[test]
+fn a_card_number_in_any_body_is_refused_and_nothing_is_stored() {
+    let app = TestApp::spawn();
+    let org = app.org("acme");
+
+    let res = app
+        .request("POST", "/v1/admin/customers")
+        .bearer(&org.admin)
+        .json(&serde_json::json!({
+            "name": "4242 4242 4242 4242",
+            "email": "pan@example.com",
+        }))
+        .send();
+
+    let problem = res.assert_problem(400, "card_number_refused");
+    assert!(!problem.to_string().contains("4242"));
+    let mut conn = app.store.conn().unwrap();
+    let stored = guichet_store::repo::customers::list(&mut conn, &org.id, None, 10).unwrap();
+    assert!(stored.is_empty());
+}
