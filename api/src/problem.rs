@@ -142,6 +142,36 @@ problem_codes! {
     InvalidCancellation = ("invalid_cancellation", 422, "Annulation impossible", "Invalid cancellation"),
     /// The opening hours or time zone are not valid (see `errors`).
     InvalidOpeningHours = ("invalid_opening_hours", 422, "Horaires d'ouverture invalides", "Invalid opening hours"),
+    /// The card's network is not accepted by the organization (see `accepted_brands`).
+    CardBrandNotAccepted = ("card_brand_not_accepted", 422, "Réseau de carte non accepté", "Card brand not accepted"),
+    /// The card expires before the last instalment it would pay (see `last_due_date`).
+    CardExpiresBeforeLastInstalment = ("card_expires_before_last_instalment", 422, "La carte expire avant la dernière échéance", "Card expires before the last instalment"),
+    /// The next debit is within the notice period: the card can no longer change before it.
+    DebitAlreadyScheduled = ("debit_already_scheduled", 422, "Prélèvement déjà programmé", "Debit already scheduled"),
+    /// The schedule is unpaid: regularize it instead of changing the card.
+    ScheduleUnpaid = ("schedule_unpaid", 422, "Échéancier impayé", "Schedule unpaid"),
+    /// The card has expired.
+    CardExpired = ("card_expired", 422, "Carte expirée", "Card expired"),
+    /// The schedule is completed or cancelled: nothing is left to pay.
+    ScheduleClosed = ("schedule_closed", 422, "Échéancier clos", "Schedule closed"),
+    /// The card issuer declined the card.
+    CardDeclined = ("card_declined", 422, "Carte refusée", "Card declined"),
+    /// The card details are not usable (expiry, security code).
+    InvalidCard = ("invalid_card", 422, "Carte invalide", "Invalid card"),
+    /// The payment gateway cannot be reached right now; retry later (same idempotency key).
+    GatewayUnavailable = ("gateway_unavailable", 503, "Passerelle de paiement indisponible", "Payment gateway unavailable"),
+    /// The schedule has nothing unpaid.
+    NothingToRegularize = ("nothing_to_regularize", 409, "Rien à régulariser", "Nothing to regularize"),
+    /// This number of payments is not offered for this amount.
+    RegularizationOfferUnavailable = ("regularization_offer_unavailable", 422, "Offre de régularisation indisponible", "Regularization offer unavailable"),
+    /// A payment needs an `Idempotency-Key` header.
+    IdempotencyKeyRequired = ("idempotency_key_required", 400, "Clé d'idempotence requise", "Idempotency key required"),
+    /// The idempotency key was already used with another request body.
+    IdempotencyKeyReused = ("idempotency_key_reused", 422, "Clé d'idempotence déjà utilisée", "Idempotency key reused"),
+    /// The first request with this idempotency key is still running.
+    IdempotencyKeyInProgress = ("idempotency_key_in_progress", 409, "Requête en cours", "Request in progress"),
+    /// The payment was refused (see `reason`, `collections` and `contact_channels`).
+    PaymentFailed = ("payment_failed", 422, "Paiement refusé", "Payment failed"),
     /// An unexpected error; quote the request id to support.
     InternalError = ("internal_error", 500, "Erreur interne", "Internal error"),
     /// The database cannot be reached right now; retry later.

@@ -17,6 +17,12 @@ pub enum Template {
     PasswordChanged { org_name: String },
     /// A new staff member's setup token.
     StaffSetup { org_name: String, token: String },
+    /// The card paying a schedule was changed.
+    CardChanged {
+        org_name: String,
+        last4: String,
+        order_number: String,
+    },
 }
 
 /// A rendered message.
@@ -36,6 +42,7 @@ impl Template {
             Template::PasswordReset { .. } => "password_reset",
             Template::PasswordChanged { .. } => "password_changed",
             Template::StaffSetup { .. } => "staff_setup",
+            Template::CardChanged { .. } => "card_changed",
         }
     }
 
@@ -138,6 +145,27 @@ impl Template {
                     )
                 }
             }
+            Template::CardChanged {
+                org_name,
+                last4,
+                order_number,
+            } => {
+                if fr {
+                    (
+                        format!("{org_name} : carte de paiement modifiée"),
+                        format!(
+                            "Bonjour,\n\nLes prochains prélèvements de la commande {order_number} seront faits sur la carte se terminant par {last4}. Si vous n'êtes pas à l'origine de ce changement, contactez-nous sans attendre.\n"
+                        ),
+                    )
+                } else {
+                    (
+                        format!("{org_name}: payment card changed"),
+                        format!(
+                            "Hello,\n\nThe next debits of order {order_number} will be made from the card ending in {last4}. If this was not you, contact us at once.\n"
+                        ),
+                    )
+                }
+            }
         };
         Rendered { subject, body }
     }
@@ -171,7 +199,7 @@ mod tests {
             let secret = match &template {
                 Template::RegisterCode { code, .. } | Template::LoginCode { code, .. } => code,
                 Template::PasswordReset { token, .. } | Template::StaffSetup { token, .. } => token,
-                Template::PasswordChanged { .. } => unreachable!(),
+                Template::PasswordChanged { .. } | Template::CardChanged { .. } => unreachable!(),
             };
             for locale in [Locale::Fr, Locale::En] {
                 let r = template.render(locale, Channel::Email);

@@ -14,7 +14,10 @@ use utoipa_actix_web::service_config::ServiceConfig;
 
 /// Registers every operation.
 pub fn configure(cfg: &mut ServiceConfig) {
-    cfg.service(health::healthz)
+    // A path under a registered scope never falls through to a later one:
+    // the deeper /v1/me/... routes go before scope("/v1/me").
+    cfg.configure(schedules::configure)
+        .service(health::healthz)
         .service(health::readyz)
         .service(health::metrics)
         .service(
@@ -68,6 +71,5 @@ pub fn configure(cfg: &mut ServiceConfig) {
                 .service(admin::organization::get_settings)
                 .service(admin::organization::update_settings),
         )
-        .configure(admin::orders::configure)
-        .configure(schedules::configure);
+        .configure(admin::orders::configure);
 }

@@ -1,0 +1,110 @@
+//! `GET /v1/me/schedules` and `GET /v1/me/schedules/{id}`.
+
+use actix_web::{get, web};
+use guichet_domain::schedule::ScheduleStatus;
+use guichet_store::repo::schedules;
+use serde::Deserialize;
+use utoipa::IntoParams;
+
+use super::{AUTH_FAILURES, NOT_FOUND, ROLE_FAILURE, load_order};
+use crate::auth::CustomerPrincipal;
+use crate::problem::{ApiError, Problem, ProblemCode};
+use crate::routes::admin::{Page, encode_cursor};
+use crate::routes::views::{ScheduleList, ScheduleView};
+use crate::state::AppState;
+
+/// `?status=&limit=&cursor=` of the schedule list.
+#[derive(Debug, Deserialize, IntoParams)]
+#[serde(deny_unknown_fields)]
+pub struct ScheduleQuery {
+    /// Only schedules of this status: `in_progress`, `completed`, `unpaid`
+    /// or `cancelled`.
+    pub status: Option<String>,
+    /// Items per page, 1 to 100 (default 20).
+    pub limit: Option<i64>,
+    /// The `next_cursor` of the previous page.
+    pub cursor: Option<String>,
+}
+
+/// The signed-in customer's schedules, oldest id first.
+#[utoipa::path(
+    tag = "me",
+    security(("bearer_jwt" = [])),
+    params(ScheduleQuery),
+    responses(
+        (status = 200, description = "A page of schedules.", body = ScheduleList),
+        (status = 400, description = "Unknown status, limit out of range or bad cursor. Codes: `invalid_parameter`.", body = Problem, content_type = "application/problem+json"),
+        (status = 401, description = AUTH_FAILURES, body = Problem, content_type = "application/problem+json"),
+        (status = 403, description = ROLE_FAILURE, body = Problem, content_type = "application/problem+json"),
+    ),
+)]
+#[get("")]
+pub async fn list(
+    principal: CustomerPrincipal,
+    state: web::Data<AppState>,
+    query: web::Query<ScheduleQuery>,
+) -> Result<web::Json<ScheduleList>, ApiError> {
+    let query = query.into_inner();
+    let status = match query.status.as_deref() {
+        None => None,
+        Some(value) => Some(ScheduleStatus::parse(value).ok_or_else(|| {
+            ApiError::new(ProblemCode::InvalidParameter)
+                .detail(
+                    "status vaut in_progress, completed, unpaid ou cancelled.",
+                    "status must be in_progress, completed, unpaid or cancelled.",
+                )
+                .field("status", "invalid")
+        })?),
+    };
+    let (limit, after) = Page {
+        limit: query.limit,
+        cursor: query.cursor,
+    }
+    .resolve()?;
+    let store = state.store.clone();
+    let mut items = web::block(move || {
+        let mut conn = store.conn()?;
+        schedules::list_for_customer(
+            &mut conn,
+            &principal.org_id,
+            &principal.customer_id,
+            status,
+            after.as_deref(),
+            limit + 1,
+        )
+    })
+    .await??;
+    let next_cursor = if items.len() as i64 > limit {
+        items.truncate(usize::try_from(limit).unwrap_or(0));
+        items.last().map(|o| encode_cursor(&o.id))
+    } else {
+        None
+    };
+    Ok(web::Json(ScheduleList {
+        data: items.iter().map(ScheduleView::from).collect(),
+        next_cursor,
+    }))
+}
+
+/// One of the customer's schedules, with its instalments, adjustments and
+/// the action available now.
+#[utoipa::path(
+    tag = "me",
+    security(("bearer_jwt" = [])),
+    params(("id" = String, Path, description = "Schedule (order) id (`ord_...`).")),
+    responses(
+        (status = 200, description = "The schedule.", body = ScheduleView),
+        (status = 401, description = AUTH_FAILURES, body = Problem, content_type = "application/problem+json"),
+        (status = 403, description = ROLE_FAILURE, body = Problem, content_type = "application/problem+json"),
+        (status = 404, description = NOT_FOUND, body = Problem, content_type = "application/problem+json"),
+    ),
+)]
+#[get("/{id}")]
+pub async fn get_one(
+    principal: CustomerPrincipal,
+    state: web::Data<AppState>,
+    path: web::Path<String>,
+) -> Result<web::Json<ScheduleView>, ApiError> {
+    let order = load_order(&state, &principal, path.into_inner()).await?;
+    Ok(web::Json(ScheduleView::from(&order)))
+}
