@@ -33,6 +33,51 @@ pub enum Command {
     /// Provision organizations and API keys.
     #[command(subcommand)]
     Admin(AdminCommand),
+    /// Run a background job once (what `serve` runs periodically).
+    #[command(subcommand)]
+    Jobs(JobsCommand),
+}
+
+/// `guichet jobs ...`
+#[derive(Debug, Subcommand)]
+pub enum JobsCommand {
+    /// Present every instalment due on or before --as-of to the payment
+    /// gateway (stale pending charges are reconciled first); prints the
+    /// report.
+    Debit(DebitArgs),
+}
+
+/// `guichet jobs debit`
+#[derive(Debug, Clone, Args)]
+pub struct DebitArgs {
+    #[command(flatten)]
+    pub db: DbArgs,
+    #[command(flatten)]
+    pub secret: SecretArgs,
+    /// Present the instalments due on or before this date (YYYY-MM-DD).
+    #[arg(long, value_name = "YYYY-MM-DD", value_parser = parse_date)]
+    pub as_of: chrono::NaiveDate,
+    /// Instalments claimed at once (1 to 10000).
+    #[arg(long, default_value_t = 100,
+          value_parser = clap::value_parser!(i64).range(1..=10_000))]
+    pub batch: i64,
+    /// Payment gateway (as `guichet serve --payment-gateway`).
+    #[arg(
+        long,
+        env = "GUICHET_PAYMENT_GATEWAY",
+        value_enum,
+        default_value = "sandbox"
+    )]
+    pub payment_gateway: PaymentGatewayKind,
+    /// Print the report as JSON.
+    #[arg(long)]
+    pub json: bool,
+}
+
+/// A calendar date written YYYY-MM-DD.
+fn parse_date(value: &str) -> Result<chrono::NaiveDate, String> {
+    chrono::NaiveDate::parse_from_str(value.trim(), "%Y-%m-%d")
+        .map_err(|_| format!("{value:?} is not a date: expected YYYY-MM-DD, e.g. 2026-11-22"))
 }
 
 /// `guichet admin ...`
@@ -299,6 +344,12 @@ pub struct ServeArgs {
     /// Create demo data when the database is empty, and print how to use it.
     #[arg(long)]
     pub demo: bool,
+
+    /// Seconds between two debit runs (due instalments presented to the
+    /// payment gateway); 0 disables them (run `guichet jobs debit` instead).
+    #[arg(long, env = "GUICHET_DEBIT_INTERVAL_SECS", default_value_t = 300,
+          value_parser = clap::value_parser!(u64).range(0..=604_800))]
+    pub debit_interval_secs: u64,
 }
 
 /// Which payment gateway charges cards.

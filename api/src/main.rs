@@ -1,4 +1,4 @@
-//! The `guichet` command: `serve`, `migrate`, `openapi`.
+//! The `guichet` command: `serve`, `migrate`, `openapi`, `admin`, `jobs`.
 
 use std::io::Write as _;
 use std::net::TcpListener;
@@ -8,8 +8,8 @@ use std::time::Instant;
 
 use clap::Parser;
 use guichet_api::config::{
-    AdminCommand, Cli, Command, CreateApiKeyArgs, CreateOrgArgs, DbArgs, LogFormat, ServeArgs,
-    Settings,
+    AdminCommand, Cli, Command, CreateApiKeyArgs, CreateOrgArgs, DbArgs, DebitArgs, JobsCommand,
+    LogFormat, ServeArgs, Settings,
 };
 use guichet_api::server::{Parts, start};
 use guichet_api::{demo, openapi, telemetry};
@@ -27,6 +27,7 @@ fn main() -> ExitCode {
         Command::Serve(args) => serve(&args),
         Command::Admin(AdminCommand::CreateOrg(args)) => create_org(&args),
         Command::Admin(AdminCommand::CreateApiKey(args)) => create_api_key(&args),
+        Command::Jobs(JobsCommand::Debit(args)) => debit_run(&args),
     }
 }
 
@@ -182,6 +183,21 @@ fn serve(args: &ServeArgs) -> ExitCode {
         Ok(dispatcher) => dispatcher.spawn(),
         Err(e) => return fail(format!("notification delivery: {e}")),
     };
+    let debits = (args.debit_interval_secs > 0).then(|| {
+        guichet_api::jobs::debit::DebitRun::new(
+            store.clone(),
+            guichet_api::jobs::debit::gateway(
+                settings.payment_gateway,
+                &settings.secret_key,
+                clock.clone(),
+            ),
+            clock.clone(),
+        )
+        .spawn(
+            std::time::Duration::from_secs(args.debit_interval_secs),
+            guichet_api::jobs::debit::DEFAULT_BATCH,
+        )
+    });
     let parts = Parts::new(&settings, store.clone(), clock);
     let result = actix_web::rt::System::new().block_on(async move {
         let server = actix_web::rt::spawn(start(&settings, parts, listener)?);
@@ -197,6 +213,9 @@ fn serve(args: &ServeArgs) -> ExitCode {
         );
         server.await.map_err(std::io::Error::other)?
     });
+    if let Some(debits) = debits {
+        debits.stop();
+    }
     dispatcher.stop();
     match result {
         Ok(()) => {
@@ -277,4 +296,39 @@ fn print_banner(
         );
     }
     let _ = out.flush();
+}
+
+fn debit_run(args: &DebitArgs) -> ExitCode {
+    telemetry::init(LogFormat::Text);
+    let result = (|| {
+        let secret = guichet_api::config::secret_key(
+            &args.secret.secret_key,
+            args.secret.env,
+            &args.db.data_dir,
+        )?;
+        let store = open_store(&args.db)?;
+        let clock: Arc<dyn Clock> = Arc::new(SystemClock);
+        let gateway =
+            guichet_api::jobs::debit::gateway(args.payment_gateway, &secret, clock.clone());
+        guichet_api::jobs::debit::DebitRun::new(store, gateway, clock).run(args.as_of, args.batch)
+    })();
+    match result {
+        Ok(report) if args.json => {
+            let json = serde_json::json!({"as_of": args.as_of, "report": report});
+            println!("{json}");
+            ExitCode::SUCCESS
+        }
+        Ok(report) => {
+            println!("Debit run as of {}:", args.as_of);
+            println!("  presented:          {}", report.presented);
+            println!("  paid:               {}", report.paid);
+            println!("  retry scheduled:    {}", report.retry_scheduled);
+            println!("  unpaid:             {}", report.unpaid);
+            println!("  transient failures: {}", report.transient_failures);
+            println!("  reconciled:         {}", report.reconciled);
+            println!("  errors:             {}", report.errors);
+            ExitCode::SUCCESS
+        }
+        Err(e) => fail(e),
+    }
 }

@@ -688,3 +688,97 @@ fn no_code_token_or_password_reaches_the_logs_even_at_debug_level() {
     }
     assert!(!stderr.contains(&body), "an SMS body reached the logs");
 }
+
+// ------------------------------------------------------- guichet jobs ...
+
+#[test]
+fn jobs_debit_on_an_empty_data_dir_reports_nothing_to_do() {
+    let dir = tempfile::tempdir().unwrap();
+
+    let out = guichet(dir.path())
+        .args([
+            "jobs",
+            "debit",
+            "--data-dir",
+            "state",
+            "--as-of",
+            "2026-11-22",
+            "--json",
+        ])
+        .output()
+        .unwrap();
+
+    let json = stdout_json(&out);
+    assert_eq!(json["as_of"], "2026-11-22");
+    let report = json["report"].as_object().unwrap();
+    for field in [
+        "presented",
+        "paid",
+        "retry_scheduled",
+        "unpaid",
+        "transient_failures",
+        "reconciled",
+        "errors",
+    ] {
+        assert_eq!(report[field], 0, "{field} in {json}");
+    }
+    // The database was created and migrated, as `migrate` would.
+    assert!(dir.path().join("state/guichet.db").exists());
+}
+
+#[test]
+fn jobs_debit_prints_a_readable_report_without_json() {
+    let dir = tempfile::tempdir().unwrap();
+
+    let out = guichet(dir.path())
+        .args([
+            "jobs",
+            "debit",
+            "--data-dir",
+            "state",
+            "--as-of",
+            "2026-11-22",
+        ])
+        .output()
+        .unwrap();
+
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(stdout.contains("Debit run as of 2026-11-22"), "{stdout}");
+    assert!(stdout.contains("presented:"), "{stdout}");
+}
+
+#[test]
+fn jobs_debit_refuses_a_bad_date_with_a_clear_message() {
+    let dir = tempfile::tempdir().unwrap();
+    for bad in ["2026-13-01", "22/11/2026", "tomorrow"] {
+        let out = guichet(dir.path())
+            .args(["jobs", "debit", "--data-dir", "state", "--as-of", bad])
+            .output()
+            .unwrap();
+
+        assert!(!out.status.success(), "{bad} accepted");
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert!(stderr.contains("--as-of"), "{stderr}");
+        assert!(stderr.contains("YYYY-MM-DD"), "{stderr}");
+        assert!(out.stdout.is_empty());
+    }
+    // Nothing was opened or created for a refused command.
+    assert!(!dir.path().join("state").exists());
+}
+
+#[test]
+fn serve_documents_the_debit_interval() {
+    let out = Command::new(BIN)
+        .args(["serve", "--help"])
+        .output()
+        .unwrap();
+
+    let help = String::from_utf8_lossy(&out.stdout);
+    assert!(help.contains("--debit-interval-secs"), "{help}");
+    assert!(help.contains("GUICHET_DEBIT_INTERVAL_SECS"), "{help}");
+}

@@ -17,6 +17,15 @@ pub enum Template {
     PasswordChanged { org_name: String },
     /// A new staff member's setup token.
     StaffSetup { org_name: String, token: String },
+    /// Every debit attempt of an instalment failed: it is now unpaid.
+    DebitUnpaid {
+        org_name: String,
+        order_number: String,
+        /// Already formatted (`129.99 EUR`).
+        amount: String,
+        /// The collections phone, when known.
+        phone: Option<String>,
+    },
     /// The card paying a schedule was changed.
     CardChanged {
         org_name: String,
@@ -43,6 +52,7 @@ impl Template {
             Template::PasswordChanged { .. } => "password_changed",
             Template::StaffSetup { .. } => "staff_setup",
             Template::CardChanged { .. } => "card_changed",
+            Template::DebitUnpaid { .. } => "debit_unpaid",
         }
     }
 
@@ -145,6 +155,36 @@ impl Template {
                     )
                 }
             }
+            Template::DebitUnpaid {
+                org_name,
+                order_number,
+                amount,
+                phone,
+            } => {
+                if fr {
+                    let call = phone
+                        .as_ref()
+                        .map(|p| format!(" ou appelez notre service recouvrement au {p}"))
+                        .unwrap_or_default();
+                    (
+                        format!("{org_name} : échéance impayée"),
+                        format!(
+                            "Bonjour,\n\nLe prélèvement de {amount} pour la commande {order_number} n'a pas pu être effectué et l'échéance est désormais impayée. Connectez-vous à votre espace client pour la régulariser (en une fois, ou en 2 ou 3 fois){call}.\n"
+                        ),
+                    )
+                } else {
+                    let call = phone
+                        .as_ref()
+                        .map(|p| format!(" or call our collections department on {p}"))
+                        .unwrap_or_default();
+                    (
+                        format!("{org_name}: unpaid instalment"),
+                        format!(
+                            "Hello,\n\nThe {amount} debit for order {order_number} failed and the instalment is now unpaid. Sign in to your customer space to settle it (at once, or in 2 or 3 payments){call}.\n"
+                        ),
+                    )
+                }
+            }
             Template::CardChanged {
                 org_name,
                 last4,
@@ -199,7 +239,9 @@ mod tests {
             let secret = match &template {
                 Template::RegisterCode { code, .. } | Template::LoginCode { code, .. } => code,
                 Template::PasswordReset { token, .. } | Template::StaffSetup { token, .. } => token,
-                Template::PasswordChanged { .. } | Template::CardChanged { .. } => unreachable!(),
+                Template::PasswordChanged { .. }
+                | Template::CardChanged { .. }
+                | Template::DebitUnpaid { .. } => unreachable!(),
             };
             for locale in [Locale::Fr, Locale::En] {
                 let r = template.render(locale, Channel::Email);

@@ -834,10 +834,9 @@ fn contact_channels_default_to_the_seed_with_their_status_now() {
     assert_eq!(data[0]["open_now"], false);
     assert_eq!(data[0]["next_opening"], "2026-11-23T08:00:00Z");
     assert_eq!(data[0]["closes_at"], Value::Null);
-    assert_eq!(
-        data[0]["hours"]["weekly"][0][0],
-        json!(["09:00:00", "20:00:00"])
-    );
+    // Hours in the shape the business writes them (PUT /v1/admin/settings/contact-channels).
+    assert_eq!(data[0]["hours"]["monday"], json!([["09:00", "20:00"]]));
+    assert_eq!(data[0]["hours"]["sunday"], json!([]));
     assert_eq!(data[4]["open_now"], true);
     assert_eq!(data[4]["hours"], "always");
 

@@ -149,6 +149,7 @@ pub async fn change_card(
     let order = web::block(move || {
         let mut conn = store.conn()?;
         guichet_store::transaction(&mut conn, |conn| {
+            schedules::lock(conn, &principal.org_id, &id)?;
             let mut order =
                 schedules::get_for_customer(conn, &principal.org_id, &principal.customer_id, &id)?;
             let settings = payment::get(conn, &principal.org_id)?;

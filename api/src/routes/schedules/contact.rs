@@ -74,7 +74,10 @@ pub fn channel_list(channels: &ContactChannels, now: DateTime<Utc>) -> ContactCh
             .map(|(channel, status)| ContactChannelView {
                 kind: channel.kind.as_str(),
                 label: channel.label.clone(),
-                hours: serde_json::to_value(&channel.hours).unwrap_or(serde_json::Value::Null),
+                hours: serde_json::to_value(
+                    crate::routes::admin::orders::settings::HoursView::from(&channel.hours),
+                )
+                .unwrap_or(serde_json::Value::Null),
                 open_now: status.open_now,
                 next_opening: status.next_opening,
                 closes_at: status.closes_at,

@@ -324,6 +324,7 @@ async fn attempt(
                 let mut conn = store.conn()?;
                 guichet_store::transaction(&mut conn, |conn| {
                     charges::complete(conn, &charge_id, true, Some(&receipt.charge_id), None, now)?;
+                    schedules::lock(conn, &principal.org_id, &order_id)?;
                     let mut order = schedules::get_for_customer(
                         conn,
                         &principal.org_id,

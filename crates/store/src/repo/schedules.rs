@@ -566,3 +566,24 @@ pub fn release_claim(conn: &mut DbConnection, instalment_id: &str) -> Result<(),
         .execute(conn)?;
     Ok(())
 }
+
+/// Locks the order until the end of the transaction, so that two writers
+/// (a debit run and a cancellation, two runs on two instalments of one
+/// order) never save stale copies of the same schedule. PostgreSQL takes a
+/// row lock (`FOR UPDATE`); SQLite writers are already serialized by
+/// `BEGIN IMMEDIATE`. Call it inside the transaction, before reading the
+/// order.
+pub fn lock(conn: &mut DbConnection, org_id: &str, id: &str) -> Result<(), StoreError> {
+    match conn {
+        DbConnection::Postgresql(pg) => {
+            orders::table
+                .filter(orders::org_id.eq(org_id))
+                .filter(orders::id.eq(id))
+                .select(orders::id)
+                .for_update()
+                .first::<String>(pg)?;
+            Ok(())
+        }
+        DbConnection::Sqlite(_) => Ok(()),
+    }
+}

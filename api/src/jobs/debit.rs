@@ -1,0 +1,852 @@
+//! The debit run: presents every due instalment to the payment gateway,
+//! exactly once per attempt, and records what came of it.
+//!
+//! # How a charge survives a crash
+//!
+//! Each attempt has its own idempotency key
+//! ([`idempotency_key`]`(instalment, attempt)`). Before the gateway is
+//! called, a `charges` row is committed as `pending` under that key (the
+//! rows of a claimed batch in one commit); after the call, one transaction
+//! completes the row, applies the result to the schedule
+//! ([`record_debit_result`]) and lets go of the claim (the results of up to
+//! 25 instalments share a transaction; if it fails they are applied one by
+//! one). A run that dies in between leaves a pending row: the next run finds
+//! it (by key when it claims the instalment again, or among the stale
+//! pending charges it reconciles first) and sends the same key again; the
+//! gateway answers with the first outcome and never charges twice.
+//!
+//! # Concurrent runs
+//!
+//! Instalments are claimed with a lease ([`schedules::claim_due`]): on
+//! PostgreSQL, runs on several nodes split the due instalments between them
+//! (`FOR UPDATE SKIP LOCKED`); on SQLite they are serialized. A result is
+//! applied only when the instalment is still pending and still waiting for
+//! the attempt the key names, so a replayed outcome is never applied twice.
+
+use std::collections::HashMap;
+use std::panic::{AssertUnwindSafe, catch_unwind};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::mpsc::{self, RecvTimeoutError};
+use std::thread::JoinHandle;
+use std::time::Duration;
+
+use chrono::{DateTime, NaiveDate, Utc};
+use guichet_domain::gateway::{ChargeReceipt, GatewayError, PaymentGateway, SandboxGateway};
+use guichet_domain::schedule::{
+    DebitOutcome, Instalment, InstalmentStatus, RetryPolicy, idempotency_key, record_debit_result,
+};
+use guichet_domain::{Clock, ids};
+use guichet_store::repo::charges::{self, Charge};
+use guichet_store::repo::payment;
+use guichet_store::repo::schedules::{self, ClaimedInstalment, Order};
+use guichet_store::{DbConnection, Store, StoreError};
+use serde::Serialize;
+
+use crate::config::PaymentGatewayKind;
+
+/// How long a claimed instalment is reserved for the run that claimed it.
+pub const LEASE: Duration = Duration::from_secs(5 * 60);
+
+/// A `pending` charge older than this was left by a run that died between
+/// the gateway call and its record: it is replayed with its own key.
+pub const STALE_AFTER: Duration = Duration::from_secs(10 * 60);
+
+/// Instalments claimed at once.
+pub const DEFAULT_BATCH: i64 = 100;
+
+/// Results applied in one transaction.
+const SETTLE_CHUNK: usize = 25;
+
+/// The largest batch a run claims at once.
+pub const MAX_BATCH: i64 = 10_000;
+
+/// What a run did.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize)]
+pub struct DebitReport {
+    /// Instalments this run claimed and sent to the gateway.
+    pub presented: u64,
+    /// Results applied that paid an instalment.
+    pub paid: u64,
+    /// Results applied that failed with a retry left (the instalment stays
+    /// pending until its retry date).
+    pub retry_scheduled: u64,
+    /// Results applied that failed with no retry left: the instalment, and
+    /// so its schedule, is unpaid.
+    pub unpaid: u64,
+    /// Charges the gateway could not take right now (outage): nothing
+    /// changed, the next run tries again with the same key.
+    pub transient_failures: u64,
+    /// Charges left behind by an earlier run and settled by this one: stale
+    /// pending charges replayed with their key, and completed charges whose
+    /// result had not reached the schedule. Their results are also counted
+    /// in `paid`, `retry_scheduled` or `unpaid`.
+    pub reconciled: u64,
+    /// Instalments or charges that could not be handled (logged); they are
+    /// tried again at the next run.
+    pub errors: u64,
+}
+
+impl DebitReport {
+    fn count(&mut self, outcome: Option<DebitOutcome>) {
+        match outcome {
+            Some(DebitOutcome::Paid) => self.paid += 1,
+            Some(DebitOutcome::RetryOn(_)) => self.retry_scheduled += 1,
+            Some(DebitOutcome::Unpaid) => self.unpaid += 1,
+            None => {}
+        }
+    }
+}
+
+/// The payment gateway `kind`, as the server builds it: the sandbox's
+/// tokens are keyed with the server secret key, so a job and the server
+/// read the same tokens.
+pub fn gateway(
+    kind: PaymentGatewayKind,
+    secret_key: &[u8],
+    clock: Arc<dyn Clock>,
+) -> Arc<dyn PaymentGateway> {
+    match kind {
+        PaymentGatewayKind::Sandbox => Arc::new(SandboxGateway::with_token_key(clock, secret_key)),
+    }
+}
+
+/// One debit run's dependencies. [`DebitRun::run`] does one run;
+/// [`DebitRun::spawn`] runs it periodically on a thread.
+#[derive(Clone)]
+pub struct DebitRun {
+    pub store: Store,
+    pub gateway: Arc<dyn PaymentGateway>,
+    pub clock: Arc<dyn Clock>,
+}
+
+impl std::fmt::Debug for DebitRun {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("DebitRun")
+            .field("store", &self.store)
+            .finish_non_exhaustive()
+    }
+}
+
+/// Why one instalment or charge could not be handled.
+#[derive(Debug)]
+struct Failure(String);
+
+impl From<StoreError> for Failure {
+    fn from(e: StoreError) -> Self {
+        Failure(e.to_string())
+    }
+}
+
+impl std::fmt::Display for Failure {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+/// The final answer about a charge.
+#[derive(Debug)]
+struct Answer {
+    succeeded: bool,
+    gateway_charge_id: Option<String>,
+    failure_code: Option<String>,
+}
+
+impl Answer {
+    /// The gateway's final answer; `None` for a transient failure (nothing
+    /// known yet). A reused key (the card or amount changed since the key
+    /// was first sent) is not an answer: money may have moved under the
+    /// first request, so it is left for an operator.
+    fn from_gateway(result: Result<ChargeReceipt, GatewayError>) -> Result<Option<Self>, Failure> {
+        match result {
+            Ok(receipt) => Ok(Some(Answer {
+                succeeded: true,
+                gateway_charge_id: Some(receipt.charge_id),
+                failure_code: None,
+            })),
+            Err(e) if e.is_transient() => Ok(None),
+            Err(GatewayError::IdempotencyKeyReused) => Err(Failure(
+                "the gateway refused the charge's key with another card or amount; \
+                 check the charge at the gateway"
+                    .into(),
+            )),
+            Err(e) => Ok(Some(Answer {
+                succeeded: false,
+                gateway_charge_id: None,
+                failure_code: Some(e.code().to_owned()),
+            })),
+        }
+    }
+
+    /// The answer already recorded on a completed charge.
+    fn recorded(charge: &Charge) -> Self {
+        Answer {
+            succeeded: charge.status == "succeeded",
+            gateway_charge_id: charge.gateway_charge_id.clone(),
+            failure_code: charge.failure_code.clone(),
+        }
+    }
+}
+
+/// The next attempt at a claimed instalment.
+struct Attempt {
+    claimed: ClaimedInstalment,
+    card_token: String,
+    /// Pending (to send), or completed by an earlier run whose result never
+    /// reached the schedule.
+    charge: Charge,
+    /// Whether the charge is still to be recorded.
+    new: bool,
+}
+
+/// The state of one run.
+struct Pass<'a> {
+    as_of: NaiveDate,
+    stop: &'a AtomicBool,
+    policies: HashMap<String, RetryPolicy>,
+    report: DebitReport,
+    /// Claims kept until the end of the run, so that the run does not claim
+    /// them again (transient failures, errors).
+    held: Vec<String>,
+}
+
+impl Pass<'_> {
+    /// An instalment that could not be handled: logged, counted, and its
+    /// claim kept until the end of the run.
+    fn fail(&mut self, instalment_id: &str, error: &Failure) {
+        self.report.errors += 1;
+        tracing::error!(
+            instalment = %instalment_id,
+            %error,
+            "cannot present an instalment; it is tried again at the next run"
+        );
+        self.held.push(instalment_id.to_owned());
+    }
+
+    /// Counts a committed result.
+    fn settled(&mut self, attempt: &Attempt, outcome: Option<DebitOutcome>, replayed: bool) {
+        if replayed {
+            self.report.reconciled += 1;
+        }
+        self.report.count(outcome);
+        tracing::debug!(
+            instalment = %attempt.claimed.instalment_id,
+            order = %attempt.claimed.order_id,
+            outcome = ?outcome,
+            "instalment settled"
+        );
+    }
+
+    /// The organization's retry policy, read once per run.
+    fn policy(&mut self, conn: &mut DbConnection, org_id: &str) -> Result<RetryPolicy, Failure> {
+        if let Some(policy) = self.policies.get(org_id) {
+            return Ok(*policy);
+        }
+        let policy = payment::get(conn, org_id)?.retry;
+        self.policies.insert(org_id.to_owned(), policy);
+        Ok(policy)
+    }
+}
+
+impl DebitRun {
+    pub fn new(store: Store, gateway: Arc<dyn PaymentGateway>, clock: Arc<dyn Clock>) -> Self {
+        DebitRun {
+            store,
+            gateway,
+            clock,
+        }
+    }
+
+    /// Presents every instalment due on or before `as_of`, claiming `batch`
+    /// at a time (1 to [`MAX_BATCH`]) until nothing is left to claim. Stale
+    /// pending charges are reconciled first. Fails only when the database
+    /// cannot be reached; one instalment's failure is logged, counted in
+    /// [`DebitReport::errors`] and tried again at the next run.
+    pub fn run(&self, as_of: NaiveDate, batch: i64) -> Result<DebitReport, String> {
+        self.run_until(as_of, batch, &AtomicBool::new(false))
+    }
+
+    /// [`DebitRun::run`], ending early (after the charge in progress) once
+    /// `stop` is set.
+    pub fn run_until(
+        &self,
+        as_of: NaiveDate,
+        batch: i64,
+        stop: &AtomicBool,
+    ) -> Result<DebitReport, String> {
+        let mut pass = Pass {
+            as_of,
+            stop,
+            policies: HashMap::new(),
+            report: DebitReport::default(),
+            held: Vec::new(),
+        };
+        let result = self
+            .reconcile(&mut pass)
+            .and_then(|()| self.present_due(&mut pass, batch.clamp(1, MAX_BATCH)));
+        self.release_held(&pass.held);
+        result.map_err(|e| e.0)?;
+        Ok(pass.report)
+    }
+
+    fn conn(&self) -> Result<guichet_store::db::PooledConn, Failure> {
+        self.store
+            .conn()
+            .map_err(|e| Failure(format!("debit run: no database connection: {e}")))
+    }
+
+    fn now(&self) -> DateTime<Utc> {
+        self.clock.now()
+    }
+
+    /// Replays the charges a dead run left pending.
+    fn reconcile(&self, pass: &mut Pass<'_>) -> Result<(), Failure> {
+        let stale_after = chrono::Duration::from_std(STALE_AFTER)
+            .map_err(|e| Failure(format!("stale delay: {e}")))?;
+        let stale = charges::stale_pending(&mut *self.conn()?, self.now() - stale_after)?;
+        for charge in stale {
+            if pass.stop.load(Ordering::SeqCst) {
+                break;
+            }
+            // Charges of other kinds (not an instalment's debit) are settled
+            // by whoever made them.
+            let Some(instalment_id) = charge.instalment_id.clone() else {
+                continue;
+            };
+            match self.reconcile_one(&charge, &instalment_id, pass) {
+                Ok(true) => {}
+                Ok(false) => {
+                    tracing::warn!(
+                        charge = %charge.id,
+                        "payment gateway unavailable; stale charges are replayed at the next run"
+                    );
+                    break;
+                }
+                Err(error) => {
+                    pass.report.errors += 1;
+                    tracing::error!(charge = %charge.id, %error, "cannot reconcile a stale charge");
+                }
+            }
+        }
+        Ok(())
+    }
+
+    /// Replays one stale charge; `false` when the gateway is unavailable.
+    fn reconcile_one(
+        &self,
+        charge: &Charge,
+        instalment_id: &str,
+        pass: &mut Pass<'_>,
+    ) -> Result<bool, Failure> {
+        let mut conn = self.conn()?;
+        let order = schedules::get(&mut conn, &charge.org_id, &charge.order_id)?;
+        let waiting = instalment(&order, instalment_id).is_some_and(|i| {
+            i.status == InstalmentStatus::Pending
+                && idempotency_key(instalment_id, i.attempts + 1) == charge.idempotency_key
+        });
+        if !waiting {
+            // Sending it now could charge an instalment that is no longer
+            // owed, if the dead run never sent it.
+            return Err(Failure(
+                "the instalment of this pending charge moved on; check the charge at the \
+                 gateway, then complete or delete it"
+                    .into(),
+            ));
+        }
+        let result = self
+            .gateway
+            .charge(&order.card.token, charge.amount, &charge.idempotency_key);
+        let Some(answer) = Answer::from_gateway(result)? else {
+            pass.report.transient_failures += 1;
+            return Ok(false);
+        };
+        let policy = pass.policy(&mut conn, &charge.org_id)?;
+        let at = self.now();
+        let outcome = guichet_store::transaction(&mut conn, |conn| {
+            settle(conn, charge, instalment_id, &answer, at, policy, false)
+        })?;
+        pass.report.reconciled += 1;
+        pass.report.count(outcome);
+        tracing::info!(
+            charge = %charge.id,
+            instalment = %instalment_id,
+            succeeded = answer.succeeded,
+            "stale charge reconciled"
+        );
+        Ok(true)
+    }
+
+    /// Claims and presents due instalments, batch after batch.
+    fn present_due(&self, pass: &mut Pass<'_>, batch: i64) -> Result<(), Failure> {
+        let lease =
+            chrono::Duration::from_std(LEASE).map_err(|e| Failure(format!("lease: {e}")))?;
+        loop {
+            if pass.stop.load(Ordering::SeqCst) {
+                return Ok(());
+            }
+            let token = ids::new_id("dbr");
+            let claimed = schedules::claim_due(
+                &mut *self.conn()?,
+                pass.as_of,
+                self.now(),
+                lease,
+                batch,
+                &token,
+            )?;
+            if claimed.is_empty() {
+                return Ok(());
+            }
+            if self.present_batch(claimed, pass) == 0 {
+                // The whole batch failed (gateway outage, database trouble):
+                // claiming more would only fail the same way.
+                tracing::warn!(
+                    transient_failures = pass.report.transient_failures,
+                    errors = pass.report.errors,
+                    "no instalment of the batch could be settled; the rest waits for the next run"
+                );
+                return Ok(());
+            }
+        }
+    }
+
+    /// Presents a claimed batch: the attempts are recorded as pending (one
+    /// commit), sent one by one, and their results applied (one commit per
+    /// [`SETTLE_CHUNK`]). Returns how many instalments were settled; the
+    /// others' claims are kept until the end of the run.
+    fn present_batch(&self, claimed: Vec<ClaimedInstalment>, pass: &mut Pass<'_>) -> usize {
+        let mut settled = 0;
+        let mut prepared = Vec::with_capacity(claimed.len());
+        let mut conn: Option<guichet_store::db::PooledConn> = None;
+        for instalment in claimed {
+            if pass.stop.load(Ordering::SeqCst) {
+                pass.held.push(instalment.instalment_id);
+                continue;
+            }
+            let attempt = match &mut conn {
+                Some(conn) => self.prepare(&mut *conn, &instalment, pass.as_of),
+                None => self
+                    .conn()
+                    .and_then(|c| self.prepare(&mut *conn.insert(c), &instalment, pass.as_of)),
+            };
+            match attempt {
+                Ok(Some(attempt)) => prepared.push(attempt),
+                // Paid, cancelled or moved since it was claimed: released.
+                Ok(None) => settled += 1,
+                Err(error) => pass.fail(&instalment.instalment_id, &error),
+            }
+        }
+        drop(conn);
+        let prepared = self.record_pending(prepared, pass);
+        let mut answered = Vec::with_capacity(prepared.len());
+        for attempt in prepared {
+            if pass.stop.load(Ordering::SeqCst) {
+                pass.held.push(attempt.claimed.instalment_id);
+                continue;
+            }
+            if attempt.charge.status != "pending" {
+                // Completed, but the result never reached the schedule.
+                let answer = Answer::recorded(&attempt.charge);
+                answered.push((attempt, answer, true));
+                continue;
+            }
+            pass.report.presented += 1;
+            let result = self.gateway.charge(
+                &attempt.card_token,
+                attempt.charge.amount,
+                &attempt.charge.idempotency_key,
+            );
+            match Answer::from_gateway(result) {
+                Ok(Some(answer)) => answered.push((attempt, answer, false)),
+                Ok(None) => {
+                    pass.report.transient_failures += 1;
+                    tracing::warn!(
+                        instalment = %attempt.claimed.instalment_id,
+                        "payment gateway unavailable; the charge is retried at the next run"
+                    );
+                    pass.held.push(attempt.claimed.instalment_id);
+                }
+                Err(error) => pass.fail(&attempt.claimed.instalment_id, &error),
+            }
+        }
+        // One lock order for every run: by order, then instalment.
+        answered.sort_by(|a, b| {
+            (&a.0.charge.order_id, &a.0.claimed.instalment_id)
+                .cmp(&(&b.0.charge.order_id, &b.0.claimed.instalment_id))
+        });
+        let mut answered = answered.into_iter().peekable();
+        while answered.peek().is_some() {
+            let chunk: Vec<_> = answered.by_ref().take(SETTLE_CHUNK).collect();
+            settled += self.settle_chunk(chunk, pass);
+        }
+        settled
+    }
+
+    /// Reads a claimed instalment and the charge of its next attempt (an
+    /// existing one under the same key, or a new one to record). `None` (and
+    /// the claim released) when it is no longer due.
+    fn prepare(
+        &self,
+        conn: &mut DbConnection,
+        claimed: &ClaimedInstalment,
+        as_of: NaiveDate,
+    ) -> Result<Option<Attempt>, Failure> {
+        let order = schedules::get(conn, &claimed.org_id, &claimed.order_id)?;
+        let Some(instalment) =
+            instalment(&order, &claimed.instalment_id).filter(|i| i.is_due(as_of))
+        else {
+            schedules::release_claim(conn, &claimed.instalment_id)?;
+            return Ok(None);
+        };
+        let key = idempotency_key(&claimed.instalment_id, instalment.attempts + 1);
+        let (charge, new) = match charges::find_by_key(conn, &key)? {
+            // A run died after recording this attempt: same key, same charge.
+            Some(existing) => {
+                if existing.amount != instalment.amount {
+                    tracing::warn!(
+                        charge = %existing.id,
+                        instalment = %claimed.instalment_id,
+                        "the instalment's amount changed since this attempt was recorded; \
+                         the recorded amount is charged"
+                    );
+                }
+                (existing, false)
+            }
+            None => (
+                Charge {
+                    id: ids::new_id("chg"),
+                    org_id: claimed.org_id.clone(),
+                    order_id: claimed.order_id.clone(),
+                    instalment_id: Some(claimed.instalment_id.clone()),
+                    idempotency_key: key,
+                    amount: instalment.amount,
+                    status: "pending".to_owned(),
+                    gateway_charge_id: None,
+                    failure_code: None,
+                    created_at: self.now(),
+                },
+                true,
+            ),
+        };
+        Ok(Some(Attempt {
+            claimed: claimed.clone(),
+            card_token: order.card.token,
+            charge,
+            new,
+        }))
+    }
+
+    /// Records the new attempts as `pending`, committed before any is sent:
+    /// all in one transaction, or one by one when that fails (a concurrent
+    /// record of the same key wins and is reused). Returns the attempts
+    /// that may be sent.
+    fn record_pending(&self, attempts: Vec<Attempt>, pass: &mut Pass<'_>) -> Vec<Attempt> {
+        if attempts.iter().all(|a| !a.new) {
+            return attempts;
+        }
+        let mut conn = match self.conn() {
+            Ok(conn) => conn,
+            Err(error) => {
+                for attempt in attempts {
+                    pass.fail(&attempt.claimed.instalment_id, &error);
+                }
+                return Vec::new();
+            }
+        };
+        let all = guichet_store::transaction(&mut conn, |conn| {
+            for attempt in attempts.iter().filter(|a| a.new) {
+                charges::insert_pending(conn, &attempt.charge)?;
+            }
+            Ok::<_, StoreError>(())
+        });
+        if all.is_ok() {
+            return attempts;
+        }
+        let mut recorded = Vec::with_capacity(attempts.len());
+        for mut attempt in attempts {
+            if !attempt.new {
+                recorded.push(attempt);
+                continue;
+            }
+            let key = attempt.charge.idempotency_key.clone();
+            let result = match charges::insert_pending(&mut conn, &attempt.charge) {
+                Ok(()) => Ok(attempt.charge),
+                Err(StoreError::Conflict(_)) => charges::find_by_key(&mut conn, &key)
+                    .map_err(Failure::from)
+                    .and_then(|found| {
+                        found
+                            .ok_or_else(|| Failure("the charge's key conflicts but is gone".into()))
+                    }),
+                Err(e) => Err(e.into()),
+            };
+            match result {
+                Ok(charge) => {
+                    attempt.charge = charge;
+                    recorded.push(attempt);
+                }
+                Err(error) => pass.fail(&attempt.claimed.instalment_id, &error),
+            }
+        }
+        recorded
+    }
+
+    /// Settles answered attempts in one transaction, or one by one when
+    /// that fails; returns how many were settled.
+    fn settle_chunk(&self, chunk: Vec<(Attempt, Answer, bool)>, pass: &mut Pass<'_>) -> usize {
+        let settled = self.conn().and_then(|mut conn| {
+            for (attempt, _, _) in &chunk {
+                pass.policy(&mut conn, &attempt.charge.org_id)?;
+            }
+            let policies = &pass.policies;
+            let at = self.now();
+            guichet_store::transaction(&mut conn, |conn| {
+                chunk
+                    .iter()
+                    .map(|(attempt, answer, _)| {
+                        settle(
+                            conn,
+                            &attempt.charge,
+                            &attempt.claimed.instalment_id,
+                            answer,
+                            at,
+                            policies
+                                .get(&attempt.charge.org_id)
+                                .copied()
+                                .unwrap_or_default(),
+                            true,
+                        )
+                    })
+                    .collect::<Result<Vec<_>, Failure>>()
+            })
+        });
+        match settled {
+            Ok(outcomes) => {
+                for ((attempt, _, replayed), outcome) in chunk.iter().zip(outcomes) {
+                    pass.settled(attempt, outcome, *replayed);
+                }
+                chunk.len()
+            }
+            Err(error) if chunk.len() > 1 => {
+                tracing::warn!(%error, "cannot settle a chunk of charges; settling them one by one");
+                chunk
+                    .into_iter()
+                    .map(|one| self.settle_chunk(vec![one], pass))
+                    .sum()
+            }
+            Err(error) => {
+                for (attempt, _, _) in chunk {
+                    pass.fail(&attempt.claimed.instalment_id, &error);
+                }
+                0
+            }
+        }
+    }
+
+    /// Lets go of the claims kept until the end of the run.
+    fn release_held(&self, held: &[String]) {
+        if held.is_empty() {
+            return;
+        }
+        let released = self.conn().and_then(|mut conn| {
+            for id in held {
+                schedules::release_claim(&mut conn, id)?;
+            }
+            Ok(())
+        });
+        if let Err(error) = released {
+            tracing::warn!(%error, "cannot release claims; they expire with their lease");
+        }
+    }
+
+    /// Runs every `interval` on a thread (the first run at once), with
+    /// `as_of` = the clock's today, until [`DebitHandle::stop`].
+    pub fn spawn(self, interval: Duration, batch: i64) -> DebitHandle {
+        let (wake, sleep) = mpsc::channel::<()>();
+        let stopping = Arc::new(AtomicBool::new(false));
+        let flag = Arc::clone(&stopping);
+        let thread = std::thread::Builder::new()
+            .name("debit-run".into())
+            .spawn(move || self.run_loop(interval, batch, &sleep, &flag))
+            .map_err(|e| tracing::error!(error = %e, "cannot start the debit thread"))
+            .ok();
+        DebitHandle {
+            wake,
+            stopping,
+            thread,
+        }
+    }
+
+    fn run_loop(
+        &self,
+        interval: Duration,
+        batch: i64,
+        sleep: &mpsc::Receiver<()>,
+        stopping: &AtomicBool,
+    ) {
+        tracing::info!(interval_secs = interval.as_secs(), "debit runs started");
+        loop {
+            let as_of = self.clock.today();
+            match catch_unwind(AssertUnwindSafe(|| self.run_until(as_of, batch, stopping))) {
+                Ok(Ok(report)) if report != DebitReport::default() => tracing::info!(
+                    %as_of,
+                    presented = report.presented,
+                    paid = report.paid,
+                    retry_scheduled = report.retry_scheduled,
+                    unpaid = report.unpaid,
+                    transient_failures = report.transient_failures,
+                    reconciled = report.reconciled,
+                    errors = report.errors,
+                    "debit run"
+                ),
+                Ok(Ok(_)) => {}
+                Ok(Err(error)) => {
+                    tracing::warn!(%error, "debit run failed; trying again at the next one");
+                }
+                Err(_) => tracing::error!("debit run panicked; trying again at the next one"),
+            }
+            if stopping.load(Ordering::SeqCst) {
+                break;
+            }
+            match sleep.recv_timeout(interval) {
+                Err(RecvTimeoutError::Timeout) => {}
+                Ok(()) | Err(RecvTimeoutError::Disconnected) => break,
+            }
+        }
+        tracing::info!("debit runs stopped");
+    }
+}
+
+/// The periodic debit thread.
+#[derive(Debug)]
+pub struct DebitHandle {
+    wake: mpsc::Sender<()>,
+    stopping: Arc<AtomicBool>,
+    thread: Option<JoinHandle<()>>,
+}
+
+impl DebitHandle {
+    /// Stops the thread and waits for it: a pause ends at once, a run ends
+    /// after the charge in progress (the claims it holds are released).
+    pub fn stop(self) {
+        self.stopping.store(true, Ordering::SeqCst);
+        let _ = self.wake.send(());
+        if self.thread.is_some_and(|thread| thread.join().is_err()) {
+            tracing::error!("the debit thread panicked");
+        }
+    }
+}
+
+/// Within the caller's transaction: completes the charge, applies its
+/// result to the instalment when it still waits for this attempt, saves the
+/// schedule and (`release`) lets go of the claim. Returns what was applied.
+fn settle(
+    conn: &mut DbConnection,
+    charge: &Charge,
+    instalment_id: &str,
+    answer: &Answer,
+    at: DateTime<Utc>,
+    policy: RetryPolicy,
+    release: bool,
+) -> Result<Option<DebitOutcome>, Failure> {
+    charges::complete(
+        conn,
+        &charge.id,
+        answer.succeeded,
+        answer.gateway_charge_id.as_deref(),
+        answer.failure_code.as_deref(),
+        at,
+    )?;
+    // Read again inside the transaction: the schedule may have changed since
+    // the charge was sent.
+    schedules::lock(conn, &charge.org_id, &charge.order_id)?;
+    let mut order = schedules::get(conn, &charge.org_id, &charge.order_id)?;
+    let outcome = apply(&mut order, charge, instalment_id, answer, at, &policy)?;
+    if outcome.is_some() {
+        schedules::save_schedule(conn, &mut order, at)?;
+    }
+    if outcome == Some(DebitOutcome::Unpaid) {
+        tell_unpaid(conn, &order, charge, at)?;
+    }
+    if release {
+        schedules::release_claim(conn, instalment_id)?;
+    }
+    Ok(outcome)
+}
+
+/// E-mails the customer that an instalment is now unpaid, with the way to
+/// regularize, in the same transaction as the change.
+fn tell_unpaid(
+    conn: &mut DbConnection,
+    order: &Order,
+    charge: &Charge,
+    at: DateTime<Utc>,
+) -> Result<(), StoreError> {
+    let customer = guichet_store::repo::customers::get(conn, &order.org_id, &order.customer_id)?;
+    let org = guichet_store::repo::organizations::get(conn, &order.org_id)?;
+    let settings = guichet_store::repo::payment::get(conn, &order.org_id)?;
+    crate::notify::queue(
+        conn,
+        Some(&order.org_id),
+        crate::notify::Channel::Email,
+        &customer.email,
+        &crate::notify::Template::DebitUnpaid {
+            org_name: org.name,
+            order_number: order.order_number.clone(),
+            amount: charge.amount.to_string(),
+            phone: settings.collections_phone.or(org.support_phone),
+        },
+        customer.locale,
+        at,
+    )
+}
+
+/// The instalment `id` of `order`.
+fn instalment<'a>(order: &'a Order, id: &str) -> Option<&'a Instalment> {
+    let number = order
+        .instalment_ids
+        .iter()
+        .find_map(|(number, i)| (i == id).then_some(*number))?;
+    order
+        .schedule
+        .instalments
+        .iter()
+        .find(|i| i.number == number)
+}
+
+/// Applies `answer` to the instalment when it is still pending and waiting
+/// for the attempt the charge's key names; `None` when the result was
+/// already applied or no longer applies.
+fn apply(
+    order: &mut Order,
+    charge: &Charge,
+    instalment_id: &str,
+    answer: &Answer,
+    at: DateTime<Utc>,
+    policy: &RetryPolicy,
+) -> Result<Option<DebitOutcome>, Failure> {
+    let Some(number) = instalment(order, instalment_id).map(|i| i.number) else {
+        return Ok(None);
+    };
+    let Some(instalment) = order
+        .schedule
+        .instalments
+        .iter_mut()
+        .find(|i| i.number == number)
+    else {
+        return Ok(None);
+    };
+    let waiting = instalment.status == InstalmentStatus::Pending
+        && idempotency_key(instalment_id, instalment.attempts + 1) == charge.idempotency_key;
+    if !waiting {
+        if answer.succeeded && instalment.status == InstalmentStatus::Cancelled {
+            tracing::error!(
+                charge = %charge.id,
+                instalment = %instalment_id,
+                "an instalment cancelled while it was being charged was paid: refund it"
+            );
+        }
+        return Ok(None);
+    }
+    record_debit_result(instalment, answer.succeeded, at, policy)
+        .map(Some)
+        .map_err(|e| Failure(format!("cannot record the debit: {e}")))
+}
