@@ -49,22 +49,35 @@ fn blocked() -> ApiError {
 }
 
 fn hash_new_password(state: &AppState, password: &str) -> Result<String, ApiError> {
+    let password = password.to_owned();
     state
         .hash_slots
-        .run(|| password::hash_password(password))
+        .run(move || password::hash_password(&password))
         .map_err(|e| ApiError::internal(format!("hashing failed: {e}")))
 }
 
 /// Verifies `password` against `hash`, or burns the same time when there is
 /// no hash (unknown account), so that both answers take as long.
 fn verify(state: &AppState, password: &str, hash: Option<&str>) -> Verification {
-    state.hash_slots.run(|| match hash {
-        Some(hash) => password::verify_password(password, hash),
+    let (password, hash) = (password.to_owned(), hash.map(str::to_owned));
+    state.hash_slots.run(move || match hash {
+        Some(hash) => password::verify_password(&password, &hash),
         None => {
-            password::burn_dummy_verification(password);
+            password::burn_dummy_verification(&password);
             Verification::Mismatch
         }
     })
+}
+
+/// Runs `f` on a blocking thread with the state; `f` takes database
+/// connections itself, so that it can give them back while it waits for a
+/// password-hashing thread (a storm of sign-ins must not drain the pool).
+async fn blocking_with_state<T: Send + 'static>(
+    state: &web::Data<AppState>,
+    f: impl FnOnce(&AppState) -> Result<T, ApiError> + Send + 'static,
+) -> Result<T, ApiError> {
+    let state = state.clone();
+    web::block(move || f(&state)).await?
 }
 
 async fn blocking<T: Send + 'static>(
@@ -162,21 +175,29 @@ pub async fn login(
     let body = body.0;
     let client = ClientInfo::of(&req);
     let now = state.clock.now();
-    blocking(&state, move |conn, state| {
-        let org = flows::organization(conn, &body.organization)?;
-        if !org.login_methods.allows_password() {
-            return Err(method_disabled());
-        }
-        let email = body.email.as_str();
-        let key = flows::throttle_key(state, &org.id, SubjectKind::Customer, email);
-        flows::pass_gate(conn, state, &key, body.challenge.as_ref(), now)?;
-        let customer = customers::find_by_email(conn, &org.id, email).optional()?;
-        let hash = match &customer {
-            Some(c) => customers::password_hash(conn, &c.id)?,
-            None => None,
+    blocking_with_state(&state, move |state| {
+        let (key, customer, hash) = {
+            let mut conn = state.store.conn()?;
+            let conn = &mut *conn;
+            let org = flows::organization(conn, &body.organization)?;
+            if !org.login_methods.allows_password() {
+                return Err(method_disabled());
+            }
+            let email = body.email.as_str();
+            let key = flows::throttle_key(state, &org.id, SubjectKind::Customer, email);
+            flows::pass_gate(conn, state, &key, body.challenge.as_ref(), now)?;
+            let customer = customers::find_by_email(conn, &org.id, email).optional()?;
+            let hash = match &customer {
+                Some(c) => customers::password_hash(conn, &c.id)?,
+                None => None,
+            };
+            (key, customer, hash)
         };
-        let (Verification::Match { needs_rehash }, Some(customer)) =
-            (verify(state, &body.password, hash.as_deref()), customer)
+        // No connection is held while the hash runs.
+        let verification = verify(state, &body.password, hash.as_deref());
+        let mut conn = state.store.conn()?;
+        let conn = &mut *conn;
+        let (Verification::Match { needs_rehash }, Some(customer)) = (verification, customer)
         else {
             return Err(flows::fail_credentials(conn, &key, now)?);
         };
@@ -311,13 +332,16 @@ pub async fn register(
     flows::limit_sends(&state, &req)?;
     let now = state.clock.now();
     let masked = body.email.masked();
-    blocking(&state, move |conn, state| {
+    blocking_with_state(&state, move |state| {
+        // Hash first, whatever happens next: the same work for every
+        // address, and no connection held while it runs.
+        let pending_hash = hash_new_password(state, &body.password)?;
+        let mut conn = state.store.conn()?;
+        let conn = &mut *conn;
         let org = flows::organization(conn, &body.organization)?;
         if !org.login_methods.allows_password() {
             return Err(method_disabled());
         }
-        // Hash first, whatever happens next: same work for every address.
-        let pending_hash = hash_new_password(state, &body.password)?;
         let email = body.email.as_str();
         let customer = customers::find_by_email(conn, &org.id, email).optional()?;
         let destination_key = flows::destination_key(state, email);
@@ -963,19 +987,26 @@ pub async fn staff_login(
     let body = body.0;
     let client = ClientInfo::of(&req);
     let now = state.clock.now();
-    blocking(&state, move |conn, state| {
-        let org = flows::organization(conn, &body.organization)?;
-        let email = body.email.as_str();
-        let key = flows::throttle_key(state, &org.id, SubjectKind::Staff, email);
-        flows::pass_gate(conn, state, &key, body.challenge.as_ref(), now)?;
-        let member = staff::find_by_email(conn, &org.id, email).optional()?;
-        let hash = match &member {
-            Some(m) => staff::password_hash(conn, &m.id)?,
-            None => None,
+    blocking_with_state(&state, move |state| {
+        let (org, key, member, hash) = {
+            let mut conn = state.store.conn()?;
+            let conn = &mut *conn;
+            let org = flows::organization(conn, &body.organization)?;
+            let email = body.email.as_str();
+            let key = flows::throttle_key(state, &org.id, SubjectKind::Staff, email);
+            flows::pass_gate(conn, state, &key, body.challenge.as_ref(), now)?;
+            let member = staff::find_by_email(conn, &org.id, email).optional()?;
+            let hash = match &member {
+                Some(m) => staff::password_hash(conn, &m.id)?,
+                None => None,
+            };
+            (org, key, member, hash)
         };
-        let (Verification::Match { needs_rehash }, Some(member)) =
-            (verify(state, &body.password, hash.as_deref()), member)
-        else {
+        // No connection is held while the hash runs.
+        let verification = verify(state, &body.password, hash.as_deref());
+        let mut conn = state.store.conn()?;
+        let conn = &mut *conn;
+        let (Verification::Match { needs_rehash }, Some(member)) = (verification, member) else {
             return Err(flows::fail_credentials(conn, &key, now)?);
         };
         if member.disabled_at.is_some() {

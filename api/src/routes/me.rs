@@ -133,8 +133,9 @@ pub async fn change_password(
         let conn = &mut conn;
         let customer = customers::get(conn, &principal.org_id, &principal.customer_id)?;
         let hash = customers::password_hash(conn, &customer.id)?;
-        let verified = state.hash_slots.run(|| match hash.as_deref() {
-            Some(h) => password::verify_password(&body.current_password, h),
+        let current = body.current_password.clone();
+        let verified = state.hash_slots.run(move || match hash {
+            Some(h) => password::verify_password(&current, &h),
             None => Verification::Mismatch,
         });
         if verified == Verification::Mismatch {
@@ -147,7 +148,10 @@ pub async fn change_password(
         }
         let new_hash = state
             .hash_slots
-            .run(|| password::hash_password(&body.new_password))
+            .run({
+                let new_password = body.new_password.clone();
+                move || password::hash_password(&new_password)
+            })
             .map_err(|e| ApiError::internal(e.to_string()))?;
         let org = organizations::get(conn, &principal.org_id)?;
         guichet_store::transaction(conn, |conn| {
