@@ -172,6 +172,8 @@ problem_codes! {
     IdempotencyKeyInProgress = ("idempotency_key_in_progress", 409, "Requête en cours", "Request in progress"),
     /// The payment was refused (see `reason`, `collections` and `contact_channels`).
     PaymentFailed = ("payment_failed", 422, "Paiement refusé", "Payment failed"),
+    /// Another regularization of this schedule is running; retry shortly.
+    RegularizationInProgress = ("regularization_in_progress", 409, "Régularisation déjà en cours", "Regularization already in progress"),
     /// An unexpected error; quote the request id to support.
     InternalError = ("internal_error", 500, "Erreur interne", "Internal error"),
     /// The database cannot be reached right now; retry later.

@@ -884,3 +884,39 @@ fn stored_contact_channels_are_shown_in_the_organizations_zone() {
     assert_eq!(data[0]["next_opening"], "2026-11-23T13:00:00Z");
     assert_eq!(data[1]["open_now"], true);
 }
+
+#[test]
+fn a_second_regularization_of_the_same_schedule_waits_for_the_first_whatever_its_key() {
+    let app = TestApp::spawn();
+    let w = world(&app);
+    let token = &w.a_tokens.access;
+    let id = unpaid_order(&app, &w);
+    let card = tokenize(&app, test_cards::MASTERCARD, 12, 2030);
+    let body = json!({"payments": 1, "card_token": card});
+    // Another request is regularizing this schedule right now (it holds the
+    // order's regularization lock).
+    let now = chrono::Utc::now();
+    let mut conn = app.store.conn().unwrap();
+    let held = guichet_store::repo::idempotency::claim_for(
+        &mut conn,
+        "regularization-order-lock",
+        &id,
+        "lock",
+        now,
+        chrono::Duration::minutes(2),
+    )
+    .unwrap();
+    assert_eq!(held, guichet_store::repo::idempotency::Claim::New);
+
+    let refused = regularize(&app, token, &id, Some("reg-race-2"), &body);
+
+    refused.assert_problem(409, "regularization_in_progress");
+    let s = schedule(&app, token, &id);
+    assert_eq!(s["unpaid"]["amount"], 10_000, "nothing was charged: {s}");
+    assert!(s["adjustments"].as_array().unwrap().is_empty());
+    // Once the first is done, the same key goes through.
+    guichet_store::repo::idempotency::release(&mut conn, "regularization-order-lock", &id).unwrap();
+    let res = regularize(&app, token, &id, Some("reg-race-2"), &body);
+    assert_eq!(res.status, 200, "{}", res.text());
+    assert_eq!(res.json()["unpaid"]["amount"], 0);
+}

@@ -30,6 +30,9 @@ use crate::problem::{ApiError, PROBLEM_CONTENT_TYPE, Problem, ProblemCode};
 use crate::routes::views::{MoneyView, ScheduleView};
 use crate::state::AppState;
 
+/// The idempotency-key scope that serializes regularizations per order.
+const ORDER_LOCK_SCOPE: &str = "regularization-order-lock";
+
 /// One payment of an offer.
 #[derive(Debug, Serialize, ToSchema)]
 pub struct OfferPart {
@@ -448,7 +451,7 @@ fn replay(status: u16, body: String) -> HttpResponse {
         (status = 401, description = AUTH_FAILURES, body = Problem, content_type = "application/problem+json"),
         (status = 403, description = ROLE_FAILURE, body = Problem, content_type = "application/problem+json"),
         (status = 404, description = NOT_FOUND, body = Problem, content_type = "application/problem+json"),
-        (status = 409, description = "Codes: `nothing_to_regularize`, `idempotency_key_in_progress` (the first request with this key is still running).", body = Problem, content_type = "application/problem+json"),
+        (status = 409, description = "Codes: `nothing_to_regularize`, `idempotency_key_in_progress` (the first request with this key is still running), `regularization_in_progress` (another regularization of this schedule is running, whatever its key).", body = Problem, content_type = "application/problem+json"),
         (status = 422, description = "Codes: `payment_failed` (the charge was refused: `reason` is the gateway's code, `collections` the collections phone with its `tel:` link, `contact_channels` the channels and whether they are open; the schedule is unchanged), `idempotency_key_reused` (this key was used with another body), `card_token_invalid`, `card_brand_not_accepted`, `card_expired`, `card_expires_before_last_instalment`, `regularization_offer_unavailable`.", body = Problem, content_type = "application/problem+json"),
         (status = 503, description = "Codes: `gateway_unavailable` (retry with the same key), `database_unavailable`.", body = Problem, content_type = "application/problem+json"),
     ),
@@ -490,7 +493,47 @@ pub async fn regularize(
             ));
         }
     }
+    // One regularization per order at a time, whatever the key: two
+    // requests with different keys must not both charge.
+    let store = state.store.clone();
+    let lock_order = order_id.clone();
+    let locked = web::block(move || {
+        let mut conn = store.conn()?;
+        idempotency::claim_for(
+            &mut conn,
+            ORDER_LOCK_SCOPE,
+            &lock_order,
+            "lock",
+            now,
+            chrono::Duration::minutes(2),
+        )
+    })
+    .await??;
+    if locked != Claim::New {
+        let store = state.store.clone();
+        let scope = principal.customer_id.clone();
+        let key = key.clone();
+        let _ = web::block(move || {
+            let mut conn = store.conn()?;
+            idempotency::release(&mut conn, &scope, &key)
+        })
+        .await;
+        return Err(ApiError::new(ProblemCode::RegularizationInProgress).detail(
+            "Une régularisation de cet échéancier est déjà en cours ; réessayez dans un instant.",
+            "A regularization of this schedule is already running; retry shortly.",
+        ));
+    }
     let outcome = attempt(&state, &principal, &order_id, &body, &key).await;
+    let store = state.store.clone();
+    let lock_order = order_id.clone();
+    let unlocked = web::block(move || {
+        let mut conn = store.conn()?;
+        idempotency::release(&mut conn, ORDER_LOCK_SCOPE, &lock_order)
+    })
+    .await;
+    if !matches!(unlocked, Ok(Ok(()))) {
+        tracing::warn!(order = %order_id, "could not release the regularization lock");
+    }
     match outcome {
         Ok(json) => Ok(HttpResponse::Ok()
             .content_type("application/json")

@@ -37,11 +37,25 @@ pub fn claim(
     request_hash: &str,
     now: DateTime<Utc>,
 ) -> Result<Claim, StoreError> {
+    claim_for(conn, scope, key, request_hash, now, retention())
+}
+
+/// [`claim`] with keys of this scope forgotten after `keep` instead of 24
+/// hours: a short-lived lock (e.g. one regularization per order at a time)
+/// that a crash cannot leave behind for long.
+pub fn claim_for(
+    conn: &mut DbConnection,
+    scope: &str,
+    key: &str,
+    request_hash: &str,
+    now: DateTime<Utc>,
+    keep: Duration,
+) -> Result<Claim, StoreError> {
     // Forget expired keys of this scope first.
     diesel::delete(
         idempotency_keys::table
             .filter(idempotency_keys::scope.eq(scope))
-            .filter(idempotency_keys::created_at.lt(to_db_time(now - retention()))),
+            .filter(idempotency_keys::created_at.lt(to_db_time(now - keep))),
     )
     .execute(conn)?;
     let inserted = diesel::insert_into(idempotency_keys::table)
