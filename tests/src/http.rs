@@ -14,6 +14,11 @@ pub fn agent() -> ureq::Agent {
         .http_status_as_error(false)
         .max_redirects(0)
         .timeout_global(Some(Duration::from_secs(30)))
+        // The server closes a keep-alive connection after 5 s idle; a
+        // pooled connection older than 2 s is not reused, so a request never
+        // lands on a connection the server is closing (seen on a loaded
+        // machine as "connection reset" on POSTs, which are not retried).
+        .max_idle_age(Duration::from_secs(2))
         .build()
         .into()
 }
