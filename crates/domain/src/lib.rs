@@ -22,3 +22,4 @@ pub mod card;
 pub mod contact_channels;
 pub mod gateway;
 pub mod schedule;
+pub mod sepa;
