@@ -1,10 +1,12 @@
 //! SEPA direct debit (SDD Core): the identifiers a mandate carries (IBAN,
-//! BIC, creditor identifier) and the text rules of SEPA files.
+//! BIC, creditor identifier), the text rules of SEPA files, and the bank
+//! directory that proposes a BIC from an IBAN.
 //!
 //! Every type here validates on construction and refuses with a stable
 //! snake_case `code()` for API error bodies: `iban_invalid`, `bic_invalid`,
 //! `bic_country_mismatch`, `creditor_id_invalid`.
 
+pub mod bank_directory;
 pub mod bic;
 pub mod creditor_id;
 pub mod iban;
@@ -12,6 +14,7 @@ pub mod text;
 
 use serde::{Deserialize, Serialize};
 
+pub use bank_directory::{BankDirectory, BankDirectoryError, BankEntry};
 pub use bic::{Bic, BicError, check_bic_matches_iban};
 pub use creditor_id::{CreditorId, CreditorIdError};
 pub use iban::{Iban, IbanError};
