@@ -21,5 +21,6 @@ pub use organization::{Locale, Organization, Slug};
 pub mod card;
 pub mod contact_channels;
 pub mod gateway;
+pub mod pdf;
 pub mod schedule;
 pub mod sepa;

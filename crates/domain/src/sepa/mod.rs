@@ -1,6 +1,7 @@
 //! SEPA direct debit (SDD Core): the identifiers a mandate carries (IBAN,
-//! BIC, creditor identifier), the text rules of SEPA files, and the bank
-//! directory that proposes a BIC from an IBAN.
+//! BIC, creditor identifier), the text rules of SEPA files, the bank
+//! directory that proposes a BIC from an IBAN, and the mandate document as a
+//! PDF.
 //!
 //! Every type here validates on construction and refuses with a stable
 //! snake_case `code()` for API error bodies: `iban_invalid`, `bic_invalid`,
@@ -10,6 +11,7 @@ pub mod bank_directory;
 pub mod bic;
 pub mod creditor_id;
 pub mod iban;
+pub mod mandate_pdf;
 pub mod text;
 
 use serde::{Deserialize, Serialize};
