@@ -1,7 +1,7 @@
 //! SEPA direct debit (SDD Core): the identifiers a mandate carries (IBAN,
-//! BIC, creditor identifier), the text rules of SEPA files, the bank
-//! directory that proposes a BIC from an IBAN, and the mandate document as a
-//! PDF.
+//! BIC, creditor identifier), the bank directory that proposes a BIC from an
+//! IBAN, the mandate document as a PDF, and the pain.008 collection file
+//! sent to the creditor's bank.
 //!
 //! Every type here validates on construction and refuses with a stable
 //! snake_case `code()` for API error bodies: `iban_invalid`, `bic_invalid`,
@@ -12,6 +12,7 @@ pub mod bic;
 pub mod creditor_id;
 pub mod iban;
 pub mod mandate_pdf;
+pub mod pain008;
 pub mod text;
 
 use serde::{Deserialize, Serialize};
