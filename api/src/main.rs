@@ -163,7 +163,7 @@ fn serve(args: &ServeArgs) -> ExitCode {
     };
     let clock: Arc<dyn Clock> = Arc::new(SystemClock);
     let demo = if settings.demo {
-        match demo::seed(&store, clock.as_ref(), &settings.secret_key) {
+        match demo::seed(&store, clock.clone(), &settings.secret_key) {
             Ok(summary) => Some(summary),
             Err(e) => return fail(format!("cannot create the demo data: {e}")),
         }
@@ -257,22 +257,24 @@ fn print_banner(
                 "already present"
             }
         );
-        let _ = writeln!(
-            out,
-            "  organization: {} (slug `{}`)",
-            demo.organization_name, demo.organization_slug
-        );
-        for account in &demo.accounts {
-            match account.password {
-                Some(password) => {
-                    let _ = writeln!(
-                        out,
-                        "  {}  password {}  — {}",
-                        account.email, password, account.what
-                    );
-                }
-                None => {
-                    let _ = writeln!(out, "  {}  — {}", account.email, account.what);
+        for org in &demo.organizations {
+            let _ = writeln!(
+                out,
+                "  organization: {} (slug `{}`) — {}",
+                org.name, org.slug, org.what
+            );
+            for account in &org.accounts {
+                match account.password {
+                    Some(password) => {
+                        let _ = writeln!(
+                            out,
+                            "    {}  password {}  — {}",
+                            account.email, password, account.what
+                        );
+                    }
+                    None => {
+                        let _ = writeln!(out, "    {}  — {}", account.email, account.what);
+                    }
                 }
             }
         }
@@ -290,9 +292,13 @@ fn print_banner(
         let _ = writeln!(
             out,
             "  try: curl -s -X POST {base}/v1/auth/login -H 'content-type: application/json' -d '{{\"organization\":\"{}\",\"email\":\"{}\",\"password\":\"{}\"}}'",
-            demo.organization_slug,
-            demo.accounts[2].email,
-            demo.accounts[2].password.unwrap_or_default()
+            demo::lender::SLUG,
+            demo::lender::SOPHIE.0,
+            demo::lender::SOPHIE.1
+        );
+        let _ = writeln!(
+            out,
+            "  the README walks through a session: list schedules, a refused card change, a regularization"
         );
     }
     let _ = out.flush();

@@ -43,6 +43,20 @@ pub fn create_organization(
     admin_email: &str,
     now: DateTime<Utc>,
 ) -> Result<NewOrganization, ProvisionError> {
+    guichet_store::transaction(conn, |conn| {
+        insert_organization(conn, secret_key, slug, name, admin_email, now)
+    })
+}
+
+/// [`create_organization`] inside the caller's transaction.
+pub fn insert_organization(
+    conn: &mut DbConnection,
+    secret_key: &[u8],
+    slug: &str,
+    name: &str,
+    admin_email: &str,
+    now: DateTime<Utc>,
+) -> Result<NewOrganization, ProvisionError> {
     let slug = Slug::parse(slug).map_err(|e| ProvisionError::Invalid(format!("--slug: {e}")))?;
     let email = Email::parse(admin_email)
         .map_err(|_| ProvisionError::Invalid("--admin-email: not a valid e-mail address".into()))?;
@@ -72,18 +86,16 @@ pub fn create_organization(
         disabled_at: None,
         created_at: now,
     };
-    guichet_store::transaction(conn, |conn| {
-        organizations::insert(conn, &organization).map_err(|e| match e {
-            StoreError::Conflict(_) => ProvisionError::SlugTaken(slug.as_str().to_owned()),
-            other => other.into(),
-        })?;
-        staff::insert(conn, &admin)?;
-        let setup_token = new_staff_setup_token(conn, secret_key, &admin, now)?;
-        Ok(NewOrganization {
-            organization: organization.clone(),
-            admin: admin.clone(),
-            setup_token,
-        })
+    organizations::insert(conn, &organization).map_err(|e| match e {
+        StoreError::Conflict(_) => ProvisionError::SlugTaken(slug.as_str().to_owned()),
+        other => other.into(),
+    })?;
+    staff::insert(conn, &admin)?;
+    let setup_token = new_staff_setup_token(conn, secret_key, &admin, now)?;
+    Ok(NewOrganization {
+        organization,
+        admin,
+        setup_token,
     })
 }
 

@@ -5,6 +5,7 @@
 mod admin;
 mod auth;
 mod debits;
+mod demo;
 mod me;
 mod openapi;
 mod orders;

@@ -1,5 +1,14 @@
-//! Demo data for `guichet serve --demo`: created when the database has no
-//! demo organization yet, and described at every start.
+//! Demo data for `guichet serve --demo`: each demo organization is created
+//! when the database does not have it yet, and described at every start.
+//!
+//! - `demo`: accounts and every way to sign in (staff, customers with and
+//!   without a mobile, first connection, activation code);
+//! - `fractio` ([`lender`]): a buy-now-pay-later lender whose customers hold
+//!   schedules in every state.
+
+pub mod lender;
+
+use std::sync::Arc;
 
 use chrono::{DateTime, Utc};
 use guichet_domain::identity::{Customer, SubjectKind, lifetimes};
@@ -23,13 +32,22 @@ pub struct DemoAccount {
     pub password: Option<&'static str>,
 }
 
+/// One demo organization, to print for the person trying it.
+#[derive(Debug, Clone)]
+pub struct DemoOrganization {
+    pub slug: String,
+    pub name: String,
+    /// What it shows.
+    pub what: &'static str,
+    pub accounts: Vec<DemoAccount>,
+}
+
 /// What the demo contains, to print for the person trying it.
 #[derive(Debug, Clone)]
 pub struct DemoSummary {
+    /// Whether this start created any of it.
     pub created: bool,
-    pub organization_slug: String,
-    pub organization_name: String,
-    pub accounts: Vec<DemoAccount>,
+    pub organizations: Vec<DemoOrganization>,
     /// A fresh activation code for the customer waiting for one.
     pub activation: Option<(String, String)>,
 }
@@ -102,11 +120,11 @@ fn hash(password: &str) -> Result<String, ProvisionError> {
     hash_password(password).map_err(|e| ProvisionError::Invalid(e.to_string()))
 }
 
-/// Creates the demo data unless the demo organization exists; either way
+/// Creates each demo organization that does not exist yet; either way
 /// issues a fresh activation code for the customer who waits for one.
 pub fn seed(
     store: &Store,
-    clock: &dyn Clock,
+    clock: Arc<dyn Clock>,
     secret_key: &[u8],
 ) -> Result<DemoSummary, ProvisionError> {
     let mut conn = store.conn()?;
@@ -140,11 +158,23 @@ pub fn seed(
         }
         _ => None,
     };
+    let (lender, lender_created) = lender::seed(conn, clock, secret_key)?;
     Ok(DemoSummary {
-        created,
-        organization_slug: org.slug.as_str().to_owned(),
-        organization_name: org.name,
-        accounts: accounts(),
+        created: created || lender_created,
+        organizations: vec![
+            DemoOrganization {
+                slug: org.slug.as_str().to_owned(),
+                name: org.name,
+                what: "accounts and every way to sign in",
+                accounts: accounts(),
+            },
+            DemoOrganization {
+                slug: lender.slug.as_str().to_owned(),
+                name: lender.name,
+                what: "a buy-now-pay-later lender: instalment schedules in every state",
+                accounts: lender::accounts(),
+            },
+        ],
         activation,
     })
 }

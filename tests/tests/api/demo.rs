@@ -1,0 +1,219 @@
+//! The demo lender (`guichet serve --demo`) and the README's curl session
+//! against it: log in, list schedules, refused card changes, regularize in
+//! three payments. On both backends, with the harness's fixed clock.
+
+use std::sync::Arc;
+
+use guichet_api::demo;
+use guichet_domain::gateway::test_cards;
+use guichet_tests::{Response, TEST_SECRET_KEY, TestApp};
+use serde_json::{Value, json};
+
+fn seeded() -> TestApp {
+    let app = TestApp::spawn();
+    let summary = demo::seed(
+        &app.store,
+        Arc::new(app.clock.clone()),
+        TEST_SECRET_KEY.as_bytes(),
+    )
+    .unwrap();
+    assert!(summary.created);
+    let slugs: Vec<&str> = summary
+        .organizations
+        .iter()
+        .map(|o| o.slug.as_str())
+        .collect();
+    assert_eq!(slugs, ["demo", "fractio"]);
+    app
+}
+
+fn login(app: &TestApp, email: &str, password: &str) -> String {
+    let res = app
+        .request("POST", "/v1/auth/login")
+        .json(&json!({"organization": "fractio", "email": email, "password": password}))
+        .send();
+    assert_eq!(res.status, 200, "{}", res.text());
+    res.json()["access_token"].as_str().unwrap().to_owned()
+}
+
+fn tokenize(app: &TestApp, number: &str, exp_month: u8, exp_year: u16) -> String {
+    let cvc = if number.starts_with("37") {
+        "1234"
+    } else {
+        "123"
+    };
+    let res = app
+        .request("POST", "/v1/sandbox/card-tokens")
+        .json(&json!({"number": number, "exp_month": exp_month, "exp_year": exp_year, "cvc": cvc}))
+        .send();
+    assert_eq!(res.status, 201, "{}", res.text());
+    res.json()["token"].as_str().unwrap().to_owned()
+}
+
+fn schedules(app: &TestApp, token: &str, query: &str) -> Vec<Value> {
+    let res = app
+        .request("GET", &format!("/v1/me/schedules{query}"))
+        .bearer(token)
+        .send();
+    assert_eq!(res.status, 200, "{}", res.text());
+    res.json()["data"].as_array().unwrap().clone()
+}
+
+fn by_number<'a>(list: &'a [Value], number: &str) -> &'a Value {
+    list.iter()
+        .find(|s| s["order_number"] == number)
+        .unwrap_or_else(|| panic!("no schedule {number} in {list:?}"))
+}
+
+fn change_card(app: &TestApp, token: &str, id: &str, card_token: &str) -> Response {
+    app.request("PUT", &format!("/v1/me/schedules/{id}/card"))
+        .bearer(token)
+        .json(&json!({"card_token": card_token}))
+        .send()
+}
+
+fn statuses(schedule: &Value) -> Vec<&str> {
+    schedule["instalments"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|i| i["status"].as_str().unwrap())
+        .collect()
+}
+
+fn sum(schedule: &Value, field: &str) -> i64 {
+    schedule["instalments"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|i| i[field]["amount"].as_i64().unwrap())
+        .sum()
+}
+
+#[test]
+fn the_lender_has_a_schedule_in_every_state() {
+    let app = seeded();
+    let token = login(&app, "sophie.laurent@example.com", "Sophie-Demo-2026!");
+    let all = schedules(&app, &token, "");
+    assert_eq!(all.len(), 5, "{all:?}");
+
+    let open = by_number(&all, "FR-10421");
+    assert_eq!(open["status"], "in_progress");
+    assert_eq!(open["merchant_brand"], "Maison Lumière");
+    assert_eq!(statuses(open), ["paid", "paid", "pending", "pending"]);
+    assert_eq!(open["actions"], json!(["change_card"]));
+
+    let soon = by_number(&all, "FR-10433");
+    assert_eq!(soon["status"], "in_progress");
+    assert_eq!(statuses(soon), ["paid", "pending", "pending"]);
+
+    let done = by_number(&all, "FR-10377");
+    assert_eq!(done["status"], "completed");
+    assert_eq!(statuses(done), ["paid", "paid", "paid"]);
+    assert_eq!(done["actions"], json!([]));
+
+    let unpaid = by_number(&all, "FR-10398");
+    assert_eq!(unpaid["status"], "unpaid");
+    assert_eq!(statuses(unpaid), ["paid", "unpaid", "pending"]);
+    assert_eq!(unpaid["unpaid"]["amount"], 11_999);
+    assert_eq!(unpaid["actions"], json!(["regularize"]));
+
+    let cut = by_number(&all, "FR-10402");
+    assert_eq!(cut["status"], "in_progress");
+    assert_eq!(statuses(cut), ["paid", "pending", "pending", "cancelled"]);
+    assert_eq!(sum(cut, "amount"), 40_000, "600 € less the 200 € cancelled");
+    let adjustments = cut["adjustments"].as_array().unwrap();
+    assert_eq!(adjustments.len(), 1, "{adjustments:?}");
+    assert_eq!(adjustments[0]["amount"]["amount"], 20_000);
+
+    for (query, expected) in [
+        ("?status=in_progress", 3),
+        ("?status=completed", 1),
+        ("?status=unpaid", 1),
+        ("?status=cancelled", 0),
+    ] {
+        assert_eq!(schedules(&app, &token, query).len(), expected, "{query}");
+    }
+    let karim = login(&app, "karim.benali@example.com", "Karim-Demo-2026!");
+    let theirs = schedules(&app, &karim, "?status=cancelled");
+    assert_eq!(theirs.len(), 1);
+    let refund = &theirs[0]["adjustments"][0];
+    assert_eq!(refund["amount"]["amount"], 15_000);
+    assert_eq!(refund["refund"]["amount"], 10_000, "{refund}");
+    // Nothing in the demo is due yet: a debit run at start changes nothing.
+    for s in all {
+        for i in s["instalments"].as_array().unwrap() {
+            if i["status"] == "pending" {
+                assert!(i["due_date"].as_str().unwrap() > "2026-11-22", "{i}");
+            }
+        }
+    }
+}
+
+#[test]
+fn the_readme_session_refused_card_changes_then_a_regularization_in_three_payments() {
+    let app = seeded();
+    let token = login(&app, "sophie.laurent@example.com", "Sophie-Demo-2026!");
+    let all = schedules(&app, &token, "");
+    let id = |number: &str| by_number(&all, number)["id"].as_str().unwrap().to_owned();
+    let mastercard = tokenize(&app, test_cards::MASTERCARD, 12, 2030);
+
+    // The next debit is within the 7 days' notice.
+    change_card(&app, &token, &id("FR-10433"), &mastercard)
+        .assert_problem(422, "debit_already_scheduled");
+    // Unpaid: regularize instead.
+    change_card(&app, &token, &id("FR-10398"), &mastercard).assert_problem(422, "schedule_unpaid");
+    // Completed.
+    change_card(&app, &token, &id("FR-10377"), &mastercard).assert_problem(422, "schedule_closed");
+    // The new card itself: brand, expiry, and a token the gateway refuses.
+    let amex = tokenize(&app, test_cards::AMEX, 12, 2030);
+    change_card(&app, &token, &id("FR-10421"), &amex)
+        .assert_problem(422, "card_brand_not_accepted");
+    let short = tokenize(&app, test_cards::VISA, 11, 2026); // valid through November
+    change_card(&app, &token, &id("FR-10421"), &short)
+        .assert_problem(422, "card_expires_before_last_instalment");
+    change_card(
+        &app,
+        &token,
+        &id("FR-10421"),
+        "tok_sandbox_000000000000000000000000",
+    )
+    .assert_problem(422, "card_token_invalid");
+    // And an accepted one.
+    let changed = change_card(&app, &token, &id("FR-10421"), &mastercard);
+    assert_eq!(changed.status, 200, "{}", changed.text());
+
+    let unpaid = id("FR-10398");
+    let path = format!("/v1/me/schedules/{unpaid}/regularization");
+    let offers = app.request("GET", &path).bearer(&token).send();
+    assert_eq!(offers.status, 200, "{}", offers.text());
+    let offers = offers.json();
+    assert_eq!(offers["unpaid"]["amount"], 11_999);
+    let three = offers["offers"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|o| o["payments"] == 3)
+        .unwrap()
+        .clone();
+    let parts: Vec<i64> = three["parts"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|p| p["amount"]["amount"].as_i64().unwrap())
+        .collect();
+    assert_eq!(parts, [4_000, 4_000, 3_999]);
+
+    let visa = tokenize(&app, test_cards::VISA, 12, 2030);
+    let paid = app
+        .request("POST", &path)
+        .bearer(&token)
+        .header("idempotency-key", "demo-regularization-1")
+        .json(&json!({"payments": 3, "card_token": visa}))
+        .send();
+    assert_eq!(paid.status, 200, "{}", paid.text());
+    let after = paid.json();
+    assert_eq!(after["status"], "in_progress", "{after}");
+    assert_eq!(after["unpaid"]["amount"], 0);
+    assert_eq!(after["actions"], json!(["change_card"]));
+}
