@@ -260,6 +260,122 @@ diesel::table! {
     }
 }
 
+diesel::table! {
+    creditor_settings (org_id) {
+        org_id -> Text,
+        name -> Text,
+        address -> Text,
+        creditor_id -> Text,
+        iban -> Text,
+        bic -> Text,
+        prenotification_days -> Integer,
+        updated_at -> Timestamp,
+    }
+}
+
+diesel::table! {
+    accounts (id) {
+        id -> Text,
+        org_id -> Text,
+        customer_id -> Text,
+        label -> Text,
+        reference -> Text,
+        balance -> BigInt,
+        currency -> Text,
+        created_at -> Timestamp,
+        updated_at -> Timestamp,
+    }
+}
+
+diesel::table! {
+    account_entries (id) {
+        id -> Text,
+        account_id -> Text,
+        org_id -> Text,
+        kind -> Text,
+        amount -> BigInt,
+        label -> Text,
+        collection_id -> Nullable<Text>,
+        created_at -> Timestamp,
+    }
+}
+
+diesel::table! {
+    mandates (id) {
+        id -> Text,
+        org_id -> Text,
+        customer_id -> Text,
+        account_id -> Text,
+        status -> Text,
+        payment_type -> Text,
+        iban -> Text,
+        bic -> Text,
+        email -> Text,
+        amount -> Nullable<BigInt>,
+        spread_months -> Nullable<Integer>,
+        debtor_name -> Text,
+        debtor_address -> Nullable<Text>,
+        umr -> Nullable<Text>,
+        created_at -> Timestamp,
+        updated_at -> Timestamp,
+    }
+}
+
+diesel::table! {
+    mandate_signatures (mandate_id) {
+        mandate_id -> Text,
+        signed_at -> Timestamp,
+        channel -> Text,
+        destination -> Text,
+        ip -> Text,
+        user_agent -> Text,
+        document_sha256 -> Text,
+        last_collected_at -> Nullable<Timestamp>,
+        revoked_at -> Nullable<Timestamp>,
+        expired_at -> Nullable<Timestamp>,
+    }
+}
+
+diesel::table! {
+    mandate_documents (mandate_id) {
+        mandate_id -> Text,
+        pdf -> Binary,
+        sha256 -> Text,
+        created_at -> Timestamp,
+    }
+}
+
+diesel::table! {
+    sepa_collections (id) {
+        id -> Text,
+        org_id -> Text,
+        mandate_id -> Text,
+        account_id -> Text,
+        end_to_end_id -> Text,
+        sequence_type -> Text,
+        amount -> BigInt,
+        currency -> Text,
+        due_date -> Date,
+        status -> Text,
+        prenotified_at -> Nullable<Timestamp>,
+        presented_at -> Nullable<Timestamp>,
+        settled_at -> Nullable<Timestamp>,
+        reject_reason -> Nullable<Text>,
+        created_at -> Timestamp,
+        updated_at -> Timestamp,
+    }
+}
+
+diesel::table! {
+    outbox_attachments (id) {
+        id -> Text,
+        outbox_id -> Text,
+        filename -> Text,
+        content_type -> Text,
+        content -> Binary,
+    }
+}
+
 diesel::allow_tables_to_appear_in_same_query!(
     organizations,
     staff_users,
@@ -280,4 +396,12 @@ diesel::allow_tables_to_appear_in_same_query!(
     refunds,
     charges,
     idempotency_keys,
+    creditor_settings,
+    accounts,
+    account_entries,
+    mandates,
+    mandate_signatures,
+    mandate_documents,
+    sepa_collections,
+    outbox_attachments,
 );
