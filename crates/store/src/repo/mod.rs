@@ -5,6 +5,7 @@ pub mod api_keys;
 pub mod challenges;
 pub mod charges;
 pub mod codes;
+pub mod collections;
 pub mod customers;
 pub mod idempotency;
 pub mod organizations;
