@@ -6,6 +6,7 @@ pub mod auth;
 pub mod health;
 pub mod me;
 pub mod schedules;
+pub mod sepa;
 pub mod views;
 
 use actix_web::middleware::from_fn;
@@ -16,7 +17,8 @@ use utoipa_actix_web::service_config::ServiceConfig;
 pub fn configure(cfg: &mut ServiceConfig) {
     // A path under a registered scope never falls through to a later one:
     // the deeper /v1/me/... routes go before scope("/v1/me").
-    cfg.configure(schedules::configure)
+    cfg.configure(sepa::configure)
+        .configure(schedules::configure)
         .service(health::healthz)
         .service(health::readyz)
         .service(health::metrics)

@@ -1,13 +1,16 @@
 //! Repositories: one module per table family, plain functions over
 //! `&mut DbConnection` that take and return domain types.
 
+pub mod accounts;
 pub mod api_keys;
 pub mod challenges;
 pub mod charges;
 pub mod codes;
 pub mod collections;
+pub mod creditor;
 pub mod customers;
 pub mod idempotency;
+pub mod mandates;
 pub mod organizations;
 pub mod outbox;
 pub mod payment;
