@@ -350,6 +350,13 @@ pub struct ServeArgs {
     #[arg(long, env = "GUICHET_DEBIT_INTERVAL_SECS", default_value_t = 300,
           value_parser = clap::value_parser!(u64).range(0..=604_800))]
     pub debit_interval_secs: u64,
+
+    /// A bank directory file (`country,bank_code,bic,name`, see
+    /// crates/domain/data/README.md) whose entries add to or replace the
+    /// built-in ones when a BIC is proposed for an IBAN. Read once at start;
+    /// a malformed file stops the start, naming the line.
+    #[arg(long, env = "GUICHET_BANK_DIRECTORY")]
+    pub bank_directory: Option<PathBuf>,
 }
 
 /// Which payment gateway charges cards.
@@ -433,6 +440,9 @@ pub struct Settings {
     pub shutdown_timeout: u64,
     pub payment_gateway: PaymentGatewayKind,
     pub demo: bool,
+    /// Proposes BICs from IBANs: the built-in directory, extended by
+    /// `--bank-directory`.
+    pub bank_directory: std::sync::Arc<guichet_domain::sepa::BankDirectory>,
 }
 
 impl Settings {
@@ -516,8 +526,22 @@ impl Settings {
             shutdown_timeout: args.shutdown_timeout,
             payment_gateway: args.payment_gateway,
             demo: args.demo,
+            bank_directory: std::sync::Arc::new(bank_directory(args.bank_directory.as_deref())?),
         })
     }
+}
+
+/// The built-in bank directory, extended by the operator's file if any.
+fn bank_directory(path: Option<&Path>) -> Result<guichet_domain::sepa::BankDirectory, String> {
+    let builtin = guichet_domain::sepa::BankDirectory::builtin();
+    let Some(path) = path else {
+        return Ok(builtin.clone());
+    };
+    let text = std::fs::read_to_string(path)
+        .map_err(|e| format!("--bank-directory {}: {e}", path.display()))?;
+    builtin
+        .extended_with(&text)
+        .map_err(|e| format!("--bank-directory {}: {e}", path.display()))
 }
 
 fn resolve_jwt(args: &ServeArgs, data_dir: &Path) -> Result<JwtKeys, String> {

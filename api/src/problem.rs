@@ -174,6 +174,36 @@ problem_codes! {
     PaymentFailed = ("payment_failed", 422, "Paiement refusé", "Payment failed"),
     /// Another regularization of this schedule is running; retry shortly.
     RegularizationInProgress = ("regularization_in_progress", 409, "Régularisation déjà en cours", "Regularization already in progress"),
+    /// The IBAN's format or check digits are wrong ("Format de l'IBAN incorrect").
+    IbanInvalid = ("iban_invalid", 422, "Format de l'IBAN incorrect", "Invalid IBAN format"),
+    /// The BIC is not an ISO 9362 BIC.
+    BicInvalid = ("bic_invalid", 422, "BIC invalide", "Invalid BIC"),
+    /// The BIC's country is not the IBAN's.
+    BicCountryMismatch = ("bic_country_mismatch", 422, "Le BIC ne correspond pas au pays de l'IBAN", "BIC country does not match the IBAN"),
+    /// No BIC can be proposed for this IBAN: give it.
+    BicRequired = ("bic_required", 422, "BIC requis", "BIC required"),
+    /// The organization has not set its SEPA creditor settings yet.
+    CreditorNotConfigured = ("creditor_not_configured", 409, "Créancier SEPA non configuré", "SEPA creditor not configured"),
+    /// The amount is above what the account still owes (balance minus what is already scheduled).
+    AmountExceedsBalance = ("amount_exceeds_balance", 422, "Montant supérieur au solde", "Amount exceeds the balance"),
+    /// The account owes nothing that is not already scheduled for collection.
+    NothingToCollect = ("nothing_to_collect", 409, "Rien à prélever", "Nothing to collect"),
+    /// The account has a signed recurrent mandate: one-off mandates are no longer possible.
+    RecurringMandateExists = ("recurring_mandate_exists", 409, "Prélèvement automatique déjà en place", "Recurring mandate exists"),
+    /// The customer has no mobile number: the code cannot go by SMS.
+    NoMobile = ("no_mobile", 422, "Aucun numéro de mobile", "No mobile number"),
+    /// The mandate is no longer a draft (signed, revoked or expired).
+    MandateNotDraft = ("mandate_not_draft", 409, "Mandat déjà signé ou clos", "Mandate is not a draft"),
+    /// Only a signed mandate can be revoked.
+    MandateNotSigned = ("mandate_not_signed", 409, "Mandat non signé", "Mandate is not signed"),
+    /// The SEPA creditor identifier's format or check digits are wrong.
+    CreditorIdInvalid = ("creditor_id_invalid", 422, "Identifiant créancier SEPA invalide", "Invalid SEPA creditor identifier"),
+    /// Another account of the organization already has this reference.
+    AccountReferenceTaken = ("account_reference_taken", 409, "Référence de compte déjà utilisée", "Account reference taken"),
+    /// No collection of the organization is due that day: there is no pain.008 file to make.
+    NoCollections = ("no_collections", 404, "Aucun prélèvement ce jour-là", "No collections that day"),
+    /// Only a presented collection can receive the bank's result.
+    CollectionNotPresented = ("collection_not_presented", 409, "Prélèvement non présenté", "Collection not presented"),
     /// An unexpected error; quote the request id to support.
     InternalError = ("internal_error", 500, "Erreur interne", "Internal error"),
     /// The database cannot be reached right now; retry later.

@@ -59,6 +59,7 @@ impl Parts {
                     }
                 },
                 sandbox: settings.payment_gateway == crate::config::PaymentGatewayKind::Sandbox,
+                bank_directory: settings.bank_directory.clone(),
             }),
             metrics: web::Data::from(metrics),
             edge: web::Data::new(EdgeConfig {

@@ -28,4 +28,6 @@ pub struct AppState {
     /// Whether `gateway` is the built-in sandbox (its tokenization route is
     /// served only then).
     pub sandbox: bool,
+    /// Proposes a BIC and bank name for an IBAN.
+    pub bank_directory: Arc<guichet_domain::sepa::BankDirectory>,
 }

@@ -13,3 +13,4 @@ mod passwords;
 mod platform;
 mod schedules;
 mod schema;
+mod sepa_accounts;

@@ -6,9 +6,20 @@
 //! registered scope (`/v1/me`, `/v1/admin/customers`, `/v1/admin/settings`)
 //! never falls through to a later registration.
 
+pub mod accounts;
+pub mod bank_details;
+pub mod creditor;
+
 use utoipa_actix_web::service_config::ServiceConfig;
 
 /// Registers the SEPA operations (each sub-module adds its own line).
 pub fn configure(cfg: &mut ServiceConfig) {
-    let _ = cfg;
+    cfg.service(creditor::get_creditor)
+        .service(creditor::put_creditor)
+        .service(accounts::create)
+        .service(accounts::list_for_customer)
+        .service(accounts::get_one)
+        .service(accounts::charge)
+        .service(accounts::list_mine)
+        .service(bank_details::bank_details);
 }

@@ -338,3 +338,19 @@ pub fn covered(conn: &mut DbConnection, account_id: &str) -> Result<i64, StoreEr
         .load(conn)?;
     Ok(amounts.iter().sum())
 }
+
+/// Whether the account has a signed recurrent mandate (which rules out
+/// one-off mandates on it from then on).
+pub fn has_recurring_mandate(
+    conn: &mut DbConnection,
+    account_id: &str,
+) -> Result<bool, StoreError> {
+    use crate::schema::mandates;
+    let n: i64 = mandates::table
+        .filter(mandates::account_id.eq(account_id))
+        .filter(mandates::status.eq("signed"))
+        .filter(mandates::payment_type.eq("recurrent"))
+        .count()
+        .get_result(conn)?;
+    Ok(n > 0)
+}
