@@ -198,6 +198,10 @@ fn serve(args: &ServeArgs) -> ExitCode {
             guichet_api::jobs::debit::DEFAULT_BATCH,
         )
     });
+    let sepa_runs = (args.debit_interval_secs > 0).then(|| {
+        guichet_api::jobs::sepa::SepaRun::new(store.clone(), clock.clone())
+            .spawn(std::time::Duration::from_secs(args.debit_interval_secs))
+    });
     let parts = Parts::new(&settings, store.clone(), clock);
     let result = actix_web::rt::System::new().block_on(async move {
         let server = actix_web::rt::spawn(start(&settings, parts, listener)?);
@@ -215,6 +219,9 @@ fn serve(args: &ServeArgs) -> ExitCode {
     });
     if let Some(debits) = debits {
         debits.stop();
+    }
+    if let Some(sepa_runs) = sepa_runs {
+        sepa_runs.stop();
     }
     dispatcher.stop();
     match result {
@@ -316,15 +323,18 @@ fn debit_run(args: &DebitArgs) -> ExitCode {
         let clock: Arc<dyn Clock> = Arc::new(SystemClock);
         let gateway =
             guichet_api::jobs::debit::gateway(args.payment_gateway, &secret, clock.clone());
-        guichet_api::jobs::debit::DebitRun::new(store, gateway, clock).run(args.as_of, args.batch)
+        let report = guichet_api::jobs::debit::DebitRun::new(store.clone(), gateway, clock.clone())
+            .run(args.as_of, args.batch)?;
+        let sepa = guichet_api::jobs::sepa::SepaRun::new(store, clock).run(args.as_of)?;
+        Ok::<_, String>((report, sepa))
     })();
     match result {
-        Ok(report) if args.json => {
-            let json = serde_json::json!({"as_of": args.as_of, "report": report});
+        Ok((report, sepa)) if args.json => {
+            let json = serde_json::json!({"as_of": args.as_of, "report": report, "sepa": sepa});
             println!("{json}");
             ExitCode::SUCCESS
         }
-        Ok(report) => {
+        Ok((report, sepa)) => {
             println!("Debit run as of {}:", args.as_of);
             println!("  presented:          {}", report.presented);
             println!("  paid:               {}", report.paid);
@@ -333,6 +343,14 @@ fn debit_run(args: &DebitArgs) -> ExitCode {
             println!("  transient failures: {}", report.transient_failures);
             println!("  reconciled:         {}", report.reconciled);
             println!("  errors:             {}", report.errors);
+            println!("SEPA collections as of {}:", args.as_of);
+            println!("  pre-notified:       {}", sepa.prenotified);
+            println!("  postponed:          {}", sepa.postponed);
+            println!("  presented:          {}", sepa.presented);
+            println!("  covered:            {}", sepa.covered);
+            println!("  expired mandates:   {}", sepa.expired_mandates);
+            println!("  cancelled:          {}", sepa.cancelled);
+            println!("  errors:             {}", sepa.errors);
             ExitCode::SUCCESS
         }
         Err(e) => fail(e),

@@ -2,3 +2,4 @@
 //! `guichet jobs ...` once from the command line.
 
 pub mod debit;
+pub mod sepa;

@@ -32,6 +32,29 @@ pub enum Template {
         last4: String,
         order_number: String,
     },
+    /// Pre-notification of a SEPA collection, sent at least the creditor's
+    /// notice period before it is presented.
+    CollectionPrenotice {
+        org_name: String,
+        creditor_name: String,
+        umr: String,
+        /// Already masked.
+        masked_iban: String,
+        /// Already formatted (`2026-12-06`).
+        due_date: String,
+        /// Already formatted (`129.99 EUR`).
+        amount: String,
+    },
+    /// The bank returned a SEPA collection: the amount is due again.
+    CollectionRejected {
+        org_name: String,
+        umr: String,
+        /// Already formatted.
+        amount: String,
+        due_date: String,
+        /// The bank's reason code or text.
+        reason: String,
+    },
 }
 
 /// A rendered message.
@@ -53,6 +76,8 @@ impl Template {
             Template::StaffSetup { .. } => "staff_setup",
             Template::CardChanged { .. } => "card_changed",
             Template::DebitUnpaid { .. } => "debit_unpaid",
+            Template::CollectionPrenotice { .. } => "collection_prenotice",
+            Template::CollectionRejected { .. } => "collection_rejected",
         }
     }
 
@@ -206,6 +231,53 @@ impl Template {
                     )
                 }
             }
+            Template::CollectionPrenotice {
+                org_name,
+                creditor_name,
+                umr,
+                masked_iban,
+                due_date,
+                amount,
+            } => {
+                if fr {
+                    (
+                        format!("{org_name} : prochain prélèvement SEPA le {due_date}"),
+                        format!(
+                            "Bonjour,\n\nPré-notification : un prélèvement SEPA de {amount} sera présenté à votre banque le {due_date} sur le compte {masked_iban}, au titre du mandat {umr}, au profit de {creditor_name}.\n\nVous pouvez demander à votre banque le remboursement d'un prélèvement autorisé dans les 8 semaines suivant le débit.\n"
+                        ),
+                    )
+                } else {
+                    (
+                        format!("{org_name}: next SEPA direct debit on {due_date}"),
+                        format!(
+                            "Hello,\n\nPre-notification: a SEPA direct debit of {amount} will be presented to your bank on {due_date} from account {masked_iban}, under mandate {umr}, in favour of {creditor_name}.\n\nYou may ask your bank to refund an authorised debit within 8 weeks of the debit.\n"
+                        ),
+                    )
+                }
+            }
+            Template::CollectionRejected {
+                org_name,
+                umr,
+                amount,
+                due_date,
+                reason,
+            } => {
+                if fr {
+                    (
+                        format!("{org_name} : prélèvement SEPA rejeté"),
+                        format!(
+                            "Bonjour,\n\nVotre banque a rejeté le prélèvement SEPA de {amount} du {due_date} (mandat {umr}, motif : {reason}). Ce montant reste dû : connectez-vous à votre espace client ou contactez-nous pour le régler.\n"
+                        ),
+                    )
+                } else {
+                    (
+                        format!("{org_name}: SEPA direct debit rejected"),
+                        format!(
+                            "Hello,\n\nYour bank rejected the {amount} SEPA direct debit of {due_date} (mandate {umr}, reason: {reason}). This amount is still due: sign in to your customer space or contact us to settle it.\n"
+                        ),
+                    )
+                }
+            }
         };
         Rendered { subject, body }
     }
@@ -241,7 +313,9 @@ mod tests {
                 Template::PasswordReset { token, .. } | Template::StaffSetup { token, .. } => token,
                 Template::PasswordChanged { .. }
                 | Template::CardChanged { .. }
-                | Template::DebitUnpaid { .. } => unreachable!(),
+                | Template::DebitUnpaid { .. }
+                | Template::CollectionPrenotice { .. }
+                | Template::CollectionRejected { .. } => unreachable!(),
             };
             for locale in [Locale::Fr, Locale::En] {
                 let r = template.render(locale, Channel::Email);

@@ -4,6 +4,7 @@
 
 mod admin;
 mod auth;
+mod collections;
 mod debits;
 mod demo;
 mod me;

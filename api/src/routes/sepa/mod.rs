@@ -8,6 +8,7 @@
 
 pub mod accounts;
 pub mod bank_details;
+pub mod collections;
 pub mod creditor;
 
 use utoipa_actix_web::service_config::ServiceConfig;
@@ -21,5 +22,8 @@ pub fn configure(cfg: &mut ServiceConfig) {
         .service(accounts::get_one)
         .service(accounts::charge)
         .service(accounts::list_mine)
-        .service(bank_details::bank_details);
+        .service(bank_details::bank_details)
+        .service(collections::export)
+        .service(collections::list)
+        .service(collections::record_result);
 }

@@ -1,0 +1,605 @@
+//! `/v1/admin/sepa/collections...`: the organization's SEPA collections,
+//! the day's pain.008.001.02 file for the bank, and the bank's results.
+//!
+//! The file lists the collections due that day that are `scheduled` or
+//! `presented` (paid, rejected and cancelled ones are left out), one
+//! payment information block per sequence type (FRST, RCUR, OOFF). It is
+//! streamed: one aggregate query gives each block's count and sum (the
+//! headers announce them), then the debits are read by pages of
+//! [`EXPORT_PAGE`] (keyset on the id) on a blocking thread and sent to the
+//! response as they are written — all in one read-only snapshot, so the
+//! totals match the rows. A day without collections answers 404
+//! `no_collections` (a pain.008 file needs at least one debit).
+
+use actix_web::http::header;
+use actix_web::web::Bytes;
+use actix_web::{HttpResponse, get, post, web};
+use chrono::{DateTime, NaiveDate, Utc};
+use guichet_domain::ids;
+use guichet_domain::sepa::pain008::{
+    DirectDebit, GroupHeader, Pain008Error, Pain008Writer, PaymentInfo,
+};
+use guichet_domain::sepa::{Bic, CreditorId, Iban};
+use guichet_domain::{Currency, Money};
+use guichet_store::repo::accounts::{self, EntryKind};
+use guichet_store::repo::collections::{self, Collection, CollectionStatus, ExportGroup, Filter};
+use guichet_store::repo::creditor::{self, CreditorSettings};
+use guichet_store::repo::{customers, organizations};
+use guichet_store::{DbConnection, Store, StoreError};
+use serde::{Deserialize, Serialize};
+use utoipa::{IntoParams, ToSchema};
+use validator::Validate;
+
+use crate::auth::StaffPrincipal;
+use crate::edge::json::Json;
+use crate::notify::{self, Channel, Template};
+use crate::problem::{ApiError, Problem, ProblemCode};
+use crate::routes::admin::{AUTH_FAILURES, Page, ROLE_FAILURE, encode_cursor};
+use crate::state::AppState;
+
+/// Debits read from the database at once while a file is written.
+pub const EXPORT_PAGE: i64 = 500;
+
+/// Bytes gathered before a chunk is sent to the client.
+const CHUNK: usize = 32 * 1024;
+
+/// A SEPA collection.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct CollectionView {
+    #[schema(example = "col_3k9x0d2m7q8r4t6v1w5y")]
+    pub id: String,
+    pub mandate_id: String,
+    pub account_id: String,
+    /// The debit's end-to-end reference, returned by the bank with any
+    /// reject.
+    #[schema(example = "GUICHET-3K9X0D2M7Q8R4T6V1W5Y")]
+    pub end_to_end_id: String,
+    /// `FRST`, `RCUR` or `OOFF`.
+    #[schema(example = "FRST")]
+    pub sequence_type: String,
+    /// Minor units.
+    #[schema(example = 12999)]
+    pub amount: i64,
+    #[schema(example = "EUR")]
+    pub currency: String,
+    pub due_date: NaiveDate,
+    /// `scheduled`, `presented`, `paid`, `rejected` or `cancelled`.
+    #[schema(example = "scheduled")]
+    pub status: String,
+    pub prenotified_at: Option<DateTime<Utc>>,
+    pub presented_at: Option<DateTime<Utc>>,
+    /// When the bank's result was recorded.
+    pub settled_at: Option<DateTime<Utc>>,
+    /// The bank's reason for a rejected collection.
+    pub reject_reason: Option<String>,
+    pub created_at: DateTime<Utc>,
+    pub updated_at: DateTime<Utc>,
+}
+
+impl From<&Collection> for CollectionView {
+    fn from(c: &Collection) -> Self {
+        CollectionView {
+            id: c.id.clone(),
+            mandate_id: c.mandate_id.clone(),
+            account_id: c.account_id.clone(),
+            end_to_end_id: c.end_to_end_id.clone(),
+            sequence_type: c.sequence_type.code().to_owned(),
+            amount: c.amount,
+            currency: c.currency.clone(),
+            due_date: c.due_date,
+            status: c.status.as_str().to_owned(),
+            prenotified_at: c.prenotified_at,
+            presented_at: c.presented_at,
+            settled_at: c.settled_at,
+            reject_reason: c.reject_reason.clone(),
+            created_at: c.created_at,
+            updated_at: c.updated_at,
+        }
+    }
+}
+
+/// A page of collections.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct CollectionList {
+    pub data: Vec<CollectionView>,
+    pub next_cursor: Option<String>,
+}
+
+/// `?date=` of the export.
+#[derive(Debug, Deserialize, IntoParams)]
+#[serde(deny_unknown_fields)]
+#[into_params(parameter_in = Query)]
+pub struct ExportQuery {
+    /// The collection date (`YYYY-MM-DD`), required.
+    pub date: NaiveDate,
+}
+
+/// `?date=&status=&mandate_id=&limit=&cursor=` of the list.
+#[derive(Debug, Deserialize, IntoParams)]
+#[serde(deny_unknown_fields)]
+#[into_params(parameter_in = Query)]
+pub struct ListQuery {
+    /// Only collections due that day (`YYYY-MM-DD`).
+    pub date: Option<NaiveDate>,
+    /// Only collections in this status: `scheduled`, `presented`, `paid`,
+    /// `rejected`, `cancelled`.
+    pub status: Option<String>,
+    /// Only this mandate's collections (`mdt_...`).
+    pub mandate_id: Option<String>,
+    /// Items per page, 1 to 100 (default 20).
+    pub limit: Option<i64>,
+    /// The `next_cursor` of the previous page.
+    pub cursor: Option<String>,
+}
+
+/// The bank's answer about a presented collection.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ToSchema)]
+#[schema(rename_all = "snake_case")]
+pub enum Outcome {
+    Paid,
+    Rejected,
+}
+
+/// The result of a presented collection.
+#[derive(Debug, Deserialize, Validate, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct CollectionResult {
+    /// `paid` or `rejected`.
+    #[schema(value_type = Outcome)]
+    pub outcome: String,
+    /// Required for `rejected`, refused for `paid`: the ISO reason code
+    /// (`AM04`, `MD01`, ...) or a text, 1 to 140 characters.
+    #[validate(
+        length(min = 1, max = 140),
+        custom(function = "crate::routes::admin::not_blank")
+    )]
+    #[schema(example = "AM04")]
+    pub reason: Option<String>,
+}
+
+fn creditor_not_configured() -> ApiError {
+    ApiError::new(ProblemCode::CreditorNotConfigured).detail(
+        "Renseignez d'abord les paramètres de créancier SEPA (PUT /v1/admin/settings/creditor).",
+        "Set the SEPA creditor settings first (PUT /v1/admin/settings/creditor).",
+    )
+}
+
+fn no_collections(date: NaiveDate) -> ApiError {
+    ApiError::new(ProblemCode::NoCollections).detail(
+        format!("Aucun prélèvement n'est à présenter le {date}."),
+        format!("No collection is to be presented on {date}."),
+    )
+}
+
+/// Sends what is written to the response, by chunks, from a blocking
+/// thread. Fails once the client has gone.
+struct ChannelWriter {
+    tx: tokio::sync::mpsc::Sender<Result<Bytes, std::io::Error>>,
+    buf: Vec<u8>,
+}
+
+impl ChannelWriter {
+    fn send(&mut self) -> std::io::Result<()> {
+        if self.buf.is_empty() {
+            return Ok(());
+        }
+        let chunk = Bytes::from(std::mem::replace(&mut self.buf, Vec::with_capacity(CHUNK)));
+        self.tx
+            .blocking_send(Ok(chunk))
+            .map_err(|_| std::io::Error::new(std::io::ErrorKind::BrokenPipe, "client gone"))
+    }
+}
+
+impl std::io::Write for ChannelWriter {
+    fn write(&mut self, data: &[u8]) -> std::io::Result<usize> {
+        self.buf.extend_from_slice(data);
+        if self.buf.len() >= CHUNK {
+            self.send()?;
+        }
+        Ok(data.len())
+    }
+
+    fn flush(&mut self) -> std::io::Result<()> {
+        self.send()
+    }
+}
+
+/// The creditor's side of every block, parsed once.
+struct Creditor {
+    settings: CreditorSettings,
+    iban: Iban,
+    bic: Option<Bic>,
+    id: CreditorId,
+}
+
+/// What the file needs before its first byte: the creditor and the totals.
+fn prepare(
+    conn: &mut DbConnection,
+    org_id: &str,
+    date: NaiveDate,
+) -> Result<(Creditor, Vec<ExportGroup>), ApiError> {
+    let settings = creditor::get(conn, org_id)?.ok_or_else(creditor_not_configured)?;
+    let corrupt = |what: &str| ApiError::internal(format!("stored creditor {what} is invalid"));
+    let creditor = Creditor {
+        iban: Iban::parse(&settings.iban).map_err(|_| corrupt("IBAN"))?,
+        bic: Bic::parse(&settings.bic).ok(),
+        id: CreditorId::parse(&settings.creditor_id).map_err(|_| corrupt("identifier"))?,
+        settings,
+    };
+    let groups = collections::export_totals(conn, org_id, date)?;
+    if groups.is_empty() {
+        return Err(no_collections(date));
+    }
+    Ok((creditor, groups))
+}
+
+#[derive(Debug, thiserror::Error)]
+enum ExportError {
+    #[error(transparent)]
+    Store(#[from] StoreError),
+    #[error(transparent)]
+    Pain008(#[from] Pain008Error),
+    #[error("{0}")]
+    Data(String),
+}
+
+/// Writes the file: the header, then each block's debits page by page.
+fn write_file(
+    conn: &mut DbConnection,
+    out: ChannelWriter,
+    org_id: &str,
+    date: NaiveDate,
+    creditor: &Creditor,
+    groups: &[ExportGroup],
+    now: DateTime<Utc>,
+) -> Result<(), ExportError> {
+    let random = ids::new_id("m");
+    let message_id = format!(
+        "GUICHET-{}-{}",
+        date.format("%Y%m%d"),
+        random[2..14].to_ascii_uppercase()
+    );
+    let header = GroupHeader {
+        message_id: &message_id,
+        created_at: now.naive_utc(),
+        transaction_count: groups.iter().map(|g| g.count).sum(),
+        control_sum_cents: groups.iter().map(|g| g.sum).sum(),
+        initiating_party: &creditor.settings.name,
+    };
+    let mut writer = Pain008Writer::new(out, &header)?;
+    for group in groups {
+        let payment_info_id = format!("{message_id}-{}", group.sequence_type.code());
+        writer.begin_payment(&PaymentInfo {
+            payment_info_id: &payment_info_id,
+            sequence: group.sequence_type,
+            collection_date: date,
+            batch_booking: true,
+            transaction_count: group.count,
+            control_sum_cents: group.sum,
+            creditor_name: &creditor.settings.name,
+            creditor_iban: &creditor.iban,
+            creditor_bic: creditor.bic.as_ref(),
+            creditor_id: &creditor.id,
+        })?;
+        let mut after: Option<String> = None;
+        loop {
+            let page = collections::export_page(
+                conn,
+                org_id,
+                date,
+                group.sequence_type,
+                after.as_deref(),
+                EXPORT_PAGE,
+            )?;
+            let Some(last) = page.last() else { break };
+            after = Some(last.id.clone());
+            for row in &page {
+                let bad = |what: &str| ExportError::Data(format!("collection {}: {what}", row.id));
+                let iban = Iban::parse(&row.iban).map_err(|_| bad("invalid debtor IBAN"))?;
+                let bic = Bic::parse(&row.bic).ok();
+                let umr = row
+                    .umr
+                    .as_deref()
+                    .ok_or_else(|| bad("mandate without reference"))?;
+                let remittance = format!("{} {umr}", creditor.settings.name);
+                writer.push(&DirectDebit {
+                    end_to_end_id: &row.end_to_end_id,
+                    amount_cents: u64::try_from(row.amount).map_err(|_| bad("negative amount"))?,
+                    mandate_id: umr,
+                    mandate_signed_on: row.signed_at.date(),
+                    debtor_bic: bic.as_ref(),
+                    debtor_name: &row.debtor_name,
+                    debtor_iban: &iban,
+                    remittance_info: &remittance,
+                })?;
+            }
+        }
+    }
+    let mut out = writer.finish()?;
+    std::io::Write::flush(&mut out).map_err(Pain008Error::from)?;
+    Ok(())
+}
+
+/// The blocking side of the export: prepares, answers `ready`, then writes
+/// the file into `tx`; all in one snapshot.
+fn export_thread(
+    store: Store,
+    org_id: String,
+    date: NaiveDate,
+    now: DateTime<Utc>,
+    ready: tokio::sync::oneshot::Sender<Result<(), ApiError>>,
+    tx: tokio::sync::mpsc::Sender<Result<Bytes, std::io::Error>>,
+) {
+    let mut conn = match store.conn() {
+        Ok(conn) => conn,
+        Err(e) => {
+            let _ = ready.send(Err(e.into()));
+            return;
+        }
+    };
+    if let Err(e) = collections::begin_snapshot(&mut conn) {
+        let _ = ready.send(Err(e.into()));
+        return;
+    }
+    let result = match prepare(&mut conn, &org_id, date) {
+        Err(e) => {
+            let _ = ready.send(Err(e));
+            Ok(())
+        }
+        Ok((creditor, groups)) => {
+            if ready.send(Ok(())).is_err() {
+                Ok(())
+            } else {
+                let out = ChannelWriter {
+                    tx: tx.clone(),
+                    buf: Vec::with_capacity(CHUNK),
+                };
+                write_file(&mut conn, out, &org_id, date, &creditor, &groups, now)
+            }
+        }
+    };
+    let _ = collections::end_snapshot(&mut conn);
+    if let Err(error) = result {
+        // The beginning of the file is gone already: cut the response so
+        // that the client never takes a partial file for a whole one.
+        tracing::error!(org = %org_id, %date, %error, "pain.008 export failed");
+        let _ = tx.blocking_send(Err(std::io::Error::other("export failed")));
+    }
+}
+
+/// The pain.008.001.02 file of the collections due on a date, for the
+/// creditor's bank.
+#[utoipa::path(
+    tag = "admin",
+    security(("bearer_jwt" = []), ("api_key" = [])),
+    params(ExportQuery),
+    responses(
+        (status = 200, description = "The pain.008.001.02 file (an attachment), streamed: collections due that day that are `scheduled` or `presented`, one payment information block per sequence type (FRST, RCUR, OOFF).", content_type = "application/xml", body = String),
+        (status = 400, description = "`date` is missing or not a `YYYY-MM-DD` date. Codes: `invalid_parameter`.", body = Problem, content_type = "application/problem+json"),
+        (status = 401, description = AUTH_FAILURES, body = Problem, content_type = "application/problem+json"),
+        (status = 403, description = ROLE_FAILURE, body = Problem, content_type = "application/problem+json"),
+        (status = 404, description = "No collection is due that day. Codes: `no_collections`.", body = Problem, content_type = "application/problem+json"),
+        (status = 409, description = "The SEPA creditor settings are not set. Codes: `creditor_not_configured`.", body = Problem, content_type = "application/problem+json"),
+    ),
+)]
+#[get("/v1/admin/sepa/collections.xml")]
+pub async fn export(
+    principal: StaffPrincipal,
+    state: web::Data<AppState>,
+    query: web::Query<ExportQuery>,
+) -> Result<HttpResponse, ApiError> {
+    let date = query.date;
+    let now = state.clock.now();
+    let store = state.store.clone();
+    let (ready_tx, ready_rx) = tokio::sync::oneshot::channel();
+    let (tx, rx) = tokio::sync::mpsc::channel::<Result<Bytes, std::io::Error>>(4);
+    let org_id = principal.org_id;
+    actix_web::rt::task::spawn_blocking(move || {
+        export_thread(store, org_id, date, now, ready_tx, tx);
+    });
+    ready_rx
+        .await
+        .map_err(|_| ApiError::internal("the export thread ended early"))??;
+    let body = futures_util::stream::unfold(rx, |mut rx| async move {
+        rx.recv().await.map(|item| (item, rx))
+    });
+    Ok(HttpResponse::Ok()
+        .content_type("application/xml")
+        .insert_header((
+            header::CONTENT_DISPOSITION,
+            format!("attachment; filename=\"pain008-{date}.xml\""),
+        ))
+        .streaming(body))
+}
+
+/// The organization's collections, by id, optionally of one day, status or
+/// mandate.
+#[utoipa::path(
+    tag = "admin",
+    security(("bearer_jwt" = []), ("api_key" = [])),
+    params(ListQuery),
+    responses(
+        (status = 200, description = "A page of collections.", body = CollectionList),
+        (status = 400, description = "Bad `date`, `status`, `limit` or `cursor`. Codes: `invalid_parameter`.", body = Problem, content_type = "application/problem+json"),
+        (status = 401, description = AUTH_FAILURES, body = Problem, content_type = "application/problem+json"),
+        (status = 403, description = ROLE_FAILURE, body = Problem, content_type = "application/problem+json"),
+    ),
+)]
+#[get("/v1/admin/sepa/collections")]
+pub async fn list(
+    principal: StaffPrincipal,
+    state: web::Data<AppState>,
+    query: web::Query<ListQuery>,
+) -> Result<web::Json<CollectionList>, ApiError> {
+    let query = query.into_inner();
+    let (limit, after) = Page {
+        limit: query.limit,
+        cursor: query.cursor,
+    }
+    .resolve()?;
+    let status = match query.status.as_deref() {
+        None => None,
+        Some(s) => Some(CollectionStatus::parse(s).ok_or_else(|| {
+            ApiError::new(ProblemCode::InvalidParameter)
+                .detail(
+                    "status vaut scheduled, presented, paid, rejected ou cancelled.",
+                    "status is scheduled, presented, paid, rejected or cancelled.",
+                )
+                .field("status", "invalid")
+        })?),
+    };
+    let filter = Filter {
+        due_date: query.date,
+        status,
+        mandate_id: query.mandate_id,
+    };
+    let store = state.store.clone();
+    let mut items = web::block(move || {
+        let mut conn = store.conn()?;
+        collections::list(
+            &mut conn,
+            &principal.org_id,
+            &filter,
+            after.as_deref(),
+            limit + 1,
+        )
+    })
+    .await??;
+    let next_cursor = if items.len() as i64 > limit {
+        items.truncate(limit as usize);
+        items.last().map(|c| encode_cursor(&c.id))
+    } else {
+        None
+    };
+    Ok(web::Json(CollectionList {
+        data: items.iter().map(CollectionView::from).collect(),
+        next_cursor,
+    }))
+}
+
+const RESULT_409: &str = "The collection is not presented (still scheduled, cancelled, or already settled with the other outcome). Codes: `collection_not_presented`.";
+
+/// Record the bank's result of a presented collection: `paid`, or
+/// `rejected` — the amount is then due again on the account (entry
+/// `collection_rejected`) and the customer is told by e-mail. Sending the
+/// result a collection already has answers it again (idempotent).
+#[utoipa::path(
+    tag = "admin",
+    security(("bearer_jwt" = []), ("api_key" = [])),
+    params(("id" = String, Path, description = "Collection id (`col_...`).")),
+    request_body = CollectionResult,
+    responses(
+        (status = 200, description = "The collection with its result.", body = CollectionView),
+        (status = 400, description = "Malformed body, unknown field, wrong type, `reason` missing for `rejected`, given for `paid`, blank or longer than 140. Codes: `malformed_json`, `unknown_field`, `invalid_field`.", body = Problem, content_type = "application/problem+json"),
+        (status = 401, description = AUTH_FAILURES, body = Problem, content_type = "application/problem+json"),
+        (status = 403, description = ROLE_FAILURE, body = Problem, content_type = "application/problem+json"),
+        (status = 404, description = "No such collection in your organization. Codes: `not_found`.", body = Problem, content_type = "application/problem+json"),
+        (status = 409, description = RESULT_409, body = Problem, content_type = "application/problem+json"),
+        (status = 415, description = "Codes: `unsupported_media_type`.", body = Problem, content_type = "application/problem+json"),
+    ),
+)]
+#[post("/v1/admin/sepa/collections/{id}/result")]
+pub async fn record_result(
+    principal: StaffPrincipal,
+    state: web::Data<AppState>,
+    path: web::Path<String>,
+    body: Json<CollectionResult>,
+) -> Result<web::Json<CollectionView>, ApiError> {
+    let body = body.0;
+    let reason = body.reason.map(|r| r.trim().to_owned());
+    let outcome = match body.outcome.as_str() {
+        "paid" => Outcome::Paid,
+        "rejected" => Outcome::Rejected,
+        _ => {
+            return Err(ApiError::new(ProblemCode::InvalidField)
+                .detail(
+                    "outcome vaut paid ou rejected.",
+                    "outcome is paid or rejected.",
+                )
+                .field("outcome", "invalid"));
+        }
+    };
+    let (outcome, reason) = match (outcome, reason) {
+        (Outcome::Rejected, Some(reason)) => (CollectionStatus::Rejected, Some(reason)),
+        (Outcome::Paid, None) => (CollectionStatus::Paid, None),
+        (Outcome::Rejected, None) => {
+            return Err(ApiError::new(ProblemCode::InvalidField)
+                .detail(
+                    "Un rejet a un motif (code ISO comme AM04 ou texte).",
+                    "A rejection has a reason (ISO code such as AM04, or text).",
+                )
+                .field("reason", "required"));
+        }
+        (Outcome::Paid, Some(_)) => {
+            return Err(ApiError::new(ProblemCode::InvalidField)
+                .detail(
+                    "Un prélèvement payé n'a pas de motif.",
+                    "A paid collection has no reason.",
+                )
+                .field("reason", "unexpected"));
+        }
+    };
+    let id = path.into_inner();
+    let now = state.clock.now();
+    let store = state.store.clone();
+    let org_id = principal.org_id;
+    let collection = web::block(move || {
+        let mut conn = store.conn()?;
+        guichet_store::transaction(&mut conn, |conn| {
+            let current = collections::get(conn, &org_id, &id)?;
+            if current.status == outcome && current.reject_reason == reason {
+                return Ok(current); // the same result again
+            }
+            if !collections::settle(conn, &org_id, &id, outcome, reason.as_deref(), now)? {
+                return Err(ApiError::new(ProblemCode::CollectionNotPresented).detail(
+                    format!("Le prélèvement est « {} » : seul un prélèvement présenté reçoit un résultat.", current.status.as_str()),
+                    format!("The collection is {}: only a presented collection takes a result.", current.status.as_str()),
+                ));
+            }
+            if outcome == CollectionStatus::Rejected {
+                reject(conn, &current, reason.as_deref().unwrap_or_default(), now)?;
+            }
+            Ok::<_, ApiError>(collections::get(conn, &org_id, &id)?)
+        })
+    })
+    .await??;
+    Ok(web::Json(CollectionView::from(&collection)))
+}
+
+/// Puts a rejected collection's amount back on the account and tells the
+/// customer.
+fn reject(
+    conn: &mut DbConnection,
+    c: &Collection,
+    reason: &str,
+    now: DateTime<Utc>,
+) -> Result<(), StoreError> {
+    accounts::add_entry(
+        conn,
+        &c.account_id,
+        &c.org_id,
+        EntryKind::CollectionRejected,
+        c.amount,
+        &format!("Prélèvement SEPA rejeté {} ({reason})", c.end_to_end_id),
+        Some(&c.id),
+        now,
+    )?;
+    let (customer_id, email, umr) = collections::mandate_contact(conn, &c.org_id, &c.mandate_id)?;
+    let customer = customers::get(conn, &c.org_id, &customer_id)?;
+    let org = organizations::get(conn, &c.org_id)?;
+    notify::queue(
+        conn,
+        Some(&c.org_id),
+        Channel::Email,
+        &email,
+        &Template::CollectionRejected {
+            org_name: org.name,
+            umr: umr.unwrap_or_default(),
+            amount: Money::new(c.amount, Currency::EUR).to_string(),
+            due_date: c.due_date.to_string(),
+            reason: reason.to_owned(),
+        },
+        customer.locale,
+        now,
+    )
+}
