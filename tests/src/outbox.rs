@@ -13,8 +13,19 @@ use crate::TestApp;
 pub struct Delivered {
     pub to: String,
     pub subject: String,
+    /// The text (of the `text/plain` part of a multipart e-mail).
     pub body: String,
     pub file: String,
+    /// The files attached to an e-mail (none for SMS).
+    pub attachments: Vec<DeliveredFile>,
+}
+
+/// A file attached to a delivered e-mail.
+#[derive(Debug, Clone)]
+pub struct DeliveredFile {
+    pub filename: String,
+    pub content_type: String,
+    pub content: Vec<u8>,
 }
 
 impl Delivered {
@@ -69,8 +80,8 @@ fn sorted_files(dir: &Path) -> Vec<std::path::PathBuf> {
     files
 }
 
-/// Unfolds headers and decodes the body (quoted-printable or base64).
-fn parse_eml(raw: &str, file: String) -> Delivered {
+/// Splits a MIME entity into its unfolded headers and its raw body.
+fn split_entity(raw: &str) -> (String, &str) {
     let (head, body) = raw
         .split_once("\r\n\r\n")
         .or_else(|| raw.split_once("\n\n"))
@@ -79,33 +90,117 @@ fn parse_eml(raw: &str, file: String) -> Delivered {
         .replace("\r\n ", " ")
         .replace("\r\n\t", " ")
         .replace("\n ", " ");
-    let header = |name: &str| {
-        head.lines()
-            .find_map(|l| {
-                let (n, v) = l.split_once(':')?;
-                n.eq_ignore_ascii_case(name).then(|| v.trim().to_owned())
-            })
-            .unwrap_or_default()
-    };
-    let encoding = header("Content-Transfer-Encoding").to_ascii_lowercase();
-    let body = match encoding.as_str() {
+    (head, body)
+}
+
+fn header_of(head: &str, name: &str) -> String {
+    head.lines()
+        .find_map(|l| {
+            let (n, v) = l.split_once(':')?;
+            n.eq_ignore_ascii_case(name).then(|| v.trim().to_owned())
+        })
+        .unwrap_or_default()
+}
+
+/// A parameter (`boundary`, `filename`) of a header value, including one
+/// split into RFC 2231 continuations (`filename*0="..."; filename*1="..."`)
+/// as lettre writes long file names.
+fn parameter(value: &str, name: &str) -> Option<String> {
+    let pairs: Vec<(String, String)> = value
+        .split(';')
+        .filter_map(|part| {
+            let (n, v) = part.trim().split_once('=')?;
+            Some((
+                n.trim().to_ascii_lowercase(),
+                v.trim().trim_matches('"').to_owned(),
+            ))
+        })
+        .collect();
+    let name = name.to_ascii_lowercase();
+    if let Some((_, v)) = pairs.iter().find(|(n, _)| *n == name) {
+        return Some(v.clone());
+    }
+    let mut pieces: Vec<(usize, String)> = pairs
+        .iter()
+        .filter_map(|(n, v)| {
+            let index = n.strip_prefix(&format!("{name}*"))?;
+            Some((index.trim_end_matches('*').parse().ok()?, v.clone()))
+        })
+        .collect();
+    pieces.sort();
+    (!pieces.is_empty()).then(|| pieces.into_iter().map(|(_, v)| v).collect())
+}
+
+/// The bytes of a body in its transfer encoding.
+fn decode_bytes(head: &str, body: &str) -> Vec<u8> {
+    match header_of(head, "Content-Transfer-Encoding")
+        .to_ascii_lowercase()
+        .as_str()
+    {
         "base64" => {
             let compact: String = body.chars().filter(|c| !c.is_whitespace()).collect();
-            String::from_utf8_lossy(
-                &base64::engine::general_purpose::STANDARD
-                    .decode(compact)
-                    .unwrap_or_default(),
-            )
-            .into_owned()
+            base64::engine::general_purpose::STANDARD
+                .decode(compact)
+                .unwrap_or_default()
         }
-        "quoted-printable" => decode_qp(body),
-        _ => body.to_owned(),
-    };
+        "quoted-printable" => decode_qp(body).into_bytes(),
+        _ => body.as_bytes().to_vec(),
+    }
+}
+
+/// Unfolds headers and decodes the body (quoted-printable or base64); a
+/// `multipart/mixed` e-mail gives its text part as the body and its other
+/// parts as attachments.
+fn parse_eml(raw: &str, file: String) -> Delivered {
+    let (head, body) = split_entity(raw);
+    let content_type = header_of(&head, "Content-Type");
+    let mut text = String::new();
+    let mut attachments = Vec::new();
+    match parameter(&content_type, "boundary")
+        .filter(|_| content_type.to_ascii_lowercase().starts_with("multipart/"))
+    {
+        Some(boundary) => {
+            let delimiter = format!("--{boundary}");
+            for part in body.split(delimiter.as_str()).skip(1) {
+                if part.starts_with("--") {
+                    break;
+                }
+                let part = part
+                    .strip_prefix("\r\n")
+                    .or_else(|| part.strip_prefix('\n'))
+                    .unwrap_or(part);
+                let (part_head, part_body) = split_entity(part);
+                let part_body = part_body
+                    .strip_suffix("\r\n")
+                    .or_else(|| part_body.strip_suffix('\n'))
+                    .unwrap_or(part_body);
+                let part_type = header_of(&part_head, "Content-Type");
+                let disposition = header_of(&part_head, "Content-Disposition");
+                let bytes = decode_bytes(&part_head, part_body);
+                if disposition.to_ascii_lowercase().starts_with("attachment") {
+                    attachments.push(DeliveredFile {
+                        filename: parameter(&disposition, "filename").unwrap_or_default(),
+                        content_type: part_type
+                            .split(';')
+                            .next()
+                            .unwrap_or_default()
+                            .trim()
+                            .to_owned(),
+                        content: bytes,
+                    });
+                } else if text.is_empty() {
+                    text = String::from_utf8_lossy(&bytes).into_owned();
+                }
+            }
+        }
+        None => text = String::from_utf8_lossy(&decode_bytes(&head, body)).into_owned(),
+    }
     Delivered {
-        to: header("To"),
-        subject: header("Subject"),
-        body,
+        to: header_of(&head, "To"),
+        subject: header_of(&head, "Subject"),
+        body: text,
         file,
+        attachments,
     }
 }
 
@@ -156,6 +251,7 @@ impl TestApp {
                     subject: String::new(),
                     body: json["body"].as_str().unwrap_or_default().to_owned(),
                     file: p.display().to_string(),
+                    attachments: Vec::new(),
                 }
             })
             .collect()

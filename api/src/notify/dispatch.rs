@@ -221,7 +221,17 @@ impl Dispatcher {
     fn deliver(&self, message: &Message) -> Result<(), DeliveryError> {
         let now = self.clock.now();
         match message.channel.as_str() {
-            "email" => self.email.send(message, now),
+            "email" => {
+                let attachments = self
+                    .store
+                    .conn()
+                    .map_err(|e| e.to_string())
+                    .and_then(|mut conn| {
+                        outbox::attachments(&mut conn, &message.id).map_err(|e| e.to_string())
+                    })
+                    .map_err(|e| DeliveryError::retry(format!("cannot read attachments: {e}")))?;
+                self.email.send(message, &attachments, now)
+            }
             "sms" => self.sms.send(message, now),
             other => Err(DeliveryError::permanent(format!(
                 "unknown channel {other:?}"

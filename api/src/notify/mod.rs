@@ -7,7 +7,7 @@ pub mod templates;
 
 use chrono::{DateTime, Utc};
 use guichet_domain::{Locale, ids};
-use guichet_store::repo::outbox::{self, Message};
+use guichet_store::repo::outbox::{self, Attachment, Message};
 use guichet_store::{DbConnection, StoreError};
 
 pub use templates::Template;
@@ -39,8 +39,28 @@ pub fn queue(
     locale: Locale,
     now: DateTime<Utc>,
 ) -> Result<(), StoreError> {
+    queue_with_attachments(conn, org_id, channel, recipient, template, locale, now, &[])
+}
+
+/// [`queue`] with files attached (e-mail only: SMS carry no files).
+#[allow(clippy::too_many_arguments)]
+pub fn queue_with_attachments(
+    conn: &mut DbConnection,
+    org_id: Option<&str>,
+    channel: Channel,
+    recipient: &str,
+    template: &Template,
+    locale: Locale,
+    now: DateTime<Utc>,
+    attachments: &[Attachment],
+) -> Result<(), StoreError> {
     let rendered = template.render(locale, channel);
-    outbox::enqueue(
+    let attachments = if channel == Channel::Email {
+        attachments
+    } else {
+        &[]
+    };
+    outbox::enqueue_with_attachments(
         conn,
         &Message {
             id: ids::new_id("msg"),
@@ -53,5 +73,6 @@ pub fn queue(
             attempts: 0,
             created_at: now,
         },
+        attachments,
     )
 }

@@ -4,13 +4,14 @@ use std::path::PathBuf;
 use std::time::{Duration, SystemTime};
 
 use chrono::{DateTime, Utc};
-use lettre::message::{Mailbox, SinglePart};
+use lettre::message::header::ContentType;
+use lettre::message::{Attachment as MimeAttachment, Mailbox, MultiPart, SinglePart};
 use lettre::transport::smtp::authentication::Credentials;
 use lettre::{Address, SmtpTransport, Transport};
 
 use super::{DeliveryError, files};
 use crate::config::{EmailDeliveryMode, NotifySettings, SmtpTls};
-use guichet_store::repo::outbox::Message;
+use guichet_store::repo::outbox::{Attachment, Message};
 
 /// How long the SMTP client waits on the server for each step.
 const SMTP_TIMEOUT: Duration = Duration::from_secs(10);
@@ -44,8 +45,13 @@ impl EmailSender {
     }
 
     /// Delivers `message` (written at `now` for file delivery).
-    pub(super) fn send(&self, message: &Message, now: DateTime<Utc>) -> Result<(), DeliveryError> {
-        let email = self.build(message, now)?;
+    pub(super) fn send(
+        &self,
+        message: &Message,
+        attachments: &[Attachment],
+        now: DateTime<Utc>,
+    ) -> Result<(), DeliveryError> {
+        let email = self.build(message, attachments, now)?;
         match &self.target {
             Target::File(dir) => {
                 let name = files::file_name(now, &message.id, "eml");
@@ -60,19 +66,22 @@ impl EmailSender {
         }
     }
 
-    /// The MIME message: `text/plain; charset=utf-8`, the subject encoded
-    /// by lettre when it is not ASCII, a Message-ID derived from the outbox
-    /// id so that a retried message keeps the same one.
+    /// The MIME message: `text/plain; charset=utf-8` (in a
+    /// `multipart/mixed` with one base64 part per file when there are
+    /// attachments), the subject encoded by lettre when it is not ASCII, a
+    /// Message-ID derived from the outbox id so that a retried message
+    /// keeps the same one.
     fn build(
         &self,
         message: &Message,
+        attachments: &[Attachment],
         now: DateTime<Utc>,
     ) -> Result<lettre::Message, DeliveryError> {
         let to: Address = message
             .recipient
             .parse()
             .map_err(|e| DeliveryError::permanent(format!("invalid recipient address: {e}")))?;
-        lettre::Message::builder()
+        let builder = lettre::Message::builder()
             .from(self.from.clone())
             .to(Mailbox::new(None, to))
             .subject(message.subject.as_str())
@@ -81,9 +90,23 @@ impl EmailSender {
                 "<{}@{}>",
                 message.id,
                 self.from.email.domain()
-            )))
-            .singlepart(SinglePart::plain(message.body.clone()))
-            .map_err(|e| DeliveryError::permanent(format!("cannot build the e-mail: {e}")))
+            )));
+        let built = if attachments.is_empty() {
+            builder.singlepart(SinglePart::plain(message.body.clone()))
+        } else {
+            let mut parts = MultiPart::mixed().singlepart(SinglePart::plain(message.body.clone()));
+            for file in attachments {
+                let content_type = ContentType::parse(&file.content_type).map_err(|e| {
+                    DeliveryError::permanent(format!("invalid attachment content type: {e}"))
+                })?;
+                parts = parts.singlepart(
+                    MimeAttachment::new(file.filename.clone())
+                        .body(file.content.clone(), content_type),
+                );
+            }
+            builder.multipart(parts)
+        };
+        built.map_err(|e| DeliveryError::permanent(format!("cannot build the e-mail: {e}")))
     }
 }
 

@@ -7,7 +7,7 @@ use diesel::prelude::*;
 use super::{from_db_time, to_db_time};
 use crate::db::DbConnection;
 use crate::error::StoreError;
-use crate::schema::outbox;
+use crate::schema::{outbox, outbox_attachments};
 
 /// What the body of a delivered message is replaced with: codes and links
 /// do not stay in the database once sent.
@@ -77,6 +77,75 @@ pub fn enqueue(conn: &mut DbConnection, m: &Message) -> Result<(), StoreError> {
         ))
         .execute(conn)?;
     Ok(())
+}
+
+/// A file sent with an e-mail (e.g. the signed mandate PDF attached to
+/// its confirmation).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Attachment {
+    /// The name the recipient sees, e.g. `mandat-GCH20261122ABCD.pdf`.
+    pub filename: String,
+    /// A MIME type, e.g. `application/pdf`.
+    pub content_type: String,
+    pub content: Vec<u8>,
+}
+
+/// Queues a message with files attached (e-mail only), in the caller's
+/// transaction.
+pub fn enqueue_with_attachments(
+    conn: &mut DbConnection,
+    m: &Message,
+    attachments: &[Attachment],
+) -> Result<(), StoreError> {
+    enqueue(conn, m)?;
+    for (index, a) in attachments.iter().enumerate() {
+        diesel::insert_into(outbox_attachments::table)
+            .values((
+                outbox_attachments::id.eq(format!("{}-{index}", m.id)),
+                outbox_attachments::outbox_id.eq(&m.id),
+                outbox_attachments::filename.eq(&a.filename),
+                outbox_attachments::content_type.eq(&a.content_type),
+                outbox_attachments::content.eq(&a.content),
+            ))
+            .execute(conn)?;
+    }
+    Ok(())
+}
+
+/// The files attached to message `outbox_id`, in the order they were
+/// given.
+pub fn attachments(
+    conn: &mut DbConnection,
+    outbox_id: &str,
+) -> Result<Vec<Attachment>, StoreError> {
+    let rows: Vec<(String, String, String, Vec<u8>)> = outbox_attachments::table
+        .filter(outbox_attachments::outbox_id.eq(outbox_id))
+        .select((
+            outbox_attachments::id,
+            outbox_attachments::filename,
+            outbox_attachments::content_type,
+            outbox_attachments::content,
+        ))
+        .load(conn)?;
+    let mut rows: Vec<(usize, Attachment)> = rows
+        .into_iter()
+        .map(|(id, filename, content_type, content)| {
+            let index = id
+                .rsplit_once('-')
+                .and_then(|(_, n)| n.parse().ok())
+                .unwrap_or(usize::MAX);
+            (
+                index,
+                Attachment {
+                    filename,
+                    content_type,
+                    content,
+                },
+            )
+        })
+        .collect();
+    rows.sort_by_key(|(index, _)| *index);
+    Ok(rows.into_iter().map(|(_, a)| a).collect())
 }
 
 /// Claims up to `limit` due messages for `lease`: other dispatchers (other
