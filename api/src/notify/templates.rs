@@ -32,6 +32,25 @@ pub enum Template {
         last4: String,
         order_number: String,
     },
+    /// The one-time code that signs a SEPA mandate.
+    MandateCode { org_name: String, code: String },
+    /// A SEPA mandate was signed (the signed PDF is attached). It is also
+    /// the pre-notification of the collections it lists.
+    MandateSigned {
+        org_name: String,
+        creditor_name: String,
+        /// The unique mandate reference.
+        umr: String,
+        /// `true` for a recurrent mandate, `false` for a one-off one.
+        recurrent: bool,
+        /// Already masked (`FR76 **** ... 189`).
+        masked_iban: String,
+        /// The creditor identifier (ICS).
+        creditor_id: String,
+        /// Each collection's due date and amount, already formatted
+        /// (`2026-12-06`, `129.99 EUR`).
+        collections: Vec<(String, String)>,
+    },
     /// Pre-notification of a SEPA collection, sent at least the creditor's
     /// notice period before it is presented.
     CollectionPrenotice {
@@ -76,6 +95,8 @@ impl Template {
             Template::StaffSetup { .. } => "staff_setup",
             Template::CardChanged { .. } => "card_changed",
             Template::DebitUnpaid { .. } => "debit_unpaid",
+            Template::MandateCode { .. } => "mandate_code",
+            Template::MandateSigned { .. } => "mandate_signed",
             Template::CollectionPrenotice { .. } => "collection_prenotice",
             Template::CollectionRejected { .. } => "collection_rejected",
         }
@@ -231,6 +252,66 @@ impl Template {
                     )
                 }
             }
+            Template::MandateCode { org_name, code } => {
+                if channel == Channel::Sms {
+                    let body = if fr {
+                        format!(
+                            "{org_name} : code de signature de votre mandat SEPA : {code}. Valable 10 minutes."
+                        )
+                    } else {
+                        format!(
+                            "{org_name}: your SEPA mandate signature code is {code}. Valid for 10 minutes."
+                        )
+                    };
+                    (String::new(), body)
+                } else if fr {
+                    (
+                        format!("{org_name} : code de signature de votre mandat SEPA"),
+                        format!(
+                            "Bonjour,\n\nVoici le code qui signe votre mandat de prélèvement SEPA dans l'espace client {org_name} : {code}\n\nIl est valable 10 minutes. En le saisissant, vous signez le mandat que vous avez relu. Si vous n'êtes pas à l'origine de cette demande, ignorez ce message.\n"
+                        ),
+                    )
+                } else {
+                    (
+                        format!("{org_name}: your SEPA mandate signature code"),
+                        format!(
+                            "Hello,\n\nHere is the code that signs your SEPA direct debit mandate in the {org_name} customer space: {code}\n\nIt is valid for 10 minutes. Entering it signs the mandate you reviewed. If you did not ask for it, ignore this message.\n"
+                        ),
+                    )
+                }
+            }
+            Template::MandateSigned {
+                org_name,
+                creditor_name,
+                umr,
+                recurrent,
+                masked_iban,
+                creditor_id,
+                collections,
+            } => {
+                let lines: String = collections
+                    .iter()
+                    .map(|(date, amount)| format!("- {date} : {amount}\n"))
+                    .collect();
+                if fr {
+                    let kind = if *recurrent { "récurrent" } else { "ponctuel" };
+                    (
+                        format!("{org_name} : votre mandat de prélèvement SEPA {umr} est signé"),
+                        format!(
+                            "Bonjour,\n\nVous avez signé le mandat de prélèvement SEPA {kind} de référence unique (RUM) {umr}, au profit de {creditor_name} (identifiant créancier SEPA {creditor_id}), sur le compte {masked_iban}. Le mandat signé est joint à ce message.\n\nPré-notification : les prélèvements suivants seront présentés à votre banque à ces dates :\n{lines}\nVous pouvez demander à votre banque le remboursement d'un prélèvement autorisé dans les 8 semaines suivant le débit.\n"
+                        ),
+                    )
+                } else {
+                    let kind = if *recurrent { "recurrent" } else { "one-off" };
+                    let lines = lines.replace(" : ", ": ");
+                    (
+                        format!("{org_name}: your SEPA direct debit mandate {umr} is signed"),
+                        format!(
+                            "Hello,\n\nYou signed the {kind} SEPA direct debit mandate with unique mandate reference (UMR) {umr}, in favour of {creditor_name} (creditor identifier {creditor_id}), on account {masked_iban}. The signed mandate is attached to this message.\n\nPre-notification: the following debits will be presented to your bank on these dates:\n{lines}\nYou may ask your bank to refund an authorised debit within 8 weeks of the debit.\n"
+                        ),
+                    )
+                }
+            }
             Template::CollectionPrenotice {
                 org_name,
                 creditor_name,
@@ -306,14 +387,21 @@ mod tests {
                 org_name: "Floa".into(),
                 token: "tok-def".into(),
             },
+            Template::MandateCode {
+                org_name: "Floa".into(),
+                code: "246810".into(),
+            },
         ];
         for template in cases {
             let secret = match &template {
-                Template::RegisterCode { code, .. } | Template::LoginCode { code, .. } => code,
+                Template::RegisterCode { code, .. }
+                | Template::LoginCode { code, .. }
+                | Template::MandateCode { code, .. } => code,
                 Template::PasswordReset { token, .. } | Template::StaffSetup { token, .. } => token,
                 Template::PasswordChanged { .. }
                 | Template::CardChanged { .. }
                 | Template::DebitUnpaid { .. }
+                | Template::MandateSigned { .. }
                 | Template::CollectionPrenotice { .. }
                 | Template::CollectionRejected { .. } => unreachable!(),
             };
@@ -330,5 +418,43 @@ mod tests {
         .render(Locale::Fr, Channel::Sms);
         assert!(sms.subject.is_empty());
         assert!(sms.body.contains("111222") && sms.body.len() <= 160);
+        let sms = Template::MandateCode {
+            org_name: "Floa".into(),
+            code: "333444".into(),
+        }
+        .render(Locale::Fr, Channel::Sms);
+        assert!(sms.subject.is_empty());
+        assert!(sms.body.contains("333444") && sms.body.chars().count() <= 160);
+    }
+
+    #[test]
+    fn the_mandate_confirmation_lists_its_collections() {
+        let template = Template::MandateSigned {
+            org_name: "Floa".into(),
+            creditor_name: "Régie du Parc".into(),
+            umr: "GCH20261122ABCDEFGHJKMNPQRS".into(),
+            recurrent: true,
+            masked_iban: "FR76 **** **** **** **** ***0 189".into(),
+            creditor_id: "FR72ZZZ123456".into(),
+            collections: vec![
+                ("2026-12-06".into(), "33.34 EUR".into()),
+                ("2027-01-06".into(), "33.33 EUR".into()),
+            ],
+        };
+        for locale in [Locale::Fr, Locale::En] {
+            let r = template.render(locale, Channel::Email);
+            for text in [
+                "GCH20261122ABCDEFGHJKMNPQRS",
+                "Régie du Parc",
+                "FR72ZZZ123456",
+                "***0 189",
+                "2026-12-06",
+                "33.34 EUR",
+                "2027-01-06",
+            ] {
+                assert!(r.body.contains(text), "{text} in {}", r.body);
+            }
+            assert!(r.subject.contains("GCH20261122ABCDEFGHJKMNPQRS"));
+        }
     }
 }

@@ -7,9 +7,11 @@
 //! never falls through to a later registration.
 
 pub mod accounts;
+pub mod admin_mandates;
 pub mod bank_details;
 pub mod collections;
 pub mod creditor;
+pub mod mandates;
 
 use utoipa_actix_web::service_config::ServiceConfig;
 
@@ -25,5 +27,14 @@ pub fn configure(cfg: &mut ServiceConfig) {
         .service(bank_details::bank_details)
         .service(collections::export)
         .service(collections::list)
-        .service(collections::record_result);
+        .service(collections::record_result)
+        .service(mandates::create)
+        .service(mandates::history)
+        .service(mandates::get_one)
+        .service(mandates::document)
+        .service(mandates::send_code)
+        .service(mandates::create_signature)
+        .service(admin_mandates::list)
+        .service(admin_mandates::get_one)
+        .service(admin_mandates::revoke);
 }

@@ -1,0 +1,185 @@
+//! `/v1/admin/mandates`: the organization's SEPA mandates, and their
+//! revocation.
+
+use actix_web::{get, post, web};
+use guichet_store::repo::mandates::{self, Filter, MandateStatus};
+use serde::{Deserialize, Serialize};
+use utoipa::{IntoParams, ToSchema};
+
+use super::mandates::{MandateReview, MandateSummary, review};
+use crate::auth::StaffPrincipal;
+use crate::problem::{ApiError, Problem, ProblemCode};
+use crate::routes::admin::{AUTH_FAILURES, Page, ROLE_FAILURE, encode_cursor};
+use crate::state::AppState;
+
+const NOT_FOUND: &str = "No such mandate in your organization. Codes: `not_found`.";
+
+/// `?status=&customer_id=&limit=&cursor=` of the mandate list.
+#[derive(Debug, Deserialize, IntoParams)]
+#[serde(deny_unknown_fields)]
+#[into_params(parameter_in = Query)]
+pub struct MandateQuery {
+    /// Only mandates of this status: `draft`, `signed`, `revoked` or
+    /// `expired`.
+    pub status: Option<String>,
+    /// Only this customer's mandates (`cus_...`).
+    pub customer_id: Option<String>,
+    /// Items per page, 1 to 100 (default 20).
+    pub limit: Option<i64>,
+    /// The `next_cursor` of the previous page.
+    pub cursor: Option<String>,
+}
+
+/// A page of mandates.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct MandateList {
+    pub data: Vec<MandateSummary>,
+    pub next_cursor: Option<String>,
+}
+
+/// The organization's mandates, newest first, optionally of one status or
+/// one customer.
+#[utoipa::path(
+    tag = "admin",
+    security(("bearer_jwt" = []), ("api_key" = [])),
+    params(MandateQuery),
+    responses(
+        (status = 200, description = "A page of mandates (IBANs masked).", body = MandateList),
+        (status = 400, description = "Unknown status, limit out of range or bad cursor. Codes: `invalid_parameter`.", body = Problem, content_type = "application/problem+json"),
+        (status = 401, description = AUTH_FAILURES, body = Problem, content_type = "application/problem+json"),
+        (status = 403, description = ROLE_FAILURE, body = Problem, content_type = "application/problem+json"),
+    ),
+)]
+#[get("/v1/admin/mandates")]
+pub async fn list(
+    principal: StaffPrincipal,
+    state: web::Data<AppState>,
+    query: web::Query<MandateQuery>,
+) -> Result<web::Json<MandateList>, ApiError> {
+    let query = query.into_inner();
+    let status = match query.status.as_deref() {
+        None => None,
+        Some(value) => Some(MandateStatus::parse(value).ok_or_else(|| {
+            ApiError::new(ProblemCode::InvalidParameter)
+                .detail(
+                    "status vaut draft, signed, revoked ou expired.",
+                    "status must be draft, signed, revoked or expired.",
+                )
+                .field("status", "invalid")
+        })?),
+    };
+    let (limit, after) = Page {
+        limit: query.limit,
+        cursor: query.cursor,
+    }
+    .resolve()?;
+    let filter = Filter {
+        customer_id: query.customer_id,
+        status,
+    };
+    let store = state.store.clone();
+    let mut items = web::block(move || {
+        let mut conn = store.conn()?;
+        mandates::list(
+            &mut conn,
+            &principal.org_id,
+            &filter,
+            after.as_deref(),
+            limit + 1,
+        )
+    })
+    .await??;
+    let next_cursor = if items.len() as i64 > limit {
+        items.truncate(usize::try_from(limit).unwrap_or(0));
+        items.last().map(|m| encode_cursor(&m.id))
+    } else {
+        None
+    };
+    Ok(web::Json(MandateList {
+        data: items.iter().map(MandateSummary::from).collect(),
+        next_cursor,
+    }))
+}
+
+/// One mandate with its account, creditor, collections and signature.
+#[utoipa::path(
+    tag = "admin",
+    security(("bearer_jwt" = []), ("api_key" = [])),
+    params(("id" = String, Path, description = "Mandate id (`mdt_...`).")),
+    responses(
+        (status = 200, description = "The mandate.", body = MandateReview),
+        (status = 401, description = AUTH_FAILURES, body = Problem, content_type = "application/problem+json"),
+        (status = 403, description = ROLE_FAILURE, body = Problem, content_type = "application/problem+json"),
+        (status = 404, description = NOT_FOUND, body = Problem, content_type = "application/problem+json"),
+    ),
+)]
+#[get("/v1/admin/mandates/{id}")]
+pub async fn get_one(
+    principal: StaffPrincipal,
+    state: web::Data<AppState>,
+    path: web::Path<String>,
+) -> Result<web::Json<MandateReview>, ApiError> {
+    let id = path.into_inner();
+    let today = state.clock.today();
+    let store = state.store.clone();
+    let review = web::block(move || {
+        let mut conn = store.conn()?;
+        let mandate = mandates::get(&mut conn, &principal.org_id, &id)?;
+        review(&mut conn, &mandate, today)
+    })
+    .await??;
+    Ok(web::Json(review))
+}
+
+/// Revoke a signed mandate: it becomes `revoked` and its collections not
+/// yet presented (`scheduled`) are `cancelled`; collections already
+/// presented are not undone.
+#[utoipa::path(
+    tag = "admin",
+    security(("bearer_jwt" = []), ("api_key" = [])),
+    params(("id" = String, Path, description = "Mandate id (`mdt_...`).")),
+    responses(
+        (status = 200, description = "The revoked mandate.", body = MandateReview),
+        (status = 401, description = AUTH_FAILURES, body = Problem, content_type = "application/problem+json"),
+        (status = 403, description = ROLE_FAILURE, body = Problem, content_type = "application/problem+json"),
+        (status = 404, description = NOT_FOUND, body = Problem, content_type = "application/problem+json"),
+        (status = 409, description = "Only a signed mandate can be revoked (`mandate_status` is the mandate's). Codes: `mandate_not_signed`.", body = Problem, content_type = "application/problem+json"),
+    ),
+)]
+#[post("/v1/admin/mandates/{id}/revocation")]
+pub async fn revoke(
+    principal: StaffPrincipal,
+    state: web::Data<AppState>,
+    path: web::Path<String>,
+) -> Result<web::Json<MandateReview>, ApiError> {
+    let id = path.into_inner();
+    let now = state.clock.now();
+    let today = state.clock.today();
+    let store = state.store.clone();
+    let review = web::block(move || {
+        let mut conn = store.conn()?;
+        let org_id = principal.org_id;
+        let mandate = guichet_store::transaction(&mut conn, |conn| {
+            mandates::lock(conn, &org_id, &id)?;
+            let mandate = mandates::get(conn, &org_id, &id)?;
+            if mandates::revoke(conn, &org_id, &id, now)?.is_none() {
+                return Err(ApiError::new(ProblemCode::MandateNotSigned)
+                    .detail(
+                        format!(
+                            "Seul un mandat signé peut être révoqué (statut : {}).",
+                            mandate.status.as_str()
+                        ),
+                        format!(
+                            "Only a signed mandate can be revoked (status: {}).",
+                            mandate.status.as_str()
+                        ),
+                    )
+                    .extension("mandate_status", mandate.status.as_str().into()));
+            }
+            Ok(mandates::get(conn, &org_id, &id)?)
+        })?;
+        review(&mut conn, &mandate, today)
+    })
+    .await??;
+    Ok(web::Json(review))
+}
