@@ -926,3 +926,64 @@ fn a_malformed_bank_directory_stops_the_start_with_its_line() {
     let error = Settings::from_args(&args(&missing.display().to_string())).unwrap_err();
     assert!(error.contains("absent.csv"), "{error}");
 }
+
+#[test]
+fn a_charge_with_an_idempotency_key_is_recorded_once() {
+    let app = TestApp::spawn();
+    let org = app.org("regie");
+    let customer_id = app.customer(&org, "claire@regie.example.com", None)["id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let account = create_account(&app, &org.admin, &customer_id, "LOC-1", 0);
+    let id = account["id"].as_str().unwrap();
+    let charges = format!("/v1/admin/accounts/{id}/charges");
+    let body = json!({"amount": eur(85000), "label": "Loyer décembre 2026"});
+    let send = |key: &str, body: &Value| {
+        app.request("POST", &charges)
+            .bearer(&org.admin)
+            .header("idempotency-key", key)
+            .json(body)
+            .send()
+    };
+
+    let first = send("rent-2026-12", &body);
+    assert_eq!(first.status, 201, "{}", first.text());
+    assert!(first.header("idempotent-replayed").is_none());
+    let again = send("rent-2026-12", &body);
+    assert_eq!(again.status, 201, "{}", again.text());
+    assert_eq!(again.header("idempotent-replayed"), Some("true"));
+    assert_eq!(
+        again.header("location"),
+        Some(format!("/v1/admin/accounts/{id}").as_str())
+    );
+    assert_eq!(again.json(), first.json());
+    assert_eq!(stored_entries(&app), 1);
+
+    send(
+        "rent-2026-12",
+        &json!({"amount": eur(1), "label": "Loyer décembre 2026"}),
+    )
+    .assert_problem(422, "idempotency_key_reused");
+    send("bad key", &body).assert_problem(400, "idempotency_key_required");
+
+    // Another key is another charge; a refused charge leaves its key free.
+    ok(send("rent-2027-01", &body), 201);
+    app.request(
+        "POST",
+        "/v1/admin/accounts/acc_00000000000000000000/charges",
+    )
+    .bearer(&org.admin)
+    .header("idempotency-key", "lost")
+    .json(&body)
+    .send()
+    .assert_problem(404, "not_found");
+    ok(send("lost", &body), 201);
+    assert_eq!(
+        ok(
+            get(&app, &format!("/v1/admin/accounts/{id}"), &org.admin),
+            200
+        )["balance"],
+        eur(255000)
+    );
+}

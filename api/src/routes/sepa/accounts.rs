@@ -3,18 +3,22 @@
 //! account's balance is what the customer owes; charges raise it,
 //! presented collections lower it, rejected ones put it back.
 
-use actix_web::{HttpResponse, get, post, web};
+use actix_web::http::StatusCode;
+use actix_web::http::header::CONTENT_TYPE;
+use actix_web::{HttpRequest, HttpResponse, get, post, web};
 use chrono::{DateTime, Utc};
 use guichet_domain::{Currency, ids};
 use guichet_store::StoreError;
 use guichet_store::db::DbConnection;
 use guichet_store::repo::accounts::{self, Account, AccountEntry, EntryKind};
 use guichet_store::repo::customers;
+use guichet_store::repo::idempotency::{self, Claim};
 use serde::{Deserialize, Serialize};
+use sha2::{Digest, Sha256};
 use utoipa::ToSchema;
 use validator::Validate;
 
-use crate::auth::{CustomerPrincipal, StaffPrincipal};
+use crate::auth::{CustomerPrincipal, StaffActor, StaffPrincipal};
 use crate::edge::json::Json;
 use crate::problem::{ApiError, Problem, ProblemCode};
 use crate::routes::admin::orders::order::MoneyInput;
@@ -390,23 +394,78 @@ pub async fn get_one(
     Ok(web::Json(detail))
 }
 
-/// Add a charge to an account: its balance rises by the amount.
+/// The optional `Idempotency-Key` header: 1 to 255 visible ASCII
+/// characters when given.
+fn optional_idempotency_key(req: &HttpRequest) -> Result<Option<String>, ApiError> {
+    let Some(value) = req.headers().get("idempotency-key") else {
+        return Ok(None);
+    };
+    value
+        .to_str()
+        .ok()
+        .filter(|v| !v.is_empty() && v.len() <= 255 && v.bytes().all(|b| b.is_ascii_graphic()))
+        .map(|v| Some(v.to_owned()))
+        .ok_or_else(|| {
+            ApiError::new(ProblemCode::IdempotencyKeyRequired).detail(
+                "L'en-tête Idempotency-Key compte 1 à 255 caractères ASCII visibles.",
+                "The Idempotency-Key header is 1 to 255 visible ASCII characters.",
+            )
+        })
+}
+
+/// The idempotency scope of a caller's charges.
+fn charge_scope(principal: &StaffPrincipal) -> String {
+    match &principal.actor {
+        StaffActor::Staff { id, .. } | StaffActor::ApiKey { id } => format!("account-charge:{id}"),
+    }
+}
+
+fn charge_hash(account_id: &str, amount: i64, label: &str) -> String {
+    let mut hasher = Sha256::new();
+    hasher.update(b"account-charge\0");
+    hasher.update(account_id.as_bytes());
+    hasher.update(b"\0");
+    hasher.update(amount.to_be_bytes());
+    hasher.update(label.as_bytes());
+    hex::encode(hasher.finalize())
+}
+
+fn charged(account_id: &str, status: StatusCode, body: String, replayed: bool) -> HttpResponse {
+    let mut response = HttpResponse::build(status);
+    response
+        .insert_header((CONTENT_TYPE, "application/json"))
+        .insert_header(("Location", format!("/v1/admin/accounts/{account_id}")));
+    if replayed {
+        response.insert_header(("Idempotent-Replayed", "true"));
+    }
+    response.body(body)
+}
+
+/// Add a charge to an account: its balance rises by the amount. With an
+/// `Idempotency-Key`, the same key and body answer the first response
+/// again without charging twice.
 #[utoipa::path(
     tag = "admin",
     security(("bearer_jwt" = []), ("api_key" = [])),
-    params(("id" = String, Path, description = "Account id (`acc_...`).")),
+    params(
+        ("id" = String, Path, description = "Account id (`acc_...`)."),
+        ("Idempotency-Key" = Option<String>, Header, description = "Optional, 1 to 255 visible ASCII characters: the same key and body replay the first answer (with `Idempotent-Replayed: true`) for 24 hours; keys are scoped to the caller."),
+    ),
     request_body = CreateCharge,
     responses(
         (status = 201, description = "The charge is recorded; the account after it, with its history.", body = AccountDetail),
-        (status = 400, description = "Malformed body, unknown field, wrong type, blank label, amount not positive, too large or not in EUR. Codes: `malformed_json`, `unknown_field`, `invalid_field`.", body = Problem, content_type = "application/problem+json"),
+        (status = 400, description = "Malformed body, unknown field, wrong type, blank label, amount not positive, too large or not in EUR; a malformed `Idempotency-Key`. Codes: `malformed_json`, `unknown_field`, `invalid_field`, `idempotency_key_required`.", body = Problem, content_type = "application/problem+json"),
         (status = 401, description = AUTH_FAILURES, body = Problem, content_type = "application/problem+json"),
         (status = 403, description = ROLE_FAILURE, body = Problem, content_type = "application/problem+json"),
         (status = 404, description = ACCOUNT_NOT_FOUND, body = Problem, content_type = "application/problem+json"),
+        (status = 409, description = "The first request with this idempotency key is still running. Codes: `idempotency_key_in_progress`.", body = Problem, content_type = "application/problem+json"),
         (status = 415, description = "Codes: `unsupported_media_type`.", body = Problem, content_type = "application/problem+json"),
+        (status = 422, description = "The idempotency key was used with another body. Codes: `idempotency_key_reused`.", body = Problem, content_type = "application/problem+json"),
     ),
 )]
 #[post("/v1/admin/accounts/{id}/charges")]
 pub async fn charge(
+    req: HttpRequest,
     principal: StaffPrincipal,
     state: web::Data<AppState>,
     path: web::Path<String>,
@@ -416,16 +475,48 @@ pub async fn charge(
     let amount = eur_amount(body.amount, "amount", 1)?;
     let label = body.label.trim().to_owned();
     let id = path.into_inner();
+    let key = optional_idempotency_key(&req)?;
+    let scope = charge_scope(&principal);
     let now = state.clock.now();
+    if let Some(key) = key.clone() {
+        let store = state.store.clone();
+        let scope = scope.clone();
+        let hash = charge_hash(&id, amount, &label);
+        let claim = web::block(move || {
+            let mut conn = store.conn()?;
+            idempotency::claim(&mut conn, &scope, &key, &hash, now)
+        })
+        .await??;
+        match claim {
+            Claim::New => {}
+            Claim::Replay { status, body } => {
+                let status = StatusCode::from_u16(status).unwrap_or(StatusCode::CREATED);
+                return Ok(charged(&id, status, body, true));
+            }
+            Claim::InProgress => {
+                return Err(ApiError::new(ProblemCode::IdempotencyKeyInProgress).detail(
+                    "Une requête avec cette clé d'idempotence est en cours ; réessayez dans un instant.",
+                    "A request with this idempotency key is still running; retry shortly.",
+                ));
+            }
+            Claim::Mismatch => {
+                return Err(ApiError::new(ProblemCode::IdempotencyKeyReused).detail(
+                    "Cette clé d'idempotence a déjà servi pour une autre requête.",
+                    "This idempotency key was already used for another request.",
+                ));
+            }
+        }
+    }
     let store = state.store.clone();
-    let org_id = principal.org_id;
-    let detail = web::block(move || -> Result<AccountDetail, StoreError> {
+    let org_id = principal.org_id.clone();
+    let account_id = id.clone();
+    let outcome = web::block(move || -> Result<String, ApiError> {
         let mut conn = store.conn()?;
         guichet_store::transaction(&mut conn, |conn| {
-            accounts::lock(conn, &org_id, &id)?;
+            accounts::lock(conn, &org_id, &account_id)?;
             accounts::add_entry(
                 conn,
-                &id,
+                &account_id,
                 &org_id,
                 EntryKind::Charge,
                 amount,
@@ -434,15 +525,36 @@ pub async fn charge(
                 now,
             )
         })?;
-        detail(&mut conn, &org_id, &id)
+        let detail = detail(&mut conn, &org_id, &account_id)?;
+        serde_json::to_string(&detail).map_err(|e| ApiError::internal(e.to_string()))
     })
-    .await??;
-    Ok(HttpResponse::Created()
-        .insert_header((
-            "Location",
-            format!("/v1/admin/accounts/{}", detail.account.id),
-        ))
-        .json(detail))
+    .await?;
+    let store = state.store.clone();
+    match (outcome, key) {
+        (Ok(json), None) => Ok(charged(&id, StatusCode::CREATED, json, false)),
+        (Ok(json), Some(key)) => {
+            let stored = json.clone();
+            web::block(move || {
+                let mut conn = store.conn()?;
+                idempotency::complete(&mut conn, &scope, &key, 201, &stored)
+            })
+            .await??;
+            Ok(charged(&id, StatusCode::CREATED, json, false))
+        }
+        (Err(error), None) => Err(error),
+        (Err(error), Some(key)) => {
+            // Nothing was charged: the key may be used again.
+            let released = web::block(move || {
+                let mut conn = store.conn()?;
+                idempotency::release(&mut conn, &scope, &key)
+            })
+            .await;
+            if !matches!(released, Ok(Ok(()))) {
+                tracing::warn!("could not release an idempotency key");
+            }
+            Err(error)
+        }
+    }
 }
 
 /// The customer's accounts, with what each owes and what a new mandate may
