@@ -607,3 +607,75 @@ fn the_thread_delivers_and_stops_without_waiting_for_its_interval() {
     handle.stop();
     assert!(stopping.elapsed() < Duration::from_secs(2));
 }
+
+/// Queues an e-mail with a PDF attached; returns its id.
+fn queue_with_pdf(world: &World, recipient: &str, pdf: &[u8]) -> String {
+    let mut conn = world.store.conn().unwrap();
+    notify::queue_with_attachments(
+        &mut conn,
+        None,
+        Channel::Email,
+        recipient,
+        &Template::LoginCode {
+            org_name: "Acme".into(),
+            code: CODE.into(),
+        },
+        Locale::Fr,
+        world.clock.now(),
+        &[outbox::Attachment {
+            filename: "mandat-GCH20261122ABCDEFGH.pdf".into(),
+            content_type: "application/pdf".into(),
+            content: pdf.to_vec(),
+        }],
+    )
+    .unwrap();
+    t::table
+        .filter(t::recipient.eq(recipient))
+        .select(t::id)
+        .first(&mut *conn)
+        .unwrap()
+}
+
+const PDF: &[u8] = b"%PDF-1.4\n\x00\x01\xfe\xff binary %%EOF\n";
+
+#[test]
+fn attachments_go_out_as_multipart_by_file_and_smtp() {
+    use base64::Engine;
+    let world = World::new();
+    let id = queue_with_pdf(&world, "erin@example.com", PDF);
+    let dispatcher = world.dispatcher(&world.settings());
+    assert_eq!(dispatcher.run_once().unwrap(), report(1, 0, 0));
+    let eml = std::fs::read_to_string(only_file(&world.outbox_dir().join("email"))).unwrap();
+    let head = unfold(&eml);
+    assert!(head.contains("multipart/mixed"), "{eml}");
+    assert!(head.contains("Content-Type: application/pdf"), "{eml}");
+    assert!(head.contains("Content-Disposition: attachment"), "{eml}");
+    assert!(unfold(&eml).contains(CODE), "{eml}");
+    let encoded = base64::engine::general_purpose::STANDARD.encode(PDF);
+    assert!(eml.replace("\r\n", "").contains(&encoded), "{eml}");
+    assert!(world.row(&id).sent_at.is_some());
+
+    let world = World::new();
+    queue_with_pdf(&world, "fred@example.com", PDF);
+    let (port, server) = fake_smtp();
+    let settings = NotifySettings {
+        email: EmailDeliveryMode::Smtp,
+        smtp_host: Some("127.0.0.1".into()),
+        smtp_port: Some(port),
+        smtp_tls: SmtpTls::None,
+        ..world.settings()
+    };
+    assert_eq!(
+        world.dispatcher(&settings).run_once().unwrap(),
+        report(1, 0, 0)
+    );
+    let transcript = server.join().unwrap();
+    assert!(
+        unfold(&transcript).contains("multipart/mixed"),
+        "{transcript}"
+    );
+    assert!(
+        transcript.replace("\r\n", "").contains(&encoded),
+        "{transcript}"
+    );
+}

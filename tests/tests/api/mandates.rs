@@ -1043,3 +1043,58 @@ fn staff_list_read_and_revoke_mandates() {
         assert!(problem["mandate_status"].is_string());
     }
 }
+
+#[test]
+fn an_english_speaking_customer_gets_the_mandate_and_its_confirmation_in_english() {
+    let app = TestApp::spawn();
+    let w = world(&app);
+    let token = &w.tokens.access;
+    let res = app
+        .request("PATCH", &format!("/v1/admin/customers/{}", w.customer))
+        .bearer(&w.org.admin)
+        .json(&json!({"locale": "en"}))
+        .send();
+    assert_eq!(res.status, 200, "{}", res.text());
+    let id = draft(
+        &app,
+        token,
+        &w.account,
+        &json!({"iban": IBAN, "amount": 2500}),
+    )
+    .json()["id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let text = pdf_text(&get(&app, token, &format!("/v1/me/mandates/{id}/document")).body);
+    for expected in [
+        "SEPA Direct Debit Mandate",
+        "assigned at signature",
+        "Not signed",
+    ] {
+        assert!(text.contains(expected), "{expected} in {text}");
+    }
+    let before = app.wait_for_messages(&w.email, 0).len();
+    assert_eq!(send_otp(&app, token, &id, "email").status, 202);
+    let otp = app.nth_message(&w.email, before + 1);
+    assert!(otp.subject.contains("signature code"), "{}", otp.subject);
+    let res = sign(&app, token, &id, &otp.code(6).unwrap(), None);
+    assert_eq!(res.status, 200, "{}", res.text());
+    let umr = res.json()["umr"].as_str().unwrap().to_owned();
+    let text = pdf_text(&get(&app, token, &format!("/v1/me/mandates/{id}/document")).body);
+    for expected in [
+        "SEPA Direct Debit Mandate",
+        umr.as_str(),
+        "[X] One-off",
+        "8 weeks",
+        "22 November 2026",
+        "one-time code sent by e-mail",
+        "c***@example.com",
+    ] {
+        assert!(text.contains(expected), "{expected} in {text}");
+    }
+    let mail = app.nth_message(&w.email, before + 2);
+    assert!(mail.body.contains("Pre-notification"), "{}", mail.body);
+    assert!(mail.body.contains("25.00 EUR"), "{}", mail.body);
+    assert_eq!(mail.attachments.len(), 1);
+    assert_eq!(mail.attachments[0].filename, format!("mandate-{umr}.pdf"));
+}
