@@ -5,6 +5,7 @@ mod http;
 mod load;
 mod procfs;
 mod scenarios;
+mod sepa;
 mod server;
 
 use std::collections::BTreeMap;
@@ -116,6 +117,9 @@ struct Target {
 }
 
 fn main() -> ExitCode {
+    if std::env::args_os().nth(1).is_some_and(|a| a == "sepa") {
+        return sepa::main(std::env::args_os().skip(1));
+    }
     let args = Args::parse();
     match run(&args) {
         Ok(code) => code,
