@@ -1098,3 +1098,37 @@ fn an_english_speaking_customer_gets_the_mandate_and_its_confirmation_in_english
     assert_eq!(mail.attachments.len(), 1);
     assert_eq!(mail.attachments[0].filename, format!("mandate-{umr}.pdf"));
 }
+
+#[test]
+fn codes_sent_are_limited_per_destination() {
+    let app = TestApp::spawn_with(guichet_tests::Options {
+        args: vec!["--code-send-limit-per-destination".into(), "2".into()],
+        ..Default::default()
+    });
+    let org = app.org("gestion");
+    set_creditor(&app, &org.id);
+    let (customer, tokens) = app.registered_customer(&org, "claire@example.com", Some(MOBILE));
+    let account = seed_account(&app, &org.id, &customer, 45_000);
+    let id = draft(&app, &tokens.access, &account, &json!({"iban": IBAN})).json()["id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    for _ in 0..2 {
+        assert_eq!(send_otp(&app, &tokens.access, &id, "sms").status, 202);
+    }
+    send_otp(&app, &tokens.access, &id, "sms").assert_problem(429, "rate_limited");
+    // Only two codes went out; the e-mail is another destination.
+    assert_eq!(app.wait_for_messages(MOBILE, 2).len(), 2);
+    assert_eq!(app.messages_now(MOBILE).len(), 2);
+    let res = send_otp(&app, &tokens.access, &id, "email");
+    assert_eq!(res.status, 202, "{}", res.text());
+    // An hour later the mobile may receive codes again.
+    app.clock.advance(chrono::Duration::minutes(61));
+    let res = app.login(
+        &org,
+        "claire@example.com",
+        guichet_tests::identity::PASSWORD,
+    );
+    let token = Tokens::from_json(&res.json()).access;
+    assert_eq!(send_otp(&app, &token, &id, "sms").status, 202);
+}
