@@ -1341,3 +1341,102 @@ pub async fn create_signature(
         .content_type("application/json")
         .body(json))
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use guichet_domain::sepa::text::is_sepa_identifier;
+
+    fn date(y: i32, m: u32, d: u32) -> NaiveDate {
+        NaiveDate::from_ymd_opt(y, m, d).unwrap()
+    }
+
+    fn mandate(payment_type: PaymentType, amount: Option<i64>, spread: Option<i32>) -> Mandate {
+        let now = Utc::now();
+        Mandate {
+            id: "mdt_x".into(),
+            org_id: "org_x".into(),
+            customer_id: "cus_x".into(),
+            account_id: "acc_x".into(),
+            status: MandateStatus::Draft,
+            payment_type,
+            iban: "FR7630006000011234567890189".into(),
+            bic: "AGRIFRPP".into(),
+            email: "a@example.com".into(),
+            amount,
+            spread_months: spread,
+            debtor_name: "A".into(),
+            debtor_address: None,
+            umr: None,
+            signature: None,
+            created_at: now,
+            updated_at: now,
+        }
+    }
+
+    #[test]
+    fn plans_follow_the_mode() {
+        let due = date(2027, 1, 31);
+        let one_off = mandate(PaymentType::OneOff, Some(1500), None);
+        assert_eq!(
+            plan(&one_off, 99_999, due),
+            vec![(SequenceType::OneOff, 1500, due)]
+        );
+        let once = mandate(PaymentType::Recurrent, None, Some(1));
+        assert_eq!(
+            plan(&once, 10_000, due),
+            vec![(SequenceType::First, 10_000, due)]
+        );
+        assert!(plan(&once, 0, due).is_empty());
+        let spread = mandate(PaymentType::Recurrent, None, Some(3));
+        assert_eq!(
+            plan(&spread, 10_001, due),
+            vec![
+                (SequenceType::First, 3334, due),
+                (SequenceType::Recurrent, 3334, date(2027, 2, 28)),
+                (SequenceType::Recurrent, 3333, date(2027, 3, 31)),
+            ]
+        );
+        // Too little to spread: one collection.
+        assert_eq!(plan(&spread, 2, due), vec![(SequenceType::First, 2, due)]);
+    }
+
+    #[test]
+    fn references_are_sepa_identifiers_of_27_characters() {
+        let a = new_umr(date(2026, 11, 22));
+        let b = new_umr(date(2026, 11, 22));
+        assert_ne!(a, b);
+        assert_eq!(a.len(), 27);
+        assert!(a.starts_with("GCH20261122"));
+        assert!(is_sepa_identifier(&a), "{a}");
+    }
+
+    #[test]
+    fn the_place_is_the_creditors_town() {
+        let mut creditor = CreditorSettings {
+            org_id: "org_x".into(),
+            name: "C".into(),
+            address: vec!["10, av. de Rouargues".into(), "34980 Saint-Clément".into()],
+            creditor_id: "FR72ZZZ123456".into(),
+            iban: "FR7630006000011234567890189".into(),
+            bic: "AGRIFRPP".into(),
+            prenotification_days: 14,
+            updated_at: Utc::now(),
+        };
+        assert_eq!(place_of(&creditor, Locale::Fr), "Saint-Clément");
+        creditor.address = vec!["75011".into()];
+        assert_eq!(place_of(&creditor, Locale::Fr), "en ligne");
+        creditor.address.clear();
+        assert_eq!(place_of(&creditor, Locale::En), "online");
+        assert_eq!(
+            earliest_due(date(2026, 11, 22), Some(&creditor)),
+            date(2026, 12, 6)
+        );
+        creditor.prenotification_days = 2;
+        assert_eq!(
+            earliest_due(date(2026, 11, 22), Some(&creditor)),
+            date(2026, 11, 24)
+        );
+        assert_eq!(earliest_due(date(2026, 11, 22), None), date(2026, 12, 6));
+    }
+}
