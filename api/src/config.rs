@@ -42,8 +42,10 @@ pub enum Command {
 #[derive(Debug, Subcommand)]
 pub enum JobsCommand {
     /// Present every instalment due on or before --as-of to the payment
-    /// gateway (stale pending charges are reconciled first); prints the
-    /// report.
+    /// gateway (stale pending charges are reconciled first), then run the
+    /// SEPA step (mandate expiry, pre-notifications, presentation of due
+    /// collections, cover of new charges; docs/MANDATES.md); prints both
+    /// reports.
     Debit(DebitArgs),
 }
 
@@ -346,7 +348,8 @@ pub struct ServeArgs {
     pub demo: bool,
 
     /// Seconds between two debit runs (due instalments presented to the
-    /// payment gateway); 0 disables them (run `guichet jobs debit` instead).
+    /// payment gateway) and two SEPA runs (collections pre-notified and
+    /// presented); 0 disables them (run `guichet jobs debit` instead).
     #[arg(long, env = "GUICHET_DEBIT_INTERVAL_SECS", default_value_t = 300,
           value_parser = clap::value_parser!(u64).range(0..=604_800))]
     pub debit_interval_secs: u64,
