@@ -1169,3 +1169,75 @@ fn concurrent_runs_present_each_of_2000_collections_exactly_once() {
     .unwrap();
     assert_eq!(presented.len(), 2_000);
 }
+
+#[test]
+fn customers_are_written_to_in_their_language() {
+    let app = TestApp::spawn();
+    let s = seeded(&app, "sepa-english", 5, 6_000);
+    let customer_id: String = mandates::table
+        .find(&s.mandate_id)
+        .select(mandates::customer_id)
+        .first(&mut app.store.conn().unwrap())
+        .unwrap();
+    diesel::update(guichet_store::schema::customers::table.find(&customer_id))
+        .set(guichet_store::schema::customers::locale.eq("en"))
+        .execute(&mut app.store.conn().unwrap())
+        .unwrap();
+    let later = collection(
+        &app,
+        &s,
+        SequenceType::First,
+        6_000,
+        date(2026, 12, 20),
+        CollectionStatus::Scheduled,
+        false,
+    );
+    let presented = collection(
+        &app,
+        &s,
+        SequenceType::Recurrent,
+        4_000,
+        date(2026, 11, 20),
+        CollectionStatus::Presented,
+        true,
+    );
+    assert_eq!(
+        sepa_run(&app, date(2026, 12, 15)),
+        SepaReport {
+            prenotified: 1,
+            ..SepaReport::default()
+        }
+    );
+    let notice = app.nth_message(&s.email, 1);
+    assert!(
+        notice
+            .subject
+            .contains("next SEPA direct debit on 2026-12-20"),
+        "{}",
+        notice.subject
+    );
+    assert!(
+        notice.body.contains("60.00 EUR") && notice.body.contains("Pre-notification"),
+        "{}",
+        notice.body
+    );
+    assert_eq!(stored(&app, &s, &later.id).due_date, date(2026, 12, 20));
+    let res = post_result(
+        &app,
+        &s.org.admin,
+        &presented.id,
+        &json!({"outcome": "rejected", "reason": "MD01"}),
+    );
+    assert_eq!(res.status, 200, "{}", res.text());
+    let rejected = app.nth_message(&s.email, 2);
+    assert!(
+        rejected.subject.contains("SEPA direct debit rejected"),
+        "{}",
+        rejected.subject
+    );
+    assert!(
+        rejected.body.contains("MD01") && rejected.body.contains("40.00 EUR"),
+        "{}",
+        rejected.body
+    );
+}
