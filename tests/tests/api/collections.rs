@@ -1241,3 +1241,119 @@ fn customers_are_written_to_in_their_language() {
         rejected.body
     );
 }
+
+#[test]
+fn a_mandate_signed_over_http_is_presented_exported_rejected_and_covered_again() {
+    let app = TestApp::spawn();
+    let org = app.org("sepa-e2e");
+    creditor(&app, &org.id, 14);
+    let email = "claire@sepa-e2e.example.com";
+    let (customer_id, tokens) = app.registered_customer(&org, email, None);
+    let account_id = ids::new_id("acc");
+    let now = Utc::now().naive_utc();
+    diesel::insert_into(accounts_table::table)
+        .values((
+            accounts_table::id.eq(&account_id),
+            accounts_table::org_id.eq(&org.id),
+            accounts_table::customer_id.eq(&customer_id),
+            accounts_table::label.eq("Loyer"),
+            accounts_table::reference.eq("REF-E2E"),
+            accounts_table::balance.eq(10_000i64),
+            accounts_table::currency.eq("EUR"),
+            accounts_table::created_at.eq(now),
+            accounts_table::updated_at.eq(now),
+        ))
+        .execute(&mut app.store.conn().unwrap())
+        .unwrap();
+    let res = app
+        .request("POST", &format!("/v1/me/accounts/{account_id}/mandates"))
+        .bearer(&tokens.access)
+        .json(&json!({"iban": DEBTOR_IBAN, "mode": "recurring", "spread_months": 3}))
+        .send();
+    assert_eq!(res.status, 201, "{}", res.text());
+    let mandate_id = res.json()["id"].as_str().unwrap().to_owned();
+    let before = app.wait_for_messages(email, 0).len();
+    let res = app
+        .request("POST", &format!("/v1/me/mandates/{mandate_id}/otp"))
+        .bearer(&tokens.access)
+        .json(&json!({"channel": "email"}))
+        .send();
+    assert_eq!(res.status, 202, "{}", res.text());
+    let code = app.nth_message(email, before + 1).code(6).unwrap();
+    let res = app
+        .request("POST", &format!("/v1/me/mandates/{mandate_id}/signature"))
+        .bearer(&tokens.access)
+        .json(&json!({"code": code}))
+        .send();
+    assert_eq!(res.status, 200, "{}", res.text());
+    let due: Vec<String> = res.json()["collections"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|c| c["due_date"].as_str().unwrap().to_owned())
+        .collect();
+    assert_eq!(due[0], "2026-12-06");
+
+    // Announced at signature: the run neither re-announces nor covers.
+    assert_eq!(sepa_run(&app, date(2026, 11, 22)), SepaReport::default());
+    // The day's file lists the FRST debit before and after presentation.
+    let res = export(&app, &org.admin, "?date=2026-12-06");
+    assert_eq!(res.status, 200, "{}", res.text());
+    validate_pain008(&res.body);
+    assert_eq!(texts(&res.text(), "SeqTp"), ["FRST"]);
+    assert_eq!(
+        sepa_run(&app, date(2026, 12, 6)),
+        SepaReport {
+            presented: 1,
+            ..SepaReport::default()
+        }
+    );
+    let res = export(&app, &org.admin, "?date=2026-12-06");
+    assert_eq!(res.status, 200, "{}", res.text());
+    let xml = res.text();
+    assert_eq!(cents(texts(&xml, "CtrlSum")[0]), 3_334);
+    let e2e = texts(&xml, "EndToEndId")[0].to_owned();
+
+    // The bank rejects it: due again, and the next run covers it anew.
+    let list = app
+        .request("GET", "/v1/admin/sepa/collections?status=presented")
+        .bearer(&org.admin)
+        .send()
+        .json();
+    let presented = &list["data"][0];
+    assert_eq!(presented["end_to_end_id"], e2e.as_str());
+    let id = presented["id"].as_str().unwrap();
+    let res = post_result(
+        &app,
+        &org.admin,
+        id,
+        &json!({"outcome": "rejected", "reason": "AM04"}),
+    );
+    assert_eq!(res.status, 200, "{}", res.text());
+    let balance = accounts::get(&mut app.store.conn().unwrap(), &org.id, &account_id)
+        .unwrap()
+        .balance;
+    assert_eq!(balance, 10_000);
+    assert_eq!(
+        sepa_run(&app, date(2026, 12, 7)),
+        SepaReport {
+            covered: 1,
+            prenotified: 1,
+            ..SepaReport::default()
+        }
+    );
+    let again = collections::list(
+        &mut app.store.conn().unwrap(),
+        &org.id,
+        &collections::Filter {
+            due_date: Some(date(2026, 12, 21)),
+            ..Default::default()
+        },
+        None,
+        10,
+    )
+    .unwrap();
+    assert_eq!(again.len(), 1);
+    assert_eq!(again[0].amount, 3_334);
+    assert_eq!(again[0].sequence_type, SequenceType::Recurrent);
+}
