@@ -4,9 +4,12 @@
 //! - `demo`: accounts and every way to sign in (staff, customers with and
 //!   without a mobile, first connection, activation code);
 //! - `fractio` ([`lender`]): a buy-now-pay-later lender whose customers hold
-//!   schedules in every state.
+//!   schedules in every state;
+//! - `gerance` ([`property`]): a property manager collecting rent by SEPA
+//!   direct debit, with a tenant holding two accounts.
 
 pub mod lender;
+pub mod property;
 
 use std::sync::Arc;
 
@@ -159,8 +162,9 @@ pub fn seed(
         _ => None,
     };
     let (lender, lender_created) = lender::seed(conn, clock, secret_key)?;
+    let (property, property_created) = property::seed(conn, secret_key, now)?;
     Ok(DemoSummary {
-        created: created || lender_created,
+        created: created || lender_created || property_created,
         organizations: vec![
             DemoOrganization {
                 slug: org.slug.as_str().to_owned(),
@@ -173,6 +177,12 @@ pub fn seed(
                 name: lender.name,
                 what: "a buy-now-pay-later lender: instalment schedules in every state",
                 accounts: lender::accounts(),
+            },
+            DemoOrganization {
+                slug: property.slug.as_str().to_owned(),
+                name: property.name,
+                what: "a property manager: SEPA direct-debit mandates signed by one-time code",
+                accounts: property::accounts(),
             },
         ],
         activation,

@@ -23,14 +23,18 @@ fn seeded() -> TestApp {
         .iter()
         .map(|o| o.slug.as_str())
         .collect();
-    assert_eq!(slugs, ["demo", "fractio"]);
+    assert_eq!(slugs, ["demo", "fractio", "gerance"]);
     app
 }
 
 fn login(app: &TestApp, email: &str, password: &str) -> String {
+    login_to(app, "fractio", email, password)
+}
+
+fn login_to(app: &TestApp, org: &str, email: &str, password: &str) -> String {
     let res = app
         .request("POST", "/v1/auth/login")
-        .json(&json!({"organization": "fractio", "email": email, "password": password}))
+        .json(&json!({"organization": org, "email": email, "password": password}))
         .send();
     assert_eq!(res.status, 200, "{}", res.text());
     res.json()["access_token"].as_str().unwrap().to_owned()
@@ -216,4 +220,89 @@ fn the_readme_session_refused_card_changes_then_a_regularization_in_three_paymen
     assert_eq!(after["status"], "in_progress", "{after}");
     assert_eq!(after["unpaid"]["amount"], 0);
     assert_eq!(after["actions"], json!(["change_card"]));
+}
+
+/// The property manager's README session: the IBAN check, a one-off
+/// mandate for the lease, its unsigned PDF, a code by SMS, the signature
+/// and the signed PDF; and the parking account's signed recurring mandate.
+#[test]
+fn the_property_manager_session_from_iban_check_to_signed_pdf() {
+    let app = seeded();
+    let token = login_to(
+        &app,
+        "gerance",
+        "nadia.haddad@example.com",
+        "Nadia-Demo-2026!",
+    );
+    let get = |path: &str| {
+        let res = app.request("GET", path).bearer(&token).send();
+        assert_eq!(res.status, 200, "{path}: {}", res.text());
+        res
+    };
+    let accounts = get("/v1/me/accounts").json()["data"]
+        .as_array()
+        .unwrap()
+        .clone();
+    assert_eq!(accounts.len(), 2, "{accounts:?}");
+    let by_ref = |r: &str| {
+        accounts
+            .iter()
+            .find(|a| a["reference"] == r)
+            .unwrap_or_else(|| panic!("no account {r}"))
+            .clone()
+    };
+    let lease = by_ref("LOC-2024-0042");
+    assert_eq!(lease["balance"]["amount"], 85_000);
+    assert_eq!(lease["has_recurring_mandate"], false);
+    let parking = by_ref("PKG-2024-0012");
+    assert_eq!(parking["has_recurring_mandate"], true);
+    assert_eq!(parking["covered"]["amount"], 12_000, "{parking}");
+
+    let history = get("/v1/me/mandates").json();
+    let mandates = history["data"].as_array().unwrap();
+    assert_eq!(mandates.len(), 1);
+    assert_eq!(mandates[0]["status"], "signed");
+    let signed_id = mandates[0]["id"].as_str().unwrap().to_owned();
+    let signed_pdf = get(&format!("/v1/me/mandates/{signed_id}/document")).body;
+    assert!(signed_pdf.starts_with(b"%PDF-"));
+
+    let bank = get("/v1/me/bank-details?iban=FR1420041010050500013M02606").json();
+    assert_eq!(bank["bic"], "PSSTFRPP", "{bank}");
+
+    let lease_id = lease["id"].as_str().unwrap();
+    let draft = app
+        .request("POST", &format!("/v1/me/accounts/{lease_id}/mandates"))
+        .bearer(&token)
+        .json(&json!({"iban": "FR1420041010050500013M02606", "mode": "one_off"}))
+        .send();
+    assert_eq!(draft.status, 201, "{}", draft.text());
+    let id = draft.json()["id"].as_str().unwrap().to_owned();
+    let unsigned = get(&format!("/v1/me/mandates/{id}/document")).body;
+    assert!(unsigned.starts_with(b"%PDF-"));
+
+    let sent = app
+        .request("POST", &format!("/v1/me/mandates/{id}/otp"))
+        .bearer(&token)
+        .json(&json!({"channel": "sms"}))
+        .send();
+    assert_eq!(sent.status, 202, "{}", sent.text());
+    let code = app.nth_message("+33622334455", 1).code(6).unwrap();
+    let signed = app
+        .request("POST", &format!("/v1/me/mandates/{id}/signature"))
+        .bearer(&token)
+        .json(&json!({"code": code}))
+        .send();
+    assert_eq!(signed.status, 200, "{}", signed.text());
+    assert_eq!(signed.json()["status"], "signed");
+    let first = get(&format!("/v1/me/mandates/{id}/document")).body;
+    let again = get(&format!("/v1/me/mandates/{id}/document")).body;
+    assert_eq!(first, again, "a signed mandate's PDF never changes");
+
+    // The parking account is paid by a recurring mandate: no way back.
+    let parking_id = parking["id"].as_str().unwrap();
+    app.request("POST", &format!("/v1/me/accounts/{parking_id}/mandates"))
+        .bearer(&token)
+        .json(&json!({"iban": "FR1420041010050500013M02606", "mode": "one_off", "amount": 100}))
+        .send()
+        .assert_problem(409, "recurring_mandate_exists");
 }

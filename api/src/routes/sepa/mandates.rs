@@ -244,7 +244,7 @@ fn collectible(conn: &mut DbConnection, account: &Account) -> Result<i64, ApiErr
 }
 
 /// The earliest allowed due date for a signature on `today`.
-fn earliest_due(today: NaiveDate, creditor: Option<&CreditorSettings>) -> NaiveDate {
+pub(crate) fn earliest_due(today: NaiveDate, creditor: Option<&CreditorSettings>) -> NaiveDate {
     let days = creditor.map_or(DEFAULT_PRENOTIFICATION_DAYS, |c| c.prenotification_days);
     today + chrono::Duration::days(i64::from(days))
 }
@@ -793,7 +793,7 @@ pub async fn get_one(
 }
 
 /// The document of `mandate` as printed, with `signature` once signed.
-fn document_of(
+pub(crate) fn document_of(
     mandate: &Mandate,
     creditor: &CreditorSettings,
     locale: Locale,
@@ -1064,7 +1064,7 @@ fn request_hash(mandate_id: &str, code: &str) -> String {
 
 /// A fresh unique mandate reference: `GCH`, the signature date and 16
 /// random base-32 characters (27 characters of the SEPA set).
-fn new_umr(today: NaiveDate) -> String {
+pub(crate) fn new_umr(today: NaiveDate) -> String {
     let random = ids::new_id("x");
     let random = random.split_once('_').map_or(random.as_str(), |(_, r)| r);
     format!(
@@ -1076,7 +1076,7 @@ fn new_umr(today: NaiveDate) -> String {
 
 /// The town printed as the place of signature: the creditor's (the last
 /// address line without its postcode), or "en ligne" / "online".
-fn place_of(creditor: &CreditorSettings, locale: Locale) -> String {
+pub(crate) fn place_of(creditor: &CreditorSettings, locale: Locale) -> String {
     let town = creditor
         .address
         .last()
