@@ -16,13 +16,13 @@ use guichet_domain::gateway::{CardDetails, Cvc, Pan, PaymentGateway, SandboxGate
 use guichet_domain::identity::Customer;
 use guichet_domain::password::hash_password;
 use guichet_domain::schedule::{InstalmentStatus, Schedule, plan_equal};
-use guichet_domain::{Clock, Currency, Locale, Money, ids};
+use guichet_domain::{Clock, Currency, Money, ids};
 use guichet_store::repo::payment::{self, PaymentSettings};
 use guichet_store::repo::schedules::{self, Card, Order};
 use guichet_store::repo::{codes, customers, organizations, staff};
 use guichet_store::{DbConnection, OptionalExt};
 
-use super::DemoAccount;
+use super::{DemoAccount, customer};
 use crate::provision::{self, ProvisionError};
 use crate::routes::auth::purpose;
 
@@ -304,28 +304,6 @@ impl Plan<'_> {
         }
         schedules::save_schedule(conn, &mut order, now)?;
         Ok(())
-    }
-}
-
-fn customer(
-    org_id: &str,
-    email: &str,
-    name: &str,
-    mobile: Option<&str>,
-    now: DateTime<Utc>,
-) -> Customer {
-    Customer {
-        id: ids::new_id("cus"),
-        org_id: org_id.to_owned(),
-        email: email.to_owned(),
-        name: name.to_owned(),
-        mobile: mobile.map(str::to_owned),
-        locale: Locale::Fr,
-        external_ref: None,
-        registered_at: None,
-        blocked_at: None,
-        created_at: now,
-        updated_at: now,
     }
 }
 

@@ -97,7 +97,8 @@ fn accounts() -> Vec<DemoAccount> {
     ]
 }
 
-fn customer(
+/// A French-speaking customer without access yet.
+pub(super) fn customer(
     org_id: &str,
     email: &str,
     name: &str,

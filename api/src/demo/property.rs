@@ -14,7 +14,7 @@ use guichet_domain::sepa::PaymentType;
 use guichet_domain::sepa::mandate_pdf::{
     SignatureChannel, SignatureEvidence, document_hash, render_mandate,
 };
-use guichet_domain::{Locale, ids};
+use guichet_domain::ids;
 use guichet_store::repo::accounts::{self, Account, EntryKind};
 use guichet_store::repo::collections::{self, Collection};
 use guichet_store::repo::creditor::{self, CreditorSettings, DEFAULT_PRENOTIFICATION_DAYS};
@@ -22,7 +22,7 @@ use guichet_store::repo::mandates::{self, Mandate, MandateStatus, Signature};
 use guichet_store::repo::{codes, customers, organizations, staff};
 use guichet_store::{DbConnection, OptionalExt};
 
-use super::DemoAccount;
+use super::{DemoAccount, customer};
 use crate::problem::ApiError;
 use crate::provision::{self, ProvisionError};
 use crate::routes::auth::purpose;
@@ -92,19 +92,8 @@ pub fn seed(
         };
         creditor::put(conn, &creditor, now)?;
 
-        let nadia = Customer {
-            id: ids::new_id("cus"),
-            org_id: org.id.clone(),
-            email: NADIA.0.to_owned(),
-            name: "Nadia Haddad".to_owned(),
-            mobile: Some("+33622334455".to_owned()),
-            locale: Locale::Fr,
-            external_ref: Some("LOCATAIRE-0042".to_owned()),
-            registered_at: None,
-            blocked_at: None,
-            created_at: now,
-            updated_at: now,
-        };
+        let mut nadia = customer(&org.id, NADIA.0, "Nadia Haddad", Some("+33622334455"), now);
+        nadia.external_ref = Some("LOCATAIRE-0042".to_owned());
         customers::insert(conn, &nadia)?;
         customers::set_password(conn, &nadia.id, &nadia_hash, now)?;
         account(
