@@ -9,12 +9,12 @@
 
 use chrono::{DateTime, Days, NaiveDate, Utc};
 use guichet_domain::identity::Customer;
+use guichet_domain::ids;
 use guichet_domain::password::hash_password;
 use guichet_domain::sepa::PaymentType;
 use guichet_domain::sepa::mandate_pdf::{
     SignatureChannel, SignatureEvidence, document_hash, render_mandate,
 };
-use guichet_domain::ids;
 use guichet_store::repo::accounts::{self, Account, EntryKind};
 use guichet_store::repo::collections::{self, Collection};
 use guichet_store::repo::creditor::{self, CreditorSettings, DEFAULT_PRENOTIFICATION_DAYS};
