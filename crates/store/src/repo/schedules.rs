@@ -430,7 +430,6 @@ pub fn list_for_customer(
         .filter(orders::customer_id.eq(customer_id))
         .select(OrderRow::as_select())
         .order(orders::id.asc())
-        .limit(limit)
         .into_boxed();
     if let Some(status) = status {
         query = query.filter(orders::status.eq(status.as_str()));
@@ -438,7 +437,17 @@ pub fn list_for_customer(
     if let Some(after) = after {
         query = query.filter(orders::id.gt(after.to_owned()));
     }
-    let rows = query.load(conn)?;
+    let rows = match conn {
+        // SQLite plans with the value bound to a LIMIT, and so prepares a
+        // statement that has one again at each execution. The index
+        // `orders_customer` (org_id, customer_id, id) yields the orders in
+        // page order: read them and stop after `limit`.
+        DbConnection::Sqlite(_) => query
+            .load_iter::<OrderRow, diesel::connection::DefaultLoadingMode>(conn)?
+            .take(usize::try_from(limit).unwrap_or(0))
+            .collect::<Result<Vec<_>, _>>()?,
+        DbConnection::Postgresql(_) => query.limit(limit).load(conn)?,
+    };
     assemble(conn, rows)
 }
 

@@ -87,11 +87,14 @@ pub fn insert(conn: &mut DbConnection, s: &Session) -> Result<(), StoreError> {
     Ok(())
 }
 
+/// The session `id`. Every authenticated request reads it: no `LIMIT`
+/// (`first`), which SQLite would make it prepare again at each execution
+/// (it plans with the bound value); the primary key gives one row at most.
 pub fn get(conn: &mut DbConnection, id: &str) -> Result<Session, StoreError> {
     sessions::table
         .find(id)
         .select(Row::as_select())
-        .first(conn)?
+        .get_result(conn)?
         .try_into()
 }
 
