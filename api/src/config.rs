@@ -60,7 +60,7 @@ pub struct DebitArgs {
     #[arg(long, value_name = "YYYY-MM-DD", value_parser = parse_date)]
     pub as_of: chrono::NaiveDate,
     /// Instalments claimed at once (1 to 10000).
-    #[arg(long, default_value_t = 100,
+    #[arg(long, default_value_t = crate::jobs::debit::DEFAULT_BATCH,
           value_parser = clap::value_parser!(i64).range(1..=10_000))]
     pub batch: i64,
     /// Payment gateway (as `guichet serve --payment-gateway`).

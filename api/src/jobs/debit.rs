@@ -9,11 +9,22 @@
 //! rows of a claimed batch in one commit); after the call, one transaction
 //! completes the row, applies the result to the schedule
 //! ([`record_debit_result`]) and lets go of the claim (the results of up to
-//! 25 instalments share a transaction; if it fails they are applied one by
-//! one). A run that dies in between leaves a pending row: the next run finds
-//! it (by key when it claims the instalment again, or among the stale
-//! pending charges it reconciles first) and sends the same key again; the
-//! gateway answers with the first outcome and never charges twice.
+//! `SETTLE_CHUNK` (500) instalments share a transaction; if it fails they are
+//! applied one by one). A run that dies in between leaves a pending row: the
+//! next run finds it (by key when it claims the instalment again, or among
+//! the stale pending charges it reconciles first) and sends the same key
+//! again; the gateway answers with the first outcome and never charges
+//! twice.
+//!
+//! # Throughput
+//!
+//! A batch costs a fixed number of statements, not a few per instalment:
+//! its orders and existing charges are read, its pending charges inserted,
+//! and its results completed and saved with multi-row statements
+//! (instalments left in the same state share one `UPDATE`). On PostgreSQL a
+//! round trip costs more than the work it carries; SQLite, which has no
+//! round trips, inserts and completes the charges one prepared statement at
+//! a time (`docs/BENCHMARKS.md`, "Debit runs").
 //!
 //! # Concurrent runs
 //!
@@ -53,10 +64,10 @@ pub const LEASE: Duration = Duration::from_secs(5 * 60);
 pub const STALE_AFTER: Duration = Duration::from_secs(10 * 60);
 
 /// Instalments claimed at once.
-pub const DEFAULT_BATCH: i64 = 100;
+pub const DEFAULT_BATCH: i64 = 500;
 
 /// Results applied in one transaction.
-const SETTLE_CHUNK: usize = 25;
+const SETTLE_CHUNK: usize = 500;
 
 /// The largest batch a run claims at once.
 pub const MAX_BATCH: i64 = 10_000;
@@ -360,11 +371,18 @@ impl DebitRun {
             pass.report.transient_failures += 1;
             return Ok(false);
         };
-        let policy = pass.policy(&mut conn, &charge.org_id)?;
+        pass.policy(&mut conn, &charge.org_id)?;
         let at = self.now();
+        let item = Settling {
+            charge,
+            instalment_id,
+            answer: &answer,
+        };
         let outcome = guichet_store::transaction(&mut conn, |conn| {
-            settle(conn, charge, instalment_id, &answer, at, policy, false)
-        })?;
+            settle(conn, &[item], at, &pass.policies, false)
+        })?
+        .pop()
+        .flatten();
         pass.report.reconciled += 1;
         pass.report.count(outcome);
         tracing::info!(
@@ -409,33 +427,18 @@ impl DebitRun {
         }
     }
 
-    /// Presents a claimed batch: the attempts are recorded as pending (one
-    /// commit), sent one by one, and their results applied (one commit per
-    /// [`SETTLE_CHUNK`]). Returns how many instalments were settled; the
-    /// others' claims are kept until the end of the run.
+    /// Presents a claimed batch: the attempts are read and recorded as
+    /// pending (a few statements and one commit for the whole batch), sent
+    /// one by one, and their results applied (a few statements and one
+    /// commit per [`SETTLE_CHUNK`]). Returns how many instalments were
+    /// settled; the others' claims are kept until the end of the run.
     fn present_batch(&self, claimed: Vec<ClaimedInstalment>, pass: &mut Pass<'_>) -> usize {
-        let mut settled = 0;
-        let mut prepared = Vec::with_capacity(claimed.len());
-        let mut conn: Option<guichet_store::db::PooledConn> = None;
-        for instalment in claimed {
-            if pass.stop.load(Ordering::SeqCst) {
-                pass.held.push(instalment.instalment_id);
-                continue;
-            }
-            let attempt = match &mut conn {
-                Some(conn) => self.prepare(&mut *conn, &instalment, pass.as_of),
-                None => self
-                    .conn()
-                    .and_then(|c| self.prepare(&mut *conn.insert(c), &instalment, pass.as_of)),
-            };
-            match attempt {
-                Ok(Some(attempt)) => prepared.push(attempt),
-                // Paid, cancelled or moved since it was claimed: released.
-                Ok(None) => settled += 1,
-                Err(error) => pass.fail(&instalment.instalment_id, &error),
-            }
+        if pass.stop.load(Ordering::SeqCst) {
+            pass.held
+                .extend(claimed.into_iter().map(|c| c.instalment_id));
+            return 0;
         }
-        drop(conn);
+        let (prepared, mut settled) = self.prepare(claimed, pass);
         let prepared = self.record_pending(prepared, pass);
         let mut answered = Vec::with_capacity(prepared.len());
         for attempt in prepared {
@@ -481,64 +484,116 @@ impl DebitRun {
         settled
     }
 
-    /// Reads a claimed instalment and the charge of its next attempt (an
-    /// existing one under the same key, or a new one to record). `None` (and
-    /// the claim released) when it is no longer due.
+    /// Reads the claimed instalments with their orders and the charge of
+    /// each one's next attempt (an existing one under the same key, or a
+    /// new one to record). Those no longer due are released and counted as
+    /// settled (the second value); those that cannot be read are failed.
     fn prepare(
         &self,
-        conn: &mut DbConnection,
-        claimed: &ClaimedInstalment,
-        as_of: NaiveDate,
-    ) -> Result<Option<Attempt>, Failure> {
-        let order = schedules::get(conn, &claimed.org_id, &claimed.order_id)?;
-        let Some(instalment) =
-            instalment(&order, &claimed.instalment_id).filter(|i| i.is_due(as_of))
-        else {
-            schedules::release_claim(conn, &claimed.instalment_id)?;
-            return Ok(None);
-        };
-        let key = idempotency_key(&claimed.instalment_id, instalment.attempts + 1);
-        let (charge, new) = match charges::find_by_key(conn, &key)? {
-            // A run died after recording this attempt: same key, same charge.
-            Some(existing) => {
-                if existing.amount != instalment.amount {
-                    tracing::warn!(
-                        charge = %existing.id,
-                        instalment = %claimed.instalment_id,
-                        "the instalment's amount changed since this attempt was recorded; \
-                         the recorded amount is charged"
-                    );
+        claimed: Vec<ClaimedInstalment>,
+        pass: &mut Pass<'_>,
+    ) -> (Vec<Attempt>, usize) {
+        let ids: Vec<String> = claimed.iter().map(|c| c.instalment_id.clone()).collect();
+        match self
+            .conn()
+            .and_then(|mut conn| self.read_attempts(&mut conn, claimed, pass))
+        {
+            Ok(prepared) => prepared,
+            Err(error) => {
+                for id in ids {
+                    pass.fail(&id, &error);
                 }
-                (existing, false)
+                (Vec::new(), 0)
             }
-            None => (
-                Charge {
-                    id: ids::new_id("chg"),
-                    org_id: claimed.org_id.clone(),
-                    order_id: claimed.order_id.clone(),
-                    instalment_id: Some(claimed.instalment_id.clone()),
-                    idempotency_key: key,
-                    amount: instalment.amount,
-                    status: "pending".to_owned(),
-                    gateway_charge_id: None,
-                    failure_code: None,
-                    created_at: self.now(),
-                },
-                true,
-            ),
-        };
-        Ok(Some(Attempt {
-            claimed: claimed.clone(),
-            card_token: order.card.token,
-            charge,
-            new,
-        }))
+        }
+    }
+
+    fn read_attempts(
+        &self,
+        conn: &mut DbConnection,
+        claimed: Vec<ClaimedInstalment>,
+        pass: &mut Pass<'_>,
+    ) -> Result<(Vec<Attempt>, usize), Failure> {
+        let keys: Vec<(&str, &str)> = claimed
+            .iter()
+            .map(|c| (c.org_id.as_str(), c.order_id.as_str()))
+            .collect();
+        let orders: HashMap<String, Order> = schedules::get_many(conn, &keys)?
+            .into_iter()
+            .map(|o| (o.id.clone(), o))
+            .collect();
+        // Paid, cancelled or moved since it was claimed: released.
+        let mut gone = Vec::new();
+        let mut waiting = Vec::with_capacity(claimed.len());
+        for c in claimed {
+            let Some(order) = orders.get(&c.order_id) else {
+                pass.fail(&c.instalment_id, &Failure::from(StoreError::NotFound));
+                continue;
+            };
+            match instalment(order, &c.instalment_id).filter(|i| i.is_due(pass.as_of)) {
+                None => gone.push(c),
+                Some(i) => {
+                    let key = idempotency_key(&c.instalment_id, i.attempts + 1);
+                    waiting.push((c, key, i.amount, order.card.token.clone()));
+                }
+            }
+        }
+        let gone_ids: Vec<&str> = gone.iter().map(|c| c.instalment_id.as_str()).collect();
+        schedules::release_claims(conn, &gone_ids)?;
+        let keys: Vec<String> = waiting.iter().map(|(_, key, _, _)| key.clone()).collect();
+        let mut existing: HashMap<String, Charge> = charges::find_by_keys(conn, &keys)?
+            .into_iter()
+            .map(|c| (c.idempotency_key.clone(), c))
+            .collect();
+        let now = self.now();
+        let attempts = waiting
+            .into_iter()
+            .map(|(claimed, key, amount, card_token)| {
+                let (charge, new) = match existing.remove(&key) {
+                    // A run died after recording this attempt: same key,
+                    // same charge.
+                    Some(existing) => {
+                        if existing.amount != amount {
+                            tracing::warn!(
+                                charge = %existing.id,
+                                instalment = %claimed.instalment_id,
+                                "the instalment's amount changed since this attempt was \
+                                 recorded; the recorded amount is charged"
+                            );
+                        }
+                        (existing, false)
+                    }
+                    None => (
+                        Charge {
+                            id: ids::new_id("chg"),
+                            org_id: claimed.org_id.clone(),
+                            order_id: claimed.order_id.clone(),
+                            instalment_id: Some(claimed.instalment_id.clone()),
+                            idempotency_key: key,
+                            amount,
+                            status: "pending".to_owned(),
+                            gateway_charge_id: None,
+                            failure_code: None,
+                            created_at: now,
+                        },
+                        true,
+                    ),
+                };
+                Attempt {
+                    claimed,
+                    card_token,
+                    charge,
+                    new,
+                }
+            })
+            .collect();
+        Ok((attempts, gone.len()))
     }
 
     /// Records the new attempts as `pending`, committed before any is sent:
-    /// all in one transaction, or one by one when that fails (a concurrent
-    /// record of the same key wins and is reused). Returns the attempts
-    /// that may be sent.
+    /// all in one transaction (multi-row inserts), or one by one when that
+    /// fails (a concurrent record of the same key wins and is reused).
+    /// Returns the attempts that may be sent.
     fn record_pending(&self, attempts: Vec<Attempt>, pass: &mut Pass<'_>) -> Vec<Attempt> {
         if attempts.iter().all(|a| !a.new) {
             return attempts;
@@ -552,12 +607,13 @@ impl DebitRun {
                 return Vec::new();
             }
         };
-        let all = guichet_store::transaction(&mut conn, |conn| {
-            for attempt in attempts.iter().filter(|a| a.new) {
-                charges::insert_pending(conn, &attempt.charge)?;
-            }
-            Ok::<_, StoreError>(())
-        });
+        let new: Vec<&Charge> = attempts
+            .iter()
+            .filter(|a| a.new)
+            .map(|a| &a.charge)
+            .collect();
+        let all =
+            guichet_store::transaction(&mut conn, |conn| charges::insert_pending_many(conn, &new));
         if all.is_ok() {
             return attempts;
         }
@@ -589,8 +645,9 @@ impl DebitRun {
         recorded
     }
 
-    /// Settles answered attempts in one transaction, or one by one when
-    /// that fails; returns how many were settled.
+    /// Settles answered attempts in one transaction (a few statements for
+    /// them all), or one by one when that fails; returns how many were
+    /// settled.
     fn settle_chunk(&self, chunk: Vec<(Attempt, Answer, bool)>, pass: &mut Pass<'_>) -> usize {
         let settled = self.conn().and_then(|mut conn| {
             for (attempt, _, _) in &chunk {
@@ -598,25 +655,15 @@ impl DebitRun {
             }
             let policies = &pass.policies;
             let at = self.now();
-            guichet_store::transaction(&mut conn, |conn| {
-                chunk
-                    .iter()
-                    .map(|(attempt, answer, _)| {
-                        settle(
-                            conn,
-                            &attempt.charge,
-                            &attempt.claimed.instalment_id,
-                            answer,
-                            at,
-                            policies
-                                .get(&attempt.charge.org_id)
-                                .copied()
-                                .unwrap_or_default(),
-                            true,
-                        )
-                    })
-                    .collect::<Result<Vec<_>, Failure>>()
-            })
+            let items: Vec<Settling<'_>> = chunk
+                .iter()
+                .map(|(attempt, answer, _)| Settling {
+                    charge: &attempt.charge,
+                    instalment_id: &attempt.claimed.instalment_id,
+                    answer,
+                })
+                .collect();
+            guichet_store::transaction(&mut conn, |conn| settle(conn, &items, at, policies, true))
         });
         match settled {
             Ok(outcomes) => {
@@ -735,41 +782,92 @@ impl DebitHandle {
     }
 }
 
-/// Within the caller's transaction: completes the charge, applies its
-/// result to the instalment when it still waits for this attempt, saves the
-/// schedule and (`release`) lets go of the claim. Returns what was applied.
+/// One answered charge to settle.
+struct Settling<'a> {
+    charge: &'a Charge,
+    instalment_id: &'a str,
+    answer: &'a Answer,
+}
+
+/// Within the caller's transaction: completes the charges, locks their
+/// orders (in the order of their ids) and reads them again, applies each
+/// result to its instalment when it still waits for this attempt (in the
+/// order given: several instalments of one order see each other's
+/// results), saves what changed and (`release`) lets go of the claims. A
+/// few statements for the whole list. Returns what was applied, in the
+/// order of `items`.
 fn settle(
     conn: &mut DbConnection,
-    charge: &Charge,
-    instalment_id: &str,
-    answer: &Answer,
+    items: &[Settling<'_>],
     at: DateTime<Utc>,
-    policy: RetryPolicy,
+    policies: &HashMap<String, RetryPolicy>,
     release: bool,
-) -> Result<Option<DebitOutcome>, Failure> {
-    charges::complete(
-        conn,
-        &charge.id,
-        answer.succeeded,
-        answer.gateway_charge_id.as_deref(),
-        answer.failure_code.as_deref(),
-        at,
-    )?;
-    // Read again inside the transaction: the schedule may have changed since
-    // the charge was sent.
-    schedules::lock(conn, &charge.org_id, &charge.order_id)?;
-    let mut order = schedules::get(conn, &charge.org_id, &charge.order_id)?;
-    let outcome = apply(&mut order, charge, instalment_id, answer, at, &policy)?;
-    if outcome.is_some() {
-        schedules::save_schedule(conn, &mut order, at)?;
+) -> Result<Vec<Option<DebitOutcome>>, Failure> {
+    let completions: Vec<charges::Completion<'_>> = items
+        .iter()
+        .map(|item| charges::Completion {
+            id: &item.charge.id,
+            succeeded: item.answer.succeeded,
+            gateway_charge_id: item.answer.gateway_charge_id.as_deref(),
+            failure_code: item.answer.failure_code.as_deref(),
+        })
+        .collect();
+    charges::complete_many(conn, &completions, at)?;
+    // Read again inside the transaction: the schedules may have changed
+    // since the charges were sent.
+    let order_ids: Vec<&str> = items.iter().map(|i| i.charge.order_id.as_str()).collect();
+    schedules::lock_many(conn, &order_ids)?;
+    let keys: Vec<(&str, &str)> = items
+        .iter()
+        .map(|i| (i.charge.org_id.as_str(), i.charge.order_id.as_str()))
+        .collect();
+    let mut orders: HashMap<String, Order> = schedules::get_many(conn, &keys)?
+        .into_iter()
+        .map(|o| (o.id.clone(), o))
+        .collect();
+    let mut outcomes = Vec::with_capacity(items.len());
+    let mut changed: Vec<(&str, u32)> = Vec::new();
+    let mut unchanged: Vec<&str> = Vec::new();
+    let mut unpaid = Vec::new();
+    for item in items {
+        let order = orders
+            .get_mut(&item.charge.order_id)
+            .ok_or(StoreError::NotFound)?;
+        let policy = policies
+            .get(&item.charge.org_id)
+            .copied()
+            .unwrap_or_default();
+        let outcome = apply(
+            order,
+            item.charge,
+            item.instalment_id,
+            item.answer,
+            at,
+            &policy,
+        )?;
+        match outcome.and_then(|_| instalment(order, item.instalment_id)) {
+            Some(i) => changed.push((&item.charge.order_id, i.number)),
+            None => unchanged.push(item.instalment_id),
+        }
+        if outcome == Some(DebitOutcome::Unpaid) {
+            unpaid.push(item);
+        }
+        outcomes.push(outcome);
     }
-    if outcome == Some(DebitOutcome::Unpaid) {
-        tell_unpaid(conn, &order, charge, at)?;
-    }
+    let changed: Vec<(&Order, u32)> = changed
+        .into_iter()
+        .filter_map(|(order_id, number)| orders.get(order_id).map(|o| (o, number)))
+        .collect();
+    schedules::save_debits(conn, &changed, release, at)?;
     if release {
-        schedules::release_claim(conn, instalment_id)?;
+        schedules::release_claims(conn, &unchanged)?;
     }
-    Ok(outcome)
+    for item in unpaid {
+        if let Some(order) = orders.get(&item.charge.order_id) {
+            tell_unpaid(conn, order, item.charge, at)?;
+        }
+    }
+    Ok(outcomes)
 }
 
 /// E-mails the customer that an instalment is now unpaid, with the way to

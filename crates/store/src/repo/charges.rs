@@ -85,6 +85,136 @@ pub fn insert_pending(conn: &mut DbConnection, c: &Charge) -> Result<(), StoreEr
     Ok(())
 }
 
+/// Rows per multi-row statement or `IN` list: within both backends' limits
+/// on bound parameters (SQLite 32 766, PostgreSQL 65 535).
+const ROWS_PER_STATEMENT: usize = 1_000;
+
+/// Records charges about to be sent (status `pending`). A key already
+/// recorded fails with `Conflict`; run it in a transaction so that nothing
+/// is recorded then. On PostgreSQL, multi-row inserts: one round trip per
+/// `ROWS_PER_STATEMENT` charges. On SQLite, in the process, there is no
+/// round trip to save: the one-row insert, whose prepared statement is
+/// reused (measured as fast as a multi-row insert, parsed each time).
+pub fn insert_pending_many(conn: &mut DbConnection, list: &[&Charge]) -> Result<(), StoreError> {
+    let DbConnection::Postgresql(pg) = conn else {
+        for charge in list {
+            insert_pending(conn, charge)?;
+        }
+        return Ok(());
+    };
+    for part in list.chunks(ROWS_PER_STATEMENT) {
+        let rows: Vec<_> = part
+            .iter()
+            .map(|c| {
+                (
+                    charges::id.eq(&c.id),
+                    charges::org_id.eq(&c.org_id),
+                    charges::order_id.eq(&c.order_id),
+                    charges::instalment_id.eq(&c.instalment_id),
+                    charges::idempotency_key.eq(&c.idempotency_key),
+                    charges::amount.eq(c.amount.amount),
+                    charges::currency.eq(c.amount.currency.as_str()),
+                    charges::status.eq("pending"),
+                    charges::created_at.eq(to_db_time(c.created_at)),
+                )
+            })
+            .collect();
+        // On the inner connection: diesel's MultiConnection inserts one row
+        // at a time.
+        diesel::insert_into(charges::table)
+            .values(&rows)
+            .execute(pg)?;
+    }
+    Ok(())
+}
+
+/// The charges recorded under these idempotency keys (those that exist).
+pub fn find_by_keys(conn: &mut DbConnection, keys: &[String]) -> Result<Vec<Charge>, StoreError> {
+    let mut found = Vec::new();
+    for part in keys.chunks(ROWS_PER_STATEMENT) {
+        // Boxed, so not kept as a prepared statement: PostgreSQL would
+        // settle on a generic plan made while the table was small (a
+        // sequential scan) and keep it while the run fills the table,
+        // unless something analyzes it meanwhile.
+        let rows: Vec<Row> = charges::table
+            .filter(charges::idempotency_key.eq_any(part))
+            .select(Row::as_select())
+            .into_boxed()
+            .load(conn)?;
+        for row in rows {
+            found.push(Charge::try_from(row)?);
+        }
+    }
+    Ok(found)
+}
+
+/// The gateway's answer about one charge, for [`complete_many`].
+#[derive(Debug, Clone, Copy)]
+pub struct Completion<'a> {
+    pub id: &'a str,
+    pub succeeded: bool,
+    pub gateway_charge_id: Option<&'a str>,
+    pub failure_code: Option<&'a str>,
+}
+
+/// `WITH v (id, status, gateway_charge_id, failure_code) AS (VALUES ...)
+/// UPDATE charges ...` for `rows` charges: `$1` is the completion time,
+/// then four parameters per charge.
+fn completions_sql(rows: usize) -> String {
+    let mut sql = String::from("WITH v (id, status, gateway_charge_id, failure_code) AS (VALUES ");
+    for row in 0..rows {
+        if row > 0 {
+            sql.push_str(", ");
+        }
+        let n = 2 + row * 4;
+        sql.push_str(&format!("(${n}, ${}, ${}, ${})", n + 1, n + 2, n + 3));
+    }
+    sql.push_str(
+        ") UPDATE charges SET status = v.status, gateway_charge_id = v.gateway_charge_id, \
+         failure_code = v.failure_code, completed_at = $1 FROM v WHERE charges.id = v.id",
+    );
+    sql
+}
+
+/// Completes charges with the gateway's answers: on PostgreSQL with one
+/// `UPDATE ... FROM (VALUES ...)` per `ROWS_PER_STATEMENT` charges, on the
+/// inner connection; on SQLite with one prepared `UPDATE` per charge (see
+/// [`insert_pending_many`]).
+pub fn complete_many(
+    conn: &mut DbConnection,
+    list: &[Completion<'_>],
+    now: DateTime<Utc>,
+) -> Result<(), StoreError> {
+    use diesel::sql_types::{Nullable, Text, Timestamp};
+    let DbConnection::Postgresql(pg) = conn else {
+        for c in list {
+            complete(
+                conn,
+                c.id,
+                c.succeeded,
+                c.gateway_charge_id,
+                c.failure_code,
+                now,
+            )?;
+        }
+        return Ok(());
+    };
+    for part in list.chunks(ROWS_PER_STATEMENT) {
+        let mut query = diesel::sql_query(completions_sql(part.len()))
+            .into_boxed()
+            .bind::<Timestamp, _>(to_db_time(now));
+        for c in part {
+            query = query
+                .bind::<Text, _>(c.id)
+                .bind::<Text, _>(if c.succeeded { "succeeded" } else { "failed" })
+                .bind::<Nullable<Text>, _>(c.gateway_charge_id)
+                .bind::<Nullable<Text>, _>(c.failure_code);
+        }
+        query.execute(pg)?;
+    }
+    Ok(())
+}
+
 /// The charge recorded under this idempotency key, if any.
 pub fn find_by_key(conn: &mut DbConnection, key: &str) -> Result<Option<Charge>, StoreError> {
     charges::table

@@ -2,7 +2,7 @@
 //! `refunds` and `cards` tables. Every query is scoped to an organization,
 //! and the customer's reads to the customer too.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 
 use chrono::{DateTime, NaiveDate, NaiveDateTime, Utc};
 use diesel::prelude::*;
@@ -399,6 +399,32 @@ pub fn get(conn: &mut DbConnection, org_id: &str, id: &str) -> Result<Order, Sto
     assemble(conn, vec![row])?.pop().ok_or(StoreError::NotFound)
 }
 
+/// Orders read or written at once by one statement: within both backends'
+/// limits on bound parameters.
+const ROWS_PER_STATEMENT: usize = 1_000;
+
+/// The orders named by `keys` (organization, order id), in any order; an
+/// order of another organization is left out, as one that does not exist.
+pub fn get_many(conn: &mut DbConnection, keys: &[(&str, &str)]) -> Result<Vec<Order>, StoreError> {
+    let wanted: BTreeSet<(&str, &str)> = keys.iter().copied().collect();
+    let mut ids: Vec<&str> = wanted.iter().map(|(_, id)| *id).collect();
+    ids.sort_unstable();
+    ids.dedup();
+    let mut found = Vec::with_capacity(ids.len());
+    for part in ids.chunks(ROWS_PER_STATEMENT) {
+        let rows: Vec<OrderRow> = orders::table
+            .filter(orders::id.eq_any(part))
+            .select(OrderRow::as_select())
+            .load(conn)?;
+        let rows = rows
+            .into_iter()
+            .filter(|r| wanted.contains(&(r.org_id.as_str(), r.id.as_str())))
+            .collect();
+        found.extend(assemble(conn, rows)?);
+    }
+    Ok(found)
+}
+
 /// The order `id` if it belongs to this customer.
 pub fn get_for_customer(
     conn: &mut DbConnection,
@@ -484,7 +510,10 @@ pub struct ClaimedInstalment {
 }
 
 /// Claims up to `limit` pending instalments whose debit date is on or
-/// before `as_of` and that no other run holds, for `lease`. On PostgreSQL
+/// before `as_of` and that no other run holds, for `lease`, oldest debit
+/// date first (in the order of the `instalments_due` index within a date:
+/// sorting by id too would read every due instalment at each claim). On
+/// PostgreSQL
 /// the rows are picked with `FOR UPDATE SKIP LOCKED`, so concurrent runs
 /// (several nodes) split the work; on SQLite the claim runs in a
 /// `BEGIN IMMEDIATE` transaction, which serializes runs.
@@ -515,7 +544,7 @@ pub fn claim_due(
                  WHERE id IN (SELECT id FROM instalments \
                    WHERE status = 'pending' AND debit_on <= $3 \
                      AND (claimed_until IS NULL OR claimed_until < $4) \
-                   ORDER BY debit_on, id LIMIT $5 FOR UPDATE SKIP LOCKED) \
+                   ORDER BY debit_on LIMIT $5 FOR UPDATE SKIP LOCKED) \
                  RETURNING id, order_id, org_id",
             )
             .bind::<Text, _>(token)
@@ -542,7 +571,7 @@ pub fn claim_due(
                         .is_null()
                         .or(instalments::claimed_until.lt(now_db)),
                 )
-                .order((instalments::debit_on.asc(), instalments::id.asc()))
+                .order(instalments::debit_on.asc())
                 .limit(limit)
                 .select((instalments::id, instalments::order_id, instalments::org_id))
                 .load(conn)?;
@@ -573,6 +602,123 @@ pub fn release_claim(conn: &mut DbConnection, instalment_id: &str) -> Result<(),
             instalments::claimed_until.eq(None::<NaiveDateTime>),
         ))
         .execute(conn)?;
+    Ok(())
+}
+
+/// Lets go of claimed instalments.
+pub fn release_claims(conn: &mut DbConnection, ids: &[&str]) -> Result<(), StoreError> {
+    for part in ids.chunks(ROWS_PER_STATEMENT) {
+        diesel::update(instalments::table.filter(instalments::id.eq_any(part)))
+            .set((
+                instalments::claim_token.eq(None::<String>),
+                instalments::claimed_until.eq(None::<NaiveDateTime>),
+            ))
+            .execute(conn)?;
+    }
+    Ok(())
+}
+
+/// [`lock`] for several orders: locked in the order of their ids, so that
+/// two writers locking overlapping sets never wait for each other in a
+/// cycle.
+pub fn lock_many(conn: &mut DbConnection, ids: &[&str]) -> Result<(), StoreError> {
+    let DbConnection::Postgresql(pg) = conn else {
+        return Ok(());
+    };
+    let mut ids = ids.to_vec();
+    ids.sort_unstable();
+    ids.dedup();
+    for part in ids.chunks(ROWS_PER_STATEMENT) {
+        orders::table
+            .filter(orders::id.eq_any(part))
+            .select(orders::id)
+            .order(orders::id.asc())
+            .for_update()
+            .load::<String>(pg)?;
+    }
+    Ok(())
+}
+
+/// Writes back what debit results changed, for many orders at once: the
+/// status, payment date, attempts and next attempt of the instalments
+/// `(order, number)` (and, with `release`, lets go of their claims in the
+/// same statement), and the status of their orders. Nothing else of a
+/// schedule changes when a debit result is recorded ([`save_schedule`]
+/// writes everything). Instalments left in the same state share one
+/// statement.
+pub fn save_debits(
+    conn: &mut DbConnection,
+    changed: &[(&Order, u32)],
+    release: bool,
+    now: DateTime<Utc>,
+) -> Result<(), StoreError> {
+    type State = (
+        &'static str,
+        Option<NaiveDateTime>,
+        i32,
+        Option<NaiveDate>,
+        Option<NaiveDate>,
+    );
+    let mut instalment_states: BTreeMap<State, Vec<&str>> = BTreeMap::new();
+    let mut order_states: BTreeMap<&str, &'static str> = BTreeMap::new();
+    for (order, number) in changed {
+        let id = order
+            .instalment_ids
+            .get(number)
+            .ok_or_else(|| StoreError::Database("instalment without id".into()))?;
+        let instalment = order
+            .schedule
+            .instalments
+            .iter()
+            .find(|i| i.number == *number)
+            .ok_or(StoreError::NotFound)?;
+        let state = (
+            instalment.status.as_str(),
+            opt_to_db_time(instalment.paid_at),
+            i32::try_from(instalment.attempts).unwrap_or(i32::MAX),
+            instalment.next_attempt_on,
+            debit_on(instalment),
+        );
+        instalment_states.entry(state).or_default().push(id);
+        order_states.insert(&order.id, order.status().as_str());
+    }
+    let mut order_statuses: BTreeMap<&'static str, Vec<&str>> = BTreeMap::new();
+    for (id, status) in order_states {
+        order_statuses.entry(status).or_default().push(id);
+    }
+    for ((status, paid_at, attempts, next_attempt_on, debit_on), ids) in instalment_states {
+        for part in ids.chunks(ROWS_PER_STATEMENT) {
+            let state = (
+                instalments::status.eq(status),
+                instalments::paid_at.eq(paid_at),
+                instalments::attempts.eq(attempts),
+                instalments::next_attempt_on.eq(next_attempt_on),
+                instalments::debit_on.eq(debit_on),
+            );
+            let rows = instalments::table.filter(instalments::id.eq_any(part));
+            if release {
+                diesel::update(rows)
+                    .set((
+                        state,
+                        instalments::claim_token.eq(None::<String>),
+                        instalments::claimed_until.eq(None::<NaiveDateTime>),
+                    ))
+                    .execute(conn)?;
+            } else {
+                diesel::update(rows).set(state).execute(conn)?;
+            }
+        }
+    }
+    for (status, ids) in order_statuses {
+        for part in ids.chunks(ROWS_PER_STATEMENT) {
+            diesel::update(orders::table.filter(orders::id.eq_any(part)))
+                .set((
+                    orders::status.eq(status),
+                    orders::updated_at.eq(to_db_time(now)),
+                ))
+                .execute(conn)?;
+        }
+    }
     Ok(())
 }
 
