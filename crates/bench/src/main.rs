@@ -1,6 +1,8 @@
 //! `guichet-bench`: starts a release `guichet` on a fresh database, loads it
 //! with keep-alive connections and prints req/s, latency and memory as JSON.
+//! `guichet-bench debit ...` measures the debit job instead (`debit.rs`).
 
+mod debit;
 mod http;
 mod load;
 mod procfs;
@@ -27,7 +29,12 @@ const MAX_ERROR_RATE: f64 = 0.01;
 const SETTLE: Duration = Duration::from_secs(1);
 
 #[derive(Debug, Parser)]
-#[command(version, about)]
+#[command(
+    version,
+    about,
+    after_help = "Other benchmarks: `guichet-bench debit --help` (the debit job), \
+                  `guichet-bench sepa --help` (SEPA documents and exports)."
+)]
 struct Args {
     /// Storage backend of the server under test.
     #[arg(long, value_enum, default_value = "sqlite")]
@@ -117,6 +124,9 @@ struct Target {
 }
 
 fn main() -> ExitCode {
+    if std::env::args_os().nth(1).is_some_and(|a| a == "debit") {
+        return debit::main(std::env::args_os().skip(1));
+    }
     if std::env::args_os().nth(1).is_some_and(|a| a == "sepa") {
         return sepa::main(std::env::args_os().skip(1));
     }
