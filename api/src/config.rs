@@ -320,11 +320,11 @@ pub struct ServeArgs {
           value_parser = clap::value_parser!(u32).range(1..=200))]
     pub db_pool_size: u32,
 
-    /// Password hashes (argon2id, about 19 MiB and a few tens of
-    /// milliseconds of CPU each) computed at once, 1 to 256; further
-    /// sign-ins wait for a free slot. Fewer leave CPU for other requests
-    /// during a login storm; as many as cores give the most logins per
-    /// second [default: the number of cores minus one, at least 1]
+    /// Password hashes (argon2id, about 19 MiB and 20 ms of CPU each)
+    /// computed at once, 1 to 256; further sign-ins wait for a free slot.
+    /// Fewer leave more CPU to other requests during a storm of sign-ins,
+    /// at the cost of fewer sign-ins per second (docs/BENCHMARKS.md)
+    /// [default: the number of cores]
     #[arg(long, env = "GUICHET_PASSWORD_HASH_CONCURRENCY",
           value_parser = clap::value_parser!(u16).range(1..=256))]
     pub password_hash_concurrency: Option<u16>,
@@ -518,12 +518,7 @@ impl Settings {
                 .max(1),
             db_pool_size: args.db_pool_size,
             password_hash_concurrency: args.password_hash_concurrency.map_or_else(
-                || {
-                    std::thread::available_parallelism()
-                        .map_or(2, |n| n.get())
-                        .saturating_sub(1)
-                        .max(1)
-                },
+                || std::thread::available_parallelism().map_or(2, |n| n.get()),
                 usize::from,
             ),
             shutdown_timeout: args.shutdown_timeout,

@@ -35,7 +35,6 @@ impl RequestSpec {
     }
 
     /// A request carrying `body` as JSON.
-    #[allow(dead_code)] // For the scenarios that will need it.
     pub fn json(method: &str, path: &str, body: &serde_json::Value) -> RequestSpec {
         let mut spec = RequestSpec::new(method, path);
         spec.body = Some(body.to_string().into_bytes());
@@ -48,7 +47,6 @@ impl RequestSpec {
     }
 
     /// Adds `Authorization: Bearer <token>`.
-    #[allow(dead_code)] // For the scenarios that will need it.
     pub fn bearer(self, token: &str) -> RequestSpec {
         self.header("Authorization", &format!("Bearer {token}"))
     }

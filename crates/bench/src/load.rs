@@ -49,7 +49,8 @@ impl LoadOutcome {
         }
     }
 
-    fn merge(&mut self, other: LoadOutcome) {
+    /// Adds `other` (latencies are no longer sorted).
+    pub fn merge(&mut self, other: LoadOutcome) {
         self.requests += other.requests;
         self.errors += other.errors;
         for (kind, count) in other.error_kinds {

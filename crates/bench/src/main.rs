@@ -2,11 +2,13 @@
 //! with keep-alive connections and prints req/s, latency and memory as JSON.
 //! `guichet-bench debit ...` measures the debit job instead (`debit.rs`).
 
+mod argon;
 mod debit;
 mod http;
 mod load;
 mod procfs;
 mod scenarios;
+mod schedules;
 mod sepa;
 mod server;
 
@@ -19,7 +21,10 @@ use std::time::Duration;
 use clap::Parser;
 use serde::Serialize;
 
+use crate::argon::RawArgon2;
+use crate::http::{RequestSpec, WireRequest};
 use crate::load::{LoadConfig, LoadOutcome, percentile};
+use crate::scenarios::{Kind, Setup};
 use crate::server::{Backend, Database, Server, ServerConfig};
 
 /// The error rate above which a run fails.
@@ -68,7 +73,18 @@ struct Args {
     #[arg(long, value_parser = clap::value_parser!(u16).range(1..=256))]
     workers: Option<u16>,
 
-    /// Run only this scenario (and the healthz baseline).
+    /// Concurrent keep-alive connections of `login`, alone and during the
+    /// storm: argon2, not the connections, bounds its rate.
+    #[arg(long, default_value_t = 8, value_parser = clap::value_parser!(u16).range(1..=4096))]
+    login_connections: u16,
+
+    /// Password hashes the server computes at once (its
+    /// --password-hash-concurrency) [default: the server's, one per core]
+    #[arg(long, value_parser = clap::value_parser!(u16).range(1..=256))]
+    password_hash_concurrency: Option<u16>,
+
+    /// Run only this scenario (with the healthz baseline and the scenarios
+    /// it is compared with).
     #[arg(long)]
     only: Option<String>,
 }
@@ -77,13 +93,24 @@ struct Args {
 struct Report {
     backend: Backend,
     connections: u16,
+    login_connections: u16,
     duration_secs: u64,
     warmup_secs: u64,
     /// `null`: the server's default.
     workers: Option<u16>,
+    /// `null`: the server's default (one per core).
+    password_hash_concurrency: Option<u16>,
     cores: usize,
+    /// The machine's 1-minute load average when the run started and ended,
+    /// this run included: above `cores`, other work competed for the CPU.
+    load_average_1m: [Option<f64>; 2],
     startup: Startup,
     results: Vec<ScenarioResult>,
+    /// `null` when the `raw_argon2` scenario did not run.
+    raw_argon2: Option<RawArgon2>,
+    /// The databases of the `schedules` scenario: rows, time to fill, query
+    /// plans; `null` when it did not run.
+    schedules_databases: Option<schedules::Databases>,
     peak_rss_mib: f64,
     targets: Vec<Target>,
 }
@@ -100,6 +127,7 @@ struct ScenarioResult {
     name: &'static str,
     method: String,
     path: String,
+    connections: usize,
     requests: u64,
     errors: u64,
     #[serde(skip_serializing_if = "BTreeMap::is_empty")]
@@ -110,12 +138,18 @@ struct ScenarioResult {
     max_ms: Option<f64>,
     #[serde(skip_serializing_if = "Option::is_none")]
     ratio_to_healthz: Option<f64>,
+    /// The server process's CPU time (user + system) in the measured
+    /// windows ÷ successful requests (scenario `schedules` only).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    server_cpu_us_per_request: Option<f64>,
 }
 
 #[derive(Debug, Serialize)]
 struct Target {
     name: &'static str,
-    limit: u64,
+    /// `at_most` or `at_least`.
+    comparison: &'static str,
+    limit: f64,
     value: Option<f64>,
     /// `null` when the run cannot tell (wrong connection count, no data).
     met: Option<bool>,
@@ -164,6 +198,8 @@ fn us_to_ms(us: Option<u32>) -> Option<f64> {
 fn run(args: &Args) -> Result<ExitCode, String> {
     let binary = server::resolve_binary(args.server.as_deref())?;
     let scenarios = scenarios::select(scenarios::all(), args.only.as_deref())?;
+    let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
+    let load_at_start = procfs::load_average_1m();
     // One thread: the generator keeps to one core and leaves the rest to
     // the server.
     let runtime = tokio::runtime::Builder::new_current_thread()
@@ -182,6 +218,8 @@ fn run(args: &Args) -> Result<ExitCode, String> {
         database_url: database.url().to_owned(),
         work_dir: work_dir.path().to_path_buf(),
         workers: args.workers.map(usize::from),
+        password_hash_concurrency: args.password_hash_concurrency,
+        demo: false,
     };
 
     progress(&format!(
@@ -196,6 +234,18 @@ fn run(args: &Args) -> Result<ExitCode, String> {
         "ready in {} ms on the fresh database; restarting on the migrated one",
         ms(ready_fresh)
     ));
+    if scenarios.iter().any(|s| s.demo) {
+        // A start of its own, so that neither start-up figure includes the
+        // demo's password hashing.
+        progress("creating the demo data (guichet serve --demo, not measured)");
+        let seeding = ServerConfig {
+            demo: true,
+            ..config.clone()
+        };
+        let mut seeder = Server::spawn(&seeding, "demo")?;
+        runtime.block_on(seeder.wait_ready(Duration::from_secs(60)))?;
+        seeder.stop()?;
+    }
     let mut server = Server::spawn(&config, "existing")?;
     let ready_existing = runtime.block_on(server.wait_ready(Duration::from_secs(30)))?;
     std::thread::sleep(SETTLE);
@@ -207,54 +257,260 @@ fn run(args: &Args) -> Result<ExitCode, String> {
         idle_rss
     ));
 
-    let load = LoadConfig {
+    let main_load = LoadConfig {
         addr: server.addr,
         connections: usize::from(args.connections),
         warmup: Duration::from_secs(args.warmup_secs),
         duration: Duration::from_secs(args.duration_secs),
     };
-    let host = server.addr.to_string();
-    let mut setup = scenarios::Setup::new(&runtime, server.addr);
+    let login_load = LoadConfig {
+        connections: usize::from(args.login_connections),
+        ..main_load
+    };
+    let mut setup = Setup::new(&runtime, server.addr);
     let mut results = Vec::new();
+    let mut raw_argon2 = None;
+    let mut schedules_databases = None;
     let mut failed = Vec::new();
     for scenario in &scenarios {
         let name = scenario.name;
-        let spec = (scenario.prepare)(&mut setup).map_err(|e| format!("{name}: set-up: {e}"))?;
-        // One request first: a scenario that cannot succeed once is not
-        // worth loading.
-        setup
-            .send(&spec)?
-            .expect_success()
-            .map_err(|e| format!("{name}: {} {}: {e}", spec.method, spec.path))?;
-        let wire = Arc::new(spec.encode(&host)?);
-        progress(&format!(
-            "{name}: {} {} with {} connections, {} s warm-up, {} s measured",
-            spec.method, spec.path, args.connections, args.warmup_secs, args.duration_secs
-        ));
-        let outcome = runtime.block_on(load::run(load, wire))?;
-        server.check_alive()?;
-        let result = summarise(name, &spec, &outcome, load.duration);
-        progress(&format!(
-            "{name}: {} req/s, p50 {} ms, p99 {} ms, {} errors",
-            result.req_per_s,
-            show(result.p50_ms),
-            show(result.p99_ms),
-            result.errors
-        ));
-        if outcome.errors as f64 > MAX_ERROR_RATE * outcome.requests as f64 {
-            failed.push(format!(
-                "{name}: {} errors in {} requests (first: {})",
-                outcome.errors,
-                outcome.requests,
-                outcome.first_error.as_deref().unwrap_or("?")
-            ));
-        } else if let Some(first) = &outcome.first_error {
-            progress(&format!(
-                "{name}: {} errors, first: {first}",
-                outcome.errors
-            ));
+        match &scenario.kind {
+            Kind::Http { prepare } => {
+                let spec = prepare(&mut setup).map_err(|e| format!("{name}: set-up: {e}"))?;
+                let wire = check_once(&mut setup, name, &spec)?;
+                let load = main_load;
+                progress(&format!(
+                    "{name}: {} {} with {} connections, {} s warm-up, {} s measured",
+                    spec.method, spec.path, load.connections, args.warmup_secs, args.duration_secs
+                ));
+                let outcome = runtime.block_on(load::run(load, wire))?;
+                results.push(record(name, &spec, &outcome, load, &mut failed));
+            }
+            Kind::LoginVsRawArgon2 => {
+                let spec = scenarios::login(&mut setup)?;
+                let wire = check_once(&mut setup, name, &spec)?;
+                let verifier = argon::Verifier::new(scenarios::DEMO_PASSWORD)
+                    .map_err(|e| format!("{name}: {e}"))?;
+                let (count, turn) = turns(main_load.duration);
+                progress(&format!(
+                    "{name}: {} {} with {} connections, in {count} turns of {turn:?} with \
+                     argon2id verifications on {cores} threads in this process",
+                    spec.method, spec.path, login_load.connections
+                ));
+                let mut verifications = 0;
+                let mut outcome = LoadOutcome::default();
+                for i in 0..count {
+                    let warmup = turn_warmup(i, main_load.warmup);
+                    verifications += verifier
+                        .run(cores, warmup, turn)
+                        .map_err(|e| format!("{name}: {e}"))?;
+                    let load = LoadConfig {
+                        warmup,
+                        duration: turn,
+                        ..login_load
+                    };
+                    outcome.merge(runtime.block_on(load::run(load, Arc::clone(&wire)))?);
+                }
+                outcome.latencies_us.sort_unstable();
+                let measured = turn * count;
+                let raw = RawArgon2::new(cores, verifications, measured);
+                progress(&format!(
+                    "{RAW_ARGON2}: {} verifications/s, {} ms each",
+                    raw.verifications_per_s, raw.ms_per_verification
+                ));
+                let load = LoadConfig {
+                    duration: measured,
+                    ..login_load
+                };
+                results.push(record(name, &spec, &outcome, load, &mut failed));
+                raw_argon2 = Some(raw);
+            }
+            Kind::Storm => {
+                let me = scenarios::me(&mut setup).map_err(|e| format!("{name}: set-up: {e}"))?;
+                let login =
+                    scenarios::login(&mut setup).map_err(|e| format!("{name}: set-up: {e}"))?;
+                let me_wire = check_once(&mut setup, name, &me)?;
+                let login_wire = check_once(&mut setup, name, &login)?;
+                let (count, turn) = turns(main_load.duration);
+                progress(&format!(
+                    "{name}: {} {} with {} connections, in {count} turns of {turn:?} alone \
+                     and {count} while {} {} runs on {} more",
+                    me.method,
+                    me.path,
+                    main_load.connections,
+                    login.method,
+                    login.path,
+                    login_load.connections,
+                ));
+                let mut quiet = LoadOutcome::default();
+                let mut stormy = LoadOutcome::default();
+                let mut storm = LoadOutcome::default();
+                for i in 0..count {
+                    let warmup = turn_warmup(i, main_load.warmup);
+                    let me_load = LoadConfig {
+                        warmup,
+                        duration: turn,
+                        ..main_load
+                    };
+                    let login_turn = LoadConfig {
+                        warmup,
+                        duration: turn,
+                        ..login_load
+                    };
+                    quiet.merge(runtime.block_on(load::run(me_load, Arc::clone(&me_wire)))?);
+                    let (me_outcome, login_outcome) = runtime.block_on(async {
+                        tokio::join!(
+                            load::run(me_load, Arc::clone(&me_wire)),
+                            load::run(login_turn, Arc::clone(&login_wire))
+                        )
+                    });
+                    stormy.merge(me_outcome?);
+                    storm.merge(login_outcome?);
+                }
+                let measured = turn * count;
+                for (result, spec, outcome, load) in [
+                    (QUIET_ME, &me, &mut quiet, main_load),
+                    (STORM_ME, &me, &mut stormy, main_load),
+                    (STORM_LOGIN, &login, &mut storm, login_load),
+                ] {
+                    outcome.latencies_us.sort_unstable();
+                    let load = LoadConfig {
+                        duration: measured,
+                        ..load
+                    };
+                    results.push(record(result, spec, outcome, load, &mut failed));
+                }
+            }
+            Kind::Schedules => {
+                // The main server's database becomes the big one; the small
+                // one gets a database and a server of its own, started the
+                // same way (a --demo start, then a plain one).
+                let small_dir = work_dir.path().join("small");
+                std::fs::create_dir_all(&small_dir)
+                    .map_err(|e| format!("cannot create {}: {e}", small_dir.display()))?;
+                let mut small_db = Database::create_labelled(
+                    args.backend,
+                    &args.pg_admin_url,
+                    &small_dir,
+                    "small",
+                )?;
+                let small_config = ServerConfig {
+                    database_url: small_db.url().to_owned(),
+                    work_dir: small_dir,
+                    demo: true,
+                    ..config.clone()
+                };
+                progress(&format!(
+                    "{name}: starting a second server on a small database"
+                ));
+                let mut seeder = Server::spawn(&small_config, "small-demo")?;
+                runtime.block_on(seeder.wait_ready(Duration::from_secs(60)))?;
+                seeder.stop()?;
+                let small_config = ServerConfig {
+                    demo: false,
+                    ..small_config
+                };
+                let mut small = Server::spawn(&small_config, "small")?;
+                runtime.block_on(small.wait_ready(Duration::from_secs(30)))?;
+
+                let mut filled = Vec::new();
+                let mut loads = Vec::new();
+                for (label, addr, url, population, names) in [
+                    (
+                        "big",
+                        server.addr,
+                        database.url().to_owned(),
+                        schedules::BIG,
+                        [SCHEDULES_READYZ, scenarios::SCHEDULES],
+                    ),
+                    (
+                        "small",
+                        small.addr,
+                        small_db.url().to_owned(),
+                        schedules::SMALL,
+                        [SCHEDULES_SMALL_READYZ, SCHEDULES_SMALL],
+                    ),
+                ] {
+                    progress(&format!(
+                        "{name}: filling the {label} database ({} customers, {} instalments)",
+                        population.customers, population.instalments
+                    ));
+                    let mut db_setup = Setup::new(&runtime, addr);
+                    let prepared =
+                        schedules::prepare(&mut db_setup, args.backend, &url, population, &|m| {
+                            progress(&format!("{name}: {label}: {m}"))
+                        })
+                        .map_err(|e| format!("{name}: {label} database: {e}"))?;
+                    let readyz = RequestSpec::get("/readyz");
+                    let readyz_wire = check_once(&mut db_setup, name, &readyz)?;
+                    let wire = check_once(&mut db_setup, name, &prepared.request)?;
+                    let load = LoadConfig { addr, ..main_load };
+                    let pid = if label == "big" {
+                        server.pid()?
+                    } else {
+                        small.pid()?
+                    };
+                    loads.push((names[0], readyz, readyz_wire, load, pid));
+                    loads.push((names[1], prepared.request, wire, load, pid));
+                    filled.push(prepared.filled);
+                }
+                let (count, turn) = turns(main_load.duration);
+                progress(&format!(
+                    "{name}: GET /readyz and GET /v1/me/schedules on each database with {} \
+                     connections, in {count} turns of {turn:?} each",
+                    main_load.connections
+                ));
+                let mut outcomes: Vec<LoadOutcome> =
+                    loads.iter().map(|_| LoadOutcome::default()).collect();
+                // The server's CPU time in each measured window, in ticks.
+                let mut cpu: Vec<Option<u64>> = loads.iter().map(|_| Some(0)).collect();
+                for i in 0..count {
+                    for k in turn_order(i, loads.len()) {
+                        let (_, _, wire, load, pid) = &loads[k];
+                        let load = LoadConfig {
+                            warmup: turn_warmup(i, main_load.warmup),
+                            duration: turn,
+                            ..*load
+                        };
+                        let (outcome, ticks) = runtime.block_on(async {
+                            let at_start = async {
+                                tokio::time::sleep(load.warmup).await;
+                                schedules::cpu_ticks(*pid)
+                            };
+                            let (outcome, start) =
+                                tokio::join!(load::run(load, Arc::clone(wire)), at_start);
+                            let end = schedules::cpu_ticks(*pid);
+                            (outcome, start.zip(end).map(|(a, b)| b.saturating_sub(a)))
+                        });
+                        outcomes[k].merge(outcome?);
+                        cpu[k] = cpu[k].zip(ticks).map(|(a, b)| a + b);
+                    }
+                }
+                for (((result, spec, _, load, _), outcome), ticks) in
+                    loads.iter().zip(&mut outcomes).zip(&cpu)
+                {
+                    outcome.latencies_us.sort_unstable();
+                    let load = LoadConfig {
+                        duration: turn * count,
+                        ..*load
+                    };
+                    let mut summary = record(result, spec, outcome, load, &mut failed);
+                    summary.server_cpu_us_per_request =
+                        schedules::us_per_request(*ticks, outcome.requests - outcome.errors);
+                    results.push(summary);
+                }
+                small.check_alive()?;
+                small.stop()?;
+                small_db.drop_now()?;
+                let small_filled = filled.pop().ok_or("no small database")?;
+                let big_filled = filled.pop().ok_or("no big database")?;
+                schedules_databases = Some(schedules::Databases {
+                    big: big_filled,
+                    small: small_filled,
+                });
+            }
         }
-        results.push(result);
+        server.check_alive()?;
     }
     let peak_rss = procfs::read_mib(server.pid()?, "VmHWM")?;
     server.stop()?;
@@ -271,29 +527,31 @@ fn run(args: &Args) -> Result<ExitCode, String> {
                 .map(|b| round(result.req_per_s / b, 3));
         }
     }
-    let healthz_p99 = results
-        .iter()
-        .find(|r| r.name == scenarios::BASELINE)
-        .and_then(|r| r.p99_ms);
     let report = Report {
         backend: args.backend,
         connections: args.connections,
+        login_connections: args.login_connections,
         duration_secs: args.duration_secs,
         warmup_secs: args.warmup_secs,
         workers: args.workers,
-        cores: std::thread::available_parallelism().map_or(0, |n| n.get()),
+        password_hash_concurrency: args.password_hash_concurrency,
+        cores,
+        load_average_1m: [load_at_start, procfs::load_average_1m()],
         startup: Startup {
             ready_ms_existing_db: ms(ready_existing),
             idle_rss_mib: round(idle_rss, 1),
             ready_ms_fresh_db: ms(ready_fresh),
         },
-        targets: targets(
-            args.connections,
-            healthz_p99,
-            round(idle_rss, 1),
-            ms(ready_existing),
-        ),
+        targets: targets(&Measured {
+            connections: args.connections,
+            results: &results,
+            raw_argon2: raw_argon2.as_ref(),
+            idle_rss_mib: round(idle_rss, 1),
+            ready_ms_existing_db: ms(ready_existing),
+        }),
         results,
+        raw_argon2,
+        schedules_databases,
         peak_rss_mib: round(peak_rss, 1),
     };
     let json =
@@ -301,8 +559,13 @@ fn run(args: &Args) -> Result<ExitCode, String> {
     println!("{json}");
     for target in &report.targets {
         if target.met == Some(false) {
+            let wanted = if target.comparison == AT_LEAST {
+                ">="
+            } else {
+                "<="
+            };
             progress(&format!(
-                "target {} not met: {} > {}",
+                "target {} not met: {}, wanted {wanted} {}",
                 target.name,
                 show(target.value),
                 target.limit
@@ -319,52 +582,265 @@ fn run(args: &Args) -> Result<ExitCode, String> {
     }
 }
 
+/// The name of the raw argon2 figures.
+const RAW_ARGON2: &str = "raw_argon2";
+/// The name of `me` measured in the storm scenario, between storms.
+const QUIET_ME: &str = "me_without_storm";
+/// The name of `me` measured during the login storm.
+const STORM_ME: &str = "me_during_login_storm";
+/// The name of `login` measured during the storm.
+const STORM_LOGIN: &str = "login_during_storm";
+
+/// The length of a turn when two measurements take turns, so that both see
+/// the same machine: on a shared one, other work comes and goes.
+const TURN: Duration = Duration::from_secs(2);
+
+/// Load before every turn but the first, not counted.
+const TURN_WARMUP: Duration = Duration::from_millis(500);
+
+/// `duration` cut into turns of about [`TURN`]: their number and length.
+fn turns(duration: Duration) -> (u32, Duration) {
+    let count = (duration.as_secs_f64() / TURN.as_secs_f64())
+        .floor()
+        .max(1.0) as u32;
+    (count, duration / count)
+}
+
+/// The warm-up of turn `i`: the run's before the first, then [`TURN_WARMUP`].
+fn turn_warmup(i: u32, first: Duration) -> Duration {
+    if i == 0 { first } else { TURN_WARMUP }
+}
+
+/// The order of `n` measurements in turn `i`: forwards, then backwards, so
+/// that none always comes first or right after the same other one.
+fn turn_order(i: u32, n: usize) -> Vec<usize> {
+    if i.is_multiple_of(2) {
+        (0..n).collect()
+    } else {
+        (0..n).rev().collect()
+    }
+}
+
+/// `GET /readyz` on the big database, in turns with `schedules` (the
+/// scenario's own name: the endpoint on the big database).
+const SCHEDULES_READYZ: &str = "schedules_readyz";
+/// The endpoint on the small database, and `GET /readyz` of its server.
+const SCHEDULES_SMALL: &str = "schedules_small_db";
+const SCHEDULES_SMALL_READYZ: &str = "schedules_small_db_readyz";
+
+const AT_MOST: &str = "at_most";
+const AT_LEAST: &str = "at_least";
+
+/// Sends `spec` once (a scenario that cannot succeed once is not worth
+/// loading) and encodes it for the load.
+fn check_once(
+    setup: &mut Setup<'_>,
+    name: &str,
+    spec: &RequestSpec,
+) -> Result<Arc<WireRequest>, String> {
+    setup
+        .send(spec)?
+        .expect_success()
+        .map_err(|e| format!("{name}: {} {}: {e}", spec.method, spec.path))?;
+    Ok(Arc::new(spec.encode(setup.host())?))
+}
+
+/// Summarises and reports `outcome`; notes it in `failed` if it had too
+/// many errors.
+fn record(
+    name: &'static str,
+    spec: &RequestSpec,
+    outcome: &LoadOutcome,
+    load: LoadConfig,
+    failed: &mut Vec<String>,
+) -> ScenarioResult {
+    let result = summarise(name, spec, outcome, load);
+    progress(&format!(
+        "{name}: {} req/s, p50 {} ms, p99 {} ms, {} errors",
+        result.req_per_s,
+        show(result.p50_ms),
+        show(result.p99_ms),
+        result.errors
+    ));
+    if outcome.errors as f64 > MAX_ERROR_RATE * outcome.requests as f64 {
+        failed.push(format!(
+            "{name}: {} errors in {} requests (first: {})",
+            outcome.errors,
+            outcome.requests,
+            outcome.first_error.as_deref().unwrap_or("?")
+        ));
+    } else if let Some(first) = &outcome.first_error {
+        progress(&format!(
+            "{name}: {} errors, first: {first}",
+            outcome.errors
+        ));
+    }
+    result
+}
+
 fn summarise(
     name: &'static str,
-    spec: &http::RequestSpec,
+    spec: &RequestSpec,
     outcome: &LoadOutcome,
-    duration: Duration,
+    load: LoadConfig,
 ) -> ScenarioResult {
     let successes = outcome.requests - outcome.errors;
     ScenarioResult {
         name,
         method: spec.method.clone(),
         path: spec.path.clone(),
+        connections: load.connections,
         requests: outcome.requests,
         errors: outcome.errors,
         error_kinds: outcome.error_kinds.clone(),
-        req_per_s: round(successes as f64 / duration.as_secs_f64(), 1),
+        req_per_s: round(successes as f64 / load.duration.as_secs_f64(), 1),
         p50_ms: us_to_ms(percentile(&outcome.latencies_us, 50.0)),
         p99_ms: us_to_ms(percentile(&outcome.latencies_us, 99.0)),
         max_ms: us_to_ms(outcome.latencies_us.last().copied()),
         ratio_to_healthz: None,
+        server_cpu_us_per_request: None,
     }
 }
 
-fn targets(
+/// What the targets are checked against.
+struct Measured<'a> {
     connections: u16,
-    healthz_p99_ms: Option<f64>,
+    results: &'a [ScenarioResult],
+    raw_argon2: Option<&'a RawArgon2>,
     idle_rss_mib: f64,
     ready_ms_existing_db: f64,
-) -> Vec<Target> {
-    let check = |name, limit: u64, value: Option<f64>| Target {
+}
+
+impl Measured<'_> {
+    fn result(&self, name: &str) -> Option<&ScenarioResult> {
+        self.results.iter().find(|r| r.name == name)
+    }
+}
+
+fn targets(m: &Measured<'_>) -> Vec<Target> {
+    let check = |name, comparison, limit: f64, value: Option<f64>| Target {
         name,
+        comparison,
         limit,
         value,
-        met: value.map(|v| v <= limit as f64),
+        met: value.map(|v| {
+            if comparison == AT_LEAST {
+                v >= limit
+            } else {
+                v <= limit
+            }
+        }),
         note: None,
     };
-    let mut p99 = check("healthz_p99_ms_at_64", 10, healthz_p99_ms);
-    if connections != 64 {
+    let healthz_p99 = m.result(scenarios::BASELINE).and_then(|r| r.p99_ms);
+    let mut p99 = check("healthz_p99_ms_at_64", AT_MOST, 10.0, healthz_p99);
+    if m.connections != 64 {
         p99.met = None;
         p99.note = Some(format!(
-            "measured at {connections} connections; the target is defined at 64"
+            "measured at {} connections; the target is defined at 64",
+            m.connections
         ));
     }
+
+    let login = m.result(scenarios::LOGIN);
+    let raw_per_s = m
+        .raw_argon2
+        .map(|r| r.verifications_per_s)
+        .filter(|&v| v > 0.0);
+    let mut login_vs_raw = check(
+        "login_vs_raw_argon2",
+        AT_LEAST,
+        0.8,
+        login
+            .zip(raw_per_s)
+            .map(|(l, raw)| round(l.req_per_s / raw, 3)),
+    );
+    login_vs_raw.note = Some(match (login, m.raw_argon2) {
+        (Some(l), Some(raw)) => format!(
+            "login {} req/s on {} connections ÷ raw argon2 {} verifications/s on {} threads",
+            l.req_per_s, l.connections, raw.verifications_per_s, raw.threads
+        ),
+        _ => "not measured in this run (scenario login)".to_owned(),
+    });
+
+    let alone = m.result(QUIET_ME).and_then(|r| r.p99_ms);
+    let storm = m.result(STORM_ME).and_then(|r| r.p99_ms);
+    let mut storm_ratio = check(
+        "me_p99_storm_ratio",
+        AT_MOST,
+        3.0,
+        alone
+            .zip(storm)
+            .filter(|&(a, _)| a > 0.0)
+            .map(|(a, s)| round(s / a, 3)),
+    );
+    storm_ratio.note = Some(match (alone, storm) {
+        (Some(a), Some(s)) => format!(
+            "me p99 {s} ms during the login storm ÷ {a} ms without it{}",
+            m.result(STORM_LOGIN)
+                .map(|l| format!(
+                    " (storm: {} logins/s on {} connections)",
+                    l.req_per_s, l.connections
+                ))
+                .unwrap_or_default()
+        ),
+        _ => "not measured in this run (scenario login_storm)".to_owned(),
+    });
+
+    let per_s = |name| m.result(name).map(|r| r.req_per_s);
+    let ratio = |a: Option<f64>, b: Option<f64>| {
+        a.zip(b.filter(|&b| b > 0.0)).map(|(a, b)| round(a / b, 3))
+    };
+    let (schedules, readyz) = (per_s(scenarios::SCHEDULES), per_s(SCHEDULES_READYZ));
+    let (small, small_readyz) = (per_s(SCHEDULES_SMALL), per_s(SCHEDULES_SMALL_READYZ));
+    let not_measured = "not measured in this run (scenario schedules)".to_owned();
+    let mut schedules_vs_readyz = check(
+        "schedules_vs_readyz",
+        AT_LEAST,
+        0.5,
+        ratio(schedules, readyz),
+    );
+    schedules_vs_readyz.note = Some(match (schedules, readyz) {
+        (Some(s), Some(r)) => format!(
+            "GET /v1/me/schedules {s} req/s ÷ GET /readyz {r} req/s, same server, 1 000 000 \
+             instalments, in turns (small database: {})",
+            show(ratio(small, small_readyz))
+        ),
+        _ => not_measured.clone(),
+    });
+    let mut big_vs_small = check(
+        "schedules_big_vs_small_db",
+        AT_LEAST,
+        0.9,
+        ratio(schedules, small),
+    );
+    let cpu = |name| m.result(name).and_then(|r| r.server_cpu_us_per_request);
+    big_vs_small.note = Some(match (schedules, small) {
+        (Some(b), Some(s)) => format!(
+            "GET /v1/me/schedules {b} req/s on 1 000 000 instalments ÷ {s} req/s on 1 000, \
+             in turns (each ÷ its server's GET /readyz: {}; server CPU per request {} µs ÷ {} \
+             µs: {})",
+            show(ratio(ratio(schedules, readyz), ratio(small, small_readyz))),
+            show(cpu(scenarios::SCHEDULES)),
+            show(cpu(SCHEDULES_SMALL)),
+            show(ratio(cpu(scenarios::SCHEDULES), cpu(SCHEDULES_SMALL))),
+        ),
+        _ => not_measured,
+    });
+
     vec![
         p99,
-        check("idle_rss_mib", 40, Some(idle_rss_mib)),
-        check("ready_ms_existing_db", 500, Some(ready_ms_existing_db)),
+        check("idle_rss_mib", AT_MOST, 40.0, Some(m.idle_rss_mib)),
+        check(
+            "ready_ms_existing_db",
+            AT_MOST,
+            500.0,
+            Some(m.ready_ms_existing_db),
+        ),
+        login_vs_raw,
+        storm_ratio,
+        schedules_vs_readyz,
+        big_vs_small,
     ]
 }
 
@@ -372,16 +848,135 @@ fn targets(
 mod tests {
     use super::*;
 
+    fn result(name: &'static str, req_per_s: f64, p99_ms: Option<f64>) -> ScenarioResult {
+        ScenarioResult {
+            name,
+            method: "GET".to_owned(),
+            path: "/".to_owned(),
+            connections: 8,
+            requests: 0,
+            errors: 0,
+            error_kinds: BTreeMap::new(),
+            req_per_s,
+            p50_ms: None,
+            p99_ms,
+            max_ms: None,
+            ratio_to_healthz: None,
+            server_cpu_us_per_request: None,
+        }
+    }
+
+    fn measured<'a>(
+        connections: u16,
+        results: &'a [ScenarioResult],
+        raw_argon2: Option<&'a RawArgon2>,
+    ) -> Measured<'a> {
+        Measured {
+            connections,
+            results,
+            raw_argon2,
+            idle_rss_mib: 41.0,
+            ready_ms_existing_db: 120.0,
+        }
+    }
+
     #[test]
     fn targets_compare_with_their_limits() {
-        let t = targets(64, Some(9.5), 41.0, 120.0);
+        let healthz = [result("healthz", 1.0, Some(9.5))];
+        let t = targets(&measured(64, &healthz, None));
         assert_eq!(t[0].met, Some(true));
         assert_eq!(t[1].met, Some(false));
         assert_eq!(t[2].met, Some(true));
-        let t = targets(32, Some(1.0), 10.0, 10.0);
+        // Not measured: no value, no verdict.
+        assert_eq!((t[3].value, t[3].met), (None, None));
+        assert_eq!((t[4].value, t[4].met), (None, None));
+        let t = targets(&measured(32, &healthz, None));
         assert_eq!(t[0].met, None);
         assert!(t[0].note.is_some());
-        assert_eq!(targets(64, None, 1.0, 1.0)[0].met, None);
+        assert_eq!(targets(&measured(64, &[], None))[0].met, None);
+    }
+
+    #[test]
+    fn login_and_storm_targets_are_ratios() {
+        let raw = RawArgon2::new(2, 500, Duration::from_secs(10));
+        let results = [
+            result(scenarios::LOGIN, 41.0, Some(200.0)),
+            result(QUIET_ME, 5000.0, Some(10.0)),
+            result(STORM_ME, 3000.0, Some(31.0)),
+            result(STORM_LOGIN, 20.0, Some(400.0)),
+        ];
+        let t = targets(&measured(64, &results, Some(&raw)));
+        assert_eq!(t[3].name, "login_vs_raw_argon2");
+        assert_eq!((t[3].comparison, t[3].value), (AT_LEAST, Some(0.82)));
+        assert_eq!(t[3].met, Some(true));
+        assert_eq!(t[4].name, "me_p99_storm_ratio");
+        assert_eq!((t[4].comparison, t[4].value), (AT_MOST, Some(3.1)));
+        assert_eq!(t[4].met, Some(false));
+        assert!(t[4].note.as_deref().unwrap().contains("20 logins/s"));
+        let slow = [result(scenarios::LOGIN, 39.0, None)];
+        assert_eq!(
+            targets(&measured(64, &slow, Some(&raw)))[3].met,
+            Some(false)
+        );
+    }
+
+    #[test]
+    fn schedules_targets_compare_within_the_run() {
+        let target = |t: &[Target], name: &str| {
+            let found = t.iter().find(|t| t.name == name).unwrap();
+            (found.comparison, found.value, found.met)
+        };
+        let t = targets(&measured(64, &[], None));
+        assert_eq!(target(&t, "schedules_vs_readyz"), (AT_LEAST, None, None));
+        assert_eq!(
+            target(&t, "schedules_big_vs_small_db"),
+            (AT_LEAST, None, None)
+        );
+        let results = [
+            result(scenarios::SCHEDULES, 900.0, None),
+            result(SCHEDULES_READYZ, 2000.0, None),
+            result(SCHEDULES_SMALL, 1000.0, None),
+            result(SCHEDULES_SMALL_READYZ, 1600.0, None),
+        ];
+        let t = targets(&measured(64, &results, None));
+        assert_eq!(
+            target(&t, "schedules_vs_readyz"),
+            (AT_LEAST, Some(0.45), Some(false))
+        );
+        assert_eq!(
+            target(&t, "schedules_big_vs_small_db"),
+            (AT_LEAST, Some(0.9), Some(true))
+        );
+        let note = t
+            .iter()
+            .find(|t| t.name == "schedules_big_vs_small_db")
+            .and_then(|t| t.note.as_deref())
+            .unwrap();
+        // Each ÷ its readyz: 0.45 ÷ 0.625.
+        assert!(note.contains("0.72"), "{note}");
+    }
+
+    #[test]
+    fn turns_alternate_their_order() {
+        assert_eq!(turn_order(0, 3), [0, 1, 2]);
+        assert_eq!(turn_order(1, 3), [2, 1, 0]);
+        assert_eq!(turn_order(2, 3), [0, 1, 2]);
+    }
+
+    #[test]
+    fn durations_are_cut_into_turns() {
+        assert_eq!(turns(Duration::from_secs(10)), (5, Duration::from_secs(2)));
+        assert_eq!(
+            turns(Duration::from_secs(5)),
+            (2, Duration::from_millis(2500))
+        );
+        assert_eq!(turns(Duration::from_secs(3)), (1, Duration::from_secs(3)));
+        assert_eq!(turns(Duration::from_secs(1)), (1, Duration::from_secs(1)));
+        assert_eq!(
+            turn_warmup(0, Duration::from_secs(2)),
+            Duration::from_secs(2)
+        );
+        assert_eq!(turn_warmup(1, Duration::from_secs(2)), TURN_WARMUP);
     }
 
     #[test]
@@ -392,8 +987,15 @@ mod tests {
             latencies_us: (1..=990).collect(),
             ..LoadOutcome::default()
         };
-        let spec = http::RequestSpec::get("/healthz");
-        let r = summarise("healthz", &spec, &outcome, Duration::from_secs(10));
+        let spec = RequestSpec::get("/healthz");
+        let load = LoadConfig {
+            addr: "127.0.0.1:1".parse().unwrap(),
+            connections: 64,
+            warmup: Duration::ZERO,
+            duration: Duration::from_secs(10),
+        };
+        let r = summarise("healthz", &spec, &outcome, load);
+        assert_eq!(r.connections, 64);
         assert_eq!(r.req_per_s, 99.0);
         assert_eq!(r.p50_ms, Some(0.495));
         assert_eq!(r.p99_ms, Some(0.981));
@@ -415,6 +1017,14 @@ mod tests {
         assert_eq!(args.backend, Backend::Postgres);
         assert_eq!(args.connections, 8);
         assert_eq!(args.duration_secs, 10);
+        assert_eq!(args.login_connections, 8);
+        assert_eq!(args.password_hash_concurrency, None);
+        let args =
+            Args::try_parse_from(["guichet-bench", "--password-hash-concurrency", "2"]).unwrap();
+        assert_eq!(args.password_hash_concurrency, Some(2));
+        assert!(
+            Args::try_parse_from(["guichet-bench", "--password-hash-concurrency", "0"]).is_err()
+        );
         assert!(Args::try_parse_from(["guichet-bench", "--connections", "0"]).is_err());
     }
 }

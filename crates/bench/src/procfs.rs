@@ -25,6 +25,17 @@ pub fn read_mib(pid: u32, field: &str) -> Result<f64, String> {
     Ok(kib as f64 / 1024.0)
 }
 
+/// The 1-minute load average of a `/proc/loadavg` text.
+pub fn parse_load_average(text: &str) -> Option<f64> {
+    text.split_whitespace().next()?.parse().ok()
+}
+
+/// The 1-minute load average of the machine (runnable tasks, this run's
+/// included): on a shared machine, what the figures competed with.
+pub fn load_average_1m() -> Option<f64> {
+    parse_load_average(&std::fs::read_to_string("/proc/loadavg").ok()?)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -46,6 +57,16 @@ mod tests {
         assert_eq!(status_field_kib(STATUS, "State"), None);
         assert_eq!(status_field_kib("VmRSS:\t12 MB\n", "VmRSS"), None);
         assert_eq!(status_field_kib("", "VmRSS"), None);
+    }
+
+    #[test]
+    fn the_load_average_is_the_first_field() {
+        assert_eq!(
+            parse_load_average("9.23 9.99 7.26 12/288 7999\n"),
+            Some(9.23)
+        );
+        assert_eq!(parse_load_average(""), None);
+        assert_eq!(parse_load_average("x 1 2"), None);
     }
 
     #[test]

@@ -1,22 +1,8 @@
 //! What is measured. A scenario prepares whatever it needs through the API
 //! (once, before the measurement) and returns the request to repeat.
 //!
-//! Adding an endpoint that needs a user and a token looks like this (the
-//! routes and fields are illustrative):
-//!
-//! ```text
-//! Scenario {
-//!     name: "list_things",
-//!     prepare: |setup| {
-//!         let email = setup.unique("bench") + "@example.com";
-//!         let body = serde_json::json!({"email": email, "password": "a long password"});
-//!         setup.send(&RequestSpec::json("POST", "/v1/users", &body))?.expect(201)?;
-//!         let token = setup.send(&RequestSpec::json("POST", "/v1/sessions", &body))?
-//!             .expect(201)?.json()?["access_token"].as_str().unwrap_or_default().to_owned();
-//!         Ok(RequestSpec::get("/v1/things").bearer(&token))
-//!     },
-//! },
-//! ```
+//! [`me`] shows an endpoint that needs a token: it signs in as the demo
+//! customer during set-up and puts the access token in the request.
 
 use std::net::SocketAddr;
 use std::time::Duration;
@@ -28,22 +14,94 @@ use crate::http::{Conn, RequestSpec};
 /// The scenario every other one is compared with.
 pub const BASELINE: &str = "healthz";
 
+/// `login`, in turns with argon2 verifications in the bench itself.
+pub const LOGIN: &str = "login";
+pub const ME: &str = "me";
+/// `me` alone, in turns with `me` while other connections hammer `login`.
+pub const LOGIN_STORM: &str = "login_storm";
+/// The demo customer's 20 schedules, big database against small.
+pub const SCHEDULES: &str = "schedules";
+
+/// The demo customer `guichet serve --demo` creates (`api/src/demo.rs`).
+pub const DEMO_ORGANIZATION: &str = "demo";
+pub const DEMO_EMAIL: &str = "claire.martin@example.com";
+pub const DEMO_PASSWORD: &str = "Claire-Demo-2026!";
+
+#[derive(Debug)]
+pub enum Kind {
+    /// One request, prepared once, repeated on the main connections.
+    Http {
+        prepare: fn(&mut Setup<'_>) -> Result<RequestSpec, String>,
+    },
+    /// [`login`] on the login connections, in turns with verifications of
+    /// the demo password in the bench process on one thread per core.
+    LoginVsRawArgon2,
+    /// [`me`] on the main connections alone, in turns with [`me`] while
+    /// [`login`] runs on the login connections.
+    Storm,
+    /// `GET /v1/me/schedules` on a big and a small database, each in turns
+    /// with `GET /readyz` of the same server (`schedules.rs`).
+    Schedules,
+}
+
 #[derive(Debug)]
 pub struct Scenario {
     pub name: &'static str,
-    pub prepare: fn(&mut Setup<'_>) -> Result<RequestSpec, String>,
+    pub kind: Kind,
+    /// Needs the demo data (`guichet serve --demo`).
+    pub demo: bool,
+}
+
+/// `POST /v1/auth/login` as the demo customer.
+pub fn login(_: &mut Setup<'_>) -> Result<RequestSpec, String> {
+    let body = serde_json::json!({
+        "organization": DEMO_ORGANIZATION,
+        "email": DEMO_EMAIL,
+        "password": DEMO_PASSWORD,
+    });
+    Ok(RequestSpec::json("POST", "/v1/auth/login", &body))
+}
+
+/// `GET /v1/me` with an access token of the demo customer (15 minutes).
+pub fn me(setup: &mut Setup<'_>) -> Result<RequestSpec, String> {
+    let login = login(setup)?;
+    let token = setup
+        .send(&login)?
+        .expect(200)
+        .map_err(|e| format!("login: {e}"))?
+        .json()?["access_token"]
+        .as_str()
+        .ok_or("login: no access_token in the answer")?
+        .to_owned();
+    Ok(RequestSpec::get("/v1/me").bearer(&token))
 }
 
 /// All scenarios, the baseline first.
 pub fn all() -> Vec<Scenario> {
+    let http = |name, demo, prepare| Scenario {
+        name,
+        kind: Kind::Http { prepare },
+        demo,
+    };
     vec![
+        http(BASELINE, false, |_| Ok(RequestSpec::get("/healthz"))),
+        http("readyz", false, |_| Ok(RequestSpec::get("/readyz"))),
         Scenario {
-            name: BASELINE,
-            prepare: |_| Ok(RequestSpec::get("/healthz")),
+            name: LOGIN,
+            kind: Kind::LoginVsRawArgon2,
+            demo: true,
         },
+        http(ME, true, me),
         Scenario {
-            name: "readyz",
-            prepare: |_| Ok(RequestSpec::get("/readyz")),
+            name: LOGIN_STORM,
+            kind: Kind::Storm,
+            demo: true,
+        },
+        // Last: it fills the database with a million instalments.
+        Scenario {
+            name: SCHEDULES,
+            kind: Kind::Schedules,
+            demo: true,
         },
     ]
 }
@@ -75,7 +133,6 @@ pub struct Response {
 
 impl Response {
     /// `self` if its status is `status`, an error showing the body if not.
-    #[allow(dead_code)] // For the scenarios that will need it.
     pub fn expect(self, status: u16) -> Result<Response, String> {
         if self.status == status {
             Ok(self)
@@ -98,7 +155,6 @@ impl Response {
         format!("expected status {wanted}, got {}: {body}", self.status)
     }
 
-    #[allow(dead_code)] // For the scenarios that will need it.
     pub fn json(&self) -> Result<serde_json::Value, String> {
         serde_json::from_slice(&self.body).map_err(|e| format!("response is not JSON: {e}"))
     }
@@ -120,6 +176,11 @@ impl<'a> Setup<'a> {
             conn: Conn::new(addr),
             counter: 0,
         }
+    }
+
+    /// The `Host` header value of the server.
+    pub fn host(&self) -> &str {
+        &self.host
     }
 
     pub fn send(&mut self, spec: &RequestSpec) -> Result<Response, String> {
@@ -175,5 +236,14 @@ mod tests {
         assert_eq!(names(select(all(), Some("healthz")).unwrap()), ["healthz"]);
         assert_eq!(names(select(all(), None).unwrap()).len(), all().len());
         assert!(select(all(), Some("nope")).unwrap_err().contains("readyz"));
+        assert_eq!(
+            names(select(all(), Some("login_storm")).unwrap()),
+            ["healthz", "login_storm"]
+        );
+        assert_eq!(
+            names(select(all(), Some(SCHEDULES)).unwrap()),
+            ["healthz", "schedules"]
+        );
+        assert_eq!(all().last().map(|s| s.name), Some(SCHEDULES));
     }
 }

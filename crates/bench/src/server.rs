@@ -13,6 +13,10 @@ use crate::http::{Conn, RequestSpec};
 /// Signs the tokens of the throwaway server; never used anywhere else.
 const JWT_SECRET: &str = "guichet-bench-throwaway-signing-secret-0123456789";
 
+/// Requests a minute one IP address may make to /v1/auth/: the highest
+/// the server accepts.
+const AUTH_RATE_LIMIT: &str = "100000";
+
 const BUILD_HINT: &str = "run `cargo build --release -p guichet-api -p guichet-bench` \
                           and start target/release/guichet-bench";
 
@@ -78,6 +82,17 @@ impl Database {
     /// SQLite: a file in `dir`. PostgreSQL: a new database on the server
     /// `admin_url` points to.
     pub fn create(backend: Backend, admin_url: &str, dir: &Path) -> Result<Database, String> {
+        Database::create_labelled(backend, admin_url, dir, "")
+    }
+
+    /// [`Database::create`] for a run that needs more than one database:
+    /// `label` (lower-case letters) ends the PostgreSQL database's name.
+    pub fn create_labelled(
+        backend: Backend,
+        admin_url: &str,
+        dir: &Path,
+        label: &str,
+    ) -> Result<Database, String> {
         match backend {
             Backend::Sqlite => {
                 let file = dir.join("guichet.db");
@@ -93,7 +108,10 @@ impl Database {
                 let stamp = std::time::SystemTime::now()
                     .duration_since(std::time::UNIX_EPOCH)
                     .map_or(0, |d| d.as_secs());
-                let name = format!("guichet_bench_{}_{stamp}", std::process::id());
+                let mut name = format!("guichet_bench_{}_{stamp}", std::process::id());
+                if !label.is_empty() {
+                    name = format!("{name}_{label}");
+                }
                 guichet_store::admin::create_database(admin_url, &name)
                     .map_err(|e| format!("cannot create database {name}: {e}"))?;
                 let url = guichet_store::admin::with_database(admin_url, &name);
@@ -130,12 +148,17 @@ impl Drop for Database {
     }
 }
 
+#[derive(Debug, Clone)]
 pub struct ServerConfig {
     pub binary: PathBuf,
     pub database_url: String,
     /// Holds the server's data directory and logs.
     pub work_dir: PathBuf,
     pub workers: Option<usize>,
+    /// `--password-hash-concurrency`; `None`: the server's default.
+    pub password_hash_concurrency: Option<u16>,
+    /// `--demo`: create the demo organization and its accounts.
+    pub demo: bool,
 }
 
 /// A running `guichet serve`; stopped (SIGTERM) when dropped.
@@ -171,12 +194,23 @@ impl Server {
             .args(["--jwt-secret", JWT_SECRET])
             .args(["--log-format", "json"])
             .args(["--shutdown-timeout", "5"])
+            // Every login comes from 127.0.0.1: the per-IP limit of
+            // /v1/auth/ (60 a minute by default) would measure itself.
+            .args(["--auth-rate-limit", AUTH_RATE_LIMIT])
             .env("GUICHET_LOG", "warn")
             .stdin(Stdio::null())
             .stdout(stdout)
             .stderr(stderr);
         if let Some(workers) = config.workers {
             command.arg("--workers").arg(workers.to_string());
+        }
+        if let Some(slots) = config.password_hash_concurrency {
+            command
+                .arg("--password-hash-concurrency")
+                .arg(slots.to_string());
+        }
+        if config.demo {
+            command.arg("--demo");
         }
         let spawned_at = Instant::now();
         let child = command
