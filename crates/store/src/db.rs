@@ -182,11 +182,18 @@ struct SqlitePragmas {
     busy_timeout_ms: u128,
 }
 
+/// Reads of the SQLite file go through a shared memory map of up to this
+/// many bytes instead of a copy into each connection's page cache: every
+/// pooled connection then reads the same pages, and a large database costs
+/// no more system calls per row than a small one. Address space, not
+/// memory: the pages are the operating system's file cache.
+const SQLITE_MMAP_BYTES: u64 = 1 << 30;
+
 impl CustomizeConnection<DbConnection, diesel::r2d2::Error> for SqlitePragmas {
     fn on_acquire(&self, conn: &mut DbConnection) -> Result<(), diesel::r2d2::Error> {
         if let DbConnection::Sqlite(c) = conn {
             c.batch_execute(&format!(
-                "PRAGMA busy_timeout = {}; PRAGMA journal_mode = WAL; PRAGMA synchronous = NORMAL; PRAGMA foreign_keys = ON;",
+                "PRAGMA busy_timeout = {}; PRAGMA journal_mode = WAL; PRAGMA synchronous = NORMAL; PRAGMA foreign_keys = ON; PRAGMA mmap_size = {SQLITE_MMAP_BYTES};",
                 self.busy_timeout_ms
             ))
             .map_err(diesel::r2d2::Error::QueryError)?;
@@ -294,7 +301,10 @@ impl Store {
             .max_size(options.max_size)
             .min_idle(Some(1))
             .connection_timeout(options.acquire_timeout)
-            .test_on_check_out(true)
+            // A SQLite connection is a handle on a local file and cannot go
+            // stale; a PostgreSQL one can (server restart, idle timeout), so
+            // only those are checked before use.
+            .test_on_check_out(url.backend() == Backend::Postgres)
             .connection_customizer(Box::new(pragmas))
             .error_handler(Box::new(TracingErrorHandler))
             .build_unchecked(manager);
