@@ -7,4 +7,4 @@ pub mod ratelimit;
 pub mod slots;
 pub mod tokens;
 
-pub use principal::{AdminPrincipal, CustomerPrincipal, StaffActor, StaffPrincipal};
+pub use principal::{AdminPrincipal, CustomerPrincipal, CustomerToken, StaffActor, StaffPrincipal};

@@ -11,8 +11,8 @@ use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 use validator::Validate;
 
-use crate::auth::CustomerPrincipal;
 use crate::auth::flows;
+use crate::auth::{CustomerPrincipal, CustomerToken};
 use crate::edge::json::Json;
 use crate::notify::{self, Channel, Template};
 use crate::problem::{ApiError, Problem, ProblemCode};
@@ -61,15 +61,16 @@ const AUTH_FAILURES: &str = "Codes: `unauthenticated`, `invalid_token`.";
 )]
 #[get("")]
 pub async fn me(
-    principal: CustomerPrincipal,
+    token: CustomerToken,
     state: web::Data<AppState>,
 ) -> Result<web::Json<Me>, ApiError> {
     let store = state.store.clone();
     let (customer, org) = web::block(move || {
         let mut conn = store.conn()?;
+        let principal = token.authorize(&mut conn)?;
         let customer = customers::get(&mut conn, &principal.org_id, &principal.customer_id)?;
         let org = organizations::get(&mut conn, &principal.org_id)?;
-        Ok::<_, guichet_store::StoreError>((customer, org))
+        Ok::<_, ApiError>((customer, org))
     })
     .await??;
     Ok(web::Json(Me {

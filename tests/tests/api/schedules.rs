@@ -266,6 +266,69 @@ fn schedule_routes_need_a_customer_token_and_hide_other_customers_schedules() {
     .assert_problem(403, "forbidden");
 }
 
+#[test]
+fn an_ended_session_or_an_api_key_cannot_read_schedules() {
+    let app = TestApp::spawn();
+    let w = world(&app);
+    let mine = app.seed_order(
+        &w.org.id,
+        &w.a,
+        30_000,
+        3,
+        date(2026, 12, 20),
+        test_cards::VISA,
+    );
+    let paths = [
+        "/v1/me".to_owned(),
+        "/v1/me/schedules".to_owned(),
+        format!("/v1/me/schedules/{mine}"),
+    ];
+    for path in &paths {
+        assert_eq!(get(&app, &w.a_tokens.access, path).status, 200, "{path}");
+    }
+
+    // An API key is checked, then refused as a caller of the wrong kind;
+    // once revoked it is no credential at all.
+    let key = app
+        .request("POST", "/v1/admin/api-keys")
+        .bearer(&w.org.admin)
+        .json(&json!({"name": "reports"}))
+        .send();
+    assert_eq!(key.status, 201, "{}", key.text());
+    let key = key.json();
+    let secret = key["secret"].as_str().unwrap();
+    for path in &paths {
+        get(&app, secret, path).assert_problem(403, "forbidden");
+    }
+    let revoked = app
+        .request(
+            "DELETE",
+            &format!("/v1/admin/api-keys/{}", key["id"].as_str().unwrap()),
+        )
+        .bearer(&w.org.admin)
+        .send();
+    assert_eq!(revoked.status, 204, "{}", revoked.text());
+    for path in &paths {
+        get(&app, secret, path).assert_problem(401, "invalid_token");
+        get(&app, "gk_unknown", path).assert_problem(401, "invalid_token");
+    }
+
+    // Logging out stops the customer's access token at once, on every
+    // read, even with a bad query string.
+    let out = app
+        .request("POST", "/v1/auth/logout")
+        .json(&json!({"refresh_token": w.a_tokens.refresh}))
+        .send();
+    assert_eq!(out.status, 204, "{}", out.text());
+    for path in &paths {
+        get(&app, &w.a_tokens.access, path).assert_problem(401, "invalid_token");
+    }
+    get(&app, &w.a_tokens.access, "/v1/me/schedules?status=lost")
+        .assert_problem(401, "invalid_token");
+    let again = sign_in_again(&app, &w);
+    assert_eq!(get(&app, &again, &paths[1]).status, 200);
+}
+
 // ------------------------------------------------------------------ sandbox
 
 #[test]

@@ -6,8 +6,8 @@ use guichet_store::repo::schedules;
 use serde::Deserialize;
 use utoipa::IntoParams;
 
-use super::{AUTH_FAILURES, NOT_FOUND, ROLE_FAILURE, load_order};
-use crate::auth::CustomerPrincipal;
+use super::{AUTH_FAILURES, NOT_FOUND, ROLE_FAILURE};
+use crate::auth::CustomerToken;
 use crate::problem::{ApiError, Problem, ProblemCode};
 use crate::routes::admin::{Page, encode_cursor};
 use crate::routes::views::{ScheduleList, ScheduleView};
@@ -40,38 +40,42 @@ pub struct ScheduleQuery {
 )]
 #[get("")]
 pub async fn list(
-    principal: CustomerPrincipal,
+    token: CustomerToken,
     state: web::Data<AppState>,
     query: web::Query<ScheduleQuery>,
 ) -> Result<web::Json<ScheduleList>, ApiError> {
     let query = query.into_inner();
-    let status = match query.status.as_deref() {
-        None => None,
-        Some(value) => Some(ScheduleStatus::parse(value).ok_or_else(|| {
-            ApiError::new(ProblemCode::InvalidParameter)
-                .detail(
-                    "status vaut in_progress, completed, unpaid ou cancelled.",
-                    "status must be in_progress, completed, unpaid or cancelled.",
-                )
-                .field("status", "invalid")
-        })?),
-    };
-    let (limit, after) = Page {
-        limit: query.limit,
-        cursor: query.cursor,
-    }
-    .resolve()?;
     let store = state.store.clone();
-    let mut items = web::block(move || {
+    // The session is checked first, so that an ended session answers 401
+    // whatever the query says.
+    let (mut items, limit) = web::block(move || {
         let mut conn = store.conn()?;
-        schedules::list_for_customer(
+        let principal = token.authorize(&mut conn)?;
+        let status = match query.status.as_deref() {
+            None => None,
+            Some(value) => Some(ScheduleStatus::parse(value).ok_or_else(|| {
+                ApiError::new(ProblemCode::InvalidParameter)
+                    .detail(
+                        "status vaut in_progress, completed, unpaid ou cancelled.",
+                        "status must be in_progress, completed, unpaid or cancelled.",
+                    )
+                    .field("status", "invalid")
+            })?),
+        };
+        let (limit, after) = Page {
+            limit: query.limit,
+            cursor: query.cursor,
+        }
+        .resolve()?;
+        let items = schedules::list_for_customer(
             &mut conn,
             &principal.org_id,
             &principal.customer_id,
             status,
             after.as_deref(),
             limit + 1,
-        )
+        )?;
+        Ok::<_, ApiError>((items, limit))
     })
     .await??;
     let next_cursor = if items.len() as i64 > limit {
@@ -101,10 +105,22 @@ pub async fn list(
 )]
 #[get("/{id}")]
 pub async fn get_one(
-    principal: CustomerPrincipal,
+    token: CustomerToken,
     state: web::Data<AppState>,
     path: web::Path<String>,
 ) -> Result<web::Json<ScheduleView>, ApiError> {
-    let order = load_order(&state, &principal, path.into_inner()).await?;
+    let store = state.store.clone();
+    let id = path.into_inner();
+    let order = web::block(move || {
+        let mut conn = store.conn()?;
+        let principal = token.authorize(&mut conn)?;
+        Ok::<_, ApiError>(schedules::get_for_customer(
+            &mut conn,
+            &principal.org_id,
+            &principal.customer_id,
+            &id,
+        )?)
+    })
+    .await??;
     Ok(web::Json(ScheduleView::from(&order)))
 }
