@@ -51,6 +51,29 @@ impl Page {
     }
 }
 
+/// The optional `?status=` filter of a list: `parse` reads one value;
+/// anything else answers 400 `invalid_parameter` listing the values `allowed`
+/// (the same in both languages: they are API values).
+pub fn status_filter<T>(
+    value: Option<&str>,
+    parse: impl Fn(&str) -> Option<T>,
+    allowed: &[&str],
+) -> Result<Option<T>, ApiError> {
+    let Some(value) = value else {
+        return Ok(None);
+    };
+    parse(value).map(Some).ok_or_else(|| {
+        let (last, first) = allowed.split_last().unwrap_or((&"", &[]));
+        let first = first.join(", ");
+        ApiError::new(ProblemCode::InvalidParameter)
+            .detail(
+                format!("status vaut {first} ou {last}."),
+                format!("status must be {first} or {last}."),
+            )
+            .field("status", "invalid")
+    })
+}
+
 /// An opaque cursor for the item with this id.
 pub fn encode_cursor(id: &str) -> String {
     base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(id)

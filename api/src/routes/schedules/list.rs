@@ -8,8 +8,8 @@ use utoipa::IntoParams;
 
 use super::{AUTH_FAILURES, NOT_FOUND, ROLE_FAILURE};
 use crate::auth::CustomerToken;
-use crate::problem::{ApiError, Problem, ProblemCode};
-use crate::routes::admin::{Page, encode_cursor};
+use crate::problem::{ApiError, Problem};
+use crate::routes::admin::{Page, encode_cursor, status_filter};
 use crate::routes::views::{ScheduleList, ScheduleView};
 use crate::state::AppState;
 
@@ -51,17 +51,11 @@ pub async fn list(
     let (mut items, limit) = web::block(move || {
         let mut conn = store.conn()?;
         let principal = token.authorize(&mut conn)?;
-        let status = match query.status.as_deref() {
-            None => None,
-            Some(value) => Some(ScheduleStatus::parse(value).ok_or_else(|| {
-                ApiError::new(ProblemCode::InvalidParameter)
-                    .detail(
-                        "status vaut in_progress, completed, unpaid ou cancelled.",
-                        "status must be in_progress, completed, unpaid or cancelled.",
-                    )
-                    .field("status", "invalid")
-            })?),
-        };
+        let status = status_filter(
+            query.status.as_deref(),
+            ScheduleStatus::parse,
+            &["in_progress", "completed", "unpaid", "cancelled"],
+        )?;
         let (limit, after) = Page {
             limit: query.limit,
             cursor: query.cursor,

@@ -9,7 +9,7 @@ use utoipa::{IntoParams, ToSchema};
 use super::mandates::{MandateReview, MandateSummary, review};
 use crate::auth::StaffPrincipal;
 use crate::problem::{ApiError, Problem, ProblemCode};
-use crate::routes::admin::{AUTH_FAILURES, Page, ROLE_FAILURE, encode_cursor};
+use crate::routes::admin::{AUTH_FAILURES, Page, ROLE_FAILURE, encode_cursor, status_filter};
 use crate::state::AppState;
 
 const NOT_FOUND: &str = "No such mandate in your organization. Codes: `not_found`.";
@@ -57,17 +57,11 @@ pub async fn list(
     query: web::Query<MandateQuery>,
 ) -> Result<web::Json<MandateList>, ApiError> {
     let query = query.into_inner();
-    let status = match query.status.as_deref() {
-        None => None,
-        Some(value) => Some(MandateStatus::parse(value).ok_or_else(|| {
-            ApiError::new(ProblemCode::InvalidParameter)
-                .detail(
-                    "status vaut draft, signed, revoked ou expired.",
-                    "status must be draft, signed, revoked or expired.",
-                )
-                .field("status", "invalid")
-        })?),
-    };
+    let status = status_filter(
+        query.status.as_deref(),
+        MandateStatus::parse,
+        &["draft", "signed", "revoked", "expired"],
+    )?;
     let (limit, after) = Page {
         limit: query.limit,
         cursor: query.cursor,

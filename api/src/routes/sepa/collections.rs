@@ -34,7 +34,7 @@ use crate::auth::StaffPrincipal;
 use crate::edge::json::Json;
 use crate::notify::{self, Channel, Template};
 use crate::problem::{ApiError, Problem, ProblemCode};
-use crate::routes::admin::{AUTH_FAILURES, Page, ROLE_FAILURE, encode_cursor};
+use crate::routes::admin::{AUTH_FAILURES, Page, ROLE_FAILURE, encode_cursor, status_filter};
 use crate::state::AppState;
 
 /// Debits read from the database at once while a file is written.
@@ -437,17 +437,11 @@ pub async fn list(
         cursor: query.cursor,
     }
     .resolve()?;
-    let status = match query.status.as_deref() {
-        None => None,
-        Some(s) => Some(CollectionStatus::parse(s).ok_or_else(|| {
-            ApiError::new(ProblemCode::InvalidParameter)
-                .detail(
-                    "status vaut scheduled, presented, paid, rejected ou cancelled.",
-                    "status is scheduled, presented, paid, rejected or cancelled.",
-                )
-                .field("status", "invalid")
-        })?),
-    };
+    let status = status_filter(
+        query.status.as_deref(),
+        CollectionStatus::parse,
+        &["scheduled", "presented", "paid", "rejected", "cancelled"],
+    )?;
     let filter = Filter {
         due_date: query.date,
         status,
