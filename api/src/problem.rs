@@ -59,7 +59,7 @@ problem_codes! {
     UnknownField = ("unknown_field", 400, "Champ inconnu", "Unknown field"),
     /// A field is missing, of the wrong type or out of range.
     InvalidField = ("invalid_field", 400, "Champ invalide", "Invalid field"),
-    /// A query-string or path parameter is missing, malformed or out of range.
+    /// A query-string or path parameter, or the `Idempotency-Key` header, is missing, malformed or out of range.
     InvalidParameter = ("invalid_parameter", 400, "Paramètre invalide", "Invalid parameter"),
     /// Any other malformed request.
     BadRequest = ("bad_request", 400, "Requête invalide", "Bad request"),

@@ -4,6 +4,7 @@
 pub mod admin;
 pub mod auth;
 pub mod health;
+pub mod idempotency;
 pub mod me;
 pub mod schedules;
 pub mod sepa;

@@ -245,6 +245,11 @@ fn a_one_off_mandate_is_reviewed_signed_by_sms_and_confirmed_with_its_pdf() {
         "draft"
     );
 
+    // A malformed idempotency key is refused before the code is tried.
+    let bad = sign(&app, token, &id, &code, Some("sign 1"));
+    bad.assert_problem(400, "invalid_parameter");
+    assert_eq!(bad.json()["errors"][0]["field"], "Idempotency-Key");
+
     // The right one signs.
     let res = sign(&app, token, &id, &code, Some("sign-1"));
     assert_eq!(res.status, 200, "{}", res.text());

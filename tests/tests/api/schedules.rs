@@ -189,7 +189,17 @@ fn a_customer_lists_and_reads_only_their_own_schedules() {
     assert_eq!(one["actions"], json!(["change_card"]));
     assert!(!one.to_string().contains("tok_sandbox"), "{one}");
 
-    get(&app, token, "/v1/me/schedules?status=late").assert_problem(400, "invalid_parameter");
+    let late = get(&app, token, "/v1/me/schedules?status=late");
+    late.assert_problem(400, "invalid_parameter");
+    let late = late.json();
+    assert_eq!(late["errors"][0]["field"], "status", "{late}");
+    assert!(
+        late["detail"]
+            .as_str()
+            .unwrap()
+            .contains("in_progress, completed, unpaid ou cancelled"),
+        "{late}"
+    );
     get(&app, token, "/v1/me/schedules?limit=0").assert_problem(400, "invalid_parameter");
     get(&app, token, "/v1/me/schedules?colour=red").assert_problem(400, "invalid_parameter");
     get(&app, token, &format!("/v1/me/schedules/{other}")).assert_problem(404, "not_found");
@@ -625,6 +635,11 @@ fn regularizing_at_once_settles_the_unpaid_instalment_and_replays_by_key() {
     let body = json!({"payments": 1, "card_token": card});
 
     regularize(&app, token, &id, None, &body).assert_problem(400, "idempotency_key_required");
+    let bad = regularize(&app, token, &id, Some("two words"), &body);
+    bad.assert_problem(400, "invalid_parameter");
+    assert_eq!(bad.json()["errors"][0]["field"], "Idempotency-Key");
+    let long = "k".repeat(256);
+    regularize(&app, token, &id, Some(&long), &body).assert_problem(400, "invalid_parameter");
     let res = regularize(&app, token, &id, Some("reg-once-1"), &body);
 
     assert_eq!(res.status, 200, "{}", res.text());

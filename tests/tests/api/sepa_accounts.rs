@@ -965,7 +965,10 @@ fn a_charge_with_an_idempotency_key_is_recorded_once() {
         &json!({"amount": eur(1), "label": "Loyer décembre 2026"}),
     )
     .assert_problem(422, "idempotency_key_reused");
-    send("bad key", &body).assert_problem(400, "idempotency_key_required");
+    let bad = send("bad key", &body);
+    bad.assert_problem(400, "invalid_parameter");
+    assert_eq!(bad.json()["errors"][0]["field"], "Idempotency-Key");
+    assert_eq!(stored_entries(&app), 1);
 
     // Another key is another charge; a refused charge leaves its key free.
     ok(send("rent-2027-01", &body), 201);

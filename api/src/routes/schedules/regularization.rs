@@ -1,7 +1,6 @@
 //! `GET` and `POST /v1/me/schedules/{id}/regularization`: pay an unpaid
 //! debt at once or in 2 or 3 monthly payments ("Régulariser").
 
-use actix_web::http::StatusCode;
 use actix_web::http::header::CONTENT_TYPE;
 use actix_web::{HttpMessage, HttpRequest, HttpResponse, get, post, web};
 use chrono::{DateTime, NaiveDate, Utc};
@@ -10,7 +9,7 @@ use guichet_domain::gateway::GatewayError;
 use guichet_domain::schedule::{Offer, idempotency_key, offers as offers_for};
 use guichet_domain::{Locale, Money, ids};
 use guichet_store::repo::charges::{self, Charge};
-use guichet_store::repo::idempotency::{self, Claim};
+use guichet_store::repo::idempotency::{self as stored_keys, Claim};
 use guichet_store::repo::schedules::{self, Card, Order};
 use guichet_store::repo::{organizations, payment};
 use serde::{Deserialize, Serialize};
@@ -27,6 +26,7 @@ use crate::auth::CustomerPrincipal;
 use crate::edge::json::Json;
 use crate::edge::{RequestId, RequestLocale};
 use crate::problem::{ApiError, PROBLEM_CONTENT_TYPE, Problem, ProblemCode};
+use crate::routes::idempotency;
 use crate::routes::views::{MoneyView, ScheduleView};
 use crate::state::AppState;
 
@@ -131,21 +131,6 @@ pub async fn offers(
         unpaid: unpaid.into(),
         offers: list.iter().map(OfferView::from).collect(),
     }))
-}
-
-/// The `Idempotency-Key` header: 1 to 255 visible ASCII characters.
-fn idempotency_key_of(req: &HttpRequest) -> Result<String, ApiError> {
-    req.headers()
-        .get("idempotency-key")
-        .and_then(|v| v.to_str().ok())
-        .filter(|v| !v.is_empty() && v.len() <= 255 && v.bytes().all(|b| b.is_ascii_graphic()))
-        .map(str::to_owned)
-        .ok_or_else(|| {
-            ApiError::new(ProblemCode::IdempotencyKeyRequired).detail(
-                "Un en-tête Idempotency-Key (1 à 255 caractères ASCII visibles) est obligatoire pour un paiement.",
-                "A payment needs an Idempotency-Key header (1 to 255 visible ASCII characters).",
-            )
-        })
 }
 
 fn request_hash(order_id: &str, body: &Regularize) -> String {
@@ -354,7 +339,7 @@ async fn attempt(
                     schedules::save_schedule(conn, &mut order, now)?;
                     let json = serde_json::to_string(&ScheduleView::from(&order))
                         .map_err(|e| ApiError::internal(e.to_string()))?;
-                    idempotency::complete(conn, &principal.customer_id, &key, 200, &json)?;
+                    stored_keys::complete(conn, &principal.customer_id, &key, 200, &json)?;
                     Ok::<_, ApiError>(json)
                 })
             })
@@ -418,19 +403,6 @@ fn locale_and_id(req: &HttpRequest) -> (Locale, Option<String>) {
     )
 }
 
-fn replay(status: u16, body: String) -> HttpResponse {
-    let status = StatusCode::from_u16(status).unwrap_or(StatusCode::OK);
-    let content_type = if status.is_success() {
-        "application/json"
-    } else {
-        PROBLEM_CONTENT_TYPE
-    };
-    HttpResponse::build(status)
-        .insert_header((CONTENT_TYPE, content_type))
-        .insert_header(("Idempotent-Replayed", "true"))
-        .body(body)
-}
-
 /// Pay the unpaid amount with one of today's offers: the first payment is
 /// charged at once to the card; on success the unpaid instalments are
 /// settled (1 payment) or replaced by the new plan (2 or 3 payments, whose
@@ -447,7 +419,7 @@ fn replay(status: u16, body: String) -> HttpResponse {
     request_body = Regularize,
     responses(
         (status = 200, description = "Paid: the schedule after the regularization (also the replay of a first success, with `Idempotent-Replayed: true`).", body = ScheduleView),
-        (status = 400, description = "Codes: `idempotency_key_required`, `invalid_field`, `unknown_field`, `malformed_json`, `card_number_refused`.", body = Problem, content_type = "application/problem+json"),
+        (status = 400, description = "Codes: `idempotency_key_required` (no `Idempotency-Key`), `invalid_parameter` (a malformed one), `invalid_field`, `unknown_field`, `malformed_json`, `card_number_refused`.", body = Problem, content_type = "application/problem+json"),
         (status = 401, description = AUTH_FAILURES, body = Problem, content_type = "application/problem+json"),
         (status = 403, description = ROLE_FAILURE, body = Problem, content_type = "application/problem+json"),
         (status = 404, description = NOT_FOUND, body = Problem, content_type = "application/problem+json"),
@@ -466,32 +438,12 @@ pub async fn regularize(
 ) -> Result<HttpResponse, ApiError> {
     let order_id = path.into_inner();
     let body = body.0;
-    let key = idempotency_key_of(&req)?;
+    let key = idempotency::required_key(&req)?;
     let hash = request_hash(&order_id, &body);
     let now = state.clock.now();
-    let store = state.store.clone();
     let scope = principal.customer_id.clone();
-    let claimed_key = key.clone();
-    let claim = web::block(move || {
-        let mut conn = store.conn()?;
-        idempotency::claim(&mut conn, &scope, &claimed_key, &hash, now)
-    })
-    .await??;
-    match claim {
-        Claim::New => {}
-        Claim::Replay { status, body } => return Ok(replay(status, body)),
-        Claim::InProgress => {
-            return Err(ApiError::new(ProblemCode::IdempotencyKeyInProgress).detail(
-                "Une requête avec cette clé d'idempotence est en cours ; réessayez dans un instant.",
-                "A request with this idempotency key is still running; retry shortly.",
-            ));
-        }
-        Claim::Mismatch => {
-            return Err(ApiError::new(ProblemCode::IdempotencyKeyReused).detail(
-                "Cette clé d'idempotence a déjà servi pour une autre requête.",
-                "This idempotency key was already used for another request.",
-            ));
-        }
+    if let Some(replay) = idempotency::claim(&state, scope.clone(), key.clone(), hash, now).await? {
+        return Ok(replay.respond(|_| {}));
     }
     // One regularization per order at a time, whatever the key: two
     // requests with different keys must not both charge.
@@ -499,7 +451,7 @@ pub async fn regularize(
     let lock_order = order_id.clone();
     let locked = web::block(move || {
         let mut conn = store.conn()?;
-        idempotency::claim_for(
+        stored_keys::claim_for(
             &mut conn,
             ORDER_LOCK_SCOPE,
             &lock_order,
@@ -510,14 +462,7 @@ pub async fn regularize(
     })
     .await??;
     if locked != Claim::New {
-        let store = state.store.clone();
-        let scope = principal.customer_id.clone();
-        let key = key.clone();
-        let _ = web::block(move || {
-            let mut conn = store.conn()?;
-            idempotency::release(&mut conn, &scope, &key)
-        })
-        .await;
+        idempotency::settle(&state, scope, key, None).await;
         return Err(ApiError::new(ProblemCode::RegularizationInProgress).detail(
             "Une régularisation de cet échéancier est déjà en cours ; réessayez dans un instant.",
             "A regularization of this schedule is already running; retry shortly.",
@@ -528,7 +473,7 @@ pub async fn regularize(
     let lock_order = order_id.clone();
     let unlocked = web::block(move || {
         let mut conn = store.conn()?;
-        idempotency::release(&mut conn, ORDER_LOCK_SCOPE, &lock_order)
+        stored_keys::release(&mut conn, ORDER_LOCK_SCOPE, &lock_order)
     })
     .await;
     if !matches!(unlocked, Ok(Ok(()))) {
@@ -543,31 +488,15 @@ pub async fn regularize(
             let rendered = problem.to_problem(locale, request_id.as_deref());
             let text =
                 serde_json::to_string(&rendered).map_err(|e| ApiError::internal(e.to_string()))?;
-            let status = problem.status().as_u16();
-            let store = state.store.clone();
-            let scope = principal.customer_id.clone();
-            let stored = text.clone();
-            web::block(move || {
-                let mut conn = store.conn()?;
-                idempotency::complete(&mut conn, &scope, &key, status, &stored)
-            })
-            .await??;
+            let answer = (problem.status().as_u16(), text.clone());
+            idempotency::settle(&state, scope, key, Some(answer)).await;
             Ok(HttpResponse::build(problem.status())
                 .insert_header((CONTENT_TYPE, PROBLEM_CONTENT_TYPE))
                 .body(text))
         }
         Err(Failure::Refused(error)) => {
-            let store = state.store.clone();
-            let scope = principal.customer_id.clone();
             // Nothing was decided: the key may be used again.
-            let released = web::block(move || {
-                let mut conn = store.conn()?;
-                idempotency::release(&mut conn, &scope, &key)
-            })
-            .await;
-            if !matches!(released, Ok(Ok(()))) {
-                tracing::warn!("could not release an idempotency key");
-            }
+            idempotency::settle(&state, scope, key, None).await;
             Err(error)
         }
     }

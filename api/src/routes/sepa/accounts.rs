@@ -3,7 +3,6 @@
 //! account's balance is what the customer owes; charges raise it,
 //! presented collections lower it, rejected ones put it back.
 
-use actix_web::http::StatusCode;
 use actix_web::http::header::CONTENT_TYPE;
 use actix_web::{HttpRequest, HttpResponse, get, post, web};
 use chrono::{DateTime, Utc};
@@ -12,7 +11,6 @@ use guichet_store::StoreError;
 use guichet_store::db::DbConnection;
 use guichet_store::repo::accounts::{self, Account, AccountEntry, EntryKind};
 use guichet_store::repo::customers;
-use guichet_store::repo::idempotency::{self, Claim};
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 use utoipa::ToSchema;
@@ -23,6 +21,7 @@ use crate::edge::json::Json;
 use crate::problem::{ApiError, Problem, ProblemCode};
 use crate::routes::admin::orders::order::MoneyInput;
 use crate::routes::admin::{AUTH_FAILURES, Page, ROLE_FAILURE, encode_cursor};
+use crate::routes::idempotency;
 use crate::routes::views::MoneyView;
 use crate::state::AppState;
 
@@ -394,25 +393,6 @@ pub async fn get_one(
     Ok(web::Json(detail))
 }
 
-/// The optional `Idempotency-Key` header: 1 to 255 visible ASCII
-/// characters when given.
-fn optional_idempotency_key(req: &HttpRequest) -> Result<Option<String>, ApiError> {
-    let Some(value) = req.headers().get("idempotency-key") else {
-        return Ok(None);
-    };
-    value
-        .to_str()
-        .ok()
-        .filter(|v| !v.is_empty() && v.len() <= 255 && v.bytes().all(|b| b.is_ascii_graphic()))
-        .map(|v| Some(v.to_owned()))
-        .ok_or_else(|| {
-            ApiError::new(ProblemCode::IdempotencyKeyRequired).detail(
-                "L'en-tête Idempotency-Key compte 1 à 255 caractères ASCII visibles.",
-                "The Idempotency-Key header is 1 to 255 visible ASCII characters.",
-            )
-        })
-}
-
 /// The idempotency scope of a caller's charges.
 fn charge_scope(principal: &StaffPrincipal) -> String {
     match &principal.actor {
@@ -430,15 +410,11 @@ fn charge_hash(account_id: &str, amount: i64, label: &str) -> String {
     hex::encode(hasher.finalize())
 }
 
-fn charged(account_id: &str, status: StatusCode, body: String, replayed: bool) -> HttpResponse {
-    let mut response = HttpResponse::build(status);
-    response
+fn charged(account_id: &str, body: String) -> HttpResponse {
+    HttpResponse::Created()
         .insert_header((CONTENT_TYPE, "application/json"))
-        .insert_header(("Location", format!("/v1/admin/accounts/{account_id}")));
-    if replayed {
-        response.insert_header(("Idempotent-Replayed", "true"));
-    }
-    response.body(body)
+        .insert_header(("Location", format!("/v1/admin/accounts/{account_id}")))
+        .body(body)
 }
 
 /// Add a charge to an account: its balance rises by the amount. With an
@@ -454,7 +430,7 @@ fn charged(account_id: &str, status: StatusCode, body: String, replayed: bool) -
     request_body = CreateCharge,
     responses(
         (status = 201, description = "The charge is recorded; the account after it, with its history.", body = AccountDetail),
-        (status = 400, description = "Malformed body, unknown field, wrong type, blank label, amount not positive, too large or not in EUR; a malformed `Idempotency-Key`. Codes: `malformed_json`, `unknown_field`, `invalid_field`, `idempotency_key_required`.", body = Problem, content_type = "application/problem+json"),
+        (status = 400, description = "Malformed body, unknown field, wrong type, blank label, amount not positive, too large or not in EUR; a malformed `Idempotency-Key`. Codes: `malformed_json`, `unknown_field`, `invalid_field`, `invalid_parameter` (the `Idempotency-Key`).", body = Problem, content_type = "application/problem+json"),
         (status = 401, description = AUTH_FAILURES, body = Problem, content_type = "application/problem+json"),
         (status = 403, description = ROLE_FAILURE, body = Problem, content_type = "application/problem+json"),
         (status = 404, description = ACCOUNT_NOT_FOUND, body = Problem, content_type = "application/problem+json"),
@@ -475,36 +451,17 @@ pub async fn charge(
     let amount = eur_amount(body.amount, "amount", 1)?;
     let label = body.label.trim().to_owned();
     let id = path.into_inner();
-    let key = optional_idempotency_key(&req)?;
+    let key = idempotency::optional_key(&req)?;
     let scope = charge_scope(&principal);
     let now = state.clock.now();
-    if let Some(key) = key.clone() {
-        let store = state.store.clone();
-        let scope = scope.clone();
+    if let Some(key) = &key {
         let hash = charge_hash(&id, amount, &label);
-        let claim = web::block(move || {
-            let mut conn = store.conn()?;
-            idempotency::claim(&mut conn, &scope, &key, &hash, now)
-        })
-        .await??;
-        match claim {
-            Claim::New => {}
-            Claim::Replay { status, body } => {
-                let status = StatusCode::from_u16(status).unwrap_or(StatusCode::CREATED);
-                return Ok(charged(&id, status, body, true));
-            }
-            Claim::InProgress => {
-                return Err(ApiError::new(ProblemCode::IdempotencyKeyInProgress).detail(
-                    "Une requête avec cette clé d'idempotence est en cours ; réessayez dans un instant.",
-                    "A request with this idempotency key is still running; retry shortly.",
-                ));
-            }
-            Claim::Mismatch => {
-                return Err(ApiError::new(ProblemCode::IdempotencyKeyReused).detail(
-                    "Cette clé d'idempotence a déjà servi pour une autre requête.",
-                    "This idempotency key was already used for another request.",
-                ));
-            }
+        if let Some(replay) =
+            idempotency::claim(&state, scope.clone(), key.clone(), hash, now).await?
+        {
+            return Ok(replay.respond(|response| {
+                response.insert_header(("Location", format!("/v1/admin/accounts/{id}")));
+            }));
         }
     }
     let store = state.store.clone();
@@ -529,32 +486,13 @@ pub async fn charge(
         serde_json::to_string(&detail).map_err(|e| ApiError::internal(e.to_string()))
     })
     .await?;
-    let store = state.store.clone();
-    match (outcome, key) {
-        (Ok(json), None) => Ok(charged(&id, StatusCode::CREATED, json, false)),
-        (Ok(json), Some(key)) => {
-            let stored = json.clone();
-            web::block(move || {
-                let mut conn = store.conn()?;
-                idempotency::complete(&mut conn, &scope, &key, 201, &stored)
-            })
-            .await??;
-            Ok(charged(&id, StatusCode::CREATED, json, false))
-        }
-        (Err(error), None) => Err(error),
-        (Err(error), Some(key)) => {
-            // Nothing was charged: the key may be used again.
-            let released = web::block(move || {
-                let mut conn = store.conn()?;
-                idempotency::release(&mut conn, &scope, &key)
-            })
-            .await;
-            if !matches!(released, Ok(Ok(()))) {
-                tracing::warn!("could not release an idempotency key");
-            }
-            Err(error)
-        }
+    if let Some(key) = key {
+        // A charge is remembered; a refusal charged nothing, so the key may
+        // be used again.
+        let answer = outcome.as_ref().ok().map(|json| (201, json.clone()));
+        idempotency::settle(&state, scope, key, answer).await;
     }
+    outcome.map(|json| charged(&id, json))
 }
 
 /// The customer's accounts, with what each owes and what a new mandate may

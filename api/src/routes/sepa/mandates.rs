@@ -7,7 +7,6 @@
 //! `GET /v1/me/mandates/{id}`, `GET /v1/me/mandates/{id}/document`,
 //! `POST /v1/me/mandates/{id}/otp`, `POST /v1/me/mandates/{id}/signature`.
 
-use actix_web::http::StatusCode;
 use actix_web::http::header::{CONTENT_DISPOSITION, CONTENT_TYPE};
 use actix_web::{HttpRequest, HttpResponse, get, post, web};
 use chrono::{DateTime, NaiveDate, Utc};
@@ -27,7 +26,6 @@ use guichet_store::repo::accounts::{self, Account};
 use guichet_store::repo::codes::{self, OneTimeCode};
 use guichet_store::repo::collections::{self, Collection};
 use guichet_store::repo::creditor::{self, CreditorSettings, DEFAULT_PRENOTIFICATION_DAYS};
-use guichet_store::repo::idempotency::{self, Claim};
 use guichet_store::repo::mandates::{self, Mandate, MandateStatus};
 use guichet_store::repo::outbox::Attachment;
 use guichet_store::repo::{customers, organizations};
@@ -40,9 +38,10 @@ use crate::auth::CustomerPrincipal;
 use crate::auth::flows::{self, ClientInfo};
 use crate::edge::json::Json;
 use crate::notify::{self, Channel, Template};
-use crate::problem::{ApiError, PROBLEM_CONTENT_TYPE, Problem, ProblemCode};
+use crate::problem::{ApiError, Problem, ProblemCode};
 use crate::routes::admin::{Page, encode_cursor};
 use crate::routes::auth::CodeSent;
+use crate::routes::idempotency;
 use crate::routes::views::MoneyView;
 use crate::state::AppState;
 
@@ -1032,27 +1031,6 @@ pub struct SignMandate {
     pub code: String,
 }
 
-/// The `Idempotency-Key` header when present: 1 to 255 visible ASCII
-/// characters.
-fn optional_idempotency_key(req: &HttpRequest) -> Result<Option<String>, ApiError> {
-    let Some(value) = req.headers().get("idempotency-key") else {
-        return Ok(None);
-    };
-    value
-        .to_str()
-        .ok()
-        .filter(|v| !v.is_empty() && v.len() <= 255 && v.bytes().all(|b| b.is_ascii_graphic()))
-        .map(|v| Some(v.to_owned()))
-        .ok_or_else(|| {
-            ApiError::new(ProblemCode::InvalidParameter)
-                .detail(
-                    "L'en-tête Idempotency-Key compte 1 à 255 caractères ASCII visibles.",
-                    "The Idempotency-Key header has 1 to 255 visible ASCII characters.",
-                )
-                .field("Idempotency-Key", "invalid")
-        })
-}
-
 fn request_hash(mandate_id: &str, code: &str) -> String {
     let mut hasher = Sha256::new();
     hasher.update(b"mandate_signature\0");
@@ -1270,45 +1248,14 @@ pub async fn create_signature(
 ) -> Result<HttpResponse, ApiError> {
     let id = path.into_inner();
     let code = body.0.code;
-    let key = optional_idempotency_key(&req)?;
+    let key = idempotency::optional_key(&req)?;
     let client = ClientInfo::of(&req);
     let now = state.clock.now();
     if let Some(key) = &key {
-        let store = state.store.clone();
         let scope = principal.customer_id.clone();
-        let key = key.clone();
         let hash = request_hash(&id, &code);
-        let claim = web::block(move || {
-            let mut conn = store.conn()?;
-            idempotency::claim(&mut conn, &scope, &key, &hash, now)
-        })
-        .await??;
-        match claim {
-            Claim::New => {}
-            Claim::Replay { status, body } => {
-                let status = StatusCode::from_u16(status).unwrap_or(StatusCode::OK);
-                let content_type = if status.is_success() {
-                    "application/json"
-                } else {
-                    PROBLEM_CONTENT_TYPE
-                };
-                return Ok(HttpResponse::build(status)
-                    .insert_header((CONTENT_TYPE, content_type))
-                    .insert_header(("Idempotent-Replayed", "true"))
-                    .body(body));
-            }
-            Claim::InProgress => {
-                return Err(ApiError::new(ProblemCode::IdempotencyKeyInProgress).detail(
-                    "Une requête avec cette clé d'idempotence est en cours ; réessayez dans un instant.",
-                    "A request with this idempotency key is still running; retry shortly.",
-                ));
-            }
-            Claim::Mismatch => {
-                return Err(ApiError::new(ProblemCode::IdempotencyKeyReused).detail(
-                    "Cette clé d'idempotence a déjà servi pour une autre requête.",
-                    "This idempotency key was already used for another request.",
-                ));
-            }
+        if let Some(replay) = idempotency::claim(&state, scope, key.clone(), hash, now).await? {
+            return Ok(replay.respond(|_| {}));
         }
     }
     let state_for = state.clone();
@@ -1319,22 +1266,10 @@ pub async fn create_signature(
     })
     .await?;
     if let Some(key) = key {
-        let store = state.store.clone();
-        let scope = principal.customer_id.clone();
-        let stored = outcome.as_ref().ok().cloned();
         // A success is remembered; a refusal changed nothing (but a wrong
         // code's count), so the key may be used again.
-        let saved = web::block(move || {
-            let mut conn = store.conn()?;
-            match stored {
-                Some(json) => idempotency::complete(&mut conn, &scope, &key, 200, &json),
-                None => idempotency::release(&mut conn, &scope, &key),
-            }
-        })
-        .await;
-        if !matches!(saved, Ok(Ok(()))) {
-            tracing::warn!("could not record an idempotency key of a mandate signature");
-        }
+        let answer = outcome.as_ref().ok().map(|json| (200, json.clone()));
+        idempotency::settle(&state, principal.customer_id.clone(), key, answer).await;
     }
     let json = outcome?;
     Ok(HttpResponse::Ok()
