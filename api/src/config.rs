@@ -7,6 +7,7 @@ use std::path::{Path, PathBuf};
 use clap::{Args, Parser, Subcommand, ValueEnum};
 use guichet_store::DatabaseUrl;
 
+use crate::edge::client_ip::{IpRange, TrustedProxies};
 use crate::secrets::{self, JwtKeys};
 
 /// Guichet: a self-hostable customer self-service payment portal API.
@@ -239,6 +240,14 @@ pub struct ServeArgs {
     #[arg(long, env = "GUICHET_SECRET_KEY", hide_env_values = true)]
     pub secret_key: Option<String>,
 
+    /// Reverse proxies or load balancers in front of the server whose
+    /// `X-Forwarded-For` gives the client's address (comma-separated
+    /// addresses or CIDR ranges, e.g. `10.0.0.0/8,127.0.0.1`); rate limits
+    /// and session records use that address. Empty: the TCP peer, and the
+    /// header is ignored
+    #[arg(long, env = "GUICHET_TRUSTED_PROXIES", value_delimiter = ',')]
+    pub trusted_proxies: Vec<IpRange>,
+
     /// Requests per minute one IP address may make to /v1/auth/ routes.
     #[arg(long, env = "GUICHET_AUTH_RATE_LIMIT", default_value_t = 60,
           value_parser = clap::value_parser!(u32).range(1..=100_000))]
@@ -424,6 +433,8 @@ pub struct AuthLimits {
 #[derive(Debug, Clone)]
 pub struct Settings {
     pub listen: SocketAddr,
+    /// Whose `X-Forwarded-For` is believed.
+    pub trusted_proxies: TrustedProxies,
     pub environment: Environment,
     pub log_format: LogFormat,
     pub database_url: DatabaseUrl,
@@ -489,6 +500,7 @@ impl Settings {
             database_url,
             data_dir: args.db.data_dir.clone(),
             cors_origins: args.cors_origins.clone(),
+            trusted_proxies: TrustedProxies::new(args.trusted_proxies.clone()),
             body_limit: usize::try_from(args.body_limit).unwrap_or(65_536),
             header_limit: usize::try_from(args.header_limit).unwrap_or(16_384),
             jwt,

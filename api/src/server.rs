@@ -46,6 +46,7 @@ impl Parts {
                 tokens: Arc::new(crate::auth::tokens::TokenService::new(settings.jwt.clone())),
                 secret_key: Arc::new(settings.secret_key.clone()),
                 auth_limits: settings.auth_limits,
+                trusted_proxies: settings.trusted_proxies.clone(),
                 limiter: Arc::new(crate::auth::ratelimit::RateLimiter::default()),
                 hash_slots: Arc::new(crate::auth::slots::HashSlots::new(
                     settings.password_hash_concurrency,

@@ -20,6 +20,8 @@ pub struct AppState {
     /// Keys code hashes and signs challenges.
     pub secret_key: Arc<Vec<u8>>,
     pub auth_limits: AuthLimits,
+    /// Whose `X-Forwarded-For` gives the client's address.
+    pub trusted_proxies: crate::edge::client_ip::TrustedProxies,
     pub limiter: Arc<RateLimiter>,
     /// Bounds concurrent password hashing.
     pub hash_slots: Arc<crate::auth::slots::HashSlots>,

@@ -13,6 +13,7 @@ use actix_web::http::header::{HeaderValue, RETRY_AFTER};
 use actix_web::middleware::Next;
 use actix_web::{Error, HttpRequest, web};
 
+use crate::edge::client_ip::TrustedProxies;
 use crate::problem::{ApiError, ProblemCode};
 use crate::state::AppState;
 
@@ -77,10 +78,13 @@ pub fn rate_limited(retry_after: u64) -> ApiError {
     }
 }
 
-/// The caller's IP address (the TCP peer).
+/// The caller's IP address: the TCP peer, or the client a trusted proxy
+/// names (`crate::edge::client_ip`).
 pub fn client_ip(req: &HttpRequest) -> IpAddr {
-    req.peer_addr()
-        .map_or(IpAddr::from([0, 0, 0, 0]), |a| a.ip())
+    match req.app_data::<web::Data<AppState>>() {
+        Some(state) => state.trusted_proxies.client_of(req),
+        None => TrustedProxies::default().client_of(req),
+    }
 }
 
 /// Middleware for the /v1/auth/ scope: the per-IP request limit.

@@ -2,6 +2,7 @@
 //! id, logging, size checks, CORS, metrics, `Cache-Control`, and rendering
 //! every error as problem+json in the caller's language.
 
+pub mod client_ip;
 pub mod cors;
 pub mod json;
 pub mod routes;

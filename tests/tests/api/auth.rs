@@ -1175,6 +1175,73 @@ fn the_fourth_auth_request_in_a_minute_from_one_address_is_rate_limited() {
 }
 
 #[test]
+fn behind_a_trusted_proxy_each_forwarded_client_has_its_own_limit_and_address() {
+    let app = with_args(&[
+        "--auth-rate-limit",
+        "2",
+        "--trusted-proxies",
+        "10.0.0.0/8,127.0.0.1",
+    ]);
+    let from = |forwarded: &str| {
+        app.request("GET", "/v1/auth/challenge")
+            .header("X-Forwarded-For", forwarded)
+            .send()
+    };
+    assert_eq!(from("203.0.113.1").status, 200);
+    assert_eq!(from("203.0.113.1").status, 200);
+    from("203.0.113.1").assert_problem(429, "rate_limited");
+    // A client that writes its own entry first is still known by the
+    // entry the proxy appended.
+    from("198.51.100.1, 203.0.113.1").assert_problem(429, "rate_limited");
+    // Another client behind the same proxy has its own window, also when
+    // the request went through an inner trusted proxy.
+    assert_eq!(from("203.0.113.2").status, 200);
+    assert_eq!(from("203.0.113.3, 10.1.2.3").status, 200);
+}
+
+#[test]
+fn behind_a_trusted_proxy_a_session_records_the_forwarded_address() {
+    let app = with_args(&["--trusted-proxies", "127.0.0.1"]);
+    let org = app.org("acme");
+    app.registered_customer(&org, "paul@example.com", None);
+    let login = app
+        .request("POST", "/v1/auth/login")
+        .header("X-Forwarded-For", "203.0.113.77")
+        .json(&json!({"organization": "acme", "email": "paul@example.com", "password": PASSWORD}))
+        .send();
+    let tokens = assert_signed_in(&login);
+    let listed = app
+        .request("GET", "/v1/me/sessions")
+        .bearer(&tokens.access)
+        .send()
+        .json();
+    let ips: Vec<&str> = listed["data"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter_map(|s| s["ip"].as_str())
+        .collect();
+    assert!(ips.contains(&"203.0.113.77"), "{listed}");
+    assert!(
+        ips.contains(&"127.0.0.1"),
+        "the first session came without the header: {listed}"
+    );
+}
+
+#[test]
+fn without_trusted_proxies_x_forwarded_for_is_ignored() {
+    let app = with_args(&["--auth-rate-limit", "2"]);
+    let from = |forwarded: &str| {
+        app.request("GET", "/v1/auth/challenge")
+            .header("X-Forwarded-For", forwarded)
+            .send()
+    };
+    assert_eq!(from("203.0.113.1").status, 200);
+    assert_eq!(from("203.0.113.2").status, 200);
+    from("203.0.113.3").assert_problem(429, "rate_limited");
+}
+
+#[test]
 fn the_third_code_request_from_one_address_is_rate_limited() {
     let app = with_args(&["--code-send-limit-per-ip", "2"]);
     let org = app.org("acme");
