@@ -175,13 +175,16 @@ impl TestApp {
                 argv.push(value.to_owned());
             }
         }
+        // The server's pool is the harness's: 4 connections, unless the test
+        // sizes it.
+        let pool_size = options.args.iter().any(|a| a == "--db-pool-size");
         argv.extend(options.args);
         let Command::Serve(args) = Cli::parse_from(argv).command else {
             unreachable!("serve was given")
         };
         let settings = Settings::from_args(&args).unwrap();
         let pool = PoolOptions {
-            max_size: 4,
+            max_size: if pool_size { settings.db_pool_size } else { 4 },
             acquire_timeout: std::time::Duration::from_secs(2),
             ..PoolOptions::default()
         };

@@ -523,6 +523,108 @@ fn two_thousand_collections_stream_in_one_valid_file() {
     validate_pain008(xml.as_bytes());
 }
 
+/// Stores `count` one-off collections of the seeded mandate due on `day`.
+fn many_collections(app: &TestApp, s: &Seeded, day: NaiveDate, count: i64) {
+    let now = app.clock.now();
+    let mut conn = app.store.conn().unwrap();
+    guichet_store::transaction(&mut conn, |conn| {
+        for i in 0..count {
+            let c = Collection::scheduled(
+                &s.org.id,
+                &s.mandate_id,
+                &s.account_id,
+                SequenceType::OneOff,
+                100 + i,
+                day,
+                Some(now),
+                now,
+            );
+            collections::insert(conn, &c)?;
+        }
+        Ok::<_, guichet_store::StoreError>(())
+    })
+    .unwrap();
+}
+
+/// A connection whose receive buffer is small and fixed (no autotuning), so
+/// that a client that stops reading soon stops the server's writes.
+fn slow_reader(address: &str) -> std::net::TcpStream {
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_io()
+        .build()
+        .unwrap();
+    runtime.block_on(async {
+        let socket = tokio::net::TcpSocket::new_v4().unwrap();
+        socket.set_recv_buffer_size(32 * 1024).unwrap();
+        let stream = socket.connect(address.parse().unwrap()).await.unwrap();
+        let stream = stream.into_std().unwrap();
+        stream.set_nonblocking(false).unwrap();
+        stream
+    })
+}
+
+#[test]
+fn a_client_that_downloads_slowly_holds_no_database_connection() {
+    use std::io::{Read, Write};
+
+    // One pooled connection: while the export held it, nothing else could
+    // reach the database.
+    let app = TestApp::spawn_with(guichet_tests::Options {
+        args: vec!["--db-pool-size".into(), "1".into()],
+        ..Default::default()
+    });
+    let s = seeded(&app, "sepa-slow", 14, 0);
+    // Some 15 MB, far more than the socket buffers hold.
+    many_collections(&app, &s, date(2026, 12, 6), 20_000);
+
+    let address = app.base.trim_start_matches("http://");
+    let mut stream = slow_reader(address);
+    write!(
+        stream,
+        "GET /v1/admin/sepa/collections.xml?date=2026-12-06 HTTP/1.1\r\nHost: {address}\r\nAuthorization: Bearer {}\r\nConnection: close\r\n\r\n",
+        s.org.admin
+    )
+    .unwrap();
+    // Read the head and a first piece of the body, then stop reading.
+    let mut head = Vec::new();
+    let mut byte = [0u8; 1];
+    while !head.ends_with(b"\r\n\r\n") {
+        stream.read_exact(&mut byte).unwrap();
+        head.push(byte[0]);
+    }
+    let head = String::from_utf8(head).unwrap().to_ascii_lowercase();
+    assert!(head.starts_with("http/1.1 200"), "{head}");
+    let length: usize = head
+        .lines()
+        .find_map(|l| l.strip_prefix("content-length: "))
+        .expect("the file's length is announced")
+        .trim()
+        .parse()
+        .unwrap();
+    assert!(
+        length > 10_000_000,
+        "{length} bytes: too small to fill the buffers"
+    );
+
+    // The client is not reading; the database is still there for others.
+    let started = Instant::now();
+    assert_eq!(app.get("/readyz").status, 200);
+    let listed = app
+        .request("GET", "/v1/admin/sepa/collections?date=2026-12-06&limit=1")
+        .bearer(&s.org.admin)
+        .send();
+    assert_eq!(listed.status, 200, "{}", listed.text());
+    assert!(started.elapsed().as_secs() < 2, "{:?}", started.elapsed());
+
+    // The file then arrives whole.
+    let mut body = Vec::new();
+    stream.read_to_end(&mut body).unwrap();
+    assert_eq!(body.len(), length);
+    let xml = String::from_utf8(body).unwrap();
+    assert_eq!(xml.matches("<DrctDbtTxInf>").count(), 20_000);
+    assert!(xml.trim_end().ends_with("</Document>"));
+}
+
 // ------------------------------------------------------------------ results
 
 fn post_result(app: &TestApp, token: &str, id: &str, body: &Value) -> guichet_tests::Response {

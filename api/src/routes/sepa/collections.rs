@@ -11,6 +11,7 @@
 //! totals match the rows. A day without collections answers 404
 //! `no_collections` (a pain.008 file needs at least one debit).
 
+use actix_web::body::SizedStream;
 use actix_web::http::header;
 use actix_web::web::Bytes;
 use actix_web::{HttpResponse, get, post, web};
@@ -40,7 +41,7 @@ use crate::state::AppState;
 /// Debits read from the database at once while a file is written.
 pub const EXPORT_PAGE: i64 = 500;
 
-/// Bytes gathered before a chunk is sent to the client.
+/// Bytes buffered while the file is written, and sent to the client at once.
 const CHUNK: usize = 32 * 1024;
 
 /// A SEPA collection.
@@ -171,39 +172,6 @@ fn no_collections(date: NaiveDate) -> ApiError {
     )
 }
 
-/// Sends what is written to the response, by chunks, from a blocking
-/// thread. Fails once the client has gone.
-struct ChannelWriter {
-    tx: tokio::sync::mpsc::Sender<Result<Bytes, std::io::Error>>,
-    buf: Vec<u8>,
-}
-
-impl ChannelWriter {
-    fn send(&mut self) -> std::io::Result<()> {
-        if self.buf.is_empty() {
-            return Ok(());
-        }
-        let chunk = Bytes::from(std::mem::replace(&mut self.buf, Vec::with_capacity(CHUNK)));
-        self.tx
-            .blocking_send(Ok(chunk))
-            .map_err(|_| std::io::Error::new(std::io::ErrorKind::BrokenPipe, "client gone"))
-    }
-}
-
-impl std::io::Write for ChannelWriter {
-    fn write(&mut self, data: &[u8]) -> std::io::Result<usize> {
-        self.buf.extend_from_slice(data);
-        if self.buf.len() >= CHUNK {
-            self.send()?;
-        }
-        Ok(data.len())
-    }
-
-    fn flush(&mut self) -> std::io::Result<()> {
-        self.send()
-    }
-}
-
 /// The creditor's side of every block, parsed once.
 struct Creditor {
     settings: CreditorSettings,
@@ -244,15 +212,15 @@ enum ExportError {
 }
 
 /// Writes the file: the header, then each block's debits page by page.
-fn write_file(
+fn write_file<W: std::io::Write>(
     conn: &mut DbConnection,
-    out: ChannelWriter,
+    out: W,
     org_id: &str,
     date: NaiveDate,
     creditor: &Creditor,
     groups: &[ExportGroup],
     now: DateTime<Utc>,
-) -> Result<(), ExportError> {
+) -> Result<W, ExportError> {
     let random = ids::new_id("m");
     let message_id = format!(
         "GUICHET-{}-{}",
@@ -317,54 +285,68 @@ fn write_file(
     }
     let mut out = writer.finish()?;
     std::io::Write::flush(&mut out).map_err(Pain008Error::from)?;
-    Ok(())
+    Ok(out)
 }
 
-/// The blocking side of the export: prepares, answers `ready`, then writes
-/// the file into `tx`; all in one snapshot.
-fn export_thread(
-    store: Store,
-    org_id: String,
+/// Writes the day's file into an unnamed temporary file, from one snapshot,
+/// and gives it back rewound. The connection returns to the pool as soon
+/// as the file is written, whatever the speed of the client that then
+/// downloads it; an export that fails half-way is an error, never a cut
+/// file.
+fn spool(
+    store: &Store,
+    org_id: &str,
     date: NaiveDate,
     now: DateTime<Utc>,
-    ready: tokio::sync::oneshot::Sender<Result<(), ApiError>>,
-    tx: tokio::sync::mpsc::Sender<Result<Bytes, std::io::Error>>,
-) {
-    let mut conn = match store.conn() {
-        Ok(conn) => conn,
-        Err(e) => {
-            let _ = ready.send(Err(e.into()));
-            return;
-        }
-    };
-    if let Err(e) = collections::begin_snapshot(&mut conn) {
-        let _ = ready.send(Err(e.into()));
-        return;
-    }
-    let result = match prepare(&mut conn, &org_id, date) {
-        Err(e) => {
-            let _ = ready.send(Err(e));
-            Ok(())
-        }
-        Ok((creditor, groups)) => {
-            if ready.send(Ok(())).is_err() {
-                Ok(())
-            } else {
-                let out = ChannelWriter {
-                    tx: tx.clone(),
-                    buf: Vec::with_capacity(CHUNK),
-                };
-                write_file(&mut conn, out, &org_id, date, &creditor, &groups, now)
+) -> Result<std::fs::File, ApiError> {
+    let mut conn = store.conn()?;
+    collections::begin_snapshot(&mut conn)?;
+    let written = prepare(&mut conn, org_id, date).and_then(|(creditor, groups)| {
+        let file = tempfile::tempfile()
+            .map_err(|e| ApiError::internal(format!("no temporary file for the export: {e}")))?;
+        let out = std::io::BufWriter::with_capacity(CHUNK, file);
+        write_file(&mut conn, out, org_id, date, &creditor, &groups, now).map_err(|error| {
+            tracing::error!(org = %org_id, %date, %error, "pain.008 export failed");
+            ApiError::internal(format!("pain.008 export failed: {error}"))
+        })
+    });
+    let ended = collections::end_snapshot(&mut conn);
+    let mut file = written?
+        .into_inner()
+        .map_err(|e| ApiError::internal(format!("export not written: {e}")))?;
+    ended?;
+    std::io::Seek::rewind(&mut file)
+        .map_err(|e| ApiError::internal(format!("export not readable: {e}")))?;
+    Ok(file)
+}
+
+/// Sends `file` by chunks, read on a blocking thread.
+fn file_stream(
+    mut file: std::fs::File,
+) -> impl futures_util::Stream<Item = Result<Bytes, std::io::Error>> {
+    let (tx, rx) = tokio::sync::mpsc::channel::<Result<Bytes, std::io::Error>>(4);
+    actix_web::rt::task::spawn_blocking(move || {
+        loop {
+            let mut chunk = vec![0; CHUNK];
+            let read = std::io::Read::read(&mut file, &mut chunk);
+            let item = match read {
+                Ok(0) => return,
+                Ok(n) => {
+                    chunk.truncate(n);
+                    Ok(Bytes::from(chunk))
+                }
+                Err(e) => Err(e),
+            };
+            let failed = item.is_err();
+            // A closed channel means the client has gone.
+            if tx.blocking_send(item).is_err() || failed {
+                return;
             }
         }
-    };
-    let _ = collections::end_snapshot(&mut conn);
-    if let Err(error) = result {
-        // The beginning of the file is gone already: cut the response so
-        // that the client never takes a partial file for a whole one.
-        tracing::error!(org = %org_id, %date, %error, "pain.008 export failed");
-        let _ = tx.blocking_send(Err(std::io::Error::other("export failed")));
-    }
+    });
+    futures_util::stream::unfold(rx, |mut rx| async move {
+        rx.recv().await.map(|item| (item, rx))
+    })
 }
 
 /// The pain.008.001.02 file of the collections due on a date, for the
@@ -391,25 +373,19 @@ pub async fn export(
     let date = query.date;
     let now = state.clock.now();
     let store = state.store.clone();
-    let (ready_tx, ready_rx) = tokio::sync::oneshot::channel();
-    let (tx, rx) = tokio::sync::mpsc::channel::<Result<Bytes, std::io::Error>>(4);
     let org_id = principal.org_id;
-    actix_web::rt::task::spawn_blocking(move || {
-        export_thread(store, org_id, date, now, ready_tx, tx);
-    });
-    ready_rx
-        .await
-        .map_err(|_| ApiError::internal("the export thread ended early"))??;
-    let body = futures_util::stream::unfold(rx, |mut rx| async move {
-        rx.recv().await.map(|item| (item, rx))
-    });
+    let file = web::block(move || spool(&store, &org_id, date, now)).await??;
+    let length = file
+        .metadata()
+        .map_err(|e| ApiError::internal(format!("export not readable: {e}")))?
+        .len();
     Ok(HttpResponse::Ok()
         .content_type("application/xml")
         .insert_header((
             header::CONTENT_DISPOSITION,
             format!("attachment; filename=\"pain008-{date}.xml\""),
         ))
-        .streaming(body))
+        .body(SizedStream::new(length, file_stream(file))))
 }
 
 /// The organization's collections, by id, optionally of one day, status or
