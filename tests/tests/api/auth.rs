@@ -1174,6 +1174,14 @@ fn the_fourth_auth_request_in_a_minute_from_one_address_is_rate_limited() {
     assert_eq!(app.get("/healthz").status, 200, "only /v1/auth is limited");
 }
 
+/// `GET /v1/auth/challenge` through a proxy that says it forwards for
+/// `forwarded`.
+fn challenge_from(app: &TestApp, forwarded: &str) -> Response {
+    app.request("GET", "/v1/auth/challenge")
+        .header("X-Forwarded-For", forwarded)
+        .send()
+}
+
 #[test]
 fn behind_a_trusted_proxy_each_forwarded_client_has_its_own_limit_and_address() {
     let app = with_args(&[
@@ -1182,11 +1190,7 @@ fn behind_a_trusted_proxy_each_forwarded_client_has_its_own_limit_and_address() 
         "--trusted-proxies",
         "10.0.0.0/8,127.0.0.1",
     ]);
-    let from = |forwarded: &str| {
-        app.request("GET", "/v1/auth/challenge")
-            .header("X-Forwarded-For", forwarded)
-            .send()
-    };
+    let from = |forwarded: &str| challenge_from(&app, forwarded);
     assert_eq!(from("203.0.113.1").status, 200);
     assert_eq!(from("203.0.113.1").status, 200);
     from("203.0.113.1").assert_problem(429, "rate_limited");
@@ -1231,11 +1235,7 @@ fn behind_a_trusted_proxy_a_session_records_the_forwarded_address() {
 #[test]
 fn without_trusted_proxies_x_forwarded_for_is_ignored() {
     let app = with_args(&["--auth-rate-limit", "2"]);
-    let from = |forwarded: &str| {
-        app.request("GET", "/v1/auth/challenge")
-            .header("X-Forwarded-For", forwarded)
-            .send()
-    };
+    let from = |forwarded: &str| challenge_from(&app, forwarded);
     assert_eq!(from("203.0.113.1").status, 200);
     assert_eq!(from("203.0.113.2").status, 200);
     from("203.0.113.3").assert_problem(429, "rate_limited");
