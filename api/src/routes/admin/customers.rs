@@ -12,7 +12,7 @@ use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 use validator::Validate;
 
-use super::{AUTH_FAILURES, Page, ROLE_FAILURE, encode_cursor, present};
+use super::{AUTH_FAILURES, Page, ROLE_FAILURE, next_cursor, present};
 use crate::auth::StaffPrincipal;
 use crate::auth::flows;
 use crate::edge::json::Json;
@@ -214,12 +214,7 @@ pub async fn list(
         customers::list(&mut conn, &principal.org_id, after.as_deref(), limit + 1)
     })
     .await??;
-    let next_cursor = if items.len() as i64 > limit {
-        items.truncate(limit as usize);
-        items.last().map(|c| encode_cursor(&c.id))
-    } else {
-        None
-    };
+    let next_cursor = next_cursor(&mut items, limit, |c| &c.id);
     Ok(web::Json(CustomerList {
         data: items.into_iter().map(CustomerView::from).collect(),
         next_cursor,

@@ -74,6 +74,18 @@ pub fn status_filter<T>(
     })
 }
 
+/// Ends a page read with `limit + 1` rows: drops the extra row, and gives
+/// the cursor of the next page when there was one (the last kept item's
+/// id).
+pub fn next_cursor<T>(items: &mut Vec<T>, limit: i64, id: impl Fn(&T) -> &str) -> Option<String> {
+    let limit = usize::try_from(limit).unwrap_or(0);
+    if items.len() <= limit {
+        return None;
+    }
+    items.truncate(limit);
+    items.last().map(|item| encode_cursor(id(item)))
+}
+
 /// An opaque cursor for the item with this id.
 pub fn encode_cursor(id: &str) -> String {
     base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(id)

@@ -9,7 +9,7 @@ use utoipa::IntoParams;
 use super::{AUTH_FAILURES, NOT_FOUND, ROLE_FAILURE};
 use crate::auth::CustomerToken;
 use crate::problem::{ApiError, Problem};
-use crate::routes::admin::{Page, encode_cursor, status_filter};
+use crate::routes::admin::{Page, next_cursor, status_filter};
 use crate::routes::views::{ScheduleList, ScheduleView};
 use crate::state::AppState;
 
@@ -72,12 +72,7 @@ pub async fn list(
         Ok::<_, ApiError>((items, limit))
     })
     .await??;
-    let next_cursor = if items.len() as i64 > limit {
-        items.truncate(usize::try_from(limit).unwrap_or(0));
-        items.last().map(|o| encode_cursor(&o.id))
-    } else {
-        None
-    };
+    let next_cursor = next_cursor(&mut items, limit, |o| &o.id);
     Ok(web::Json(ScheduleList {
         data: items.iter().map(ScheduleView::from).collect(),
         next_cursor,

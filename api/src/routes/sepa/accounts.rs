@@ -20,7 +20,7 @@ use crate::auth::{CustomerPrincipal, StaffActor, StaffPrincipal};
 use crate::edge::json::Json;
 use crate::problem::{ApiError, Problem, ProblemCode};
 use crate::routes::admin::orders::order::MoneyInput;
-use crate::routes::admin::{AUTH_FAILURES, Page, ROLE_FAILURE, encode_cursor};
+use crate::routes::admin::{AUTH_FAILURES, Page, ROLE_FAILURE, next_cursor};
 use crate::routes::idempotency;
 use crate::routes::views::MoneyView;
 use crate::state::AppState;
@@ -218,12 +218,7 @@ fn to_list(
     mut items: Vec<Account>,
     limit: i64,
 ) -> Result<AccountList, StoreError> {
-    let next_cursor = if items.len() as i64 > limit {
-        items.truncate(usize::try_from(limit).unwrap_or(0));
-        items.last().map(|a| encode_cursor(&a.id))
-    } else {
-        None
-    };
+    let next_cursor = next_cursor(&mut items, limit, |a| &a.id);
     let data = items
         .into_iter()
         .map(|a| account_view(conn, a))

@@ -9,7 +9,7 @@ use utoipa::{IntoParams, ToSchema};
 use super::mandates::{MandateReview, MandateSummary, review};
 use crate::auth::StaffPrincipal;
 use crate::problem::{ApiError, Problem, ProblemCode};
-use crate::routes::admin::{AUTH_FAILURES, Page, ROLE_FAILURE, encode_cursor, status_filter};
+use crate::routes::admin::{AUTH_FAILURES, Page, ROLE_FAILURE, next_cursor, status_filter};
 use crate::state::AppState;
 
 const NOT_FOUND: &str = "No such mandate in your organization. Codes: `not_found`.";
@@ -83,12 +83,7 @@ pub async fn list(
         )
     })
     .await??;
-    let next_cursor = if items.len() as i64 > limit {
-        items.truncate(usize::try_from(limit).unwrap_or(0));
-        items.last().map(|m| encode_cursor(&m.id))
-    } else {
-        None
-    };
+    let next_cursor = next_cursor(&mut items, limit, |m| &m.id);
     Ok(web::Json(MandateList {
         data: items.iter().map(MandateSummary::from).collect(),
         next_cursor,

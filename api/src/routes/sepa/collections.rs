@@ -35,7 +35,7 @@ use crate::auth::StaffPrincipal;
 use crate::edge::json::Json;
 use crate::notify::{self, Channel, Template};
 use crate::problem::{ApiError, Problem, ProblemCode};
-use crate::routes::admin::{AUTH_FAILURES, Page, ROLE_FAILURE, encode_cursor, status_filter};
+use crate::routes::admin::{AUTH_FAILURES, Page, ROLE_FAILURE, next_cursor, status_filter};
 use crate::state::AppState;
 
 /// Debits read from the database at once while a file is written.
@@ -435,12 +435,7 @@ pub async fn list(
         )
     })
     .await??;
-    let next_cursor = if items.len() as i64 > limit {
-        items.truncate(limit as usize);
-        items.last().map(|c| encode_cursor(&c.id))
-    } else {
-        None
-    };
+    let next_cursor = next_cursor(&mut items, limit, |c| &c.id);
     Ok(web::Json(CollectionList {
         data: items.iter().map(CollectionView::from).collect(),
         next_cursor,

@@ -39,7 +39,7 @@ use crate::auth::flows::{self, ClientInfo};
 use crate::edge::json::Json;
 use crate::notify::{self, Channel, Template};
 use crate::problem::{ApiError, Problem, ProblemCode};
-use crate::routes::admin::{Page, encode_cursor};
+use crate::routes::admin::{Page, next_cursor};
 use crate::routes::auth::CodeSent;
 use crate::routes::idempotency;
 use crate::routes::views::MoneyView;
@@ -732,12 +732,7 @@ pub async fn history(
         Ok::<_, ApiError>((items, last))
     })
     .await??;
-    let next_cursor = if items.len() as i64 > limit {
-        items.truncate(usize::try_from(limit).unwrap_or(0));
-        items.last().map(|m| encode_cursor(&m.id))
-    } else {
-        None
-    };
+    let next_cursor = next_cursor(&mut items, limit, |m| &m.id);
     Ok(web::Json(MandateHistory {
         data: items.iter().map(MandateSummary::from).collect(),
         next_cursor,

@@ -18,7 +18,7 @@ use validator::Validate;
 use crate::auth::StaffPrincipal;
 use crate::edge::json::Json;
 use crate::problem::{ApiError, Problem, ProblemCode};
-use crate::routes::admin::{AUTH_FAILURES, Page, ROLE_FAILURE, encode_cursor};
+use crate::routes::admin::{AUTH_FAILURES, Page, ROLE_FAILURE, next_cursor};
 use crate::routes::views::{AdjustmentView, ScheduleList, ScheduleView};
 use crate::state::AppState;
 
@@ -350,12 +350,7 @@ pub async fn list(
         )
     })
     .await??;
-    let next_cursor = if items.len() as i64 > limit {
-        items.truncate(limit as usize);
-        items.last().map(|o| encode_cursor(&o.id))
-    } else {
-        None
-    };
+    let next_cursor = next_cursor(&mut items, limit, |o| &o.id);
     Ok(web::Json(ScheduleList {
         data: items.iter().map(ScheduleView::from).collect(),
         next_cursor,
