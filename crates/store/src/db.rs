@@ -413,4 +413,33 @@ mod tests {
         let url = DatabaseUrl::parse("postgres://h/db?connect_timeout=2").unwrap();
         assert_eq!(url.driver_url(), "postgres://h/db?connect_timeout=2");
     }
+
+    /// `.cargo/config.toml` compiles the bundled SQLite with these flags
+    /// (`LIBSQLITE3_FLAGS`); without them every statement with a bound
+    /// `LIMIT` is compiled again at each execution, and every allocation
+    /// takes one process-wide lock (docs/BENCHMARKS.md, third round).
+    #[test]
+    fn the_bundled_sqlite_is_built_with_the_workspace_flags() {
+        use diesel::sql_types::Text;
+        use diesel::{Connection, QueryableByName, RunQueryDsl, SqliteConnection};
+
+        #[derive(QueryableByName)]
+        struct CompileOption {
+            #[diesel(sql_type = Text)]
+            compile_options: String,
+        }
+        let mut conn = SqliteConnection::establish(":memory:").unwrap();
+        let options: Vec<String> = diesel::sql_query("PRAGMA compile_options")
+            .load::<CompileOption>(&mut conn)
+            .unwrap()
+            .into_iter()
+            .map(|o| o.compile_options)
+            .collect();
+        for wanted in ["ENABLE_QPSG", "DEFAULT_MEMSTATUS=0"] {
+            assert!(
+                options.iter().any(|o| o == wanted),
+                "SQLite lacks {wanted}: {options:?}"
+            );
+        }
+    }
 }

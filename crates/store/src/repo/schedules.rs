@@ -441,8 +441,8 @@ pub fn get_for_customer(
     assemble(conn, vec![row])?.pop().ok_or(StoreError::NotFound)
 }
 
-/// A page of the customer's orders, newest purchase first, optionally of
-/// one status, after the order id `after` (ids order the page).
+/// A page of the customer's orders in id order, optionally of one status,
+/// after the order id `after`.
 pub fn list_for_customer(
     conn: &mut DbConnection,
     org_id: &str,
@@ -463,17 +463,7 @@ pub fn list_for_customer(
     if let Some(after) = after {
         query = query.filter(orders::id.gt(after.to_owned()));
     }
-    let rows = match conn {
-        // SQLite plans with the value bound to a LIMIT, and so prepares a
-        // statement that has one again at each execution. The index
-        // `orders_customer` (org_id, customer_id, id) yields the orders in
-        // page order: read them and stop after `limit`.
-        DbConnection::Sqlite(_) => query
-            .load_iter::<OrderRow, diesel::connection::DefaultLoadingMode>(conn)?
-            .take(usize::try_from(limit).unwrap_or(0))
-            .collect::<Result<Vec<_>, _>>()?,
-        DbConnection::Postgresql(_) => query.limit(limit).load(conn)?,
-    };
+    let rows = query.limit(limit).load(conn)?;
     assemble(conn, rows)
 }
 

@@ -87,9 +87,8 @@ pub fn insert(conn: &mut DbConnection, s: &Session) -> Result<(), StoreError> {
     Ok(())
 }
 
-/// The session `id`. Every authenticated request reads it: no `LIMIT`
-/// (`first`), which SQLite would make it prepare again at each execution
-/// (it plans with the bound value); the primary key gives one row at most.
+/// The session `id` (every authenticated request reads it; the primary key
+/// gives one row at most, so no `LIMIT`).
 pub fn get(conn: &mut DbConnection, id: &str) -> Result<Session, StoreError> {
     sessions::table
         .find(id)
