@@ -450,6 +450,17 @@ fn run(args: &Args) -> Result<ExitCode, String> {
                     } else {
                         small.pid()?
                     };
+                    if label == "big" {
+                        // The cheapest authenticated read, same customer,
+                        // same token: what any page costs before its own
+                        // queries (a reference, not a target).
+                        let me = RequestSpec {
+                            path: "/v1/me".to_owned(),
+                            ..prepared.request.clone()
+                        };
+                        let me_wire = check_once(&mut db_setup, name, &me)?;
+                        loads.push((SCHEDULES_ME, me, me_wire, load, pid));
+                    }
                     loads.push((names[0], readyz, readyz_wire, load, pid));
                     loads.push((names[1], prepared.request, wire, load, pid));
                     filled.push(prepared.filled);
@@ -624,6 +635,8 @@ fn turn_order(i: u32, n: usize) -> Vec<usize> {
 /// `GET /readyz` on the big database, in turns with `schedules` (the
 /// scenario's own name: the endpoint on the big database).
 const SCHEDULES_READYZ: &str = "schedules_readyz";
+/// `GET /v1/me` on the big database, same token, in the same turns.
+const SCHEDULES_ME: &str = "schedules_me";
 /// The endpoint on the small database, and `GET /readyz` of its server.
 const SCHEDULES_SMALL: &str = "schedules_small_db";
 const SCHEDULES_SMALL_READYZ: &str = "schedules_small_db_readyz";
@@ -803,8 +816,9 @@ fn targets(m: &Measured<'_>) -> Vec<Target> {
     schedules_vs_readyz.note = Some(match (schedules, readyz) {
         (Some(s), Some(r)) => format!(
             "GET /v1/me/schedules {s} req/s ÷ GET /readyz {r} req/s, same server, 1 000 000 \
-             instalments, in turns (small database: {})",
-            show(ratio(small, small_readyz))
+             instalments, in turns (small database: {}; GET /v1/me ÷ GET /readyz: {})",
+            show(ratio(small, small_readyz)),
+            show(ratio(per_s(SCHEDULES_ME), readyz))
         ),
         _ => not_measured.clone(),
     });
