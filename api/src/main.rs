@@ -33,7 +33,7 @@ fn main() -> ExitCode {
 
 fn open_store(db: &DbArgs) -> Result<Store, String> {
     let url = db.database_url()?;
-    Store::connect(&url, &PoolOptions::default()).map_err(|e| e.to_string())
+    Store::connect(&url, &PoolOptions::one_shot()).map_err(|e| e.to_string())
 }
 
 fn create_org(args: &CreateOrgArgs) -> ExitCode {
@@ -120,7 +120,7 @@ fn migrate(db: &DbArgs) -> ExitCode {
         Ok(url) => url,
         Err(e) => return fail(e),
     };
-    let store = match Store::connect(&url, &PoolOptions::default()) {
+    let store = match Store::connect(&url, &PoolOptions::one_shot()) {
         Ok(store) => store,
         Err(e) => return fail(e),
     };

@@ -405,7 +405,7 @@ fn connect(url: &str) -> Result<guichet_store::db::PooledConn, String> {
     let options = PoolOptions {
         max_size: 1,
         migrate: false,
-        ..PoolOptions::default()
+        ..PoolOptions::one_shot()
     };
     let store = Store::connect(&url, &options).map_err(|e| e.to_string())?;
     store.conn().map_err(|e| e.to_string())

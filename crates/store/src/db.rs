@@ -156,6 +156,24 @@ pub struct PoolOptions {
     pub sqlite_busy_timeout: Duration,
     /// Whether to apply pending migrations on connect.
     pub migrate: bool,
+    /// Connections the pool keeps open (opening them in the background)
+    /// while idle: 1 for a server, 0 for a command that runs once.
+    pub min_idle: u32,
+}
+
+impl PoolOptions {
+    /// For a command that runs once and exits (`migrate`, `jobs debit`,
+    /// `admin ...`): connections are opened only when asked for, so that
+    /// none is still being opened when the process exits. With libpq, a
+    /// connection opened by a pool thread while the main thread runs
+    /// OpenSSL's exit-time cleanup crashes the process (SIGSEGV), one exit
+    /// in four or so on a PostgreSQL server that offers TLS.
+    pub fn one_shot() -> Self {
+        Self {
+            min_idle: 0,
+            ..Self::default()
+        }
+    }
 }
 
 impl Default for PoolOptions {
@@ -165,6 +183,7 @@ impl Default for PoolOptions {
             acquire_timeout: Duration::from_secs(5),
             sqlite_busy_timeout: Duration::from_secs(5),
             migrate: true,
+            min_idle: 1,
         }
     }
 }
@@ -299,7 +318,7 @@ impl Store {
         drop(first);
         let pool = Pool::builder()
             .max_size(options.max_size)
-            .min_idle(Some(1))
+            .min_idle(Some(options.min_idle))
             .connection_timeout(options.acquire_timeout)
             // A SQLite connection is a handle on a local file and cannot go
             // stale; a PostgreSQL one can (server restart, idle timeout), so
