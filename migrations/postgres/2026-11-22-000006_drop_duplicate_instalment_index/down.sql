@@ -1,0 +1,1 @@
+CREATE INDEX instalments_order ON instalments (order_id, number);
