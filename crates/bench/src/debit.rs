@@ -27,7 +27,7 @@ use guichet_store::{DatabaseUrl, DbConnection};
 use serde::Serialize;
 use serde_json::Value;
 
-use crate::server::{self, Backend, Database};
+use crate::server::{self, Backend, Database, DatabaseArgs};
 
 /// The secret key of the throwaway database's job: its sandbox tokens are
 /// keyed with it. Never used anywhere else.
@@ -56,17 +56,8 @@ const MAX_PROBLEMS: usize = 20;
              them and checks that each was charged exactly once; prints JSON."
 )]
 pub struct DebitArgs {
-    /// Storage backend.
-    #[arg(long, value_enum, default_value = "sqlite")]
-    backend: Backend,
-
-    /// PostgreSQL server on which the throwaway database is created.
-    #[arg(
-        long,
-        env = "GUICHET_BENCH_PG_ADMIN_URL",
-        default_value = "postgres://postgres@127.0.0.1:5432/postgres"
-    )]
-    pg_admin_url: String,
+    #[command(flatten)]
+    db: DatabaseArgs,
 
     /// Due instalments (one per order) presented by the run.
     #[arg(long, default_value_t = 100_000,
@@ -804,12 +795,12 @@ fn run(args: &DebitArgs) -> Result<ExitCode, String> {
     let data_dir = work_dir.path().join("data");
     std::fs::create_dir_all(&data_dir)
         .map_err(|e| format!("cannot create {}: {e}", data_dir.display()))?;
-    let mut database = Database::create(args.backend, &args.pg_admin_url, work_dir.path())?;
+    let mut database = Database::create(args.db.backend, &args.db.pg_admin_url, work_dir.path())?;
     let url = database.url().to_owned();
 
     progress(&format!(
         "migrating a fresh {} database",
-        args.backend.name()
+        args.db.backend.name()
     ));
     let migrated = Command::new(&binary)
         .args(["migrate", "--database-url", &url])
@@ -828,7 +819,7 @@ fn run(args: &DebitArgs) -> Result<ExitCode, String> {
         "seeding {} orders of {PER_ORDER} instalments, {} due on {as_of}",
         args.instalments, args.instalments
     ));
-    let seeded = seed(&mut conn, args.backend, args.instalments, as_of)?;
+    let seeded = seed(&mut conn, args.db.backend, args.instalments, as_of)?;
     progress(&format!("seeded in {:.1} s", seeded.as_secs_f64()));
     if args.seed_only {
         let kept = work_dir.keep();
@@ -881,7 +872,7 @@ fn run(args: &DebitArgs) -> Result<ExitCode, String> {
     let value = round(per_s, 1);
     let report = Report {
         benchmark: "debit",
-        backend: args.backend,
+        backend: args.db.backend,
         instalments: args.instalments,
         orders: args.instalments,
         instalment_rows: u64::from(args.instalments) * u64::from(PER_ORDER),
@@ -980,7 +971,7 @@ mod tests {
     #[test]
     fn the_command_line_parses() {
         let args = DebitArgs::try_parse_from(["debit", "--backend", "postgres"]).unwrap();
-        assert_eq!(args.backend, Backend::Postgres);
+        assert_eq!(args.db.backend, Backend::Postgres);
         assert_eq!(args.instalments, 100_000);
         assert_eq!(args.batch, None);
         let args = DebitArgs::try_parse_from([

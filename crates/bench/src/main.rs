@@ -25,7 +25,7 @@ use crate::argon::RawArgon2;
 use crate::http::{RequestSpec, WireRequest};
 use crate::load::{LoadConfig, LoadOutcome, percentile};
 use crate::scenarios::{Kind, Setup};
-use crate::server::{Backend, Database, Server, ServerConfig};
+use crate::server::{Backend, Database, DatabaseArgs, Server, ServerConfig};
 
 /// The error rate above which a run fails.
 const MAX_ERROR_RATE: f64 = 0.01;
@@ -41,17 +41,8 @@ const SETTLE: Duration = Duration::from_secs(1);
                   `guichet-bench sepa --help` (SEPA documents and exports)."
 )]
 struct Args {
-    /// Storage backend of the server under test.
-    #[arg(long, value_enum, default_value = "sqlite")]
-    backend: Backend,
-
-    /// PostgreSQL server on which the throwaway database is created.
-    #[arg(
-        long,
-        env = "GUICHET_BENCH_PG_ADMIN_URL",
-        default_value = "postgres://postgres@127.0.0.1:5432/postgres"
-    )]
-    pg_admin_url: String,
+    #[command(flatten)]
+    db: DatabaseArgs,
 
     /// Concurrent keep-alive connections.
     #[arg(long, default_value_t = 64, value_parser = clap::value_parser!(u16).range(1..=4096))]
@@ -212,7 +203,7 @@ fn run(args: &Args) -> Result<ExitCode, String> {
         .prefix("guichet-bench-")
         .tempdir()
         .map_err(|e| format!("cannot create a temporary directory: {e}"))?;
-    let mut database = Database::create(args.backend, &args.pg_admin_url, work_dir.path())?;
+    let mut database = Database::create(args.db.backend, &args.db.pg_admin_url, work_dir.path())?;
     let config = ServerConfig {
         binary,
         database_url: database.url().to_owned(),
@@ -225,7 +216,7 @@ fn run(args: &Args) -> Result<ExitCode, String> {
     progress(&format!(
         "starting {} on a fresh {} database",
         config.binary.display(),
-        args.backend.name()
+        args.db.backend.name()
     ));
     let mut first = Server::spawn(&config, "fresh")?;
     let ready_fresh = runtime.block_on(first.wait_ready(Duration::from_secs(60)))?;
@@ -389,8 +380,8 @@ fn run(args: &Args) -> Result<ExitCode, String> {
                 std::fs::create_dir_all(&small_dir)
                     .map_err(|e| format!("cannot create {}: {e}", small_dir.display()))?;
                 let mut small_db = Database::create_labelled(
-                    args.backend,
-                    &args.pg_admin_url,
+                    args.db.backend,
+                    &args.db.pg_admin_url,
                     &small_dir,
                     "small",
                 )?;
@@ -436,11 +427,14 @@ fn run(args: &Args) -> Result<ExitCode, String> {
                         population.customers, population.instalments
                     ));
                     let mut db_setup = Setup::new(&runtime, addr);
-                    let prepared =
-                        schedules::prepare(&mut db_setup, args.backend, &url, population, &|m| {
-                            progress(&format!("{name}: {label}: {m}"))
-                        })
-                        .map_err(|e| format!("{name}: {label} database: {e}"))?;
+                    let prepared = schedules::prepare(
+                        &mut db_setup,
+                        args.db.backend,
+                        &url,
+                        population,
+                        &|m| progress(&format!("{name}: {label}: {m}")),
+                    )
+                    .map_err(|e| format!("{name}: {label} database: {e}"))?;
                     let readyz = RequestSpec::get("/readyz");
                     let readyz_wire = check_once(&mut db_setup, name, &readyz)?;
                     let wire = check_once(&mut db_setup, name, &prepared.request)?;
@@ -539,7 +533,7 @@ fn run(args: &Args) -> Result<ExitCode, String> {
         }
     }
     let report = Report {
-        backend: args.backend,
+        backend: args.db.backend,
         connections: args.connections,
         login_connections: args.login_connections,
         duration_secs: args.duration_secs,
@@ -1028,7 +1022,7 @@ mod tests {
             "readyz",
         ])
         .unwrap();
-        assert_eq!(args.backend, Backend::Postgres);
+        assert_eq!(args.db.backend, Backend::Postgres);
         assert_eq!(args.connections, 8);
         assert_eq!(args.duration_secs, 10);
         assert_eq!(args.login_connections, 8);

@@ -34,7 +34,7 @@ use guichet_store::{DatabaseUrl, PoolOptions, Store};
 use serde_json::json;
 
 use crate::procfs;
-use crate::server::{self, Backend, Database};
+use crate::server::{self, Database, DatabaseArgs};
 
 const SECRET_KEY: &str = "guichet-bench-sepa-throwaway-secret-key-0123456789";
 const JWT_SECRET: &str = "guichet-bench-sepa-throwaway-jwt-secret-0123456789";
@@ -48,17 +48,8 @@ const DAY: &str = "2026-12-07";
              release server; prints JSON."
 )]
 pub struct SepaArgs {
-    /// Storage backend.
-    #[arg(long, value_enum, default_value = "sqlite")]
-    backend: Backend,
-
-    /// PostgreSQL server on which the throwaway database is created.
-    #[arg(
-        long,
-        env = "GUICHET_BENCH_PG_ADMIN_URL",
-        default_value = "postgres://postgres@127.0.0.1:5432/postgres"
-    )]
-    pg_admin_url: String,
+    #[command(flatten)]
+    db: DatabaseArgs,
 
     /// Collections in the exported file.
     #[arg(long, default_value_t = 10_000)]
@@ -341,7 +332,7 @@ impl Drop for Serving {
 fn export(args: &SepaArgs) -> Result<serde_json::Value, String> {
     let binary = server::resolve_binary(args.binary.as_deref())?;
     let dir = tempfile::tempdir().map_err(|e| e.to_string())?;
-    let mut database = Database::create(args.backend, &args.pg_admin_url, dir.path())?;
+    let mut database = Database::create(args.db.backend, &args.db.pg_admin_url, dir.path())?;
     let seeding = Instant::now();
     let setup_token = seed(database.url(), args.collections)?;
     let seed_s = seeding.elapsed().as_secs_f64();
@@ -423,7 +414,7 @@ fn export(args: &SepaArgs) -> Result<serde_json::Value, String> {
     let xsd = validate(&file);
     database.drop_now()?;
     Ok(json!({
-        "backend": args.backend.name(),
+        "backend": args.db.backend.name(),
         "collections": args.collections,
         "seed_s": seed_s,
         "debits_in_file": debits,

@@ -36,6 +36,23 @@ impl Backend {
     }
 }
 
+/// The backend of a benchmark and where its throwaway PostgreSQL database
+/// is created (flattened into every command's arguments).
+#[derive(Debug, clap::Args)]
+pub struct DatabaseArgs {
+    /// Storage backend of the server under test.
+    #[arg(long, value_enum, default_value = "sqlite")]
+    pub backend: Backend,
+
+    /// PostgreSQL server on which the throwaway database is created.
+    #[arg(
+        long,
+        env = "GUICHET_BENCH_PG_ADMIN_URL",
+        default_value = "postgres://postgres@127.0.0.1:5432/postgres"
+    )]
+    pub pg_admin_url: String,
+}
+
 /// Whether `path` lies in a cargo debug profile directory.
 pub fn is_debug_build(path: &Path) -> bool {
     path.components()
