@@ -66,21 +66,42 @@ impl TryFrom<Row> for Charge {
     }
 }
 
+/// A charge about to be sent, as inserted (status `pending`).
+#[derive(Insertable)]
+#[diesel(table_name = charges)]
+struct PendingRow<'a> {
+    id: &'a str,
+    org_id: &'a str,
+    order_id: &'a str,
+    instalment_id: Option<&'a str>,
+    idempotency_key: &'a str,
+    amount: i64,
+    currency: &'a str,
+    status: &'a str,
+    created_at: NaiveDateTime,
+}
+
+impl<'a> From<&'a Charge> for PendingRow<'a> {
+    fn from(c: &'a Charge) -> Self {
+        PendingRow {
+            id: &c.id,
+            org_id: &c.org_id,
+            order_id: &c.order_id,
+            instalment_id: c.instalment_id.as_deref(),
+            idempotency_key: &c.idempotency_key,
+            amount: c.amount.amount,
+            currency: c.amount.currency.as_str(),
+            status: "pending",
+            created_at: to_db_time(c.created_at),
+        }
+    }
+}
+
 /// Records a charge about to be sent (status `pending`). A second record
 /// with the same idempotency key is a `Conflict`.
 pub fn insert_pending(conn: &mut DbConnection, c: &Charge) -> Result<(), StoreError> {
     diesel::insert_into(charges::table)
-        .values((
-            charges::id.eq(&c.id),
-            charges::org_id.eq(&c.org_id),
-            charges::order_id.eq(&c.order_id),
-            charges::instalment_id.eq(&c.instalment_id),
-            charges::idempotency_key.eq(&c.idempotency_key),
-            charges::amount.eq(c.amount.amount),
-            charges::currency.eq(c.amount.currency.as_str()),
-            charges::status.eq("pending"),
-            charges::created_at.eq(to_db_time(c.created_at)),
-        ))
+        .values(PendingRow::from(c))
         .execute(conn)?;
     Ok(())
 }
@@ -103,22 +124,7 @@ pub fn insert_pending_many(conn: &mut DbConnection, list: &[&Charge]) -> Result<
         return Ok(());
     };
     for part in list.chunks(ROWS_PER_STATEMENT) {
-        let rows: Vec<_> = part
-            .iter()
-            .map(|c| {
-                (
-                    charges::id.eq(&c.id),
-                    charges::org_id.eq(&c.org_id),
-                    charges::order_id.eq(&c.order_id),
-                    charges::instalment_id.eq(&c.instalment_id),
-                    charges::idempotency_key.eq(&c.idempotency_key),
-                    charges::amount.eq(c.amount.amount),
-                    charges::currency.eq(c.amount.currency.as_str()),
-                    charges::status.eq("pending"),
-                    charges::created_at.eq(to_db_time(c.created_at)),
-                )
-            })
-            .collect();
+        let rows: Vec<PendingRow<'_>> = part.iter().map(|c| PendingRow::from(*c)).collect();
         // On the inner connection: diesel's MultiConnection inserts one row
         // at a time.
         diesel::insert_into(charges::table)
