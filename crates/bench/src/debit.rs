@@ -27,6 +27,7 @@ use guichet_store::{DatabaseUrl, DbConnection};
 use serde::Serialize;
 use serde_json::Value;
 
+use crate::Target;
 use crate::server::{self, Backend, Database, DatabaseArgs};
 
 /// The secret key of the throwaway database's job: its sandbox tokens are
@@ -740,16 +741,6 @@ struct Report {
     targets: Vec<Target>,
 }
 
-#[derive(Debug, Serialize)]
-struct Target {
-    name: &'static str,
-    comparison: &'static str,
-    limit: f64,
-    value: Option<f64>,
-    met: Option<bool>,
-    note: String,
-}
-
 fn load_average_1m() -> Option<f64> {
     std::fs::read_to_string("/proc/loadavg")
         .ok()?
@@ -892,7 +883,7 @@ fn run(args: &DebitArgs) -> Result<ExitCode, String> {
             limit: TARGET_PER_S,
             value: Some(value),
             met: Some(value >= TARGET_PER_S && verification.ok()),
-            note: format!(
+            note: Some(format!(
                 "{} due instalments in {:.2} s, guichet jobs debit spawn to exit{}",
                 args.instalments,
                 elapsed.as_secs_f64(),
@@ -901,7 +892,7 @@ fn run(args: &DebitArgs) -> Result<ExitCode, String> {
                 } else {
                     "; the verification failed"
                 }
-            ),
+            )),
         }],
         verification,
     };

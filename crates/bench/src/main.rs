@@ -135,17 +135,18 @@ struct ScenarioResult {
     server_cpu_us_per_request: Option<f64>,
 }
 
+/// A target of an issue and whether this run met it (every report).
 #[derive(Debug, Serialize)]
-struct Target {
-    name: &'static str,
+pub struct Target {
+    pub name: &'static str,
     /// `at_most` or `at_least`.
-    comparison: &'static str,
-    limit: f64,
-    value: Option<f64>,
+    pub comparison: &'static str,
+    pub limit: f64,
+    pub value: Option<f64>,
     /// `null` when the run cannot tell (wrong connection count, no data).
-    met: Option<bool>,
+    pub met: Option<bool>,
     #[serde(skip_serializing_if = "Option::is_none")]
-    note: Option<String>,
+    pub note: Option<String>,
 }
 
 fn main() -> ExitCode {
