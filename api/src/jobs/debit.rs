@@ -366,7 +366,12 @@ impl DebitRun {
         }
         let result = self
             .gateway
-            .charge(&order.card.token, charge.amount, &charge.idempotency_key);
+            .charge(
+                &charge.org_id,
+                &order.card.token,
+                charge.amount,
+                &charge.idempotency_key,
+            );
         let Some(answer) = Answer::from_gateway(result)? else {
             pass.report.transient_failures += 1;
             return Ok(false);
@@ -454,6 +459,7 @@ impl DebitRun {
             }
             pass.report.presented += 1;
             let result = self.gateway.charge(
+                &attempt.charge.org_id,
                 &attempt.card_token,
                 attempt.charge.amount,
                 &attempt.charge.idempotency_key,
@@ -575,6 +581,9 @@ impl DebitRun {
                             gateway_charge_id: None,
                             failure_code: None,
                             created_at: now,
+                            purpose: charges::INSTALMENT.to_owned(),
+                            request: None,
+                            details: None,
                         },
                         true,
                     ),

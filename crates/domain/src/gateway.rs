@@ -330,6 +330,19 @@ pub enum GatewayError {
     /// same idempotency key.
     #[error("payment gateway unavailable")]
     Unavailable,
+    /// The call was sent but no answer came back in time: the operation
+    /// may or may not have happened. Its outcome is known only by looking it
+    /// up under its idempotency key ([`PaymentGateway::find_charge`],
+    /// [`PaymentGateway::find_refund`]), never by sending it blindly again.
+    #[error("payment gateway timeout: outcome unknown")]
+    Timeout,
+    /// The gateway answered that it could not process the card this time;
+    /// nothing was charged. A later attempt (under a new key) may succeed.
+    #[error("processing error")]
+    ProcessingError,
+    /// The gateway refused to refund this charge.
+    #[error("refund failed")]
+    RefundFailed,
 }
 
 impl GatewayError {
@@ -346,6 +359,9 @@ impl GatewayError {
             GatewayError::RefundExceedsCharge => "refund_exceeds_charge",
             GatewayError::IdempotencyKeyReused => "idempotency_key_reused",
             GatewayError::Unavailable => "gateway_unavailable",
+            GatewayError::Timeout => "gateway_timeout",
+            GatewayError::ProcessingError => "processing_error",
+            GatewayError::RefundFailed => "refund_failed",
         }
     }
 
@@ -353,9 +369,19 @@ impl GatewayError {
     /// may be retried soon with the same idempotency key, and a debit run
     /// should not count it as a failed attempt.
     pub fn is_transient(&self) -> bool {
-        matches!(self, GatewayError::Unavailable)
+        matches!(self, GatewayError::Unavailable | GatewayError::Timeout)
+    }
+
+    /// Whether the operation may have happened although the call failed:
+    /// it must be looked up under its key before anything else is decided.
+    pub fn is_unknown_outcome(&self) -> bool {
+        matches!(self, GatewayError::Timeout)
     }
 }
+
+/// What a gateway knows of an operation sent under an idempotency key:
+/// `None` when it never received it, else the outcome it recorded.
+pub type Lookup<T> = Option<Result<T, GatewayError>>;
 
 /// A payment service provider, as Guichet uses it. Implementations must be
 /// idempotent on `idempotency_key`: the same key returns the same outcome
@@ -365,22 +391,44 @@ pub trait PaymentGateway: Send + Sync {
     /// details are consumed so they do not outlive the call.
     fn tokenize(&self, card: CardDetails) -> Result<CardToken, GatewayError>;
 
-    /// Charges `amount` to the card behind `token`.
+    /// Charges `amount` to the card behind `token` for `merchant` (the
+    /// organization's id: its account at the gateway). The key is
+    /// deterministic: derived from the business operation, never random
+    /// per HTTP request.
     fn charge(
         &self,
+        merchant: &str,
         token: &str,
         amount: Money,
         idempotency_key: &str,
     ) -> Result<ChargeReceipt, GatewayError>;
 
+    /// What became of the charge sent under `idempotency_key` for
+    /// `merchant`: how a charge whose outcome is unknown
+    /// ([`GatewayError::Timeout`], a crash) is reconciled before anything
+    /// is retried. `Err` when the gateway cannot be asked now.
+    fn find_charge(
+        &self,
+        merchant: &str,
+        idempotency_key: &str,
+    ) -> Result<Lookup<ChargeReceipt>, GatewayError>;
+
     /// Refunds `amount` of the charge `charge_id` (partial refunds allowed,
     /// up to what was charged).
     fn refund(
         &self,
+        merchant: &str,
         charge_id: &str,
         amount: Money,
         idempotency_key: &str,
     ) -> Result<RefundReceipt, GatewayError>;
+
+    /// What became of the refund sent under `idempotency_key`.
+    fn find_refund(
+        &self,
+        merchant: &str,
+        idempotency_key: &str,
+    ) -> Result<Lookup<RefundReceipt>, GatewayError>;
 
     /// The view of the card behind `token`.
     fn card(&self, token: &str) -> Result<CardView, GatewayError>;
@@ -423,6 +471,22 @@ pub const TEST_CARDS: &[(&str, &str)] = &[
         test_cards::EXPIRED,
         "Visa that tokenizes, but every charge fails with expired_card",
     ),
+    (
+        test_cards::TIMEOUT,
+        "Visa whose charges are made, then the answer is lost: the call fails with gateway_timeout and the outcome is known only by looking the charge up",
+    ),
+    (
+        test_cards::PROCESSING_ERROR,
+        "Visa whose charges fail with processing_error and charge nothing",
+    ),
+    (
+        test_cards::SLOW,
+        "Visa whose charges are made at once, but answered only after 15 seconds",
+    ),
+    (
+        test_cards::REFUND_FAILS,
+        "Visa whose charges succeed but whose refunds fail with refund_failed",
+    ),
 ];
 
 /// The test card numbers of [`TEST_CARDS`], by name, for tests.
@@ -443,6 +507,14 @@ pub mod test_cards {
     pub const INSUFFICIENT_FUNDS: &str = "4000000000009995";
     /// Tokenizes; charges fail with an expired card.
     pub const EXPIRED: &str = "4000000000000069";
+    /// Tokenizes; a charge is made, then its answer is lost (timeout).
+    pub const TIMEOUT: &str = "4000000000000259";
+    /// Tokenizes; charges fail with a processing error, charging nothing.
+    pub const PROCESSING_ERROR: &str = "4000000000000119";
+    /// Tokenizes; a charge is made, and answered after 15 seconds.
+    pub const SLOW: &str = "4000000000000077";
+    /// Tokenizes; charges succeed, refunds fail.
+    pub const REFUND_FAILS: &str = "4000000000005126";
 }
 
 /// What a test card does.
@@ -452,6 +524,12 @@ enum Behaviour {
     DeclinedAtTokenize,
     InsufficientFunds,
     ExpiredAtCharge,
+    /// Charged, then the answer is lost.
+    Timeout,
+    ProcessingError,
+    /// Charged, answered late.
+    Slow,
+    RefundFails,
 }
 
 fn test_card(number: &str) -> Option<(CardBrand, Funding, Behaviour)> {
@@ -473,6 +551,10 @@ fn test_card(number: &str) -> Option<(CardBrand, Funding, Behaviour)> {
             Behaviour::InsufficientFunds,
         ),
         t::EXPIRED => (CardBrand::Visa, Funding::Credit, Behaviour::ExpiredAtCharge),
+        t::TIMEOUT => (CardBrand::Visa, Funding::Credit, Behaviour::Timeout),
+        t::PROCESSING_ERROR => (CardBrand::Visa, Funding::Credit, Behaviour::ProcessingError),
+        t::SLOW => (CardBrand::Visa, Funding::Credit, Behaviour::Slow),
+        t::REFUND_FAILS => (CardBrand::Visa, Funding::Credit, Behaviour::RefundFails),
         _ => return None,
     };
     Some(found)
@@ -511,6 +593,8 @@ struct SandboxState {
     /// Money actually moved per idempotency key (0 or 1).
     charge_counts: HashMap<String, u32>,
     refunds: HashMap<String, RefundRecord>,
+    /// Charges whose refunds fail (made with the refund-failing card).
+    refund_fails: std::collections::HashSet<String>,
     unavailable: bool,
 }
 
@@ -683,6 +767,7 @@ impl PaymentGateway for SandboxGateway {
 
     fn charge(
         &self,
+        _merchant: &str,
         token: &str,
         amount: Money,
         idempotency_key: &str,
@@ -711,7 +796,11 @@ impl PaymentGateway for SandboxGateway {
                     Behaviour::DeclinedAtTokenize => Err(GatewayError::Declined {
                         reason: DeclineReason::Generic,
                     }),
-                    Behaviour::Succeeds => Ok(ChargeReceipt {
+                    Behaviour::ProcessingError => Err(GatewayError::ProcessingError),
+                    Behaviour::Succeeds
+                    | Behaviour::Timeout
+                    | Behaviour::Slow
+                    | Behaviour::RefundFails => Ok(ChargeReceipt {
                         charge_id: derived_id("ch", idempotency_key),
                         amount,
                         idempotency_key: idempotency_key.to_owned(),
@@ -719,6 +808,8 @@ impl PaymentGateway for SandboxGateway {
                 },
             }
         };
+        let behaviour = self.decode(token).map(|card| card.behaviour);
+        let lost = behaviour == Some(Behaviour::Timeout);
         if let Ok(receipt) = &outcome {
             state
                 .charged
@@ -728,6 +819,11 @@ impl PaymentGateway for SandboxGateway {
                 .entry(idempotency_key.to_owned())
                 .or_default() += 1;
         }
+        if let Ok(receipt) = &outcome
+            && behaviour == Some(Behaviour::RefundFails)
+        {
+            state.refund_fails.insert(receipt.charge_id.clone());
+        }
         state.charges.insert(
             idempotency_key.to_owned(),
             ChargeRecord {
@@ -736,11 +832,45 @@ impl PaymentGateway for SandboxGateway {
                 outcome: outcome.clone(),
             },
         );
+        if lost && outcome.is_ok() {
+            return Err(GatewayError::Timeout);
+        }
         outcome
+    }
+
+    fn find_charge(
+        &self,
+        _merchant: &str,
+        idempotency_key: &str,
+    ) -> Result<Lookup<ChargeReceipt>, GatewayError> {
+        let state = self.state();
+        if state.unavailable {
+            return Err(GatewayError::Unavailable);
+        }
+        Ok(state
+            .charges
+            .get(idempotency_key)
+            .map(|record| record.outcome.clone()))
+    }
+
+    fn find_refund(
+        &self,
+        _merchant: &str,
+        idempotency_key: &str,
+    ) -> Result<Lookup<RefundReceipt>, GatewayError> {
+        let state = self.state();
+        if state.unavailable {
+            return Err(GatewayError::Unavailable);
+        }
+        Ok(state
+            .refunds
+            .get(idempotency_key)
+            .map(|record| record.outcome.clone()))
     }
 
     fn refund(
         &self,
+        _merchant: &str,
         charge_id: &str,
         amount: Money,
         idempotency_key: &str,
@@ -755,8 +885,10 @@ impl PaymentGateway for SandboxGateway {
             }
             return previous.outcome.clone();
         }
+        let refusing = state.refund_fails.contains(charge_id);
         let outcome = match state.charged.get_mut(charge_id) {
             _ if amount.amount <= 0 => Err(GatewayError::InvalidAmount),
+            Some(_) if refusing => Err(GatewayError::RefundFailed),
             None => Err(GatewayError::UnknownCharge),
             Some((charged, refunded)) => {
                 let left = charged.amount - *refunded;
@@ -1010,22 +1142,22 @@ mod tests {
         let gw = sandbox();
         let token = tokenize(&gw, test_cards::VISA).unwrap().token;
         let key = idempotency_key("ins_1", 1);
-        let first = gw.charge(&token, eur(10_000), &key).unwrap();
+        let first = gw.charge("org_t", &token, eur(10_000), &key).unwrap();
         assert!(first.charge_id.starts_with("ch_sandbox_"));
         assert_eq!(first.amount, eur(10_000));
-        let again = gw.charge(&token, eur(10_000), &key).unwrap();
+        let again = gw.charge("org_t", &token, eur(10_000), &key).unwrap();
         assert_eq!(again, first);
         assert_eq!(gw.charge_count(&key), 1);
         assert_eq!(gw.successful_charges(), 1);
         assert_eq!(gw.total_charged(), 10_000);
         // Same key, different request: refused, nothing charged.
         assert_eq!(
-            gw.charge(&token, eur(9_999), &key),
+            gw.charge("org_t", &token, eur(9_999), &key),
             Err(GatewayError::IdempotencyKeyReused)
         );
         // Another attempt, another key, another charge.
         let key2 = idempotency_key("ins_1", 2);
-        let second = gw.charge(&token, eur(10_000), &key2).unwrap();
+        let second = gw.charge("org_t", &token, eur(10_000), &key2).unwrap();
         assert_ne!(second.charge_id, first.charge_id);
         assert_eq!(gw.total_charged(), 20_000);
         assert_eq!(gw.charge_count("never used"), 0);
@@ -1036,25 +1168,25 @@ mod tests {
         let gw = sandbox();
         let poor = tokenize(&gw, test_cards::INSUFFICIENT_FUNDS).unwrap().token;
         let key = idempotency_key("ins_2", 1);
-        let err = gw.charge(&poor, eur(5_000), &key).unwrap_err();
+        let err = gw.charge("org_t", &poor, eur(5_000), &key).unwrap_err();
         assert_eq!(err, GatewayError::InsufficientFunds);
         assert_eq!(err.code(), "insufficient_funds");
-        assert_eq!(gw.charge(&poor, eur(5_000), &key), Err(err));
+        assert_eq!(gw.charge("org_t", &poor, eur(5_000), &key), Err(err));
         assert_eq!(gw.charge_count(&key), 0);
 
         let expired = tokenize(&gw, test_cards::EXPIRED).unwrap();
         assert_eq!(expired.card.exp_year, 2030);
         assert_eq!(
-            gw.charge(&expired.token, eur(5_000), "k-exp"),
+            gw.charge("org_t", &expired.token, eur(5_000), "k-exp"),
             Err(GatewayError::ExpiredCard)
         );
         assert_eq!(
-            gw.charge("tok_sandbox_unknown", eur(5_000), "k-unknown"),
+            gw.charge("org_t", "tok_sandbox_unknown", eur(5_000), "k-unknown"),
             Err(GatewayError::UnknownToken)
         );
         let visa = tokenize(&gw, test_cards::VISA).unwrap().token;
         assert_eq!(
-            gw.charge(&visa, eur(0), "k-zero"),
+            gw.charge("org_t", &visa, eur(0), "k-zero"),
             Err(GatewayError::InvalidAmount)
         );
         assert_eq!(gw.total_charged(), 0);
@@ -1065,10 +1197,10 @@ mod tests {
         let clock = clock();
         let gw = SandboxGateway::new(Arc::new(clock.clone()));
         let card = gw.tokenize(details(test_cards::VISA, 4, 2026)).unwrap();
-        assert!(gw.charge(&card.token, eur(100), "k1").is_ok());
+        assert!(gw.charge("org_t", &card.token, eur(100), "k1").is_ok());
         clock.advance(chrono::Duration::days(60)); // May 9, 2026
         assert_eq!(
-            gw.charge(&card.token, eur(100), "k2"),
+            gw.charge("org_t", &card.token, eur(100), "k2"),
             Err(GatewayError::ExpiredCard)
         );
     }
@@ -1077,28 +1209,28 @@ mod tests {
     fn refunds_are_idempotent_and_bounded_by_the_charge() {
         let gw = sandbox();
         let token = tokenize(&gw, test_cards::MASTERCARD).unwrap().token;
-        let charge = gw.charge(&token, eur(10_000), "ch-key").unwrap();
-        let refund = gw.refund(&charge.charge_id, eur(6_000), "re-1").unwrap();
+        let charge = gw.charge("org_t", &token, eur(10_000), "ch-key").unwrap();
+        let refund = gw.refund("org_t", &charge.charge_id, eur(6_000), "re-1").unwrap();
         assert!(refund.refund_id.starts_with("re_sandbox_"));
         assert_eq!(refund.charge_id, charge.charge_id);
-        assert_eq!(gw.refund(&charge.charge_id, eur(6_000), "re-1"), Ok(refund));
+        assert_eq!(gw.refund("org_t", &charge.charge_id, eur(6_000), "re-1"), Ok(refund));
         assert_eq!(gw.total_refunded(), 6_000);
         let err = gw
-            .refund(&charge.charge_id, eur(4_001), "re-2")
+            .refund("org_t", &charge.charge_id, eur(4_001), "re-2")
             .unwrap_err();
         assert_eq!(err.code(), "refund_exceeds_charge");
-        assert!(gw.refund(&charge.charge_id, eur(4_000), "re-3").is_ok());
+        assert!(gw.refund("org_t", &charge.charge_id, eur(4_000), "re-3").is_ok());
         assert_eq!(gw.total_refunded(), 10_000);
         assert_eq!(
-            gw.refund(&charge.charge_id, eur(1), "re-1"),
+            gw.refund("org_t", &charge.charge_id, eur(1), "re-1"),
             Err(GatewayError::IdempotencyKeyReused)
         );
         assert_eq!(
-            gw.refund("ch_sandbox_nope", eur(1), "re-4"),
+            gw.refund("org_t", "ch_sandbox_nope", eur(1), "re-4"),
             Err(GatewayError::UnknownCharge)
         );
         assert_eq!(
-            gw.refund(&charge.charge_id, eur(-1), "re-5"),
+            gw.refund("org_t", &charge.charge_id, eur(-1), "re-5"),
             Err(GatewayError::InvalidAmount)
         );
     }
@@ -1108,7 +1240,7 @@ mod tests {
         let gw = sandbox();
         let token = tokenize(&gw, test_cards::VISA).unwrap().token;
         gw.set_unavailable(true);
-        let err = gw.charge(&token, eur(100), "k").unwrap_err();
+        let err = gw.charge("org_t", &token, eur(100), "k").unwrap_err();
         assert_eq!(err, GatewayError::Unavailable);
         assert!(err.is_transient());
         assert!(!GatewayError::InsufficientFunds.is_transient());
@@ -1119,7 +1251,7 @@ mod tests {
         );
         gw.set_unavailable(false);
         // The retry with the same key goes through once.
-        assert!(gw.charge(&token, eur(100), "k").is_ok());
+        assert!(gw.charge("org_t", &token, eur(100), "k").is_ok());
         assert_eq!(gw.charge_count("k"), 1);
     }
 
@@ -1134,7 +1266,7 @@ mod tests {
             .map(|_| {
                 let gw = Arc::clone(&gw);
                 let token = token.clone();
-                std::thread::spawn(move || gw.charge(&token, eur(100), "same-key").unwrap())
+                std::thread::spawn(move || gw.charge("org_t", &token, eur(100), "same-key").unwrap())
             })
             .collect();
         let receipts: Vec<ChargeReceipt> = handles.into_iter().map(|h| h.join().unwrap()).collect();

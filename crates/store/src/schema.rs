@@ -229,6 +229,44 @@ diesel::table! {
         status -> Text,
         gateway_refund_id -> Nullable<Text>,
         created_at -> Timestamp,
+        settled_at -> Nullable<Timestamp>,
+        failure_code -> Nullable<Text>,
+        claim_token -> Nullable<Text>,
+        claimed_until -> Nullable<Timestamp>,
+    }
+}
+
+diesel::table! {
+    refund_parts (id) {
+        id -> Text,
+        refund_id -> Text,
+        charge_id -> Text,
+        idempotency_key -> Text,
+        amount -> BigInt,
+        currency -> Text,
+        status -> Text,
+        gateway_refund_id -> Nullable<Text>,
+        failure_code -> Nullable<Text>,
+        created_at -> Timestamp,
+        completed_at -> Nullable<Timestamp>,
+    }
+}
+
+diesel::table! {
+    sandbox_ledger (merchant, kind, idempotency_key) {
+        merchant -> Text,
+        kind -> Text,
+        idempotency_key -> Text,
+        id -> Text,
+        reference -> Text,
+        amount -> BigInt,
+        currency -> Text,
+        brand -> Nullable<Text>,
+        last4 -> Nullable<Text>,
+        outcome -> Text,
+        failure_code -> Nullable<Text>,
+        refunded -> BigInt,
+        created_at -> Timestamp,
     }
 }
 
@@ -246,6 +284,10 @@ diesel::table! {
         failure_code -> Nullable<Text>,
         created_at -> Timestamp,
         completed_at -> Nullable<Timestamp>,
+        purpose -> Text,
+        request_scope -> Nullable<Text>,
+        request_key -> Nullable<Text>,
+        details -> Nullable<Text>,
     }
 }
 
@@ -257,6 +299,7 @@ diesel::table! {
         status_code -> Nullable<Integer>,
         response -> Nullable<Text>,
         created_at -> Timestamp,
+        locked_until -> Nullable<Timestamp>,
     }
 }
 
@@ -394,6 +437,8 @@ diesel::allow_tables_to_appear_in_same_query!(
     instalments,
     adjustments,
     refunds,
+    refund_parts,
+    sandbox_ledger,
     charges,
     idempotency_keys,
     creditor_settings,

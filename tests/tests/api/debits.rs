@@ -151,7 +151,7 @@ fn dead_run_charge(
     let id = instalment_id(order, 1);
     let key = idempotency_key(&id, first.attempts + 1);
     gateway
-        .charge(&order.card.token, first.amount, &key)
+        .charge(&order.org_id, &order.card.token, first.amount, &key)
         .unwrap();
     charges::insert_pending(
         &mut app.store.conn().unwrap(),
@@ -166,6 +166,9 @@ fn dead_run_charge(
             gateway_charge_id: None,
             failure_code: None,
             created_at,
+            purpose: charges::INSTALMENT.into(),
+            request: None,
+            details: None,
         },
     )
     .unwrap();

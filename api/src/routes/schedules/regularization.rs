@@ -283,6 +283,9 @@ async fn attempt(
             gateway_charge_id: None,
             failure_code: None,
             created_at: now,
+            purpose: charges::REGULARIZATION.to_owned(),
+            request: None,
+            details: None,
         };
         web::block(move || {
             let mut conn = store.conn()?;
@@ -298,7 +301,9 @@ async fn attempt(
     let gateway = state.gateway.clone();
     let token = body.card_token.clone();
     let key_for_gateway = charge_key.clone();
-    let outcome = web::block(move || gateway.charge(&token, first, &key_for_gateway)).await?;
+    let merchant = principal.org_id.clone();
+    let outcome =
+        web::block(move || gateway.charge(&merchant, &token, first, &key_for_gateway)).await?;
 
     match outcome {
         Ok(receipt) => {

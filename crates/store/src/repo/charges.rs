@@ -26,7 +26,19 @@ pub struct Charge {
     pub gateway_charge_id: Option<String>,
     pub failure_code: Option<String>,
     pub created_at: DateTime<Utc>,
+    /// What the charge is for: [`INSTALMENT`] or [`REGULARIZATION`].
+    pub purpose: String,
+    /// The client request that asked for it: its idempotency scope and key.
+    pub request: Option<(String, String)>,
+    /// The recovery point: what finishing the operation needs (JSON), for
+    /// the request's retry or the reconciliation job.
+    pub details: Option<String>,
 }
+
+/// [`Charge::purpose`] of a debit run's charge of an instalment.
+pub const INSTALMENT: &str = "instalment";
+/// [`Charge::purpose`] of the first payment of a regularization.
+pub const REGULARIZATION: &str = "regularization";
 
 #[derive(Queryable, Selectable)]
 #[diesel(table_name = charges)]
@@ -42,6 +54,10 @@ struct Row {
     gateway_charge_id: Option<String>,
     failure_code: Option<String>,
     created_at: NaiveDateTime,
+    purpose: String,
+    request_scope: Option<String>,
+    request_key: Option<String>,
+    details: Option<String>,
 }
 
 impl TryFrom<Row> for Charge {
@@ -62,6 +78,9 @@ impl TryFrom<Row> for Charge {
             gateway_charge_id: r.gateway_charge_id,
             failure_code: r.failure_code,
             created_at: from_db_time(r.created_at),
+            purpose: r.purpose,
+            request: r.request_scope.zip(r.request_key),
+            details: r.details,
         })
     }
 }
@@ -79,6 +98,10 @@ struct PendingRow<'a> {
     currency: &'a str,
     status: &'a str,
     created_at: NaiveDateTime,
+    purpose: &'a str,
+    request_scope: Option<&'a str>,
+    request_key: Option<&'a str>,
+    details: Option<&'a str>,
 }
 
 impl<'a> From<&'a Charge> for PendingRow<'a> {
@@ -93,6 +116,10 @@ impl<'a> From<&'a Charge> for PendingRow<'a> {
             currency: c.amount.currency.as_str(),
             status: "pending",
             created_at: to_db_time(c.created_at),
+            purpose: &c.purpose,
+            request_scope: c.request.as_ref().map(|(scope, _)| scope.as_str()),
+            request_key: c.request.as_ref().map(|(_, key)| key.as_str()),
+            details: c.details.as_deref(),
         }
     }
 }

@@ -1,0 +1,14 @@
+DROP TABLE sandbox_ledger;
+DROP TABLE refund_parts;
+DROP INDEX refunds_status;
+ALTER TABLE refunds DROP COLUMN claimed_until;
+ALTER TABLE refunds DROP COLUMN claim_token;
+ALTER TABLE refunds DROP COLUMN failure_code;
+ALTER TABLE refunds DROP COLUMN settled_at;
+DROP INDEX charges_status;
+DROP INDEX charges_request;
+ALTER TABLE charges DROP COLUMN details;
+ALTER TABLE charges DROP COLUMN request_key;
+ALTER TABLE charges DROP COLUMN request_scope;
+ALTER TABLE charges DROP COLUMN purpose;
+ALTER TABLE idempotency_keys DROP COLUMN locked_until;
