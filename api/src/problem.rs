@@ -160,6 +160,8 @@ problem_codes! {
     InvalidCard = ("invalid_card", 422, "Carte invalide", "Invalid card"),
     /// The payment gateway cannot be reached right now; retry later (same idempotency key).
     GatewayUnavailable = ("gateway_unavailable", 503, "Passerelle de paiement indisponible", "Payment gateway unavailable"),
+    /// The payment gateway did not answer in time: the payment's outcome is not known yet; retry with the same idempotency key, which looks it up before anything is charged again.
+    GatewayTimeout = ("gateway_timeout", 503, "Réponse de la passerelle de paiement en attente", "Payment gateway answer pending"),
     /// The schedule has nothing unpaid.
     NothingToRegularize = ("nothing_to_regularize", 409, "Rien à régulariser", "Nothing to regularize"),
     /// This number of payments is not offered for this amount.

@@ -33,3 +33,11 @@ pub struct AppState {
     /// Proposes a BIC and bank name for an IBAN.
     pub bank_directory: Arc<guichet_domain::sepa::BankDirectory>,
 }
+
+impl AppState {
+    /// How long an idempotency key (and a regularization payment) may stay
+    /// in progress before a retry may take it over.
+    pub fn idempotency_lease(&self) -> chrono::Duration {
+        chrono::Duration::seconds(60)
+    }
+}

@@ -364,14 +364,12 @@ impl DebitRun {
                     .into(),
             ));
         }
-        let result = self
-            .gateway
-            .charge(
-                &charge.org_id,
-                &order.card.token,
-                charge.amount,
-                &charge.idempotency_key,
-            );
+        let result = self.gateway.charge(
+            &charge.org_id,
+            &order.card.token,
+            charge.amount,
+            &charge.idempotency_key,
+        );
         let Some(answer) = Answer::from_gateway(result)? else {
             pass.report.transient_failures += 1;
             return Ok(false);

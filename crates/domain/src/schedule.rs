@@ -608,8 +608,10 @@ impl Schedule {
     /// just been charged successfully at `paid_at`; records and returns the
     /// adjustment (kind `Regularization`, amount = the unpaid amount).
     ///
-    /// `offer` must be one of [`offers`]`(self.unpaid_amount(),
-    /// paid_at.date_naive())`: a stale or altered offer is refused with
+    /// `offer` must be one of [`offers`]`(self.unpaid_amount(), offered_on)`,
+    /// `offered_on` being the day the customer chose it (the charge may be
+    /// settled later, by a retry or the reconciliation job): a stale or
+    /// altered offer, or a debt that changed since, is refused with
     /// [`ScheduleError::OfferMismatch`], so the amounts and dates applied are
     /// always the ones computed by the rules.
     ///
@@ -627,13 +629,14 @@ impl Schedule {
     pub fn apply_regularization(
         &mut self,
         offer: &Offer,
+        offered_on: NaiveDate,
         paid_at: DateTime<Utc>,
     ) -> Result<Adjustment, ScheduleError> {
         let unpaid = self.unpaid_amount();
         if unpaid.amount <= 0 {
             return Err(ScheduleError::NothingUnpaid);
         }
-        if !offers(unpaid, paid_at.date_naive()).contains(offer) {
+        if !offers(unpaid, offered_on).contains(offer) {
             return Err(ScheduleError::OfferMismatch);
         }
         if offer.payments == 1 {
@@ -1288,7 +1291,9 @@ mod tests {
             .into_iter()
             .find(|o| o.payments == 1)
             .unwrap();
-        let adj = s.apply_regularization(&offer, paid_at).unwrap();
+        let adj = s
+            .apply_regularization(&offer, paid_at.date_naive(), paid_at)
+            .unwrap();
         assert_eq!(adj.kind, AdjustmentKind::Regularization);
         assert_eq!(adj.amount, eur(10_000));
         assert_eq!(adj.refund, None);
@@ -1299,7 +1304,7 @@ mod tests {
         assert_eq!(s.status(), ScheduleStatus::InProgress);
         assert_invariant(&s);
         assert_eq!(
-            s.apply_regularization(&offer, paid_at),
+            s.apply_regularization(&offer, paid_at.date_naive(), paid_at),
             Err(ScheduleError::NothingUnpaid)
         );
     }
@@ -1316,7 +1321,8 @@ mod tests {
             .into_iter()
             .find(|o| o.payments == 3)
             .unwrap();
-        s.apply_regularization(&offer, paid_at).unwrap();
+        s.apply_regularization(&offer, paid_at.date_naive(), paid_at)
+            .unwrap();
         assert_eq!(
             statuses(&s),
             [
@@ -1362,13 +1368,13 @@ mod tests {
         let paid_at = at(2026, 1, 20, 9);
         let yesterday = offers(s.unpaid_amount(), date(2026, 1, 19));
         assert_eq!(
-            s.apply_regularization(&yesterday[1], paid_at),
+            s.apply_regularization(&yesterday[1], paid_at.date_naive(), paid_at),
             Err(ScheduleError::OfferMismatch)
         );
         let mut altered = offers(s.unpaid_amount(), paid_at.date_naive()).remove(1);
         altered.parts[0].1 = eur(1);
         assert_eq!(
-            s.apply_regularization(&altered, paid_at)
+            s.apply_regularization(&altered, paid_at.date_naive(), paid_at)
                 .unwrap_err()
                 .code(),
             "regularization_offer_mismatch"
@@ -1377,7 +1383,8 @@ mod tests {
         assert!(s.adjustments.is_empty());
         // With two payments, completing the plan completes the schedule.
         let two = offers(s.unpaid_amount(), paid_at.date_naive()).remove(1);
-        s.apply_regularization(&two, paid_at).unwrap();
+        s.apply_regularization(&two, paid_at.date_naive(), paid_at)
+            .unwrap();
         assert_eq!(s.instalments.len(), 5);
         assert_eq!(s.instalment(5).unwrap().due_date, date(2026, 2, 20));
         assert_invariant(&s);

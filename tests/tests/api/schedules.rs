@@ -651,8 +651,8 @@ fn regularizing_at_once_settles_the_unpaid_instalment_and_replays_by_key() {
     assert_eq!(s["instalments"].as_array().unwrap().len(), 3);
     assert_eq!(s["adjustments"][0]["kind"], "regularization");
     assert_eq!(s["adjustments"][0]["amount"]["amount"], 10_000);
-    // One payment: the schedule keeps its card.
-    assert_eq!(s["card"]["last4"], "4242");
+    // One payment with a new card: it also pays the later debits.
+    assert_eq!(s["card"]["last4"], "4444");
     let mut conn = app.store.conn().unwrap();
     let charged = charges::succeeded_for_order(&mut conn, &id).unwrap();
     assert_eq!(charged.len(), 1);
@@ -964,37 +964,246 @@ fn stored_contact_channels_are_shown_in_the_organizations_zone() {
 }
 
 #[test]
-fn a_second_regularization_of_the_same_schedule_waits_for_the_first_whatever_its_key() {
+fn a_payment_in_flight_holds_other_keys_until_it_is_settled_or_abandoned() {
     let app = TestApp::spawn();
     let w = world(&app);
     let token = &w.a_tokens.access;
     let id = unpaid_order(&app, &w);
     let card = tokenize(&app, test_cards::MASTERCARD, 12, 2030);
     let body = json!({"payments": 1, "card_token": card});
-    // Another request is regularizing this schedule right now (it holds the
-    // order's regularization lock).
-    let now = chrono::Utc::now();
-    let mut conn = app.store.conn().unwrap();
-    let held = guichet_store::repo::idempotency::claim_for(
-        &mut conn,
-        "regularization-order-lock",
-        &id,
-        "lock",
-        now,
-        chrono::Duration::minutes(2),
-    )
-    .unwrap();
-    assert_eq!(held, guichet_store::repo::idempotency::Claim::New);
+    // Another request recorded its payment for this debt a moment ago and
+    // is still waiting for the gateway.
+    let now = guichet_domain::Clock::now(&app.clock);
+    let details = guichet_store::repo::regularizations::Details {
+        customer_id: w.a.clone(),
+        offered_on: now.date_naive(),
+        offer: guichet_domain::schedule::offers(
+            guichet_domain::Money::new(10_000, guichet_domain::Currency::parse("EUR").unwrap()),
+            now.date_naive(),
+        )
+        .remove(0),
+        card_token: card.clone(),
+        card: guichet_domain::card::CardView {
+            brand: guichet_domain::card::CardBrand::Mastercard,
+            last4: "4444".into(),
+            exp_month: 12,
+            exp_year: 2030,
+            funding: guichet_domain::card::Funding::Credit,
+        },
+        replace_card: true,
+    };
+    let in_flight = charges::Charge {
+        id: "chg_inflight".into(),
+        org_id: w.org.id.clone(),
+        order_id: id.clone(),
+        instalment_id: None,
+        idempotency_key: "gateway-key-of-the-first-request".into(),
+        amount: details.offer.parts[0].1,
+        status: "pending".into(),
+        gateway_charge_id: None,
+        failure_code: None,
+        created_at: now,
+        purpose: charges::REGULARIZATION.into(),
+        request: Some((w.a.clone(), "reg-first".into())),
+        details: Some(details.to_json().unwrap()),
+    };
+    charges::insert_pending(&mut app.store.conn().unwrap(), &in_flight).unwrap();
 
     let refused = regularize(&app, token, &id, Some("reg-race-2"), &body);
 
-    refused.assert_problem(409, "regularization_in_progress");
+    let problem = refused.assert_problem(409, "regularization_in_progress");
+    let wait: i64 = refused.header("retry-after").unwrap().parse().unwrap();
+    assert!((1..=61).contains(&wait), "{wait}");
+    assert!(problem["contact_channels"]["data"].is_array(), "{problem}");
     let s = schedule(&app, token, &id);
     assert_eq!(s["unpaid"]["amount"], 10_000, "nothing was charged: {s}");
     assert!(s["adjustments"].as_array().unwrap().is_empty());
-    // Once the first is done, the same key goes through.
-    guichet_store::repo::idempotency::release(&mut conn, "regularization-order-lock", &id).unwrap();
-    let res = regularize(&app, token, &id, Some("reg-race-2"), &body);
+
+    // Past the lease, the first request is gone: its payment, which the
+    // gateway never received, is given up, and this one goes through.
+    app.clock.advance(chrono::Duration::seconds(61));
+    let token = sign_in_again(&app, &w);
+    let res = regularize(&app, &token, &id, Some("reg-race-2"), &body);
     assert_eq!(res.status, 200, "{}", res.text());
     assert_eq!(res.json()["unpaid"]["amount"], 0);
+    let mut conn = app.store.conn().unwrap();
+    let first = charges::get(&mut conn, "chg_inflight").unwrap();
+    assert_eq!(first.status, "failed");
+    assert_eq!(first.failure_code.as_deref(), Some("abandoned"));
+    assert_eq!(
+        charges::succeeded_for_order(&mut conn, &id).unwrap().len(),
+        1
+    );
+}
+
+#[test]
+fn paying_at_once_puts_the_card_on_the_schedule_unless_the_customer_keeps_the_old_one() {
+    let app = TestApp::spawn();
+    let w = world(&app);
+    let token = &w.a_tokens.access;
+    let card = tokenize(&app, test_cards::MASTERCARD, 12, 2030);
+
+    let kept = unpaid_order(&app, &w);
+    let body = json!({"payments": 1, "card_token": card, "keep_card": true});
+    let res = regularize(&app, token, &kept, Some("reg-keep"), &body);
+    assert_eq!(res.status, 200, "{}", res.text());
+    assert_eq!(res.json()["card"]["last4"], "4242", "kept");
+    assert_eq!(res.json()["unpaid"]["amount"], 0);
+
+    let moved = unpaid_order(&app, &w);
+    let body = json!({"payments": 1, "card_token": card});
+    let res = regularize(&app, token, &moved, Some("reg-move"), &body);
+    assert_eq!(res.status, 200, "{}", res.text());
+    assert_eq!(
+        res.json()["card"]["last4"],
+        "4444",
+        "the new card pays what is left"
+    );
+
+    // keep_card is for one payment only: a plan is paid by the new card.
+    let third = unpaid_order(&app, &w);
+    let body = json!({"payments": 3, "card_token": card, "keep_card": true});
+    let problem = regularize(&app, token, &third, Some("reg-keep-3"), &body)
+        .assert_problem(400, "invalid_field");
+    assert_eq!(problem["errors"][0]["field"], "keep_card");
+    assert_eq!(schedule(&app, token, &third)["unpaid"]["amount"], 10_000);
+    // A wrong type is refused like any other.
+    let body = json!({"payments": 1, "card_token": card, "keep_card": "yes"});
+    regularize(&app, token, &third, Some("reg-keep-t"), &body).assert_problem(400, "invalid_field");
+}
+
+#[test]
+fn a_card_paying_later_debits_must_cover_the_last_debit_left_of_plan_and_schedule() {
+    let app = TestApp::spawn();
+    let w = world(&app);
+    let token = &w.a_tokens.access;
+    // The schedule's last pending debit is on 2027-01-01; a plan in two
+    // payments ends on 2026-12-22. A card valid through December 2026
+    // covers the plan but not the schedule.
+    let id = unpaid_order(&app, &w);
+    let short = tokenize(&app, test_cards::MASTERCARD, 12, 2026);
+    for (payments, key) in [(2, "reg-short-2"), (1, "reg-short-1")] {
+        let body = json!({"payments": payments, "card_token": short});
+        let problem = regularize(&app, token, &id, Some(key), &body)
+            .assert_problem(422, "card_expires_before_last_instalment");
+        assert_eq!(problem["last_due_date"], "2027-01-01", "{problem}");
+        assert!(problem["contact_channels"]["data"].is_array(), "{problem}");
+    }
+    // Paying once while keeping the schedule's card only needs a valid card.
+    let body = json!({"payments": 1, "card_token": short, "keep_card": true});
+    let res = regularize(&app, token, &id, Some("reg-short-keep"), &body);
+    assert_eq!(res.status, 200, "{}", res.text());
+    assert_eq!(res.json()["card"]["last4"], "4242");
+}
+
+#[test]
+fn every_refused_regularization_carries_the_collections_phone_and_the_channels() {
+    let app = TestApp::spawn();
+    let w = world(&app);
+    let token = &w.a_tokens.access;
+    let mut conn = app.store.conn().unwrap();
+    let mut settings = payment::get(&mut conn, &w.org.id).unwrap();
+    settings.collections_phone = Some("01 23 45 67 89".into());
+    payment::put(&mut conn, &settings, Utc::now()).unwrap();
+    drop(conn);
+    let id = unpaid_order(&app, &w);
+    let cases = [
+        (test_cards::AMEX, 12, 2030, 422, "card_brand_not_accepted"),
+        (
+            test_cards::MASTERCARD,
+            12,
+            2026,
+            422,
+            "card_expires_before_last_instalment",
+        ),
+        (
+            test_cards::INSUFFICIENT_FUNDS,
+            12,
+            2030,
+            422,
+            "payment_failed",
+        ),
+        (
+            test_cards::PROCESSING_ERROR,
+            12,
+            2030,
+            422,
+            "payment_failed",
+        ),
+    ];
+    for (n, (number, month, year, status, code)) in cases.into_iter().enumerate() {
+        let card = tokenize(&app, number, month, year);
+        let body = json!({"payments": 2, "card_token": card});
+        let problem = regularize(&app, token, &id, Some(&format!("reg-refused-{n}")), &body)
+            .assert_problem(status, code);
+        assert_eq!(
+            problem["collections"]["tel"], "tel:0123456789",
+            "{code}: {problem}"
+        );
+        assert_eq!(problem["collections"]["phone"], "01 23 45 67 89");
+        assert!(
+            !problem["contact_channels"]["data"]
+                .as_array()
+                .unwrap()
+                .is_empty()
+        );
+    }
+    let res = get(&app, token, "/v1/me/contact-channels");
+    assert_eq!(res.status, 200, "{}", res.text());
+    assert_eq!(res.json()["collections"]["tel"], "tel:0123456789");
+    assert_eq!(schedule(&app, token, &id)["unpaid"]["amount"], 10_000);
+}
+
+#[test]
+fn a_processing_error_is_a_refused_attempt_and_the_next_one_has_its_own_gateway_key() {
+    let app = TestApp::spawn();
+    let w = world(&app);
+    let token = &w.a_tokens.access;
+    let id = unpaid_order(&app, &w);
+    let failing = tokenize(&app, test_cards::PROCESSING_ERROR, 12, 2030);
+    let body = json!({"payments": 1, "card_token": failing});
+    let problem =
+        regularize(&app, token, &id, Some("reg-pe-1"), &body).assert_problem(422, "payment_failed");
+    assert_eq!(problem["reason"], "processing_error");
+    // The same key replays the refusal; a new one is a new attempt.
+    let again = regularize(&app, token, &id, Some("reg-pe-1"), &body);
+    assert_eq!(again.status, 422);
+    assert_eq!(again.header("idempotent-replayed"), Some("true"));
+    let good = tokenize(&app, test_cards::VISA, 12, 2030);
+    let body = json!({"payments": 1, "card_token": good});
+    let res = regularize(&app, token, &id, Some("reg-pe-2"), &body);
+    assert_eq!(res.status, 200, "{}", res.text());
+    let mut conn = app.store.conn().unwrap();
+    let attempts = guichet_store::repo::regularizations::of_order(&mut conn, &id).unwrap();
+    assert_eq!(attempts.len(), 2);
+    assert_ne!(attempts[0].idempotency_key, attempts[1].idempotency_key);
+    assert_eq!(attempts[0].status, "failed");
+    assert_eq!(attempts[1].status, "succeeded");
+}
+
+#[test]
+fn a_timed_out_payment_is_looked_up_by_the_same_key_and_never_charged_twice() {
+    let app = TestApp::spawn();
+    let w = world(&app);
+    let token = &w.a_tokens.access;
+    let id = unpaid_order(&app, &w);
+    let card = tokenize(&app, test_cards::TIMEOUT, 12, 2030);
+    let body = json!({"payments": 1, "card_token": card});
+
+    regularize(&app, token, &id, Some("reg-to-1"), &body).assert_problem(503, "gateway_timeout");
+    // Outcome unknown: other keys wait.
+    regularize(&app, token, &id, Some("reg-to-2"), &body)
+        .assert_problem(409, "regularization_in_progress");
+    // The same key looks the charge up, finds it made, and finishes.
+    let res = regularize(&app, token, &id, Some("reg-to-1"), &body);
+    assert_eq!(res.status, 200, "{}", res.text());
+    assert_eq!(res.json()["unpaid"]["amount"], 0);
+    let mut conn = app.store.conn().unwrap();
+    let attempts = guichet_store::repo::regularizations::of_order(&mut conn, &id).unwrap();
+    assert_eq!(attempts.len(), 1);
+    assert_eq!(attempts[0].status, "succeeded");
+    drop(conn);
+    // Now the debt is paid: another key finds nothing to pay.
+    regularize(&app, token, &id, Some("reg-to-2"), &body)
+        .assert_problem(409, "nothing_to_regularize");
 }

@@ -86,14 +86,37 @@ pub fn channel_list(channels: &ContactChannels, now: DateTime<Utc>) -> ContactCh
     }
 }
 
+/// The collections department's phone, to call about an unpaid debit.
+#[derive(Debug, Clone, Serialize, ToSchema)]
+pub struct CollectionsView {
+    /// The number as the organization typed it.
+    #[schema(example = "01 23 45 67 89")]
+    pub phone: String,
+    /// The same as a `tel:` link, for click-to-call.
+    #[schema(example = "tel:0123456789")]
+    pub tel: String,
+}
+
+/// The contact channels, and the collections phone.
+#[derive(Debug, Clone, Serialize, ToSchema)]
+pub struct MyContactChannels {
+    /// The IANA zone the hours are in.
+    #[schema(example = "Europe/Paris")]
+    pub time_zone: String,
+    pub data: Vec<ContactChannelView>,
+    /// The collections phone (the organization's collections number, else
+    /// its support number); null when it has neither.
+    pub collections: Option<CollectionsView>,
+}
+
 /// The organization's contact channels with their opening hours and whether
 /// each is open now (hours in the organization's time zone, instants in
-/// UTC).
+/// UTC), and the collections phone with its `tel:` link.
 #[utoipa::path(
     tag = "me",
     security(("bearer_jwt" = [])),
     responses(
-        (status = 200, description = "The channels, in display order.", body = ContactChannelList),
+        (status = 200, description = "The channels, in display order, and the collections phone.", body = MyContactChannels),
         (status = 401, description = AUTH_FAILURES, body = Problem, content_type = "application/problem+json"),
         (status = 403, description = ROLE_FAILURE, body = Problem, content_type = "application/problem+json"),
     ),
@@ -102,13 +125,23 @@ pub fn channel_list(channels: &ContactChannels, now: DateTime<Utc>) -> ContactCh
 pub async fn list(
     principal: CustomerPrincipal,
     state: web::Data<AppState>,
-) -> Result<web::Json<ContactChannelList>, ApiError> {
+) -> Result<web::Json<MyContactChannels>, ApiError> {
     let now = state.clock.now();
     let store = state.store.clone();
-    let channels = web::block(move || {
+    let (channels, phone) = web::block(move || {
         let mut conn = store.conn()?;
-        load_channels(&mut conn, &principal.org_id)
+        let channels = load_channels(&mut conn, &principal.org_id)?;
+        let phone = super::regularization::collections_phone(&mut conn, &principal.org_id)?;
+        Ok::<_, ApiError>((channels, phone))
     })
     .await??;
-    Ok(web::Json(channel_list(&channels, now)))
+    let list = channel_list(&channels, now);
+    Ok(web::Json(MyContactChannels {
+        time_zone: list.time_zone,
+        data: list.data,
+        collections: phone.map(|phone| CollectionsView {
+            tel: super::regularization::tel_link(&phone),
+            phone,
+        }),
+    }))
 }

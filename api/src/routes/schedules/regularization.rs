@@ -5,13 +5,12 @@ use actix_web::http::header::CONTENT_TYPE;
 use actix_web::{HttpMessage, HttpRequest, HttpResponse, get, post, web};
 use chrono::{DateTime, NaiveDate, Utc};
 use guichet_domain::card::CardView;
-use guichet_domain::gateway::GatewayError;
+use guichet_domain::gateway::{ChargeReceipt, GatewayError};
 use guichet_domain::schedule::{Offer, idempotency_key, offers as offers_for};
 use guichet_domain::{Locale, Money, ids};
 use guichet_store::repo::charges::{self, Charge};
-use guichet_store::repo::idempotency::{self as stored_keys, Claim};
-use guichet_store::repo::schedules::{self, Card, Order};
-use guichet_store::repo::{organizations, payment};
+use guichet_store::repo::schedules::{self, Order};
+use guichet_store::repo::{organizations, payment, regularizations};
 use serde::{Deserialize, Serialize};
 use serde_json::json;
 use sha2::{Digest, Sha256};
@@ -29,9 +28,6 @@ use crate::problem::{ApiError, PROBLEM_CONTENT_TYPE, Problem, ProblemCode};
 use crate::routes::idempotency;
 use crate::routes::views::{MoneyView, ScheduleView};
 use crate::state::AppState;
-
-/// The idempotency-key scope that serializes regularizations per order.
-const ORDER_LOCK_SCOPE: &str = "regularization-order-lock";
 
 /// One payment of an offer.
 #[derive(Debug, Serialize, ToSchema)]
@@ -86,6 +82,13 @@ pub struct Regularize {
     #[validate(length(min = 1, max = 200))]
     #[schema(example = "tok_sandbox_001220308f3a9c1d2e4b5a6c7")]
     pub card_token: String,
+    /// With 1 payment only: `true` pays with this card once and keeps the
+    /// schedule's card for the later debits. By default (`false`) the card
+    /// paying also becomes the schedule's card (and must then be valid
+    /// through the last debit left); with 2 or 3 payments it always does.
+    #[serde(default)]
+    #[schema(default = false)]
+    pub keep_card: bool,
 }
 
 fn nothing_to_regularize() -> ApiError {
@@ -140,6 +143,9 @@ fn request_hash(order_id: &str, body: &Regularize) -> String {
     hasher.update(b"\0");
     hasher.update([body.payments]);
     hasher.update(body.card_token.as_bytes());
+    if body.keep_card {
+        hasher.update(b"\0keep_card");
+    }
     hex::encode(hasher.finalize())
 }
 
@@ -147,7 +153,7 @@ fn request_hash(order_id: &str, body: &Regularize) -> String {
 enum Failure {
     /// The charge was refused: a final answer, remembered under the key.
     Payment(ApiError),
-    /// Anything else: nothing happened, the key is let go.
+    /// Anything else: nothing was decided, the key is let go.
     Refused(ApiError),
 }
 
@@ -170,7 +176,7 @@ impl From<actix_web::error::BlockingError> for Failure {
 }
 
 /// The `tel:` form of a phone number as typed.
-fn tel_link(phone: &str) -> String {
+pub fn tel_link(phone: &str) -> String {
     let digits: String = phone
         .chars()
         .filter(|c| c.is_ascii_digit() || *c == '+')
@@ -178,54 +184,238 @@ fn tel_link(phone: &str) -> String {
     format!("tel:{digits}")
 }
 
-/// The problem for a refused charge: the reason, the collections phone as a
-/// `tel:` link and the contact channels with their status.
-fn payment_failed(
+/// The collections phone: the organization's collections number, else its
+/// support number.
+pub fn collections_phone(
+    conn: &mut guichet_store::DbConnection,
+    org_id: &str,
+) -> Result<Option<String>, ApiError> {
+    let settings = payment::get(conn, org_id)?;
+    let org = organizations::get(conn, org_id)?;
+    Ok(settings.collections_phone.or(org.support_phone))
+}
+
+/// `{"tel": "tel:+33...", "phone": "..."}` for a collections phone.
+pub fn collections_json(phone: &str) -> serde_json::Value {
+    json!({"tel": tel_link(phone), "phone": phone})
+}
+
+/// Adds what the customer needs to act on a refused regularization (the
+/// seed's pop-in): the collections phone with its `tel:` link and the
+/// contact channels with their status now.
+fn with_contacts(
     state: &AppState,
     org_id: &str,
-    amount: Money,
-    error: &GatewayError,
+    problem: ApiError,
     now: DateTime<Utc>,
 ) -> Result<ApiError, ApiError> {
     let mut conn = state.store.conn()?;
-    let settings = payment::get(&mut conn, org_id)?;
-    let org = organizations::get(&mut conn, org_id)?;
+    let phone = collections_phone(&mut conn, org_id)?;
     let channels = load_channels(&mut conn, org_id)?;
-    let phone = settings.collections_phone.or(org.support_phone);
-    let (call_fr, call_en) = match &phone {
-        Some(p) => (
-            format!(" Appelez le service recouvrement au {p} ou contactez-nous."),
-            format!(" Call the collections department on {p} or contact us."),
-        ),
-        None => (
-            " Contactez-nous.".to_owned(),
-            " Please contact us.".to_owned(),
-        ),
-    };
-    let mut problem = ApiError::new(ProblemCode::PaymentFailed)
-        .detail(
-            format!(
-                "Le paiement de {amount} a été refusé ({}) ; l'échéancier est inchangé.{call_fr}",
-                error.code()
-            ),
-            format!(
-                "The payment of {amount} was refused ({}); the schedule is unchanged.{call_en}",
-                error.code()
-            ),
-        )
-        .extension("reason", json!(error.code()));
-    if let Some(phone) = phone {
-        problem = problem.extension(
-            "collections",
-            json!({"tel": tel_link(&phone), "phone": phone}),
-        );
+    let mut problem = problem;
+    if let Some(phone) = &phone {
+        problem = problem.extension("collections", collections_json(phone));
     }
     let list = channel_list(&channels, now);
     Ok(problem.extension("contact_channels", json!(list)))
 }
 
+/// [`with_contacts`] from async code.
+async fn contacts(
+    state: &web::Data<AppState>,
+    org_id: &str,
+    problem: ApiError,
+    now: DateTime<Utc>,
+) -> ApiError {
+    let state = state.clone();
+    let org_id = org_id.to_owned();
+    match web::block(move || with_contacts(&state, &org_id, problem, now)).await {
+        Ok(Ok(problem)) => problem,
+        Ok(Err(e)) => e,
+        Err(e) => e.into(),
+    }
+}
+
+/// The problem for a refused charge (`reason`: the gateway's code), with
+/// the contacts.
+fn payment_failed(amount: Money, reason: &str) -> ApiError {
+    ApiError::new(ProblemCode::PaymentFailed)
+        .detail(
+            format!(
+                "Le paiement de {amount} a été refusé ({reason}) ; l'échéancier est inchangé. Appelez le service recouvrement ou contactez-nous."
+            ),
+            format!(
+                "The payment of {amount} was refused ({reason}); the schedule is unchanged. Call the collections department or contact us."
+            ),
+        )
+        .extension("reason", json!(reason))
+}
+
+fn in_progress(retry_after: i64) -> ApiError {
+    ApiError::new(ProblemCode::RegularizationInProgress)
+        .detail(
+            "Un paiement de régularisation de cet échéancier est déjà en cours ; réessayez dans un instant.",
+            "A regularization payment of this schedule is already under way; retry shortly.",
+        )
+        .header(
+            actix_web::http::header::RETRY_AFTER,
+            actix_web::http::header::HeaderValue::from(retry_after.max(1)),
+        )
+}
+
+/// What recording a new attempt found.
+enum Recorded {
+    /// The pending charge of this attempt.
+    Charge(Box<Charge>),
+    /// Another attempt's charge for the same debt is still pending.
+    Pending(Box<Charge>),
+}
+
+/// Records the pending charge of a new attempt under the order's lock: its
+/// gateway key is derived from the debt (the order) and the attempt's
+/// number, never from the client's key, so no other request can charge the
+/// same debt twice.
+fn record_attempt(
+    conn: &mut guichet_store::DbConnection,
+    charge: Charge,
+) -> Result<Recorded, ApiError> {
+    guichet_store::transaction(conn, |conn| {
+        schedules::lock(conn, &charge.org_id, &charge.order_id)?;
+        let earlier = regularizations::of_order(conn, &charge.order_id)?;
+        if let Some(pending) = earlier.iter().find(|c| c.status == "pending") {
+            return Ok(Recorded::Pending(Box::new(pending.clone())));
+        }
+        let attempt = u32::try_from(earlier.len() + 1).unwrap_or(u32::MAX);
+        let charge = Charge {
+            idempotency_key: regularization_key(&charge.order_id, attempt),
+            ..charge
+        };
+        match charges::insert_pending(conn, &charge) {
+            Ok(()) => Ok(Recorded::Charge(Box::new(charge))),
+            Err(guichet_store::StoreError::Conflict(_)) => Err(in_progress(1)),
+            Err(e) => Err(e.into()),
+        }
+    })
+}
+
+/// The gateway key of the `attempt`-th regularization of an order.
+pub fn regularization_key(order_id: &str, attempt: u32) -> String {
+    idempotency_key(&format!("{order_id}:regularization"), attempt)
+}
+
+/// Asks the gateway what became of a pending charge and settles it. With
+/// `send`, a charge the gateway never received is sent now (the request
+/// that recorded it, or its retry); without, it is given up (another
+/// request found it abandoned). `Ok(false)`: the outcome is still unknown
+/// (the gateway is unavailable or timed out), and the charge stays pending.
+async fn settle_pending(
+    state: &web::Data<AppState>,
+    charge: &Charge,
+    lookup_first: bool,
+    send: bool,
+) -> Result<Result<(), GatewayError>, ApiError> {
+    let details = regularizations::Details::of(charge)?;
+    let gateway = state.gateway.clone();
+    let pending = charge.clone();
+    let outcome = web::block(move || {
+        let found = if lookup_first {
+            gateway.find_charge(&pending.org_id, &pending.idempotency_key)?
+        } else {
+            None
+        };
+        match found {
+            Some(outcome) => Ok(Some(outcome)),
+            None if send => Ok(Some(gateway.charge(
+                &pending.org_id,
+                &details.card_token,
+                pending.amount,
+                &pending.idempotency_key,
+            ))),
+            None => Ok(None),
+        }
+    })
+    .await?;
+    let outcome: Option<Result<ChargeReceipt, GatewayError>> = match outcome {
+        Ok(outcome) => outcome,
+        Err(error) => return Ok(Err(error)),
+    };
+    if let Some(Err(error)) = &outcome
+        && error.is_transient()
+    {
+        return Ok(Err(error.clone()));
+    }
+    let store = state.store.clone();
+    let pending = charge.clone();
+    let now = state.clock.now();
+    web::block(move || {
+        let mut conn = store.conn()?;
+        match outcome {
+            Some(outcome) => regularizations::settle(&mut conn, &pending, &outcome, now),
+            None => regularizations::abandon(&mut conn, &pending, now),
+        }
+    })
+    .await??;
+    Ok(Ok(()))
+}
+
+/// The final answer of a settled regularization charge: the schedule after
+/// it, or the refused payment.
+async fn answer_of(
+    state: &web::Data<AppState>,
+    principal: &CustomerPrincipal,
+    charge_id: String,
+) -> Result<String, Failure> {
+    let store = state.store.clone();
+    let principal = principal.clone();
+    let (charge, order) = web::block(move || {
+        let mut conn = store.conn()?;
+        let charge = charges::get(&mut conn, &charge_id)?;
+        let order = schedules::get_for_customer(
+            &mut conn,
+            &principal.org_id,
+            &principal.customer_id,
+            &charge.order_id,
+        )?;
+        Ok::<_, guichet_store::StoreError>((charge, order))
+    })
+    .await??;
+    match charge.status.as_str() {
+        "succeeded" => serde_json::to_string(&ScheduleView::from(&order))
+            .map_err(|e| Failure::Refused(ApiError::internal(e.to_string()))),
+        "failed" => {
+            let reason = charge.failure_code.as_deref().unwrap_or("unknown");
+            let problem = payment_failed(charge.amount, reason);
+            Err(Failure::Payment(
+                contacts(state, &charge.org_id, problem, state.clock.now()).await,
+            ))
+        }
+        _ => Err(Failure::Refused(ApiError::internal(
+            "a regularization charge is still pending after settlement",
+        ))),
+    }
+}
+
+/// Takes a pending charge of this attempt to its end: sent (or first looked
+/// up, when an earlier attempt may have sent it), settled, answered.
+async fn finish(
+    state: &web::Data<AppState>,
+    principal: &CustomerPrincipal,
+    charge: Charge,
+    resumed: bool,
+) -> Result<String, Failure> {
+    if charge.status == "pending" {
+        match settle_pending(state, &charge, resumed, true).await? {
+            Ok(()) => {}
+            // The charge stays pending: the same key resumes it, and the
+            // reconciliation job settles it if nobody comes back.
+            Err(error) => return Err(Failure::Refused(gateway_problem(&error))),
+        }
+    }
+    answer_of(state, principal, charge.id).await
+}
+
 /// Charges the first payment of the chosen offer and applies it. Returns
-/// the schedule's JSON, already remembered under the key.
+/// the schedule's JSON.
 async fn attempt(
     state: &web::Data<AppState>,
     principal: &CustomerPrincipal,
@@ -233,150 +423,157 @@ async fn attempt(
     body: &Regularize,
     key: &str,
 ) -> Result<String, Failure> {
-    let now = state.clock.now();
-    let today = now.date_naive();
-    let order = load_order(state, principal, order_id.to_owned()).await?;
-    let (_, list) = offers_of(&order, today)?;
-    let offer = list
-        .into_iter()
-        .find(|o| o.payments == body.payments)
-        .ok_or_else(|| {
-            ApiError::new(ProblemCode::RegularizationOfferUnavailable)
-                .detail(
-                    format!(
-                        "Le paiement en {} fois n'est pas proposé pour ce montant.",
-                        body.payments
-                    ),
-                    format!(
-                        "Paying in {} payments is not offered for this amount.",
-                        body.payments
-                    ),
-                )
-                .field("payments", "not_offered")
-        })?;
-    let first = offer
-        .first_payment()
-        .ok_or_else(|| ApiError::internal("an offer without payments"))?;
-    let view: CardView = card_of(state, &body.card_token).await?;
-    let store = state.store.clone();
-    let org_id = principal.org_id.clone();
-    let settings = web::block(move || {
-        let mut conn = store.conn()?;
-        payment::get(&mut conn, &org_id)
-    })
-    .await??;
-    check_card(&view, &offer, &settings.accepted_brands, today)?;
-
-    // Recorded before the gateway is called, completed after: a crash in
-    // between leaves a `pending` charge to reconcile under the same key.
-    let charge_key = idempotency_key(&format!("{order_id}:regularization:{key}"), 1);
-    let charge_id = {
+    let scope = principal.customer_id.clone();
+    // An earlier attempt under this key (crashed, timed out, or cut off by
+    // an outage) left its charge: resume it, never charge anew.
+    let earlier = {
         let store = state.store.clone();
+        let (scope, key) = (scope.clone(), key.to_owned());
+        web::block(move || {
+            let mut conn = store.conn()?;
+            regularizations::of_request(&mut conn, &scope, &key)
+        })
+        .await??
+    };
+    if let Some(charge) = earlier {
+        if charge.order_id != order_id {
+            return Err(Failure::Refused(
+                ApiError::new(ProblemCode::IdempotencyKeyReused).detail(
+                    "Cette clé d'idempotence a déjà servi pour une autre requête.",
+                    "This idempotency key was already used for another request.",
+                ),
+            ));
+        }
+        return finish(state, principal, charge, true).await;
+    }
+    // At most twice: a pending charge of an abandoned request is settled
+    // first, then the debt is looked at again.
+    for _ in 0..2 {
+        let now = state.clock.now();
+        let today = now.date_naive();
+        let order = load_order(state, principal, order_id.to_owned()).await?;
+        let (_, list) = offers_of(&order, today)?;
+        let offer = list
+            .into_iter()
+            .find(|o| o.payments == body.payments)
+            .ok_or_else(|| {
+                ApiError::new(ProblemCode::RegularizationOfferUnavailable)
+                    .detail(
+                        format!(
+                            "Le paiement en {} fois n'est pas proposé pour ce montant.",
+                            body.payments
+                        ),
+                        format!(
+                            "Paying in {} payments is not offered for this amount.",
+                            body.payments
+                        ),
+                    )
+                    .field("payments", "not_offered")
+            })?;
+        let first = offer
+            .first_payment()
+            .ok_or_else(|| ApiError::internal("an offer without payments"))?;
+        let replace_card = body.payments > 1 || !body.keep_card;
+        let checked = match card_of(state, &body.card_token).await {
+            Ok(view) => {
+                let store = state.store.clone();
+                let org_id = principal.org_id.clone();
+                let settings = web::block(move || {
+                    let mut conn = store.conn()?;
+                    payment::get(&mut conn, &org_id)
+                })
+                .await??;
+                check_card(
+                    &view,
+                    &offer,
+                    &order,
+                    replace_card,
+                    &settings.accepted_brands,
+                    today,
+                )
+                .map(|()| view)
+            }
+            Err(problem) => Err(problem),
+        };
+        let view = match checked {
+            Ok(view) => view,
+            Err(problem) if problem.status().is_client_error() => {
+                return Err(Failure::Refused(
+                    contacts(state, &principal.org_id, problem, now).await,
+                ));
+            }
+            Err(problem) => return Err(Failure::Refused(problem)),
+        };
+        let details = regularizations::Details {
+            customer_id: principal.customer_id.clone(),
+            offered_on: today,
+            offer,
+            card_token: body.card_token.clone(),
+            card: view,
+            replace_card,
+        };
         let charge = Charge {
             id: ids::new_id("chg"),
             org_id: principal.org_id.clone(),
             order_id: order_id.to_owned(),
             instalment_id: None,
-            idempotency_key: charge_key.clone(),
+            idempotency_key: String::new(),
             amount: first,
             status: "pending".to_owned(),
             gateway_charge_id: None,
             failure_code: None,
             created_at: now,
             purpose: charges::REGULARIZATION.to_owned(),
-            request: None,
-            details: None,
+            request: Some((scope.clone(), key.to_owned())),
+            details: Some(details.to_json()?),
         };
-        web::block(move || {
+        let store = state.store.clone();
+        let recorded = web::block(move || {
             let mut conn = store.conn()?;
-            // A retry after an outage finds its pending charge again.
-            if let Some(existing) = charges::find_by_key(&mut conn, &charge.idempotency_key)? {
-                return Ok::<_, guichet_store::StoreError>(existing.id);
-            }
-            charges::insert_pending(&mut conn, &charge)?;
-            Ok(charge.id)
+            record_attempt(&mut conn, charge)
         })
-        .await??
-    };
-    let gateway = state.gateway.clone();
-    let token = body.card_token.clone();
-    let key_for_gateway = charge_key.clone();
-    let merchant = principal.org_id.clone();
-    let outcome =
-        web::block(move || gateway.charge(&merchant, &token, first, &key_for_gateway)).await?;
-
-    match outcome {
-        Ok(receipt) => {
-            let store = state.store.clone();
-            let principal = principal.clone();
-            let order_id = order_id.to_owned();
-            let key = key.to_owned();
-            let token = body.card_token.clone();
-            let payments = body.payments;
-            let json = web::block(move || {
-                let mut conn = store.conn()?;
-                guichet_store::transaction(&mut conn, |conn| {
-                    charges::complete(conn, &charge_id, true, Some(&receipt.charge_id), None, now)?;
-                    schedules::lock(conn, &principal.org_id, &order_id)?;
-                    let mut order = schedules::get_for_customer(
-                        conn,
-                        &principal.org_id,
-                        &principal.customer_id,
-                        &order_id,
-                    )?;
-                    order
-                        .schedule
-                        .apply_regularization(&offer, now)
-                        .map_err(|e| ApiError::internal(format!("charged, not applied: {e}")))?;
-                    if payments > 1 {
-                        // The later payments are debited from this card.
-                        let card = Card {
-                            id: ids::new_id("crd"),
-                            org_id: principal.org_id.clone(),
-                            customer_id: principal.customer_id.clone(),
-                            token,
-                            view,
-                            created_at: now,
-                        };
-                        schedules::insert_card(conn, &card)?;
-                        order.card = card;
-                    }
-                    schedules::save_schedule(conn, &mut order, now)?;
-                    let json = serde_json::to_string(&ScheduleView::from(&order))
-                        .map_err(|e| ApiError::internal(e.to_string()))?;
-                    stored_keys::complete(conn, &principal.customer_id, &key, 200, &json)?;
-                    Ok::<_, ApiError>(json)
-                })
-            })
-            .await??;
-            Ok(json)
-        }
-        Err(GatewayError::Unavailable) => {
-            // The charge stays pending; the same key retries it.
-            Err(Failure::Refused(gateway_problem(
-                &GatewayError::Unavailable,
-            )))
-        }
-        Err(error) => {
-            let state = state.clone();
-            let org_id = principal.org_id.clone();
-            let problem = web::block(move || {
-                let mut conn = state.store.conn()?;
-                charges::complete(&mut conn, &charge_id, false, None, Some(error.code()), now)?;
-                drop(conn);
-                payment_failed(&state, &org_id, first, &error, now)
-            })
-            .await??;
-            Err(Failure::Payment(problem))
+        .await?;
+        let recorded = match recorded {
+            Ok(recorded) => recorded,
+            Err(problem) => {
+                return Err(Failure::Refused(
+                    contacts(state, &principal.org_id, problem, now).await,
+                ));
+            }
+        };
+        match recorded {
+            Recorded::Charge(charge) => return finish(state, principal, *charge, false).await,
+            Recorded::Pending(other) => {
+                // Another request's payment for this debt: while it may
+                // still be running, this one waits; past the lease, its
+                // client is gone and it is reconciled here.
+                let lease = state.idempotency_lease();
+                let age = now - other.created_at;
+                if age < lease {
+                    let left = (lease - age).num_seconds() + 1;
+                    return Err(Failure::Refused(
+                        contacts(state, &principal.org_id, in_progress(left), now).await,
+                    ));
+                }
+                if let Err(error) = settle_pending(state, &other, true, false).await? {
+                    let problem = gateway_problem(&error);
+                    return Err(Failure::Refused(problem));
+                }
+            }
         }
     }
+    Err(Failure::Refused(in_progress(1)))
 }
 
-/// The card rules of a regularization: an accepted brand, not expired, and
-/// for a plan in several payments valid through the last one.
+/// The card rules of a regularization: an accepted brand, not expired, and,
+/// when the card is to pay later debits (a plan in several payments, or one
+/// payment that puts the card on the schedule), valid through the last of
+/// all the debits left: the plan's and the schedule's.
 fn check_card(
     view: &CardView,
     offer: &Offer,
+    order: &Order,
+    replace_card: bool,
     accepted: &[guichet_domain::card::CardBrand],
     today: NaiveDate,
 ) -> Result<(), ApiError> {
@@ -390,10 +587,19 @@ fn check_card(
     if view.is_expired(today) {
         return Err(refusal_problem(&CardChangeRefusal::CardExpired, accepted));
     }
-    if let Some((last, _)) = offer.parts.last()
-        && view.expires_on().is_none_or(|valid| valid < *last)
+    if !replace_card {
+        return Ok(());
+    }
+    let plan_last = if offer.payments > 1 {
+        offer.parts.last().map(|(date, _)| *date)
+    } else {
+        None
+    };
+    let last = plan_last.max(order.schedule.last_pending_due());
+    if let Some(last) = last
+        && view.expires_on().is_none_or(|valid| valid < last)
     {
-        return Err(expires_before_problem(*last));
+        return Err(expires_before_problem(last));
     }
     Ok(())
 }
@@ -409,13 +615,18 @@ fn locale_and_id(req: &HttpRequest) -> (Locale, Option<String>) {
 }
 
 /// Pay the unpaid amount with one of today's offers: the first payment is
-/// charged at once to the card; on success the unpaid instalments are
-/// settled (1 payment) or replaced by the new plan (2 or 3 payments, whose
-/// later payments are then debited from this card). Requires
-/// `Idempotency-Key`: the same key and body replay the first answer (status
-/// and body, success or refused payment) for 24 hours.
+/// charged at once to the card token; on success the unpaid instalments are
+/// settled (1 payment) or replaced by the new plan (2 or 3 payments). The
+/// card paying becomes the schedule's card for every later debit (with 1
+/// payment unless `keep_card` is true). Requires `Idempotency-Key`: the same
+/// key and body replay the first answer (status and body, success or refused
+/// payment) for 24 hours; after a crash or a gateway timeout, a retry with
+/// the same key looks the payment up and finishes it, never charging twice.
+/// Every refusal carries the collections phone (`collections`, with its
+/// `tel:` link) and the contact channels (`contact_channels`).
 #[utoipa::path(
     tag = "me",
+    operation_id = "regularizeSchedule",
     security(("bearer_jwt" = [])),
     params(
         ("id" = String, Path, description = "Schedule (order) id (`ord_...`)."),
@@ -424,13 +635,13 @@ fn locale_and_id(req: &HttpRequest) -> (Locale, Option<String>) {
     request_body = Regularize,
     responses(
         (status = 200, description = "Paid: the schedule after the regularization (also the replay of a first success, with `Idempotent-Replayed: true`).", body = ScheduleView),
-        (status = 400, description = "Codes: `idempotency_key_required` (no `Idempotency-Key`), `invalid_parameter` (a malformed one), `invalid_field`, `unknown_field`, `malformed_json`, `card_number_refused`.", body = Problem, content_type = "application/problem+json"),
+        (status = 400, description = "Codes: `idempotency_key_required` (no `Idempotency-Key`), `invalid_parameter` (a malformed one), `invalid_field` (also `keep_card` true with 2 or 3 payments), `unknown_field`, `malformed_json`, `card_number_refused`.", body = Problem, content_type = "application/problem+json"),
         (status = 401, description = AUTH_FAILURES, body = Problem, content_type = "application/problem+json"),
         (status = 403, description = ROLE_FAILURE, body = Problem, content_type = "application/problem+json"),
         (status = 404, description = NOT_FOUND, body = Problem, content_type = "application/problem+json"),
-        (status = 409, description = "Codes: `nothing_to_regularize`, `idempotency_key_in_progress` (the first request with this key is still running), `regularization_in_progress` (another regularization of this schedule is running, whatever its key).", body = Problem, content_type = "application/problem+json"),
-        (status = 422, description = "Codes: `payment_failed` (the charge was refused: `reason` is the gateway's code, `collections` the collections phone with its `tel:` link, `contact_channels` the channels and whether they are open; the schedule is unchanged), `idempotency_key_reused` (this key was used with another body), `card_token_invalid`, `card_brand_not_accepted`, `card_expired`, `card_expires_before_last_instalment`, `regularization_offer_unavailable`.", body = Problem, content_type = "application/problem+json"),
-        (status = 503, description = "Codes: `gateway_unavailable` (retry with the same key), `database_unavailable`.", body = Problem, content_type = "application/problem+json"),
+        (status = 409, description = "Codes: `nothing_to_regularize`, `idempotency_key_in_progress` (the first request with this key is still running), `regularization_in_progress` (another request's payment for this debt is under way, whatever its key; with `Retry-After`, `collections` and `contact_channels`).", body = Problem, content_type = "application/problem+json"),
+        (status = 422, description = "Codes: `payment_failed` (the charge was refused: `reason` is the gateway's code; the schedule is unchanged), `card_brand_not_accepted`, `card_expired`, `card_expires_before_last_instalment` (the card must be valid through the last debit left, the plan's and the schedule's, when it is to pay them), `card_token_invalid`, `regularization_offer_unavailable`, `idempotency_key_reused` (this key was used with another body). `payment_failed`, the three card refusals and `card_token_invalid` carry `collections` (the collections phone with its `tel:` link) and `contact_channels` (the channels and whether they are open).", body = Problem, content_type = "application/problem+json"),
+        (status = 503, description = "Codes: `gateway_unavailable` (retry with the same key), `gateway_timeout` (the gateway did not answer: retry with the same key, which looks the payment up first), `database_unavailable`.", body = Problem, content_type = "application/problem+json"),
     ),
 )]
 #[post("/{id}/regularization")]
@@ -443,6 +654,14 @@ pub async fn regularize(
 ) -> Result<HttpResponse, ApiError> {
     let order_id = path.into_inner();
     let body = body.0;
+    if body.keep_card && body.payments > 1 {
+        return Err(ApiError::new(ProblemCode::InvalidField)
+            .detail(
+                "keep_card ne vaut true qu'avec un paiement unique : en 2 ou 3 fois, la carte qui paie règle aussi les échéances suivantes.",
+                "keep_card may be true only with a single payment: in 2 or 3 payments, the card paying also pays the later debits.",
+            )
+            .field("keep_card", "only_with_one_payment"));
+    }
     let key = idempotency::required_key(&req)?;
     let hash = request_hash(&order_id, &body);
     let now = state.clock.now();
@@ -450,44 +669,14 @@ pub async fn regularize(
     if let Some(replay) = idempotency::claim(&state, scope.clone(), key.clone(), hash, now).await? {
         return Ok(replay.respond(|_| {}));
     }
-    // One regularization per order at a time, whatever the key: two
-    // requests with different keys must not both charge.
-    let store = state.store.clone();
-    let lock_order = order_id.clone();
-    let locked = web::block(move || {
-        let mut conn = store.conn()?;
-        stored_keys::claim_for(
-            &mut conn,
-            ORDER_LOCK_SCOPE,
-            &lock_order,
-            "lock",
-            now,
-            chrono::Duration::minutes(2),
-        )
-    })
-    .await??;
-    if locked != Claim::New {
-        idempotency::settle(&state, scope, key, None).await;
-        return Err(ApiError::new(ProblemCode::RegularizationInProgress).detail(
-            "Une régularisation de cet échéancier est déjà en cours ; réessayez dans un instant.",
-            "A regularization of this schedule is already running; retry shortly.",
-        ));
-    }
     let outcome = attempt(&state, &principal, &order_id, &body, &key).await;
-    let store = state.store.clone();
-    let lock_order = order_id.clone();
-    let unlocked = web::block(move || {
-        let mut conn = store.conn()?;
-        stored_keys::release(&mut conn, ORDER_LOCK_SCOPE, &lock_order)
-    })
-    .await;
-    if !matches!(unlocked, Ok(Ok(()))) {
-        tracing::warn!(order = %order_id, "could not release the regularization lock");
-    }
     match outcome {
-        Ok(json) => Ok(HttpResponse::Ok()
-            .content_type("application/json")
-            .body(json)),
+        Ok(json) => {
+            idempotency::settle(&state, scope, key, Some((200, json.clone()))).await;
+            Ok(HttpResponse::Ok()
+                .content_type("application/json")
+                .body(json))
+        }
         Err(Failure::Payment(problem)) => {
             let (locale, request_id) = locale_and_id(&req);
             let rendered = problem.to_problem(locale, request_id.as_deref());

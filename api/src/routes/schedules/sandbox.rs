@@ -123,6 +123,10 @@ pub fn gateway_problem(error: &GatewayError) -> ApiError {
             "La passerelle de paiement ne répond pas ; réessayez dans un instant.",
             "The payment gateway is not answering; retry shortly.",
         ),
+        GatewayError::Timeout => ApiError::new(ProblemCode::GatewayTimeout).detail(
+            "La passerelle de paiement n'a pas répondu à temps : le résultat du paiement n'est pas encore connu. Réessayez avec la même clé d'idempotence.",
+            "The payment gateway did not answer in time: the payment's outcome is not known yet. Retry with the same idempotency key.",
+        ),
         other => ApiError::internal(format!("gateway: {}", other.code())),
     }
 }

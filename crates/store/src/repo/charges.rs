@@ -248,6 +248,17 @@ pub fn complete_many(
     Ok(())
 }
 
+/// One charge by id.
+pub fn get(conn: &mut DbConnection, id: &str) -> Result<Charge, StoreError> {
+    charges::table
+        .find(id)
+        .select(Row::as_select())
+        .first(conn)
+        .optional()?
+        .ok_or(StoreError::NotFound)
+        .and_then(Charge::try_from)
+}
+
 /// The charge recorded under this idempotency key, if any.
 pub fn find_by_key(conn: &mut DbConnection, key: &str) -> Result<Option<Charge>, StoreError> {
     charges::table
