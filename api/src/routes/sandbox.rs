@@ -26,8 +26,7 @@ pub fn configure(cfg: &mut ServiceConfig) {
 }
 
 const ROLE_FAILURE: &str = "A customer token, or staff who is not an admin. Codes: `forbidden`.";
-const NOT_SERVED: &str =
-    "Not served: the payment gateway is not the sandbox. Codes: `not_found`.";
+const NOT_SERVED: &str = "Not served: the payment gateway is not the sandbox. Codes: `not_found`.";
 
 /// `?limit=&cursor=` of the ledger lists.
 #[derive(Debug, Deserialize, IntoParams)]
