@@ -40,8 +40,11 @@ impl TestDb {
         };
         match std::env::var("GUICHET_TEST_DATABASE_URL") {
             Ok(admin_url) if admin_url.starts_with("postgres") => {
+                // Under the suite's prefix, so that CI drops any leftover.
+                let prefix = std::env::var("GUICHET_TEST_DB_PREFIX")
+                    .unwrap_or_else(|_| "guichet_t".to_owned());
                 let name = format!(
-                    "guichet_gw_{}_{}_{}",
+                    "{prefix}gw_{}_{}_{}",
                     std::process::id(),
                     NEXT.fetch_add(1, Ordering::SeqCst),
                     Utc::now().timestamp_subsec_nanos()
