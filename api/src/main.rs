@@ -188,6 +188,7 @@ fn serve(args: &ServeArgs) -> ExitCode {
             store.clone(),
             guichet_api::jobs::debit::gateway(
                 settings.payment_gateway,
+                store.clone(),
                 &settings.secret_key,
                 clock.clone(),
             ),
@@ -321,8 +322,12 @@ fn debit_run(args: &DebitArgs) -> ExitCode {
         )?;
         let store = open_store(&args.db)?;
         let clock: Arc<dyn Clock> = Arc::new(SystemClock);
-        let gateway =
-            guichet_api::jobs::debit::gateway(args.payment_gateway, &secret, clock.clone());
+        let gateway = guichet_api::jobs::debit::gateway(
+            args.payment_gateway,
+            store.clone(),
+            &secret,
+            clock.clone(),
+        );
         let report = guichet_api::jobs::debit::DebitRun::new(store.clone(), gateway, clock.clone())
             .run(args.as_of, args.batch)?;
         let sepa = guichet_api::jobs::sepa::SepaRun::new(store, clock).run(args.as_of)?;

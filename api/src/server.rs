@@ -40,7 +40,7 @@ impl Parts {
         Parts {
             routes: web::Data::new(RouteTable::from_spec(&spec)),
             state: web::Data::new(AppState {
-                store,
+                store: store.clone(),
                 clock: clock.clone(),
                 metrics: metrics.clone(),
                 tokens: Arc::new(crate::auth::tokens::TokenService::new(settings.jwt.clone())),
@@ -53,7 +53,8 @@ impl Parts {
                 )),
                 gateway: match settings.payment_gateway {
                     crate::config::PaymentGatewayKind::Sandbox => {
-                        Arc::new(guichet_domain::gateway::SandboxGateway::with_token_key(
+                        Arc::new(guichet_gateway::SandboxGateway::with_token_key(
+                            store.clone(),
                             clock.clone(),
                             &settings.secret_key,
                         ))

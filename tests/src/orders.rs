@@ -1,12 +1,11 @@
 //! Seeding orders for tests of the customer side and of debit runs, through
 //! the store (as an import would), with a sandbox card token.
 
-use std::sync::Arc;
-
 use chrono::{NaiveDate, Utc};
-use guichet_domain::gateway::{CardDetails, Cvc, Pan, PaymentGateway, SandboxGateway};
+use guichet_domain::gateway::sandbox::SandboxTokens;
+use guichet_domain::gateway::{CardDetails, Cvc, Pan};
 use guichet_domain::schedule::{Schedule, plan_equal};
-use guichet_domain::{Currency, Money, SystemClock, ids};
+use guichet_domain::{Clock, Currency, Money, SystemClock, ids};
 use guichet_store::repo::schedules::{self, Card, Order};
 
 use crate::{TEST_SECRET_KEY, TestApp};
@@ -18,19 +17,23 @@ pub fn sandbox_token(
     exp_month: u8,
     exp_year: u16,
 ) -> (String, guichet_domain::card::CardView) {
-    let gateway = SandboxGateway::with_token_key(Arc::new(SystemClock), TEST_SECRET_KEY.as_bytes());
+    // Tokens need no ledger: derived under the test server's key.
+    let tokens = SandboxTokens::new(TEST_SECRET_KEY.as_bytes());
     let cvc = if number.starts_with("37") {
         "1234"
     } else {
         "123"
     };
-    let token = gateway
-        .tokenize(CardDetails {
-            number: Pan::parse(number).unwrap(),
-            exp_month,
-            exp_year,
-            cvc: Cvc::parse(cvc).unwrap(),
-        })
+    let token = tokens
+        .tokenize(
+            CardDetails {
+                number: Pan::parse(number).unwrap(),
+                exp_month,
+                exp_year,
+                cvc: Cvc::parse(cvc).unwrap(),
+            },
+            SystemClock.today(),
+        )
         .unwrap();
     (token.token, token.card)
 }

@@ -12,7 +12,8 @@ use std::sync::Arc;
 
 use chrono::Datelike;
 use chrono::{DateTime, Days, NaiveDate, NaiveTime, Utc};
-use guichet_domain::gateway::{CardDetails, Cvc, Pan, PaymentGateway, SandboxGateway, test_cards};
+use guichet_domain::gateway::sandbox::SandboxTokens;
+use guichet_domain::gateway::{CardDetails, Cvc, Pan, test_cards};
 use guichet_domain::identity::Customer;
 use guichet_domain::password::hash_password;
 use guichet_domain::schedule::{InstalmentStatus, Schedule, plan_equal};
@@ -69,7 +70,9 @@ pub fn seed(
         return Ok((org, false));
     }
     let now = clock.now();
-    let gateway = SandboxGateway::with_token_key(clock, secret_key);
+    // The sandbox's tokens need no ledger: they are derived from the card
+    // under the server key, as the server's sandbox derives them.
+    let tokens = SandboxTokens::new(secret_key);
     let hash = |p: &str| hash_password(p).map_err(|e| ProvisionError::Invalid(e.to_string()));
     let (admin_hash, sophie_hash, karim_hash) = (hash(ADMIN.1)?, hash(SOPHIE.1)?, hash(KARIM.1)?);
     let today = now.date_naive();
@@ -81,8 +84,8 @@ pub fn seed(
             exp_year,
             cvc: Cvc::parse(cvc).map_err(|e| ProvisionError::Invalid(e.to_string()))?,
         };
-        gateway
-            .tokenize(details)
+        tokens
+            .tokenize(details, today)
             .map_err(|e| ProvisionError::Invalid(format!("sandbox card: {e}")))
     };
     let visa = card(test_cards::VISA, "123", 12, year + 3)?;

@@ -43,11 +43,12 @@ use std::thread::JoinHandle;
 use std::time::Duration;
 
 use chrono::{DateTime, NaiveDate, Utc};
-use guichet_domain::gateway::{ChargeReceipt, GatewayError, PaymentGateway, SandboxGateway};
+use guichet_domain::gateway::{ChargeReceipt, GatewayError, PaymentGateway};
 use guichet_domain::schedule::{
     DebitOutcome, Instalment, InstalmentStatus, RetryPolicy, idempotency_key, record_debit_result,
 };
 use guichet_domain::{Clock, ids};
+use guichet_gateway::SandboxGateway;
 use guichet_store::repo::charges::{self, Charge};
 use guichet_store::repo::payment;
 use guichet_store::repo::schedules::{self, ClaimedInstalment, Order};
@@ -110,15 +111,19 @@ impl DebitReport {
 }
 
 /// The payment gateway `kind`, as the server builds it: the sandbox's
-/// tokens are keyed with the server secret key, so a job and the server
-/// read the same tokens.
+/// tokens are keyed with the server secret key, and its ledger is in
+/// `store`, so a job and the server read the same tokens and share the same
+/// ledger.
 pub fn gateway(
     kind: PaymentGatewayKind,
+    store: Store,
     secret_key: &[u8],
     clock: Arc<dyn Clock>,
 ) -> Arc<dyn PaymentGateway> {
     match kind {
-        PaymentGatewayKind::Sandbox => Arc::new(SandboxGateway::with_token_key(clock, secret_key)),
+        PaymentGatewayKind::Sandbox => {
+            Arc::new(SandboxGateway::with_token_key(store, clock, secret_key))
+        }
     }
 }
 
@@ -349,8 +354,9 @@ impl DebitRun {
         instalment_id: &str,
         pass: &mut Pass<'_>,
     ) -> Result<bool, Failure> {
-        let mut conn = self.conn()?;
-        let order = schedules::get(&mut conn, &charge.org_id, &charge.order_id)?;
+        // No connection is held across the gateway call: the sandbox takes
+        // its own from the same pool.
+        let order = schedules::get(&mut *self.conn()?, &charge.org_id, &charge.order_id)?;
         let waiting = instalment(&order, instalment_id).is_some_and(|i| {
             i.status == InstalmentStatus::Pending
                 && idempotency_key(instalment_id, i.attempts + 1) == charge.idempotency_key
@@ -374,6 +380,7 @@ impl DebitRun {
             pass.report.transient_failures += 1;
             return Ok(false);
         };
+        let mut conn = self.conn()?;
         pass.policy(&mut conn, &charge.org_id)?;
         let at = self.now();
         let item = Settling {

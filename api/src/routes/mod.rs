@@ -6,6 +6,7 @@ pub mod auth;
 pub mod health;
 pub mod idempotency;
 pub mod me;
+pub mod sandbox;
 pub mod schedules;
 pub mod sepa;
 pub mod views;
@@ -20,6 +21,7 @@ pub fn configure(cfg: &mut ServiceConfig) {
     // the deeper /v1/me/... routes go before scope("/v1/me").
     cfg.configure(sepa::configure)
         .configure(schedules::configure)
+        .configure(sandbox::configure)
         .service(health::healthz)
         .service(health::readyz)
         .service(health::metrics)

@@ -12,14 +12,14 @@
 
 use std::path::{Path, PathBuf};
 use std::process::{Command, ExitCode, Stdio};
-use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use chrono::{Days, Months, NaiveDate};
 use clap::Parser;
 use diesel::connection::SimpleConnection;
 use diesel::prelude::*;
-use guichet_domain::gateway::{CardDetails, Cvc, Pan, PaymentGateway, SandboxGateway, test_cards};
+use guichet_domain::gateway::sandbox::SandboxTokens;
+use guichet_domain::gateway::{CardDetails, Cvc, Pan, test_cards};
 use guichet_domain::schedule::idempotency_key;
 use guichet_domain::{Clock, SystemClock};
 use guichet_store::schema::{charges, instalments, orders, outbox};
@@ -234,19 +234,22 @@ impl Dialect {
 
 /// A sandbox token, keyed like the job's sandbox.
 fn token(number: &str) -> Result<(String, String, String, String), String> {
-    let gateway = SandboxGateway::with_token_key(Arc::new(SystemClock), SECRET_KEY.as_bytes());
+    let tokens = SandboxTokens::new(SECRET_KEY.as_bytes());
     let cvc = if number.starts_with("37") {
         "1234"
     } else {
         "123"
     };
-    let card = gateway
-        .tokenize(CardDetails {
-            number: Pan::parse(number).map_err(|e| e.to_string())?,
-            exp_month: 12,
-            exp_year: 2030,
-            cvc: Cvc::parse(cvc).map_err(|e| e.to_string())?,
-        })
+    let card = tokens
+        .tokenize(
+            CardDetails {
+                number: Pan::parse(number).map_err(|e| e.to_string())?,
+                exp_month: 12,
+                exp_year: 2030,
+                cvc: Cvc::parse(cvc).map_err(|e| e.to_string())?,
+            },
+            SystemClock.today(),
+        )
         .map_err(|e| format!("the sandbox refused a test card: {e}"))?;
     Ok((
         card.token,
@@ -1022,8 +1025,8 @@ mod tests {
             .select(guichet_store::schema::cards::token)
             .first(&mut conn)
             .unwrap();
-        let sandbox = SandboxGateway::with_token_key(Arc::new(SystemClock), SECRET_KEY.as_bytes());
-        assert_eq!(sandbox.card(&token).unwrap().last4, "9995");
+        let tokens = SandboxTokens::new(SECRET_KEY.as_bytes());
+        assert_eq!(tokens.decode(&token).unwrap().view.last4, "9995");
 
         let v = verify(&mut conn, 200, as_of).unwrap();
         assert!(!v.ok());

@@ -1,12 +1,11 @@
 //! The business side of schedules: orders, cancellations, payment settings, contact channels.
 
-use std::sync::Arc;
-
 use chrono::{TimeZone, Utc};
-use guichet_domain::FixedClock;
 use guichet_domain::contact_channels::{Channel, OpeningHours};
-use guichet_domain::gateway::{CardDetails, Cvc, Pan, PaymentGateway, SandboxGateway, test_cards};
+use guichet_domain::gateway::sandbox::SandboxTokens;
+use guichet_domain::gateway::{CardDetails, Cvc, Pan, test_cards};
 use guichet_domain::schedule::InstalmentStatus;
+use guichet_domain::{Clock, FixedClock};
 use guichet_store::repo::{payment, schedules};
 use guichet_tests::identity::{Org, PASSWORD};
 use guichet_tests::orders::sandbox_token;
@@ -52,14 +51,16 @@ fn visa() -> String {
 /// October 2026 (tokenized while it was still valid).
 fn expired_visa() -> String {
     let clock = FixedClock::new(Utc.with_ymd_and_hms(2026, 1, 1, 0, 0, 0).unwrap());
-    let gateway = SandboxGateway::with_token_key(Arc::new(clock), TEST_SECRET_KEY.as_bytes());
-    gateway
-        .tokenize(CardDetails {
-            number: Pan::parse(test_cards::VISA).unwrap(),
-            exp_month: 10,
-            exp_year: 2026,
-            cvc: Cvc::parse("123").unwrap(),
-        })
+    SandboxTokens::new(TEST_SECRET_KEY.as_bytes())
+        .tokenize(
+            CardDetails {
+                number: Pan::parse(test_cards::VISA).unwrap(),
+                exp_month: 10,
+                exp_year: 2026,
+                cvc: Cvc::parse("123").unwrap(),
+            },
+            clock.today(),
+        )
         .unwrap()
         .token
 }

@@ -15,6 +15,7 @@ pub mod organizations;
 pub mod outbox;
 pub mod payment;
 pub mod regularizations;
+pub mod sandbox;
 pub mod schedules;
 pub mod sessions;
 pub mod staff;
