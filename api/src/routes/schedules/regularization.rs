@@ -236,16 +236,26 @@ async fn contacts(
     }
 }
 
-/// The problem for a refused charge (`reason`: the gateway's code), with
-/// the contacts.
-fn payment_failed(amount: Money, reason: &str) -> ApiError {
+/// The problem for a refused charge (`reason`: the gateway's code), naming
+/// the collections phone when there is one.
+fn payment_failed(amount: Money, reason: &str, phone: Option<&str>) -> ApiError {
+    let (call_fr, call_en) = match phone {
+        Some(p) => (
+            format!(" Appelez le service recouvrement au {p} ou contactez-nous."),
+            format!(" Call the collections department on {p} or contact us."),
+        ),
+        None => (
+            " Contactez-nous.".to_owned(),
+            " Please contact us.".to_owned(),
+        ),
+    };
     ApiError::new(ProblemCode::PaymentFailed)
         .detail(
             format!(
-                "Le paiement de {amount} a été refusé ({reason}) ; l'échéancier est inchangé. Appelez le service recouvrement ou contactez-nous."
+                "Le paiement de {amount} a été refusé ({reason}) ; l'échéancier est inchangé.{call_fr}"
             ),
             format!(
-                "The payment of {amount} was refused ({reason}); the schedule is unchanged. Call the collections department or contact us."
+                "The payment of {amount} was refused ({reason}); the schedule is unchanged.{call_en}"
             ),
         )
         .extension("reason", json!(reason))
@@ -367,7 +377,7 @@ async fn answer_of(
 ) -> Result<String, Failure> {
     let store = state.store.clone();
     let principal = principal.clone();
-    let (charge, order) = web::block(move || {
+    let (charge, order, phone) = web::block(move || {
         let mut conn = store.conn()?;
         let charge = charges::get(&mut conn, &charge_id)?;
         let order = schedules::get_for_customer(
@@ -376,7 +386,8 @@ async fn answer_of(
             &principal.customer_id,
             &charge.order_id,
         )?;
-        Ok::<_, guichet_store::StoreError>((charge, order))
+        let phone = collections_phone(&mut conn, &principal.org_id)?;
+        Ok::<_, ApiError>((charge, order, phone))
     })
     .await??;
     match charge.status.as_str() {
@@ -384,7 +395,7 @@ async fn answer_of(
             .map_err(|e| Failure::Refused(ApiError::internal(e.to_string()))),
         "failed" => {
             let reason = charge.failure_code.as_deref().unwrap_or("unknown");
-            let problem = payment_failed(charge.amount, reason);
+            let problem = payment_failed(charge.amount, reason, phone.as_deref());
             Err(Failure::Payment(
                 contacts(state, &charge.org_id, problem, state.clock.now()).await,
             ))
