@@ -233,16 +233,16 @@ where
     F: FnOnce(&mut DbConnection) -> Result<String, ApiError>,
 {
     let done = guichet_store::transaction(conn, |conn| -> Result<String, Abort> {
-        if let Some(t) = ticket {
-            if !idempotency::hold_in(conn, &t.scope, &t.key)? {
-                return Err(Abort::Answered);
-            }
+        if let Some(t) = ticket
+            && !idempotency::hold_in(conn, &t.scope, &t.key)?
+        {
+            return Err(Abort::Answered);
         }
         let body = effect(conn).map_err(Abort::Api)?;
-        if let Some(t) = ticket {
-            if !idempotency::complete_in(conn, &t.scope, &t.key, status.as_u16(), &body)? {
-                return Err(Abort::Answered);
-            }
+        if let Some(t) = ticket
+            && !idempotency::complete_in(conn, &t.scope, &t.key, status.as_u16(), &body)?
+        {
+            return Err(Abort::Answered);
         }
         state.faults.pause(point);
         Ok(body)

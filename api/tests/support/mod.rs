@@ -173,10 +173,10 @@ impl Server {
         };
         let deadline = Instant::now() + Duration::from_secs(20);
         loop {
-            if let Ok(res) = std::panic::catch_unwind(|| server.get("/readyz", None)) {
-                if res.status == 200 {
-                    break;
-                }
+            if try_request(&server.addr, "GET", "/readyz", None, &[], None)
+                .is_some_and(|res| res.status == 200)
+            {
+                break;
             }
             assert!(Instant::now() < deadline, "not ready in 20 s");
             std::thread::sleep(Duration::from_millis(50));
@@ -310,6 +310,19 @@ pub fn request(
     headers: &[(&str, &str)],
     json: Option<&Value>,
 ) -> Response {
+    try_request(addr, method, path, bearer, headers, json)
+        .unwrap_or_else(|| panic!("no answer to {method} {path}"))
+}
+
+/// [`request`], `None` when the connection fails or no answer comes.
+pub fn try_request(
+    addr: &str,
+    method: &str,
+    path: &str,
+    bearer: Option<&str>,
+    headers: &[(&str, &str)],
+    json: Option<&Value>,
+) -> Option<Response> {
     let body = json.map(|j| j.to_string()).unwrap_or_default();
     let mut head = format!("{method} {path} HTTP/1.1\r\nHost: x\r\nConnection: close\r\n");
     if let Some(token) = bearer {
@@ -322,26 +335,25 @@ pub fn request(
         head.push_str("Content-Type: application/json\r\n");
     }
     head.push_str(&format!("Content-Length: {}\r\n\r\n", body.len()));
-    let mut stream = std::net::TcpStream::connect(addr).unwrap();
-    stream.write_all(head.as_bytes()).unwrap();
-    stream.write_all(body.as_bytes()).unwrap();
+    let mut stream = std::net::TcpStream::connect(addr).ok()?;
+    stream.write_all(head.as_bytes()).ok()?;
+    stream.write_all(body.as_bytes()).ok()?;
     let mut raw = Vec::new();
-    stream.read_to_end(&mut raw).unwrap();
+    stream.read_to_end(&mut raw).ok()?;
     let raw = String::from_utf8_lossy(&raw).into_owned();
     let (head, body) = raw.split_once("\r\n\r\n").unwrap_or((&raw, ""));
     let mut lines = head.lines();
     let status = lines
         .next()
         .and_then(|l| l.split_whitespace().nth(1))
-        .and_then(|s| s.parse().ok())
-        .unwrap_or_else(|| panic!("no status line: {raw}"));
+        .and_then(|s| s.parse().ok())?;
     let headers = lines
         .filter_map(|l| l.split_once(':'))
         .map(|(n, v)| (n.trim().to_ascii_lowercase(), v.trim().to_owned()))
         .collect();
-    Response {
+    Some(Response {
         status,
         headers,
         body: body.to_owned(),
-    }
+    })
 }

@@ -33,6 +33,9 @@ pub fn retention() -> Duration {
     Duration::hours(24)
 }
 
+/// A stored key: its request hash, answer (status, body) and lock.
+type KeyRow = (String, Option<i32>, Option<String>, Option<NaiveDateTime>);
+
 /// What a key says about a request.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Claim {
@@ -138,17 +141,16 @@ fn claim_kept(
         if taken == 1 {
             return Ok(Claim::Resume);
         }
-        let row: Option<(String, Option<i32>, Option<String>, Option<NaiveDateTime>)> =
-            idempotency_keys::table
-                .find((scope, key))
-                .select((
-                    idempotency_keys::request_hash,
-                    idempotency_keys::status_code,
-                    idempotency_keys::response,
-                    idempotency_keys::locked_until,
-                ))
-                .first(conn)
-                .optional()?;
+        let row: Option<KeyRow> = idempotency_keys::table
+            .find((scope, key))
+            .select((
+                idempotency_keys::request_hash,
+                idempotency_keys::status_code,
+                idempotency_keys::response,
+                idempotency_keys::locked_until,
+            ))
+            .first(conn)
+            .optional()?;
         let Some((hash, status, body, locked_until)) = row else {
             continue;
         };
