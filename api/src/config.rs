@@ -369,6 +369,20 @@ pub struct ServeArgs {
     /// a malformed file stops the start, naming the line.
     #[arg(long, env = "GUICHET_BANK_DIRECTORY")]
     pub bank_directory: Option<PathBuf>,
+
+    /// Seconds an `Idempotency-Key` stays locked for a request that may
+    /// still be running (1 to 60): meanwhile a retry with the same key gets
+    /// 409 `idempotency_key_in_use`; after it, the retry takes the key over
+    /// and finishes the request (the first attempt crashed or gave up).
+    #[arg(long, env = "GUICHET_IDEMPOTENCY_LOCK_SECONDS", default_value_t = 60,
+          value_parser = clap::value_parser!(u64).range(1..=60))]
+    pub idempotency_lock_seconds: u64,
+
+    /// For tests only: sleep this long inside a named transaction, right
+    /// before its COMMIT, so that a test can kill the server there
+    /// (`POINT:MILLISECONDS`, repeatable; docs/CONFIGURATION.md).
+    #[arg(long, hide = true, value_parser = crate::faults::parse_pause)]
+    pub fault_pause: Vec<(crate::faults::FaultPoint, std::time::Duration)>,
 }
 
 /// Which payment gateway charges cards.
@@ -457,6 +471,10 @@ pub struct Settings {
     /// Proposes BICs from IBANs: the built-in directory, extended by
     /// `--bank-directory`.
     pub bank_directory: std::sync::Arc<guichet_domain::sepa::BankDirectory>,
+    /// How long an idempotency key stays locked for a running request.
+    pub idempotency_lock: chrono::Duration,
+    /// Test-only pauses before a COMMIT (`--fault-pause`).
+    pub faults: crate::faults::Faults,
 }
 
 impl Settings {
@@ -537,6 +555,10 @@ impl Settings {
             payment_gateway: args.payment_gateway,
             demo: args.demo,
             bank_directory: std::sync::Arc::new(bank_directory(args.bank_directory.as_deref())?),
+            idempotency_lock: chrono::Duration::seconds(
+                i64::try_from(args.idempotency_lock_seconds).unwrap_or(60),
+            ),
+            faults: crate::faults::Faults::new(args.fault_pause.clone()),
         })
     }
 }

@@ -5,6 +5,7 @@ pub mod auth;
 pub mod config;
 pub mod demo;
 pub mod edge;
+pub mod faults;
 pub mod jobs;
 pub mod metrics;
 pub mod notify;

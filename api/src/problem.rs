@@ -170,8 +170,8 @@ problem_codes! {
     IdempotencyKeyRequired = ("idempotency_key_required", 400, "Clé d'idempotence requise", "Idempotency key required"),
     /// The idempotency key was already used with another request body.
     IdempotencyKeyReused = ("idempotency_key_reused", 422, "Clé d'idempotence déjà utilisée", "Idempotency key reused"),
-    /// The first request with this idempotency key is still running.
-    IdempotencyKeyInProgress = ("idempotency_key_in_progress", 409, "Requête en cours", "Request in progress"),
+    /// Another request with this idempotency key may still be running: retry after `Retry-After` seconds.
+    IdempotencyKeyInUse = ("idempotency_key_in_use", 409, "Clé d'idempotence en cours d'utilisation", "Idempotency key in use"),
     /// The payment was refused (see `reason`, `collections` and `contact_channels`).
     PaymentFailed = ("payment_failed", 422, "Paiement refusé", "Payment failed"),
     /// Another regularization of this schedule is running; retry shortly.

@@ -62,6 +62,8 @@ impl Parts {
                 },
                 sandbox: settings.payment_gateway == crate::config::PaymentGatewayKind::Sandbox,
                 bank_directory: settings.bank_directory.clone(),
+                idempotency_lock: settings.idempotency_lock,
+                faults: settings.faults.clone(),
             }),
             metrics: web::Data::from(metrics),
             edge: web::Data::new(EdgeConfig {

@@ -32,12 +32,17 @@ pub struct AppState {
     pub sandbox: bool,
     /// Proposes a BIC and bank name for an IBAN.
     pub bank_directory: Arc<guichet_domain::sepa::BankDirectory>,
+    /// How long an `Idempotency-Key` stays locked for a request that may
+    /// still be running (`--idempotency-lock-seconds`).
+    pub idempotency_lock: chrono::Duration,
+    /// Test-only pauses before a COMMIT (`--fault-pause`).
+    pub faults: crate::faults::Faults,
 }
 
 impl AppState {
     /// How long an idempotency key (and a regularization payment) may stay
     /// in progress before a retry may take it over.
     pub fn idempotency_lease(&self) -> chrono::Duration {
-        chrono::Duration::seconds(60)
+        self.idempotency_lock
     }
 }

@@ -7,6 +7,7 @@ mod auth;
 mod collections;
 mod debits;
 mod demo;
+mod idempotency;
 mod mandates;
 mod me;
 mod openapi;

@@ -24,6 +24,7 @@ use super::{AUTH_FAILURES, NOT_FOUND, ROLE_FAILURE, load_order};
 use crate::auth::CustomerPrincipal;
 use crate::edge::json::Json;
 use crate::edge::{RequestId, RequestLocale};
+use crate::faults::FaultPoint;
 use crate::problem::{ApiError, PROBLEM_CONTENT_TYPE, Problem, ProblemCode};
 use crate::routes::idempotency;
 use crate::routes::views::{MoneyView, ScheduleView};
@@ -354,13 +355,17 @@ async fn settle_pending(
     {
         return Ok(Err(error.clone()));
     }
-    let store = state.store.clone();
+    let state = state.clone();
     let pending = charge.clone();
     let now = state.clock.now();
     web::block(move || {
-        let mut conn = store.conn()?;
+        let mut conn = state.store.conn()?;
         match outcome {
-            Some(outcome) => regularizations::settle(&mut conn, &pending, &outcome, now),
+            Some(outcome) => {
+                regularizations::settle_with(&mut conn, &pending, &outcome, now, || {
+                    state.faults.pause(FaultPoint::Regularization)
+                })
+            }
             None => regularizations::abandon(&mut conn, &pending, now),
         }
     })
@@ -650,7 +655,8 @@ fn locale_and_id(req: &HttpRequest) -> (Locale, Option<String>) {
         (status = 401, description = AUTH_FAILURES, body = Problem, content_type = "application/problem+json"),
         (status = 403, description = ROLE_FAILURE, body = Problem, content_type = "application/problem+json"),
         (status = 404, description = NOT_FOUND, body = Problem, content_type = "application/problem+json"),
-        (status = 409, description = "Codes: `nothing_to_regularize`, `idempotency_key_in_progress` (the first request with this key is still running), `regularization_in_progress` (another request's payment for this debt is under way, whatever its key; with `Retry-After`, `collections` and `contact_channels`).", body = Problem, content_type = "application/problem+json"),
+        (status = 409, description = "Codes: `nothing_to_regularize`, `idempotency_key_in_use` (a request with this key may still be running: retry after `Retry-After`), `regularization_in_progress` (another request's payment for this debt is under way, whatever its key; with `Retry-After`, `collections` and `contact_channels`).", body = Problem, content_type = "application/problem+json",
+            headers(("Retry-After" = u32, description = "With `idempotency_key_in_use` and `regularization_in_progress`: whole seconds (at least 1) before a retry may go through."))),
         (status = 422, description = "Codes: `payment_failed` (the charge was refused: `reason` is the gateway's code; the schedule is unchanged), `card_brand_not_accepted`, `card_expired`, `card_expires_before_last_instalment` (the card must be valid through the last debit left, the plan's and the schedule's, when it is to pay them), `card_token_invalid`, `regularization_offer_unavailable`, `idempotency_key_reused` (this key was used with another body). `payment_failed`, the three card refusals and `card_token_invalid` carry `collections` (the collections phone with its `tel:` link) and `contact_channels` (the channels and whether they are open).", body = Problem, content_type = "application/problem+json"),
         (status = 503, description = "Codes: `gateway_unavailable` (retry with the same key), `gateway_timeout` (the gateway did not answer: retry with the same key, which looks the payment up first), `database_unavailable`.", body = Problem, content_type = "application/problem+json"),
     ),

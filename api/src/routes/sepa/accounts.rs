@@ -3,6 +3,7 @@
 //! account's balance is what the customer owes; charges raise it,
 //! presented collections lower it, rejected ones put it back.
 
+use actix_web::http::StatusCode;
 use actix_web::http::header::CONTENT_TYPE;
 use actix_web::{HttpRequest, HttpResponse, get, post, web};
 use chrono::{DateTime, Utc};
@@ -18,10 +19,11 @@ use validator::Validate;
 
 use crate::auth::{CustomerPrincipal, StaffActor, StaffPrincipal};
 use crate::edge::json::Json;
+use crate::faults::FaultPoint;
 use crate::problem::{ApiError, Problem, ProblemCode};
 use crate::routes::admin::orders::order::MoneyInput;
 use crate::routes::admin::{AUTH_FAILURES, Page, ROLE_FAILURE, next_cursor};
-use crate::routes::idempotency;
+use crate::routes::idempotency::{self, Begun, Committed, Replay};
 use crate::routes::views::MoneyView;
 use crate::state::AppState;
 
@@ -429,7 +431,8 @@ fn charged(account_id: &str, body: String) -> HttpResponse {
         (status = 401, description = AUTH_FAILURES, body = Problem, content_type = "application/problem+json"),
         (status = 403, description = ROLE_FAILURE, body = Problem, content_type = "application/problem+json"),
         (status = 404, description = ACCOUNT_NOT_FOUND, body = Problem, content_type = "application/problem+json"),
-        (status = 409, description = "The first request with this idempotency key is still running. Codes: `idempotency_key_in_progress`.", body = Problem, content_type = "application/problem+json"),
+        (status = 409, description = "Another request with this idempotency key may still be running: retry after `Retry-After` seconds. Codes: `idempotency_key_in_use`.", body = Problem, content_type = "application/problem+json",
+            headers(("Retry-After" = u32, description = "With `idempotency_key_in_use`: whole seconds (at least 1) until the key's lock ends; a retry after it finishes the request."))),
         (status = 415, description = "Codes: `unsupported_media_type`.", body = Problem, content_type = "application/problem+json"),
         (status = 422, description = "The idempotency key was used with another body. Codes: `idempotency_key_reused`.", body = Problem, content_type = "application/problem+json"),
     ),
@@ -449,45 +452,67 @@ pub async fn charge(
     let key = idempotency::optional_key(&req)?;
     let scope = charge_scope(&principal);
     let now = state.clock.now();
-    if let Some(key) = &key {
+    let mut ticket = None;
+    if let Some(key) = key {
         let hash = charge_hash(&id, amount, &label);
-        if let Some(replay) =
-            idempotency::claim(&state, scope.clone(), key.clone(), hash, now).await?
-        {
-            return Ok(replay.respond(|response| {
-                response.insert_header(("Location", format!("/v1/admin/accounts/{id}")));
-            }));
+        match idempotency::begin(&state, scope, key, hash, now).await? {
+            // A first attempt that never answered committed nothing: its
+            // charge commits with its answer. Charge now.
+            Begun::Fresh(t) | Begun::Resumed(t) => ticket = Some(t),
+            Begun::Replay(replay) => return Ok(replay_charge(&id, replay)),
         }
     }
     let store = state.store.clone();
+    let state_for = state.clone();
     let org_id = principal.org_id.clone();
     let account_id = id.clone();
-    let outcome = web::block(move || -> Result<String, ApiError> {
+    let ticket_for = ticket.clone();
+    let outcome = web::block(move || -> Result<Committed, ApiError> {
         let mut conn = store.conn()?;
-        guichet_store::transaction(&mut conn, |conn| {
-            accounts::lock(conn, &org_id, &account_id)?;
-            accounts::add_entry(
-                conn,
-                &account_id,
-                &org_id,
-                EntryKind::Charge,
-                amount,
-                &label,
-                None,
-                now,
-            )
-        })?;
-        let detail = detail(&mut conn, &org_id, &account_id)?;
-        serde_json::to_string(&detail).map_err(|e| ApiError::internal(e.to_string()))
+        idempotency::commit(
+            &mut conn,
+            &state_for,
+            FaultPoint::AccountCharge,
+            ticket_for.as_ref(),
+            StatusCode::CREATED,
+            |conn| {
+                accounts::lock(conn, &org_id, &account_id)?;
+                accounts::add_entry(
+                    conn,
+                    &account_id,
+                    &org_id,
+                    EntryKind::Charge,
+                    amount,
+                    &label,
+                    None,
+                    now,
+                )?;
+                let detail = detail(conn, &org_id, &account_id)?;
+                serde_json::to_string(&detail).map_err(|e| ApiError::internal(e.to_string()))
+            },
+        )
     })
     .await?;
-    if let Some(key) = key {
-        // A charge is remembered; a refusal charged nothing, so the key may
-        // be used again.
-        let answer = outcome.as_ref().ok().map(|json| (201, json.clone()));
-        idempotency::settle(&state, scope, key, answer).await;
+    match outcome {
+        Ok(Committed::Done(json)) => Ok(charged(&id, json)),
+        Ok(Committed::Replay(replay)) => Ok(replay_charge(&id, replay)),
+        // A refusal charged nothing, so the key may be used again; unless
+        // another attempt with it has answered meanwhile, whose answer is
+        // given instead.
+        Err(refused) => match ticket {
+            Some(ticket) => match idempotency::release(&state, ticket).await {
+                Some(replay) => Ok(replay_charge(&id, replay)),
+                None => Err(refused),
+            },
+            None => Err(refused),
+        },
     }
-    outcome.map(|json| charged(&id, json))
+}
+
+fn replay_charge(account_id: &str, replay: Replay) -> HttpResponse {
+    replay.respond(|response| {
+        response.insert_header(("Location", format!("/v1/admin/accounts/{account_id}")));
+    })
 }
 
 /// The customer's accounts, with what each owes and what a new mandate may

@@ -7,6 +7,7 @@
 //! `GET /v1/me/mandates/{id}`, `GET /v1/me/mandates/{id}/document`,
 //! `POST /v1/me/mandates/{id}/otp`, `POST /v1/me/mandates/{id}/signature`.
 
+use actix_web::http::StatusCode;
 use actix_web::http::header::{CONTENT_DISPOSITION, CONTENT_TYPE};
 use actix_web::{HttpRequest, HttpResponse, get, post, web};
 use chrono::{DateTime, NaiveDate, Utc};
@@ -37,11 +38,12 @@ use validator::Validate;
 use crate::auth::CustomerPrincipal;
 use crate::auth::flows::{self, ClientInfo};
 use crate::edge::json::Json;
+use crate::faults::FaultPoint;
 use crate::notify::{self, Channel, Template};
 use crate::problem::{ApiError, Problem, ProblemCode};
 use crate::routes::admin::{Page, next_cursor};
 use crate::routes::auth::CodeSent;
-use crate::routes::idempotency;
+use crate::routes::idempotency::{self, Begun, Committed, Ticket};
 use crate::routes::views::MoneyView;
 use crate::state::AppState;
 
@@ -1076,7 +1078,8 @@ fn sign(
     code: &str,
     client: &ClientInfo,
     now: DateTime<Utc>,
-) -> Result<MandateReview, ApiError> {
+    ticket: Option<&Ticket>,
+) -> Result<Committed, ApiError> {
     let mut conn = state.store.conn()?;
     let conn = &mut conn;
     let mandate = load(conn, principal, id)?;
@@ -1087,118 +1090,128 @@ fn sign(
     let record = flows::check_code(conn, state, Some(&mandate.id), SIGNATURE_PURPOSE, code, now)?;
     let today = now.date_naive();
     let org = organizations::get(conn, &principal.org_id)?;
-    let signed = guichet_store::transaction(conn, |conn| {
-        accounts::lock(conn, &mandate.org_id, &mandate.account_id)?;
-        mandates::lock(conn, &mandate.org_id, &mandate.id)?;
-        let mut mandate = load(conn, principal, id)?;
-        if mandate.status != MandateStatus::Draft {
-            return Err(not_draft(&mandate));
-        }
-        let account = accounts::get(conn, &mandate.org_id, &mandate.account_id)?;
-        if mandate.payment_type == PaymentType::OneOff {
-            check_one_off(conn, &account, mandate.amount)?;
-        }
-        if !codes::consume(conn, &record.id, now)? {
-            return Err(ApiError::new(ProblemCode::CodeExpired).detail(
-                "Ce code a déjà servi : demandez-en un nouveau.",
-                "This code was already used: ask for a new one.",
-            ));
-        }
-        let collectible = collectible(conn, &account)?;
-        let umr = new_umr(today);
-        let evidence = SignatureEvidence {
-            place: place_of(&creditor, locale),
-            signed_at: now.fixed_offset(),
-            channel: if record.channel == "sms" {
-                SignatureChannel::Sms
-            } else {
-                SignatureChannel::Email
-            },
-            masked_destination: record.destination.clone(),
-            ip: client.ip.clone(),
-            user_agent: client.user_agent.clone().unwrap_or_else(|| "-".to_owned()),
-            document_hash: document_hash(&unsigned),
-        };
-        mandate.umr = Some(umr.clone());
-        let pdf = render_mandate(&document_of(
-            &mandate,
-            &creditor,
-            locale,
-            Some(evidence.clone()),
-        )?);
-        let signature = mandates::Signature {
-            signed_at: now,
-            channel: record.channel.clone(),
-            destination: record.destination.clone(),
-            ip: evidence.ip.clone(),
-            user_agent: evidence.user_agent.clone(),
-            document_sha256: evidence.document_hash.clone(),
-            last_collected_at: None,
-            revoked_at: None,
-            expired_at: None,
-        };
-        let pdf_sha256 = document_hash(&pdf);
-        if !mandates::sign(
-            conn,
-            &mandate.org_id,
-            &mandate.id,
-            &umr,
-            &signature,
-            &pdf,
-            &pdf_sha256,
-            now,
-        )? {
-            return Err(not_draft(&mandate));
-        }
-        let due = earliest_due(today, Some(&creditor));
-        let mut listed = Vec::new();
-        for (sequence, amount, due_date) in plan(&mandate, collectible, due) {
-            let collection = Collection::scheduled(
+    // The signature, its collections, its e-mail and the answer commit
+    // together.
+    let signed = idempotency::commit(
+        conn,
+        state,
+        FaultPoint::MandateSignature,
+        ticket,
+        StatusCode::OK,
+        |conn| {
+            accounts::lock(conn, &mandate.org_id, &mandate.account_id)?;
+            mandates::lock(conn, &mandate.org_id, &mandate.id)?;
+            let mut mandate = load(conn, principal, id)?;
+            if mandate.status != MandateStatus::Draft {
+                return Err(not_draft(&mandate));
+            }
+            let account = accounts::get(conn, &mandate.org_id, &mandate.account_id)?;
+            if mandate.payment_type == PaymentType::OneOff {
+                check_one_off(conn, &account, mandate.amount)?;
+            }
+            if !codes::consume(conn, &record.id, now)? {
+                return Err(ApiError::new(ProblemCode::CodeExpired).detail(
+                    "Ce code a déjà servi : demandez-en un nouveau.",
+                    "This code was already used: ask for a new one.",
+                ));
+            }
+            let collectible = collectible(conn, &account)?;
+            let umr = new_umr(today);
+            let evidence = SignatureEvidence {
+                place: place_of(&creditor, locale),
+                signed_at: now.fixed_offset(),
+                channel: if record.channel == "sms" {
+                    SignatureChannel::Sms
+                } else {
+                    SignatureChannel::Email
+                },
+                masked_destination: record.destination.clone(),
+                ip: client.ip.clone(),
+                user_agent: client.user_agent.clone().unwrap_or_else(|| "-".to_owned()),
+                document_hash: document_hash(&unsigned),
+            };
+            mandate.umr = Some(umr.clone());
+            let pdf = render_mandate(&document_of(
+                &mandate,
+                &creditor,
+                locale,
+                Some(evidence.clone()),
+            )?);
+            let signature = mandates::Signature {
+                signed_at: now,
+                channel: record.channel.clone(),
+                destination: record.destination.clone(),
+                ip: evidence.ip.clone(),
+                user_agent: evidence.user_agent.clone(),
+                document_sha256: evidence.document_hash.clone(),
+                last_collected_at: None,
+                revoked_at: None,
+                expired_at: None,
+            };
+            let pdf_sha256 = document_hash(&pdf);
+            if !mandates::sign(
+                conn,
                 &mandate.org_id,
                 &mandate.id,
-                &mandate.account_id,
-                sequence,
-                amount,
-                due_date,
-                Some(now),
+                &umr,
+                &signature,
+                &pdf,
+                &pdf_sha256,
                 now,
-            );
-            collections::insert(conn, &collection)?;
-            listed.push((
-                due_date.to_string(),
-                Money::new(amount, Currency::EUR).to_string(),
-            ));
-        }
-        let iban_masked = masked_iban(&mandate.iban);
-        let filename = match locale {
-            Locale::Fr => format!("mandat-{umr}.pdf"),
-            Locale::En => format!("mandate-{umr}.pdf"),
-        };
-        notify::queue_with_attachments(
-            conn,
-            Some(&mandate.org_id),
-            Channel::Email,
-            &mandate.email,
-            &Template::MandateSigned {
-                org_name: org.name.clone(),
-                creditor_name: creditor.name.clone(),
-                umr: umr.clone(),
-                recurrent: mandate.payment_type == PaymentType::Recurrent,
-                masked_iban: iban_masked,
-                creditor_id: creditor.creditor_id.clone(),
-                collections: listed,
-            },
-            locale,
-            now,
-            &[Attachment {
-                filename,
-                content_type: "application/pdf".to_owned(),
-                content: pdf,
-            }],
-        )?;
-        let mandate = mandates::get(conn, &mandate.org_id, &mandate.id)?;
-        review(conn, &mandate, today)
-    })?;
+            )? {
+                return Err(not_draft(&mandate));
+            }
+            let due = earliest_due(today, Some(&creditor));
+            let mut listed = Vec::new();
+            for (sequence, amount, due_date) in plan(&mandate, collectible, due) {
+                let collection = Collection::scheduled(
+                    &mandate.org_id,
+                    &mandate.id,
+                    &mandate.account_id,
+                    sequence,
+                    amount,
+                    due_date,
+                    Some(now),
+                    now,
+                );
+                collections::insert(conn, &collection)?;
+                listed.push((
+                    due_date.to_string(),
+                    Money::new(amount, Currency::EUR).to_string(),
+                ));
+            }
+            let iban_masked = masked_iban(&mandate.iban);
+            let filename = match locale {
+                Locale::Fr => format!("mandat-{umr}.pdf"),
+                Locale::En => format!("mandate-{umr}.pdf"),
+            };
+            notify::queue_with_attachments(
+                conn,
+                Some(&mandate.org_id),
+                Channel::Email,
+                &mandate.email,
+                &Template::MandateSigned {
+                    org_name: org.name.clone(),
+                    creditor_name: creditor.name.clone(),
+                    umr: umr.clone(),
+                    recurrent: mandate.payment_type == PaymentType::Recurrent,
+                    masked_iban: iban_masked,
+                    creditor_id: creditor.creditor_id.clone(),
+                    collections: listed,
+                },
+                locale,
+                now,
+                &[Attachment {
+                    filename,
+                    content_type: "application/pdf".to_owned(),
+                    content: pdf,
+                }],
+            )?;
+            let mandate = mandates::get(conn, &mandate.org_id, &mandate.id)?;
+            let review = review(conn, &mandate, today)?;
+            serde_json::to_string(&review).map_err(|e| ApiError::internal(e.to_string()))
+        },
+    )?;
     Ok(signed)
 }
 
@@ -1227,7 +1240,8 @@ fn sign(
         (status = 401, description = AUTH_FAILURES, body = Problem, content_type = "application/problem+json"),
         (status = 403, description = ROLE_FAILURE, body = Problem, content_type = "application/problem+json"),
         (status = 404, description = NOT_FOUND, body = Problem, content_type = "application/problem+json"),
-        (status = 409, description = "Codes: `mandate_not_draft`, `creditor_not_configured`, `recurring_mandate_exists`, `nothing_to_collect` (one-off: the balance changed since the draft), `idempotency_key_in_progress`.", body = Problem, content_type = "application/problem+json"),
+        (status = 409, description = "Codes: `mandate_not_draft`, `creditor_not_configured`, `recurring_mandate_exists`, `nothing_to_collect` (one-off: the balance changed since the draft), `idempotency_key_in_use` (another request with this key may still be running: retry after `Retry-After` seconds).", body = Problem, content_type = "application/problem+json",
+            headers(("Retry-After" = u32, description = "With `idempotency_key_in_use`: whole seconds (at least 1) until the key's lock ends; a retry after it finishes the request."))),
         (status = 415, description = "Codes: `unsupported_media_type`.", body = Problem, content_type = "application/problem+json"),
         (status = 422, description = "Codes: `invalid_code` (wrong code; `remaining_attempts` says how many tries are left), `code_expired` (no code waiting: ask for one), `amount_exceeds_balance` (one-off: the balance changed since the draft), `idempotency_key_reused` (this key was used with another code or mandate).", body = Problem, content_type = "application/problem+json"),
         (status = 429, description = "The fifth wrong code voids it: ask for a new one. Codes: `code_attempts_exceeded`.", body = Problem, content_type = "application/problem+json"),
@@ -1246,30 +1260,48 @@ pub async fn create_signature(
     let key = idempotency::optional_key(&req)?;
     let client = ClientInfo::of(&req);
     let now = state.clock.now();
-    if let Some(key) = &key {
+    let mut ticket = None;
+    if let Some(key) = key {
         let scope = principal.customer_id.clone();
         let hash = request_hash(&id, &code);
-        if let Some(replay) = idempotency::claim(&state, scope, key.clone(), hash, now).await? {
-            return Ok(replay.respond(|_| {}));
+        match idempotency::begin(&state, scope, key, hash, now).await? {
+            // A first attempt that never answered committed nothing: its
+            // signature commits with its answer. Sign now.
+            Begun::Fresh(t) | Begun::Resumed(t) => ticket = Some(t),
+            Begun::Replay(replay) => return Ok(replay.respond(|_| {})),
         }
     }
     let state_for = state.clone();
     let principal_for = principal.clone();
+    let ticket_for = ticket.clone();
     let outcome = web::block(move || {
-        let review = sign(&state_for, &principal_for, &id, &code, &client, now)?;
-        serde_json::to_string(&review).map_err(|e| ApiError::internal(e.to_string()))
+        sign(
+            &state_for,
+            &principal_for,
+            &id,
+            &code,
+            &client,
+            now,
+            ticket_for.as_ref(),
+        )
     })
     .await?;
-    if let Some(key) = key {
-        // A success is remembered; a refusal changed nothing (but a wrong
-        // code's count), so the key may be used again.
-        let answer = outcome.as_ref().ok().map(|json| (200, json.clone()));
-        idempotency::settle(&state, principal.customer_id.clone(), key, answer).await;
+    match outcome {
+        Ok(Committed::Done(json)) => Ok(HttpResponse::Ok()
+            .content_type("application/json")
+            .body(json)),
+        Ok(Committed::Replay(replay)) => Ok(replay.respond(|_| {})),
+        // A refusal changed nothing (but a wrong code's count), so the key
+        // may be used again; unless another attempt with it has answered
+        // meanwhile, whose answer is given instead.
+        Err(refused) => match ticket {
+            Some(ticket) => match idempotency::release(&state, ticket).await {
+                Some(replay) => Ok(replay.respond(|_| {})),
+                None => Err(refused),
+            },
+            None => Err(refused),
+        },
     }
-    let json = outcome?;
-    Ok(HttpResponse::Ok()
-        .content_type("application/json")
-        .body(json))
 }
 
 #[cfg(test)]

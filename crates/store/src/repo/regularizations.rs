@@ -133,6 +133,18 @@ pub fn settle(
     outcome: &Result<ChargeReceipt, GatewayError>,
     now: DateTime<Utc>,
 ) -> Result<bool, StoreError> {
+    settle_with(conn, charge, outcome, now, || {})
+}
+
+/// [`settle`], calling `before_commit` last inside the transaction (the
+/// API's test-only fault pause).
+pub fn settle_with(
+    conn: &mut DbConnection,
+    charge: &Charge,
+    outcome: &Result<ChargeReceipt, GatewayError>,
+    now: DateTime<Utc>,
+    before_commit: impl FnOnce(),
+) -> Result<bool, StoreError> {
     if let Err(error) = outcome
         && error.is_transient()
     {
@@ -160,6 +172,7 @@ pub fn settle(
         ))
         .execute(conn)?;
         if updated == 0 || outcome.is_err() {
+            before_commit();
             return Ok(updated > 0);
         }
         schedules::lock(conn, &charge.org_id, &charge.order_id)?;
@@ -184,6 +197,7 @@ pub fn settle(
             diesel::update(table::table.find(&charge.id))
                 .set(table::failure_code.eq(NOT_APPLIED))
                 .execute(conn)?;
+            before_commit();
             return Ok(true);
         }
         if details.replace_card && order.card.token != details.card_token {
@@ -199,6 +213,7 @@ pub fn settle(
             order.card = card;
         }
         schedules::save_schedule(conn, &mut order, now)?;
+        before_commit();
         Ok(true)
     })
 }
