@@ -61,7 +61,7 @@ pub struct DebitArgs {
     #[arg(long, value_name = "YYYY-MM-DD", value_parser = parse_date)]
     pub as_of: chrono::NaiveDate,
     /// Instalments claimed at once (1 to 10000).
-    #[arg(long, default_value_t = crate::jobs::debit::DEFAULT_BATCH,
+    #[arg(long, default_value_t = guichet_jobs::debit::DEFAULT_BATCH,
           value_parser = clap::value_parser!(i64).range(1..=10_000))]
     pub batch: i64,
     /// Payment gateway (as `guichet serve --payment-gateway`).
@@ -371,12 +371,7 @@ pub struct ServeArgs {
     pub bank_directory: Option<PathBuf>,
 }
 
-/// Which payment gateway charges cards.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
-pub enum PaymentGatewayKind {
-    /// The built-in sandbox: test cards only, no money moves.
-    Sandbox,
-}
+pub use guichet_jobs::PaymentGatewayKind;
 
 /// Where e-mails go.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]

@@ -5,7 +5,6 @@ pub mod auth;
 pub mod config;
 pub mod demo;
 pub mod edge;
-pub mod jobs;
 pub mod metrics;
 pub mod notify;
 pub mod openapi;

@@ -184,9 +184,9 @@ fn serve(args: &ServeArgs) -> ExitCode {
         Err(e) => return fail(format!("notification delivery: {e}")),
     };
     let debits = (args.debit_interval_secs > 0).then(|| {
-        guichet_api::jobs::debit::DebitRun::new(
+        guichet_jobs::debit::DebitRun::new(
             store.clone(),
-            guichet_api::jobs::debit::gateway(
+            guichet_jobs::debit::gateway(
                 settings.payment_gateway,
                 &settings.secret_key,
                 clock.clone(),
@@ -195,11 +195,11 @@ fn serve(args: &ServeArgs) -> ExitCode {
         )
         .spawn(
             std::time::Duration::from_secs(args.debit_interval_secs),
-            guichet_api::jobs::debit::DEFAULT_BATCH,
+            guichet_jobs::debit::DEFAULT_BATCH,
         )
     });
     let sepa_runs = (args.debit_interval_secs > 0).then(|| {
-        guichet_api::jobs::sepa::SepaRun::new(store.clone(), clock.clone())
+        guichet_jobs::sepa::SepaRun::new(store.clone(), clock.clone())
             .spawn(std::time::Duration::from_secs(args.debit_interval_secs))
     });
     let parts = Parts::new(&settings, store.clone(), clock);
@@ -321,11 +321,10 @@ fn debit_run(args: &DebitArgs) -> ExitCode {
         )?;
         let store = open_store(&args.db)?;
         let clock: Arc<dyn Clock> = Arc::new(SystemClock);
-        let gateway =
-            guichet_api::jobs::debit::gateway(args.payment_gateway, &secret, clock.clone());
-        let report = guichet_api::jobs::debit::DebitRun::new(store.clone(), gateway, clock.clone())
+        let gateway = guichet_jobs::debit::gateway(args.payment_gateway, &secret, clock.clone());
+        let report = guichet_jobs::debit::DebitRun::new(store.clone(), gateway, clock.clone())
             .run(args.as_of, args.batch)?;
-        let sepa = guichet_api::jobs::sepa::SepaRun::new(store, clock).run(args.as_of)?;
+        let sepa = guichet_jobs::sepa::SepaRun::new(store, clock).run(args.as_of)?;
         Ok::<_, String>((report, sepa))
     })();
     match result {

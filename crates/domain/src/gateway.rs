@@ -1210,16 +1210,24 @@ mod tests {
         let gw = sandbox();
         let token = tokenize(&gw, test_cards::MASTERCARD).unwrap().token;
         let charge = gw.charge("org_t", &token, eur(10_000), "ch-key").unwrap();
-        let refund = gw.refund("org_t", &charge.charge_id, eur(6_000), "re-1").unwrap();
+        let refund = gw
+            .refund("org_t", &charge.charge_id, eur(6_000), "re-1")
+            .unwrap();
         assert!(refund.refund_id.starts_with("re_sandbox_"));
         assert_eq!(refund.charge_id, charge.charge_id);
-        assert_eq!(gw.refund("org_t", &charge.charge_id, eur(6_000), "re-1"), Ok(refund));
+        assert_eq!(
+            gw.refund("org_t", &charge.charge_id, eur(6_000), "re-1"),
+            Ok(refund)
+        );
         assert_eq!(gw.total_refunded(), 6_000);
         let err = gw
             .refund("org_t", &charge.charge_id, eur(4_001), "re-2")
             .unwrap_err();
         assert_eq!(err.code(), "refund_exceeds_charge");
-        assert!(gw.refund("org_t", &charge.charge_id, eur(4_000), "re-3").is_ok());
+        assert!(
+            gw.refund("org_t", &charge.charge_id, eur(4_000), "re-3")
+                .is_ok()
+        );
         assert_eq!(gw.total_refunded(), 10_000);
         assert_eq!(
             gw.refund("org_t", &charge.charge_id, eur(1), "re-1"),
@@ -1266,7 +1274,9 @@ mod tests {
             .map(|_| {
                 let gw = Arc::clone(&gw);
                 let token = token.clone();
-                std::thread::spawn(move || gw.charge("org_t", &token, eur(100), "same-key").unwrap())
+                std::thread::spawn(move || {
+                    gw.charge("org_t", &token, eur(100), "same-key").unwrap()
+                })
             })
             .collect();
         let receipts: Vec<ChargeReceipt> = handles.into_iter().map(|h| h.join().unwrap()).collect();

@@ -10,10 +10,10 @@ use std::time::Instant;
 
 use chrono::{Duration, NaiveDate, Utc};
 use diesel::prelude::*;
-use guichet_api::jobs::debit::{DebitReport, DebitRun};
 use guichet_domain::gateway::{PaymentGateway, SandboxGateway, test_cards};
 use guichet_domain::schedule::{Schedule, idempotency_key, plan_equal};
 use guichet_domain::{Clock, Currency, Money, ids};
+use guichet_jobs::debit::{DebitReport, DebitRun};
 use guichet_store::repo::charges::{self, Charge};
 use guichet_store::repo::schedules::{self, Card, Order};
 use guichet_store::schema::{charges as charges_table, instalments};

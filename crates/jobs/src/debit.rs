@@ -54,7 +54,7 @@ use guichet_store::repo::schedules::{self, ClaimedInstalment, Order};
 use guichet_store::{DbConnection, Store, StoreError};
 use serde::Serialize;
 
-use crate::config::PaymentGatewayKind;
+use crate::PaymentGatewayKind;
 
 /// How long a claimed instalment is reserved for the run that claimed it.
 pub const LEASE: Duration = Duration::from_secs(5 * 60);
@@ -364,14 +364,12 @@ impl DebitRun {
                     .into(),
             ));
         }
-        let result = self
-            .gateway
-            .charge(
-                &charge.org_id,
-                &order.card.token,
-                charge.amount,
-                &charge.idempotency_key,
-            );
+        let result = self.gateway.charge(
+            &charge.org_id,
+            &order.card.token,
+            charge.amount,
+            &charge.idempotency_key,
+        );
         let Some(answer) = Answer::from_gateway(result)? else {
             pass.report.transient_failures += 1;
             return Ok(false);
