@@ -10,6 +10,7 @@
 
 pub mod debit;
 pub mod notify;
+pub mod runner;
 pub mod sepa;
 
 /// Which payment gateway charges cards.

@@ -732,3 +732,39 @@ pub fn lock(conn: &mut DbConnection, org_id: &str, id: &str) -> Result<(), Store
         DbConnection::Sqlite(_) => Ok(()),
     }
 }
+
+/// What is left due after a debit run: pending instalments whose debit date
+/// is on or before `as_of`, and of those, the ones whose claim another run
+/// holds at `now` (with the end of the last such claim).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct DueLeft {
+    pub due: i64,
+    pub held: i64,
+    pub held_until: Option<DateTime<Utc>>,
+}
+
+/// Counts what is left due on or before `as_of` (see [`DueLeft`]).
+pub fn due_left(
+    conn: &mut DbConnection,
+    as_of: NaiveDate,
+    now: DateTime<Utc>,
+) -> Result<DueLeft, StoreError> {
+    let due: i64 = instalments::table
+        .filter(instalments::status.eq("pending"))
+        .filter(instalments::debit_on.le(as_of))
+        .count()
+        .get_result(conn)?;
+    let held = instalments::table
+        .filter(instalments::status.eq("pending"))
+        .filter(instalments::debit_on.le(as_of))
+        .filter(instalments::claimed_until.ge(to_db_time(now)));
+    let count: i64 = held.count().get_result(conn)?;
+    let until: Option<NaiveDateTime> = held
+        .select(diesel::dsl::max(instalments::claimed_until))
+        .first(conn)?;
+    Ok(DueLeft {
+        due,
+        held: count,
+        held_until: opt_from_db_time(until),
+    })
+}
