@@ -45,9 +45,35 @@ pub enum JobsCommand {
     /// Present every instalment due on or before --as-of to the payment
     /// gateway (stale pending charges are reconciled first), then run the
     /// SEPA step (mandate expiry, pre-notifications, presentation of due
-    /// collections, cover of new charges; docs/MANDATES.md); prints both
-    /// reports.
+    /// collections, cover of new charges; docs/MANDATES.md), then pay
+    /// pending refunds; prints the three reports. Exit status: 0 everything
+    /// due was settled, 1 aborted (database unavailable), 3 due work is
+    /// left (errors, unknown outcomes, claims held by another run: the
+    /// report says how many and until when), 4 stopped by SIGTERM/SIGINT.
     Debit(DebitArgs),
+    /// Pay pending refunds at the payment gateway (what `jobs debit` also
+    /// does last); prints the report. Exit status as `jobs debit`.
+    Refunds(RefundArgs),
+}
+
+/// `guichet jobs refunds`
+#[derive(Debug, Clone, Args)]
+pub struct RefundArgs {
+    #[command(flatten)]
+    pub db: DbArgs,
+    #[command(flatten)]
+    pub secret: SecretArgs,
+    /// Payment gateway (as `guichet serve --payment-gateway`).
+    #[arg(
+        long,
+        env = "GUICHET_PAYMENT_GATEWAY",
+        value_enum,
+        default_value = "sandbox"
+    )]
+    pub payment_gateway: PaymentGatewayKind,
+    /// Print the report as JSON.
+    #[arg(long)]
+    pub json: bool,
 }
 
 /// `guichet jobs debit`
@@ -362,6 +388,13 @@ pub struct ServeArgs {
     #[arg(long, env = "GUICHET_DEBIT_INTERVAL_SECS", default_value_t = 300,
           value_parser = clap::value_parser!(u64).range(0..=604_800))]
     pub debit_interval_secs: u64,
+
+    /// Seconds between two refunds runs (pending refunds paid at the
+    /// payment gateway); 0 disables them (run `guichet jobs refunds`
+    /// instead).
+    #[arg(long, env = "GUICHET_REFUND_INTERVAL_SECS", default_value_t = 300,
+          value_parser = clap::value_parser!(u64).range(0..=604_800))]
+    pub refund_interval_secs: u64,
 
     /// A bank directory file (`country,bank_code,bic,name`, see
     /// crates/domain/data/README.md) whose entries add to or replace the

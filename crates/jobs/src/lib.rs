@@ -10,6 +10,7 @@
 
 pub mod debit;
 pub mod notify;
+pub mod refunds;
 pub mod runner;
 pub mod sepa;
 

@@ -487,6 +487,7 @@ fn seed_many(
                     created_at: now,
                 },
                 instalment_ids: Default::default(),
+                refunds: Vec::new(),
                 schedule,
                 created_at: now,
                 updated_at: now,

@@ -310,3 +310,13 @@ pub fn succeeded_for_order(
         .map(Charge::try_from)
         .collect()
 }
+
+/// The charge `id`.
+pub fn get(conn: &mut DbConnection, id: &str) -> Result<Charge, StoreError> {
+    charges::table
+        .find(id)
+        .select(Row::as_select())
+        .first(conn)
+        .map_err(StoreError::from)
+        .and_then(Charge::try_from)
+}
