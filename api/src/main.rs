@@ -452,7 +452,9 @@ fn explain(
 ) {
     match ending {
         Ending::Stopped => {
-            eprintln!("guichet: stopped by a signal; {left} {what} left; what this run held was released");
+            eprintln!(
+                "guichet: stopped by a signal; {left} {what} left; what this run held was released"
+            );
         }
         Ending::Unfinished if left > 0 => {
             eprintln!("guichet: {left} {what} left unsettled");

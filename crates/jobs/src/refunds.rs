@@ -327,7 +327,9 @@ impl RefundRun {
                 "succeeded" => continue,
                 "failed" => {
                     refused.get_or_insert_with(|| {
-                        part.failure_code.clone().unwrap_or_else(|| "refund_failed".into())
+                        part.failure_code
+                            .clone()
+                            .unwrap_or_else(|| "refund_failed".into())
                     });
                     continue;
                 }

@@ -189,7 +189,11 @@ impl Periodic {
         let thread = std::thread::Builder::new()
             .name(name.into())
             .spawn(move || {
-                tracing::info!(job = name, interval_secs = interval.as_secs(), "job started");
+                tracing::info!(
+                    job = name,
+                    interval_secs = interval.as_secs(),
+                    "job started"
+                );
                 loop {
                     if catch_unwind(AssertUnwindSafe(|| pass(&flag))).is_err() {
                         tracing::error!(job = name, "job panicked; trying again at the next pass");

@@ -13,6 +13,7 @@ mod openapi;
 mod orders;
 mod passwords;
 mod platform;
+mod refunds;
 mod schedules;
 mod schema;
 mod sepa_accounts;
