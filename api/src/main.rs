@@ -188,17 +188,15 @@ fn serve(args: &ServeArgs) -> ExitCode {
         Ok(dispatcher) => dispatcher.spawn(),
         Err(e) => return fail(format!("notification delivery: {e}")),
     };
+    // One gateway for the debit and refunds threads: a refund is sent to
+    // the gateway that took the charge.
+    let job_gateway = guichet_jobs::debit::gateway(
+        settings.payment_gateway,
+        &settings.secret_key,
+        clock.clone(),
+    );
     let debits = (args.debit_interval_secs > 0).then(|| {
-        guichet_jobs::debit::DebitRun::new(
-            store.clone(),
-            guichet_jobs::debit::gateway(
-                settings.payment_gateway,
-                &settings.secret_key,
-                clock.clone(),
-            ),
-            clock.clone(),
-        )
-        .spawn(
+        guichet_jobs::debit::DebitRun::new(store.clone(), job_gateway.clone(), clock.clone()).spawn(
             std::time::Duration::from_secs(args.debit_interval_secs),
             guichet_jobs::debit::DEFAULT_BATCH,
         )
@@ -208,16 +206,8 @@ fn serve(args: &ServeArgs) -> ExitCode {
             .spawn(std::time::Duration::from_secs(args.debit_interval_secs))
     });
     let refund_runs = (args.refund_interval_secs > 0).then(|| {
-        guichet_jobs::refunds::RefundRun::new(
-            store.clone(),
-            guichet_jobs::debit::gateway(
-                settings.payment_gateway,
-                &settings.secret_key,
-                clock.clone(),
-            ),
-            clock.clone(),
-        )
-        .spawn(std::time::Duration::from_secs(args.refund_interval_secs))
+        guichet_jobs::refunds::RefundRun::new(store.clone(), job_gateway.clone(), clock.clone())
+            .spawn(std::time::Duration::from_secs(args.refund_interval_secs))
     });
     let parts = Parts::new(&settings, store.clone(), clock);
     let result = actix_web::rt::System::new().block_on(async move {
