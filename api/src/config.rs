@@ -45,9 +45,35 @@ pub enum JobsCommand {
     /// Present every instalment due on or before --as-of to the payment
     /// gateway (stale pending charges are reconciled first), then run the
     /// SEPA step (mandate expiry, pre-notifications, presentation of due
-    /// collections, cover of new charges; docs/MANDATES.md); prints both
-    /// reports.
+    /// collections, cover of new charges; docs/MANDATES.md), then pay
+    /// pending refunds; prints the three reports. Exit status: 0 everything
+    /// due was settled, 1 aborted (database unavailable), 3 due work is
+    /// left (errors, unknown outcomes, claims held by another run: the
+    /// report says how many and until when), 4 stopped by SIGTERM/SIGINT.
     Debit(DebitArgs),
+    /// Pay pending refunds at the payment gateway (what `jobs debit` also
+    /// does last); prints the report. Exit status as `jobs debit`.
+    Refunds(RefundArgs),
+}
+
+/// `guichet jobs refunds`
+#[derive(Debug, Clone, Args)]
+pub struct RefundArgs {
+    #[command(flatten)]
+    pub db: DbArgs,
+    #[command(flatten)]
+    pub secret: SecretArgs,
+    /// Payment gateway (as `guichet serve --payment-gateway`).
+    #[arg(
+        long,
+        env = "GUICHET_PAYMENT_GATEWAY",
+        value_enum,
+        default_value = "sandbox"
+    )]
+    pub payment_gateway: PaymentGatewayKind,
+    /// Print the report as JSON.
+    #[arg(long)]
+    pub json: bool,
 }
 
 /// `guichet jobs debit`
@@ -61,7 +87,7 @@ pub struct DebitArgs {
     #[arg(long, value_name = "YYYY-MM-DD", value_parser = parse_date)]
     pub as_of: chrono::NaiveDate,
     /// Instalments claimed at once (1 to 10000).
-    #[arg(long, default_value_t = crate::jobs::debit::DEFAULT_BATCH,
+    #[arg(long, default_value_t = guichet_jobs::debit::DEFAULT_BATCH,
           value_parser = clap::value_parser!(i64).range(1..=10_000))]
     pub batch: i64,
     /// Payment gateway (as `guichet serve --payment-gateway`).
@@ -363,6 +389,13 @@ pub struct ServeArgs {
           value_parser = clap::value_parser!(u64).range(0..=604_800))]
     pub debit_interval_secs: u64,
 
+    /// Seconds between two refunds runs (pending refunds paid at the
+    /// payment gateway); 0 disables them (run `guichet jobs refunds`
+    /// instead).
+    #[arg(long, env = "GUICHET_REFUND_INTERVAL_SECS", default_value_t = 300,
+          value_parser = clap::value_parser!(u64).range(0..=604_800))]
+    pub refund_interval_secs: u64,
+
     /// A bank directory file (`country,bank_code,bic,name`, see
     /// crates/domain/data/README.md) whose entries add to or replace the
     /// built-in ones when a BIC is proposed for an IBAN. Read once at start;
@@ -385,12 +418,7 @@ pub struct ServeArgs {
     pub fault_pause: Vec<(crate::faults::FaultPoint, std::time::Duration)>,
 }
 
-/// Which payment gateway charges cards.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
-pub enum PaymentGatewayKind {
-    /// The built-in sandbox: test cards only, no money moves.
-    Sandbox,
-}
+pub use guichet_jobs::PaymentGatewayKind;
 
 /// Where e-mails go.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]

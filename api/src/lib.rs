@@ -6,7 +6,6 @@ pub mod config;
 pub mod demo;
 pub mod edge;
 pub mod faults;
-pub mod jobs;
 pub mod metrics;
 pub mod notify;
 pub mod openapi;

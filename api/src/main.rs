@@ -9,11 +9,15 @@ use std::time::Instant;
 use clap::Parser;
 use guichet_api::config::{
     AdminCommand, Cli, Command, CreateApiKeyArgs, CreateOrgArgs, DbArgs, DebitArgs, JobsCommand,
-    LogFormat, ServeArgs, Settings,
+    LogFormat, RefundArgs, ServeArgs, Settings,
 };
 use guichet_api::server::{Parts, start};
 use guichet_api::{demo, openapi, telemetry};
 use guichet_domain::{Clock, SystemClock};
+use guichet_jobs::debit::DebitRun;
+use guichet_jobs::refunds::{RefundReport, RefundRun};
+use guichet_jobs::runner::{Ending, Stop};
+use guichet_jobs::sepa::SepaRun;
 use guichet_store::{PoolOptions, Store, migrations};
 
 fn main() -> ExitCode {
@@ -28,6 +32,7 @@ fn main() -> ExitCode {
         Command::Admin(AdminCommand::CreateOrg(args)) => create_org(&args),
         Command::Admin(AdminCommand::CreateApiKey(args)) => create_api_key(&args),
         Command::Jobs(JobsCommand::Debit(args)) => debit_run(&args),
+        Command::Jobs(JobsCommand::Refunds(args)) => refunds_run(&args),
     }
 }
 
@@ -183,25 +188,27 @@ fn serve(args: &ServeArgs) -> ExitCode {
         Ok(dispatcher) => dispatcher.spawn(),
         Err(e) => return fail(format!("notification delivery: {e}")),
     };
+    // One gateway for the debit and refunds threads (the sandbox's ledger
+    // is in the database, shared with the HTTP server and every node).
+    let job_gateway = guichet_jobs::debit::gateway(
+        settings.payment_gateway,
+        store.clone(),
+        &settings.secret_key,
+        clock.clone(),
+    );
     let debits = (args.debit_interval_secs > 0).then(|| {
-        guichet_api::jobs::debit::DebitRun::new(
-            store.clone(),
-            guichet_api::jobs::debit::gateway(
-                settings.payment_gateway,
-                store.clone(),
-                &settings.secret_key,
-                clock.clone(),
-            ),
-            clock.clone(),
-        )
-        .spawn(
+        guichet_jobs::debit::DebitRun::new(store.clone(), job_gateway.clone(), clock.clone()).spawn(
             std::time::Duration::from_secs(args.debit_interval_secs),
-            guichet_api::jobs::debit::DEFAULT_BATCH,
+            guichet_jobs::debit::DEFAULT_BATCH,
         )
     });
     let sepa_runs = (args.debit_interval_secs > 0).then(|| {
-        guichet_api::jobs::sepa::SepaRun::new(store.clone(), clock.clone())
+        guichet_jobs::sepa::SepaRun::new(store.clone(), clock.clone())
             .spawn(std::time::Duration::from_secs(args.debit_interval_secs))
+    });
+    let refund_runs = (args.refund_interval_secs > 0).then(|| {
+        guichet_jobs::refunds::RefundRun::new(store.clone(), job_gateway.clone(), clock.clone())
+            .spawn(std::time::Duration::from_secs(args.refund_interval_secs))
     });
     let parts = Parts::new(&settings, store.clone(), clock);
     let result = actix_web::rt::System::new().block_on(async move {
@@ -218,11 +225,14 @@ fn serve(args: &ServeArgs) -> ExitCode {
         );
         server.await.map_err(std::io::Error::other)?
     });
-    if let Some(debits) = debits {
-        debits.stop();
+    // The job threads stop as `guichet jobs ...` does on SIGTERM: each asked
+    // at once, then waited for (the batch in hand is finished, what is held
+    // released).
+    for job in [&debits, &sepa_runs, &refund_runs].into_iter().flatten() {
+        job.request_stop();
     }
-    if let Some(sepa_runs) = sepa_runs {
-        sepa_runs.stop();
+    for job in [debits, sepa_runs, refund_runs].into_iter().flatten() {
+        job.stop();
     }
     dispatcher.stop();
     match result {
@@ -315,6 +325,7 @@ fn print_banner(
 fn debit_run(args: &DebitArgs) -> ExitCode {
     telemetry::init(LogFormat::Text);
     let result = (|| {
+        let stop = Stop::on_signals()?;
         let secret = guichet_api::config::secret_key(
             &args.secret.secret_key,
             args.secret.env,
@@ -322,32 +333,66 @@ fn debit_run(args: &DebitArgs) -> ExitCode {
         )?;
         let store = open_store(&args.db)?;
         let clock: Arc<dyn Clock> = Arc::new(SystemClock);
-        let gateway = guichet_api::jobs::debit::gateway(
+        let gateway = guichet_jobs::debit::gateway(
             args.payment_gateway,
             store.clone(),
             &secret,
             clock.clone(),
         );
-        let report = guichet_api::jobs::debit::DebitRun::new(store.clone(), gateway, clock.clone())
-            .run(args.as_of, args.batch)?;
-        let sepa = guichet_api::jobs::sepa::SepaRun::new(store, clock).run(args.as_of)?;
-        Ok::<_, String>((report, sepa))
+        let report = DebitRun::new(store.clone(), gateway.clone(), clock.clone()).run_until(
+            args.as_of,
+            args.batch,
+            stop.flag(),
+        )?;
+        let sepa = if stop.requested() {
+            None
+        } else {
+            Some(SepaRun::new(store.clone(), clock.clone()).run(args.as_of)?)
+        };
+        let refunds = if stop.requested() {
+            None
+        } else {
+            Some(RefundRun::new(store, gateway, clock).run_until(stop.flag())?)
+        };
+        Ok::<_, String>((report, sepa, refunds))
     })();
-    match result {
-        Ok((report, sepa)) if args.json => {
-            let json = serde_json::json!({"as_of": args.as_of, "report": report, "sepa": sepa});
-            println!("{json}");
-            ExitCode::SUCCESS
-        }
-        Ok((report, sepa)) => {
-            println!("Debit run as of {}:", args.as_of);
-            println!("  presented:          {}", report.presented);
-            println!("  paid:               {}", report.paid);
-            println!("  retry scheduled:    {}", report.retry_scheduled);
-            println!("  unpaid:             {}", report.unpaid);
-            println!("  transient failures: {}", report.transient_failures);
-            println!("  reconciled:         {}", report.reconciled);
-            println!("  errors:             {}", report.errors);
+    let (report, sepa, refunds) = match result {
+        Ok(reports) => reports,
+        Err(e) => return fail(e),
+    };
+    let ending = [
+        Some(report.ending()),
+        sepa.map(|s| s.ending()),
+        refunds.map(|r| r.ending()),
+    ]
+    .into_iter()
+    .flatten()
+    .fold(Ending::Done, Ending::worst);
+    if args.json {
+        let json = serde_json::json!({
+            "as_of": args.as_of,
+            "ending": ending,
+            "report": report,
+            "sepa": sepa,
+            "refunds": refunds,
+        });
+        println!("{json}");
+    } else {
+        println!("Debit run as of {}:", args.as_of);
+        println!("  claimed:            {}", report.claimed);
+        println!("  stale charges:      {}", report.stale);
+        println!("  presented:          {}", report.presented);
+        println!("  paid:               {}", report.paid);
+        println!("  retry scheduled:    {}", report.retry_scheduled);
+        println!("  unpaid:             {}", report.unpaid);
+        println!("  regularizations:    {}", report.regularizations);
+        println!("  skipped:            {}", report.skipped);
+        println!("  transient failures: {}", report.transient_failures);
+        println!("  reconciled:         {}", report.reconciled);
+        println!("  errors:             {}", report.errors);
+        println!("  interrupted:        {}", report.interrupted);
+        println!("  left due:           {}", report.left_due);
+        if let Some(sepa) = sepa {
             println!("SEPA collections as of {}:", args.as_of);
             println!("  pre-notified:       {}", sepa.prenotified);
             println!("  postponed:          {}", sepa.postponed);
@@ -356,8 +401,106 @@ fn debit_run(args: &DebitArgs) -> ExitCode {
             println!("  expired mandates:   {}", sepa.expired_mandates);
             println!("  cancelled:          {}", sepa.cancelled);
             println!("  errors:             {}", sepa.errors);
-            ExitCode::SUCCESS
         }
-        Err(e) => fail(e),
+        if let Some(refunds) = refunds {
+            print_refunds(&refunds);
+        }
     }
+    explain(
+        ending,
+        report.left_due,
+        "due instalments",
+        report.held_elsewhere,
+        report.held_until,
+    );
+    if let Some(refunds) = refunds {
+        explain(
+            refunds.ending(),
+            refunds.left_pending,
+            "pending refunds",
+            refunds.held_elsewhere,
+            refunds.held_until,
+        );
+    }
+    ExitCode::from(ending.exit_code())
+}
+
+fn print_refunds(refunds: &RefundReport) {
+    println!("Refunds:");
+    println!("  claimed:            {}", refunds.claimed);
+    println!("  paid:               {}", refunds.paid);
+    println!("  failed:             {}", refunds.failed);
+    println!("  transient failures: {}", refunds.transient_failures);
+    println!("  errors:             {}", refunds.errors);
+    println!("  interrupted:        {}", refunds.interrupted);
+    println!("  parts sent:         {}", refunds.parts_sent);
+    println!("  parts found:        {}", refunds.parts_found);
+    println!("  left pending:       {}", refunds.left_pending);
+}
+
+/// Says on standard error why a run did not finish its work.
+fn explain(
+    ending: Ending,
+    left: u64,
+    what: &str,
+    held: u64,
+    held_until: Option<chrono::DateTime<chrono::Utc>>,
+) {
+    match ending {
+        Ending::Stopped => {
+            eprintln!(
+                "guichet: stopped by a signal; {left} {what} left; what this run held was released"
+            );
+        }
+        Ending::Unfinished if left > 0 => {
+            eprintln!("guichet: {left} {what} left unsettled");
+            if let Some(until) = held_until.filter(|_| held > 0) {
+                eprintln!(
+                    "guichet: {held} of them are claimed by another run (possibly dead) until {}",
+                    until.to_rfc3339_opts(chrono::SecondsFormat::Secs, true)
+                );
+            }
+        }
+        Ending::Unfinished => eprintln!("guichet: some items failed (see the log); run again"),
+        Ending::Done | Ending::Failed => {}
+    }
+}
+
+fn refunds_run(args: &RefundArgs) -> ExitCode {
+    telemetry::init(LogFormat::Text);
+    let result = (|| {
+        let stop = Stop::on_signals()?;
+        let secret = guichet_api::config::secret_key(
+            &args.secret.secret_key,
+            args.secret.env,
+            &args.db.data_dir,
+        )?;
+        let store = open_store(&args.db)?;
+        let clock: Arc<dyn Clock> = Arc::new(SystemClock);
+        let gateway = guichet_jobs::debit::gateway(
+            args.payment_gateway,
+            store.clone(),
+            &secret,
+            clock.clone(),
+        );
+        RefundRun::new(store, gateway, clock).run_until(stop.flag())
+    })();
+    let report = match result {
+        Ok(report) => report,
+        Err(e) => return fail(e),
+    };
+    if args.json {
+        let json = serde_json::json!({"ending": report.ending(), "refunds": report});
+        println!("{json}");
+    } else {
+        print_refunds(&report);
+    }
+    explain(
+        report.ending(),
+        report.left_pending,
+        "pending refunds",
+        report.held_elsewhere,
+        report.held_until,
+    );
+    ExitCode::from(report.ending().exit_code())
 }

@@ -772,6 +772,74 @@ fn jobs_debit_refuses_a_bad_date_with_a_clear_message() {
 }
 
 #[test]
+fn jobs_debit_with_the_database_down_fails_fast_and_non_zero() {
+    let dir = tempfile::tempdir().unwrap();
+    let started = Instant::now();
+
+    let out = guichet(dir.path())
+        .args([
+            "jobs",
+            "debit",
+            "--data-dir",
+            "state",
+            "--database-url",
+            "postgres://guichet:secretpw@127.0.0.1:1/guichet",
+            "--as-of",
+            "2026-11-22",
+        ])
+        .output()
+        .unwrap();
+
+    assert!(started.elapsed() < Duration::from_secs(15));
+    assert_eq!(out.status.code(), Some(1), "{out:?}");
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(stderr.contains("Connection refused"), "{stderr}");
+    assert!(out.stdout.is_empty());
+}
+
+#[test]
+fn jobs_refunds_on_an_empty_data_dir_reports_nothing_to_do() {
+    let dir = tempfile::tempdir().unwrap();
+
+    let out = guichet(dir.path())
+        .args(["jobs", "refunds", "--data-dir", "state", "--json"])
+        .output()
+        .unwrap();
+
+    assert_eq!(out.status.code(), Some(0), "{out:?}");
+    let json = stdout_json(&out);
+    assert_eq!(json["ending"], "done");
+    for field in ["claimed", "paid", "failed", "errors", "left_pending"] {
+        assert_eq!(json["refunds"][field], 0, "{field} in {json}");
+    }
+}
+
+#[test]
+fn jobs_debit_says_how_it_ended() {
+    let dir = tempfile::tempdir().unwrap();
+
+    let out = guichet(dir.path())
+        .args([
+            "jobs",
+            "debit",
+            "--data-dir",
+            "state",
+            "--as-of",
+            "2026-11-22",
+            "--json",
+        ])
+        .output()
+        .unwrap();
+
+    assert_eq!(out.status.code(), Some(0), "{out:?}");
+    let json = stdout_json(&out);
+    assert_eq!(json["ending"], "done");
+    assert_eq!(json["refunds"]["claimed"], 0);
+    assert_eq!(json["report"]["left_due"], 0);
+    assert_eq!(json["report"]["held_until"], serde_json::Value::Null);
+}
+
+#[test]
 fn serve_documents_the_debit_interval() {
     let out = Command::new(BIN)
         .args(["serve", "--help"])

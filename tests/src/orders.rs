@@ -71,6 +71,7 @@ impl TestApp {
                 created_at: now,
             },
             instalment_ids: Default::default(),
+            refunds: Vec::new(),
             schedule,
             created_at: now,
             updated_at: now,

@@ -271,6 +271,7 @@ impl Plan<'_> {
                 .iter()
                 .map(|i| (i.number, ids::new_id("ins")))
                 .collect::<BTreeMap<_, _>>(),
+            refunds: Vec::new(),
             schedule,
             created_at: created,
             updated_at: created,

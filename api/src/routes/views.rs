@@ -5,6 +5,7 @@ use chrono::{DateTime, NaiveDate, Utc};
 use guichet_domain::Money;
 use guichet_domain::card::{Action, CardView, available_action};
 use guichet_domain::schedule::{Adjustment, Instalment};
+use guichet_store::repo::refunds::Refund;
 use guichet_store::repo::schedules::Order;
 use serde::Serialize;
 use utoipa::ToSchema;
@@ -110,6 +111,45 @@ impl From<&Adjustment> for AdjustmentView {
     }
 }
 
+/// Where a refund stands: `pending` (recorded, not paid yet), `paid` (paid
+/// back to the card), `failed` (the gateway refused it; the business is
+/// told to pay it back another way).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, ToSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum RefundStatus {
+    Pending,
+    Paid,
+    Failed,
+}
+
+/// Money paid back to the customer after a cancellation.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct RefundView {
+    #[schema(example = "rfd_3k9x0d2m7q8r4t6v1w5y")]
+    pub id: String,
+    pub amount: MoneyView,
+    pub status: RefundStatus,
+    pub created_at: DateTime<Utc>,
+    /// When it was paid or failed; null while pending.
+    pub settled_at: Option<DateTime<Utc>>,
+}
+
+impl From<&Refund> for RefundView {
+    fn from(r: &Refund) -> Self {
+        RefundView {
+            id: r.id.clone(),
+            amount: r.amount.into(),
+            status: match r.status.as_str() {
+                "paid" => RefundStatus::Paid,
+                "failed" => RefundStatus::Failed,
+                _ => RefundStatus::Pending,
+            },
+            created_at: r.created_at,
+            settled_at: r.settled_at,
+        }
+    }
+}
+
 /// An order and its instalment schedule.
 #[derive(Debug, Serialize, ToSchema)]
 pub struct ScheduleView {
@@ -136,6 +176,8 @@ pub struct ScheduleView {
     pub card: CardSummary,
     pub instalments: Vec<InstalmentView>,
     pub adjustments: Vec<AdjustmentView>,
+    /// The refunds of its cancellations, oldest first, with their status.
+    pub refunds: Vec<RefundView>,
     /// What the customer can do now: `change_card` or `regularize`.
     #[schema(example = json!(["change_card"]))]
     pub actions: Vec<&'static str>,
@@ -158,6 +200,7 @@ impl From<&Order> for ScheduleView {
             card: (&o.card.view).into(),
             instalments: s.instalments.iter().map(InstalmentView::from).collect(),
             adjustments: s.adjustments.iter().map(AdjustmentView::from).collect(),
+            refunds: o.refunds.iter().map(RefundView::from).collect(),
             actions: match available_action(s) {
                 Some(Action::ChangeCard) => vec!["change_card"],
                 Some(Action::Regularize) => vec!["regularize"],

@@ -236,6 +236,8 @@ diesel::table! {
     }
 }
 
+diesel::joinable!(refunds -> orders (order_id));
+
 diesel::table! {
     refund_parts (id) {
         id -> Text,

@@ -12,9 +12,9 @@ use std::time::Instant;
 
 use chrono::{DateTime, NaiveDate, TimeZone, Utc};
 use diesel::prelude::*;
-use guichet_api::jobs::sepa::{SepaReport, SepaRun};
 use guichet_domain::sepa::pain008::SequenceType;
 use guichet_domain::{Clock, ids};
+use guichet_jobs::sepa::{SepaReport, SepaRun};
 use guichet_store::repo::accounts::{self, EntryKind};
 use guichet_store::repo::collections::{self, Collection, CollectionStatus};
 use guichet_store::schema::{

@@ -10,11 +10,12 @@ use std::time::Instant;
 
 use chrono::{Duration, NaiveDate, Utc};
 use diesel::prelude::*;
-use guichet_api::jobs::debit::{DebitReport, DebitRun};
 use guichet_domain::gateway::{PaymentGateway, test_cards};
 use guichet_domain::schedule::{Schedule, idempotency_key, plan_equal};
 use guichet_domain::{Clock, Currency, Money, ids};
 use guichet_gateway::SandboxGateway;
+use guichet_jobs::debit::{DebitReport, DebitRun};
+use guichet_jobs::runner::Ending;
 use guichet_store::repo::charges::{self, Charge};
 use guichet_store::repo::schedules::{self, Card, Order};
 use guichet_store::schema::{charges as charges_table, instalments};
@@ -209,11 +210,13 @@ fn due_instalments_are_paid_and_later_ones_are_left_alone() {
     assert_eq!(
         report,
         DebitReport {
+            claimed: 2,
             presented: 2,
             paid: 2,
             ..DebitReport::default()
         }
     );
+    assert!(report.balanced());
     let paid = assert_schedule(
         &app,
         &tokens,
@@ -288,6 +291,7 @@ fn insufficient_funds_is_retried_three_days_later_then_left_unpaid() {
     assert_eq!(
         report,
         DebitReport {
+            claimed: 1,
             presented: 1,
             retry_scheduled: 1,
             ..DebitReport::default()
@@ -326,6 +330,7 @@ fn insufficient_funds_is_retried_three_days_later_then_left_unpaid() {
     assert_eq!(
         report,
         DebitReport {
+            claimed: 1,
             presented: 1,
             unpaid: 1,
             ..DebitReport::default()
@@ -374,15 +379,21 @@ fn a_run_that_died_after_charging_is_completed_without_charging_twice() {
 
     let report = run(&app, &gateway);
 
+    // Both charges are looked up under their key before anything is sent
+    // (the fresh one found again when its instalment is claimed, the stale
+    // one during reconciliation): found, nothing is sent again.
     assert_eq!(
         report,
         DebitReport {
-            presented: 1,
+            claimed: 1,
+            stale: 1,
+            presented: 0,
             paid: 2,
-            reconciled: 1,
+            reconciled: 2,
             ..DebitReport::default()
         }
     );
+    assert!(report.balanced());
     for (id, key, statuses) in [
         (&fresh, &fresh_key, &["paid", "pending"][..]),
         (&stale, &stale_key, &["paid", "pending", "pending"][..]),
@@ -414,11 +425,14 @@ fn a_gateway_outage_leaves_the_instalment_for_the_next_run() {
     assert_eq!(
         report,
         DebitReport {
+            claimed: 2,
             presented: 2,
             transient_failures: 2,
+            left_due: 2,
             ..DebitReport::default()
         }
     );
+    assert_eq!(report.ending(), Ending::Unfinished);
     for id in [&id, &other] {
         let stored = order(&app, &org, id);
         assert_eq!(stored.schedule.instalments[0].attempts, 0, "untouched");
@@ -436,6 +450,7 @@ fn a_gateway_outage_leaves_the_instalment_for_the_next_run() {
     assert_eq!(
         report,
         DebitReport {
+            claimed: 2,
             presented: 2,
             paid: 2,
             ..DebitReport::default()
@@ -492,6 +507,7 @@ fn seed_many(
                     created_at: now,
                 },
                 instalment_ids: Default::default(),
+                refunds: Vec::new(),
                 schedule,
                 created_at: now,
                 updated_at: now,
@@ -570,6 +586,10 @@ fn concurrent_runs_pay_each_of_5000_instalments_exactly_once() {
     assert_eq!(sum(|r| r.transient_failures), 0);
     assert_eq!(sum(|r| r.errors), 0);
     assert!(
+        reports.iter().all(DebitReport::balanced),
+        "the counters add up"
+    );
+    assert!(
         reports.iter().all(|r| r.presented > 0),
         "the runs split the work"
     );
@@ -615,4 +635,330 @@ fn concurrent_runs_pay_each_of_5000_instalments_exactly_once() {
         .unwrap(),
         DebitReport::default()
     );
+}
+
+// ------------------------------------------------- what a run says, truly
+
+/// A gateway that counts the charges sent to it under each key, over the
+/// sandbox: to tell a lookup from a second send.
+struct Counting {
+    inner: Arc<SandboxGateway>,
+    sent: std::sync::Mutex<std::collections::HashMap<String, u32>>,
+}
+
+impl Counting {
+    fn new(inner: Arc<SandboxGateway>) -> Arc<Counting> {
+        Arc::new(Counting {
+            inner,
+            sent: Default::default(),
+        })
+    }
+
+    fn sent(&self, key: &str) -> u32 {
+        self.sent.lock().unwrap().get(key).copied().unwrap_or(0)
+    }
+}
+
+impl PaymentGateway for Counting {
+    fn tokenize(
+        &self,
+        card: guichet_domain::gateway::CardDetails,
+    ) -> Result<guichet_domain::gateway::CardToken, guichet_domain::gateway::GatewayError> {
+        self.inner.tokenize(card)
+    }
+    fn charge(
+        &self,
+        merchant: &str,
+        token: &str,
+        amount: Money,
+        key: &str,
+    ) -> Result<guichet_domain::gateway::ChargeReceipt, guichet_domain::gateway::GatewayError> {
+        *self.sent.lock().unwrap().entry(key.to_owned()).or_default() += 1;
+        self.inner.charge(merchant, token, amount, key)
+    }
+    fn refund(
+        &self,
+        merchant: &str,
+        charge_id: &str,
+        amount: Money,
+        key: &str,
+    ) -> Result<guichet_domain::gateway::RefundReceipt, guichet_domain::gateway::GatewayError> {
+        self.inner.refund(merchant, charge_id, amount, key)
+    }
+    fn find_charge(
+        &self,
+        merchant: &str,
+        key: &str,
+    ) -> Result<
+        guichet_domain::gateway::Lookup<guichet_domain::gateway::ChargeReceipt>,
+        guichet_domain::gateway::GatewayError,
+    > {
+        self.inner.find_charge(merchant, key)
+    }
+    fn find_refund(
+        &self,
+        merchant: &str,
+        key: &str,
+    ) -> Result<
+        guichet_domain::gateway::Lookup<guichet_domain::gateway::RefundReceipt>,
+        guichet_domain::gateway::GatewayError,
+    > {
+        self.inner.find_refund(merchant, key)
+    }
+    fn card(
+        &self,
+        token: &str,
+    ) -> Result<guichet_domain::card::CardView, guichet_domain::gateway::GatewayError> {
+        self.inner.card(token)
+    }
+}
+
+#[test]
+fn a_timed_out_charge_is_reconciled_by_lookup_not_sent_again() {
+    let app = TestApp::spawn();
+    let (org, customer, tokens) = customer(&app, "debits-timeout");
+    let id = app.seed_order(&org, &customer, 20_000, 2, today(&app), test_cards::TIMEOUT);
+    let sandbox = sandbox(&app);
+    let gateway = Counting::new(sandbox.clone());
+    let run = || {
+        DebitRun::new(
+            app.store.clone(),
+            gateway.clone(),
+            Arc::new(app.clock.clone()),
+        )
+        .run(today(&app), 100)
+        .unwrap()
+    };
+
+    let report = run();
+
+    // Charged, but the answer was lost: the outcome is unknown.
+    assert_eq!(
+        (report.claimed, report.presented, report.transient_failures),
+        (1, 1, 1)
+    );
+    assert!(report.balanced(), "{report:?}");
+    assert_eq!(report.left_due, 1);
+    assert_eq!(report.ending(), Ending::Unfinished);
+    let key = idempotency_key(&instalment_id(&order(&app, &org, &id), 1), 1);
+    let charge = charges::find_by_key(&mut app.store.conn().unwrap(), &key)
+        .unwrap()
+        .unwrap();
+    assert_eq!(charge.status, "pending");
+
+    // Stale now: looked up under its key, found, settled.
+    app.clock.advance(Duration::minutes(11));
+    let report = run();
+
+    assert_eq!(
+        (
+            report.stale,
+            report.reconciled,
+            report.paid,
+            report.presented
+        ),
+        (1, 1, 1, 0),
+        "{report:?}"
+    );
+    assert!(report.balanced(), "{report:?}");
+    assert_eq!(report.ending(), Ending::Done);
+    assert_eq!(gateway.sent(&key), 1, "sent once, then looked up");
+    assert_eq!(sandbox.charge_count(&key).unwrap(), 1);
+    assert_schedule(
+        &app,
+        &tokens,
+        &org,
+        &id,
+        "in_progress",
+        &["paid", "pending"],
+    );
+    let claimed: i64 = instalments::table
+        .filter(instalments::claim_token.is_not_null())
+        .count()
+        .get_result(&mut *app.store.conn().unwrap())
+        .unwrap();
+    assert_eq!(claimed, 0, "no claim stays behind");
+}
+
+#[test]
+fn a_processing_error_is_a_failed_attempt_retried_per_the_policy() {
+    let app = TestApp::spawn();
+    let (org, customer, _) = customer(&app, "debits-processing");
+    let id = app.seed_order(
+        &org,
+        &customer,
+        20_000,
+        2,
+        today(&app),
+        test_cards::PROCESSING_ERROR,
+    );
+    let gateway = sandbox(&app);
+
+    let report = run(&app, &gateway);
+
+    assert_eq!(
+        (report.presented, report.retry_scheduled),
+        (1, 1),
+        "{report:?}"
+    );
+    assert!(report.balanced());
+    let stored = order(&app, &org, &id);
+    assert_eq!(stored.schedule.instalments[0].attempts, 1);
+    assert_eq!(
+        stored.schedule.instalments[0].next_attempt_on,
+        Some(date(2026, 11, 25))
+    );
+    let key = idempotency_key(&instalment_id(&stored, 1), 1);
+    let charge = charges::find_by_key(&mut app.store.conn().unwrap(), &key)
+        .unwrap()
+        .unwrap();
+    assert_eq!(
+        (charge.status.as_str(), charge.failure_code.as_deref()),
+        ("failed", Some("processing_error"))
+    );
+}
+
+#[test]
+fn the_counters_add_up_over_a_mixed_run() {
+    let app = TestApp::spawn();
+    let (org, customer, _) = customer(&app, "debits-mixed");
+    for card in [
+        test_cards::VISA,
+        test_cards::INSUFFICIENT_FUNDS,
+        test_cards::PROCESSING_ERROR,
+        test_cards::TIMEOUT,
+        test_cards::EXPIRED,
+    ] {
+        app.seed_order(&org, &customer, 30_000, 3, date(2026, 10, 22), card);
+    }
+    // A dead run's stale charge, too.
+    let stale = app.seed_order(&org, &customer, 20_000, 2, today(&app), test_cards::VISA);
+    let gateway = sandbox(&app);
+    dead_run_charge(
+        &app,
+        &gateway,
+        &order(&app, &org, &stale),
+        app.clock.now() - Duration::hours(1),
+    );
+
+    let report = run(&app, &gateway);
+
+    eprintln!("{report:?}");
+    assert!(report.balanced(), "{report:?}");
+    assert_eq!(report.stale, 1);
+    assert_eq!(report.claimed, 10);
+    assert_eq!(report.paid, 3, "two VISA, one reconciled");
+    assert_eq!(report.transient_failures, 2, "the TIMEOUT card's two");
+    assert_eq!(report.retry_scheduled, 6);
+    assert_eq!(report.reconciled, 1);
+    assert_eq!(report.left_due, 2);
+    assert_eq!(report.ending(), Ending::Unfinished);
+}
+
+#[test]
+fn claims_held_by_a_dead_run_are_reported_and_fail_the_run() {
+    let app = TestApp::spawn();
+    let (org, customer, _) = customer(&app, "debits-held");
+    app.seed_order(&org, &customer, 20_000, 2, today(&app), test_cards::VISA);
+    app.seed_order(&org, &customer, 30_000, 3, today(&app), test_cards::VISA);
+    // A run claimed both, then died.
+    let now = app.clock.now();
+    let held = schedules::claim_due(
+        &mut app.store.conn().unwrap(),
+        today(&app),
+        now,
+        Duration::minutes(5),
+        100,
+        &ids::new_id("dbr"),
+    )
+    .unwrap();
+    assert_eq!(held.len(), 2);
+    let gateway = sandbox(&app);
+
+    let report = run(&app, &gateway);
+
+    assert_eq!(report.claimed, 0);
+    assert_eq!(
+        (report.left_due, report.held_elsewhere),
+        (2, 2),
+        "{report:?}"
+    );
+    assert_eq!(report.held_until, Some(now + Duration::minutes(5)));
+    assert_eq!(report.ending(), Ending::Unfinished);
+    assert_ne!(report.ending().exit_code(), 0);
+    assert_eq!(gateway.successful_charges().unwrap(), 0);
+
+    // Once the lease ends, a run takes them.
+    app.clock.advance(Duration::minutes(6));
+    let report = run(&app, &gateway);
+    assert_eq!((report.claimed, report.paid, report.left_due), (2, 2, 0));
+    assert_eq!(report.ending(), Ending::Done);
+}
+
+#[test]
+fn a_stop_request_releases_every_claim_and_says_so() {
+    let app = TestApp::spawn();
+    let (org, customer, _) = customer(&app, "debits-stop");
+    app.seed_order(&org, &customer, 20_000, 2, today(&app), test_cards::VISA);
+    let gateway = sandbox(&app);
+    let stop = guichet_jobs::runner::Stop::new();
+    stop.request();
+
+    let report = debit_run(&app, &gateway)
+        .run_until(today(&app), 100, stop.flag())
+        .unwrap();
+
+    assert!(report.stopped);
+    assert_eq!(report.ending(), Ending::Stopped);
+    assert_eq!(report.ending().exit_code(), 4);
+    assert!(report.balanced());
+    assert_eq!(gateway.successful_charges().unwrap(), 0);
+    let claimed: i64 = instalments::table
+        .filter(instalments::claim_token.is_not_null())
+        .count()
+        .get_result(&mut *app.store.conn().unwrap())
+        .unwrap();
+    assert_eq!(claimed, 0);
+}
+
+#[test]
+fn a_database_outage_aborts_the_run_quickly() {
+    let app = TestApp::spawn();
+    if app.backend != Backend::Postgres {
+        eprintln!("skipped: the database outage is played on PostgreSQL only");
+        return;
+    }
+    let (org, customer, _) = customer(&app, "debits-db-outage");
+    for _ in 0..3 {
+        app.seed_order(&org, &customer, 20_000, 2, today(&app), test_cards::VISA);
+    }
+    let url = app.store.redacted_url();
+    let target = url
+        .split('@')
+        .nth(1)
+        .and_then(|rest| rest.split('/').next())
+        .unwrap()
+        .to_owned();
+    let proxy = guichet_tests::proxy::Proxy::start(&target);
+    let proxied = url.replacen(&target, &format!("127.0.0.1:{}", proxy.port), 1);
+    let store = Store::connect(
+        &DatabaseUrl::parse(&proxied).unwrap(),
+        &PoolOptions::one_shot(),
+    )
+    .unwrap();
+    let gateway = sandbox(&app);
+    proxy.cut();
+    let started = Instant::now();
+
+    let result =
+        DebitRun::new(store, gateway.clone(), Arc::new(app.clock.clone())).run(today(&app), 1);
+
+    let error = result.unwrap_err();
+    assert!(
+        started.elapsed() < std::time::Duration::from_secs(15),
+        "{:?}",
+        started.elapsed()
+    );
+    assert!(error.contains("database is unavailable"), "{error}");
+    assert_eq!(gateway.successful_charges().unwrap(), 0);
 }

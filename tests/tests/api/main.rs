@@ -14,6 +14,7 @@ mod openapi;
 mod orders;
 mod passwords;
 mod platform;
+mod refunds;
 mod sandbox;
 mod schedules;
 mod schema;

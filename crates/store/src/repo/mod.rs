@@ -14,6 +14,7 @@ pub mod mandates;
 pub mod organizations;
 pub mod outbox;
 pub mod payment;
+pub mod refunds;
 pub mod regularizations;
 pub mod sandbox;
 pub mod schedules;

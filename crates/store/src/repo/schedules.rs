@@ -42,6 +42,10 @@ pub struct Order {
     pub schedule: Schedule,
     /// The id of each instalment, by its number.
     pub instalment_ids: BTreeMap<u32, String>,
+    /// The refunds its cancellations recorded, oldest first, as stored
+    /// (read with the order; not written by [`save_schedule`], which
+    /// records new ones from the adjustments).
+    pub refunds: Vec<super::refunds::Refund>,
     pub created_at: DateTime<Utc>,
     pub updated_at: DateTime<Utc>,
 }
@@ -323,6 +327,14 @@ fn assemble(conn: &mut DbConnection, rows: Vec<OrderRow>) -> Result<Vec<Order>, 
             .or_default()
             .push(row);
     }
+    let order_ids: Vec<&str> = ids.iter().map(|id| id.as_str()).collect();
+    let mut refunds_by_order: BTreeMap<String, Vec<super::refunds::Refund>> = BTreeMap::new();
+    for refund in super::refunds::for_orders(conn, &order_ids)? {
+        refunds_by_order
+            .entry(refund.order_id.clone())
+            .or_default()
+            .push(refund);
+    }
     let mut cards_by_id: BTreeMap<String, Card> = BTreeMap::new();
     for row in cards::table
         .filter(cards::id.eq_any(&card_ids))
@@ -376,6 +388,7 @@ fn assemble(conn: &mut DbConnection, rows: Vec<OrderRow>) -> Result<Vec<Order>, 
                     adjustments,
                 },
                 instalment_ids,
+                refunds: refunds_by_order.remove(&r.id).unwrap_or_default(),
                 id: r.id,
                 org_id: r.org_id,
                 customer_id: r.customer_id,
@@ -731,4 +744,40 @@ pub fn lock(conn: &mut DbConnection, org_id: &str, id: &str) -> Result<(), Store
         }
         DbConnection::Sqlite(_) => Ok(()),
     }
+}
+
+/// What is left due after a debit run: pending instalments whose debit date
+/// is on or before `as_of`, and of those, the ones whose claim another run
+/// holds at `now` (with the end of the last such claim).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct DueLeft {
+    pub due: i64,
+    pub held: i64,
+    pub held_until: Option<DateTime<Utc>>,
+}
+
+/// Counts what is left due on or before `as_of` (see [`DueLeft`]).
+pub fn due_left(
+    conn: &mut DbConnection,
+    as_of: NaiveDate,
+    now: DateTime<Utc>,
+) -> Result<DueLeft, StoreError> {
+    let due: i64 = instalments::table
+        .filter(instalments::status.eq("pending"))
+        .filter(instalments::debit_on.le(as_of))
+        .count()
+        .get_result(conn)?;
+    let held = instalments::table
+        .filter(instalments::status.eq("pending"))
+        .filter(instalments::debit_on.le(as_of))
+        .filter(instalments::claimed_until.ge(to_db_time(now)));
+    let count: i64 = held.count().get_result(conn)?;
+    let until: Option<NaiveDateTime> = held
+        .select(diesel::dsl::max(instalments::claimed_until))
+        .first(conn)?;
+    Ok(DueLeft {
+        due,
+        held: count,
+        held_until: opt_from_db_time(until),
+    })
 }

@@ -294,6 +294,7 @@ pub async fn create(
             },
             schedule,
             instalment_ids,
+            refunds: Vec::new(),
             created_at: now,
             updated_at: now,
         };

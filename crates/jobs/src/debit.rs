@@ -12,9 +12,29 @@
 //! `SETTLE_CHUNK` (500) instalments share a transaction; if it fails they are
 //! applied one by one). A run that dies in between leaves a pending row: the
 //! next run finds it (by key when it claims the instalment again, or among
-//! the stale pending charges it reconciles first) and sends the same key
-//! again; the gateway answers with the first outcome and never charges
-//! twice.
+//! the stale pending charges it reconciles first) and looks it up at the
+//! gateway under its key ([`PaymentGateway::find_charge`]) before anything
+//! else: found, its outcome is applied; never received, an instalment's
+//! charge is sent again under the same key (a regularization's is marked
+//! failed: its customer is no longer waiting). A charge whose outcome is
+//! unknown (`Timeout`) is never sent blindly again: it stays pending and is
+//! looked up at the next run.
+//!
+//! # What a run says
+//!
+//! Its counters satisfy one identity (tested, and documented in
+//! docs/SCHEDULES.md): every item a run takes ends in exactly one bucket,
+//!
+//! ```text
+//! claimed + stale = paid + retry_scheduled + unpaid + regularizations
+//!                 + skipped + transient_failures + errors + interrupted
+//! ```
+//!
+//! and [`DebitReport::ending`] says whether due work is left (errors,
+//! unknown outcomes, or claims held by another, possibly dead, run: then
+//! `held_elsewhere` and `held_until`). A run aborts at the first
+//! unavailable database ([`DebitRun::run`] returns an error) and stops
+//! cleanly when asked ([`crate::runner::Stop`]).
 //!
 //! # Throughput
 //!
@@ -35,11 +55,8 @@
 //! the attempt the key names, so a replayed outcome is never applied twice.
 
 use std::collections::HashMap;
-use std::panic::{AssertUnwindSafe, catch_unwind};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::mpsc::{self, RecvTimeoutError};
-use std::thread::JoinHandle;
 use std::time::Duration;
 
 use chrono::{DateTime, NaiveDate, Utc};
@@ -50,12 +67,13 @@ use guichet_domain::schedule::{
 use guichet_domain::{Clock, ids};
 use guichet_gateway::SandboxGateway;
 use guichet_store::repo::charges::{self, Charge};
-use guichet_store::repo::payment;
 use guichet_store::repo::schedules::{self, ClaimedInstalment, Order};
+use guichet_store::repo::{payment, regularizations};
 use guichet_store::{DbConnection, Store, StoreError};
 use serde::Serialize;
 
-use crate::config::PaymentGatewayKind;
+use crate::PaymentGatewayKind;
+use crate::runner::{Ending, Lease, Periodic};
 
 /// How long a claimed instalment is reserved for the run that claimed it.
 pub const LEASE: Duration = Duration::from_secs(5 * 60);
@@ -73,10 +91,18 @@ const SETTLE_CHUNK: usize = 500;
 /// The largest batch a run claims at once.
 pub const MAX_BATCH: i64 = 10_000;
 
-/// What a run did.
+/// What a run did. Every instalment claimed and every stale charge
+/// examined ends in exactly one of `paid`, `retry_scheduled`, `unpaid`,
+/// `regularizations`, `skipped`, `transient_failures`, `errors` and
+/// `interrupted` ([`DebitReport::balanced`]).
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize)]
 pub struct DebitReport {
-    /// Instalments this run claimed and sent to the gateway.
+    /// Due instalments this run claimed.
+    pub claimed: u64,
+    /// Stale pending charges (left by a run that died) this run examined.
+    pub stale: u64,
+    /// Charges this run sent to the gateway (new attempts, and charges
+    /// of an earlier run the gateway never received).
     pub presented: u64,
     /// Results applied that paid an instalment.
     pub paid: u64,
@@ -86,17 +112,39 @@ pub struct DebitReport {
     /// Results applied that failed with no retry left: the instalment, and
     /// so its schedule, is unpaid.
     pub unpaid: u64,
-    /// Charges the gateway could not take right now (outage): nothing
-    /// changed, the next run tries again with the same key.
+    /// Stale regularization charges settled (applied, or marked failed)
+    /// through the regularization's own settlement.
+    pub regularizations: u64,
+    /// Items whose result no longer applied: the instalment was paid,
+    /// cancelled or moved on since (its charge is completed all the same),
+    /// or a regularization another process settled first.
+    pub skipped: u64,
+    /// Charges whose outcome is not known yet (gateway unavailable, or a
+    /// `Timeout`): nothing changed, the charge stays pending and is looked
+    /// up under its key at the next run.
     pub transient_failures: u64,
     /// Charges left behind by an earlier run and settled by this one: stale
-    /// pending charges replayed with their key, and completed charges whose
-    /// result had not reached the schedule. Their results are also counted
-    /// in `paid`, `retry_scheduled` or `unpaid`.
+    /// pending charges and pending charges found again under their key
+    /// (looked up at the gateway first), and completed charges whose
+    /// result had not reached the schedule. Not a bucket of its own: their
+    /// results are also counted in one of the buckets above.
     pub reconciled: u64,
     /// Instalments or charges that could not be handled (logged); they are
     /// tried again at the next run.
     pub errors: u64,
+    /// Claimed instalments left unsent because the run was asked to stop;
+    /// their claims were released.
+    pub interrupted: u64,
+    /// After the run: instalments due on or before the run's date still
+    /// waiting (pending), whatever the reason.
+    pub left_due: u64,
+    /// Of `left_due`, those whose claim is held by another run (which may
+    /// have died: the claim then ends with its lease).
+    pub held_elsewhere: u64,
+    /// When the last of those claims ends.
+    pub held_until: Option<DateTime<Utc>>,
+    /// Whether the run was asked to stop before the end.
+    pub stopped: bool,
 }
 
 impl DebitReport {
@@ -105,7 +153,33 @@ impl DebitReport {
             Some(DebitOutcome::Paid) => self.paid += 1,
             Some(DebitOutcome::RetryOn(_)) => self.retry_scheduled += 1,
             Some(DebitOutcome::Unpaid) => self.unpaid += 1,
-            None => {}
+            None => self.skipped += 1,
+        }
+    }
+
+    /// Whether the counters add up: `claimed + stale` equals the sum of
+    /// the buckets (see the type's documentation).
+    pub fn balanced(&self) -> bool {
+        self.claimed + self.stale
+            == self.paid
+                + self.retry_scheduled
+                + self.unpaid
+                + self.regularizations
+                + self.skipped
+                + self.transient_failures
+                + self.errors
+                + self.interrupted
+    }
+
+    /// How the run ended: stopped when asked to; unfinished when due
+    /// instalments are left or something failed; done otherwise.
+    pub fn ending(&self) -> Ending {
+        if self.stopped {
+            Ending::Stopped
+        } else if self.left_due > 0 || self.errors > 0 || self.transient_failures > 0 {
+            Ending::Unfinished
+        } else {
+            Ending::Done
         }
     }
 }
@@ -144,19 +218,33 @@ impl std::fmt::Debug for DebitRun {
     }
 }
 
-/// Why one instalment or charge could not be handled.
+/// Why one instalment or charge could not be handled; `unavailable` when
+/// the database could not be reached, which aborts the whole run.
 #[derive(Debug)]
-struct Failure(String);
+struct Failure {
+    msg: String,
+    unavailable: bool,
+}
+
+fn failure(msg: String) -> Failure {
+    Failure {
+        msg,
+        unavailable: false,
+    }
+}
 
 impl From<StoreError> for Failure {
     fn from(e: StoreError) -> Self {
-        Failure(e.to_string())
+        Failure {
+            unavailable: matches!(e, StoreError::Unavailable(_)),
+            msg: e.to_string(),
+        }
     }
 }
 
 impl std::fmt::Display for Failure {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str(&self.0)
+        f.write_str(&self.msg)
     }
 }
 
@@ -181,7 +269,7 @@ impl Answer {
                 failure_code: None,
             })),
             Err(e) if e.is_transient() => Ok(None),
-            Err(GatewayError::IdempotencyKeyReused) => Err(Failure(
+            Err(GatewayError::IdempotencyKeyReused) => Err(failure(
                 "the gateway refused the charge's key with another card or amount; \
                  check the charge at the gateway"
                     .into(),
@@ -224,12 +312,27 @@ struct Pass<'a> {
     /// Claims kept until the end of the run, so that the run does not claim
     /// them again (transient failures, errors).
     held: Vec<String>,
+    /// Why the run was aborted (the database became unavailable).
+    aborted: Option<String>,
 }
 
 impl Pass<'_> {
+    /// Whether to take no more work: asked to stop, or aborted.
+    fn should_stop(&self) -> bool {
+        self.aborted.is_some() || self.stop.load(Ordering::SeqCst)
+    }
+
+    /// Notes an unavailable database: the run takes no more work.
+    fn check(&mut self, error: &Failure) {
+        if error.unavailable && self.aborted.is_none() {
+            self.aborted = Some(error.msg.clone());
+        }
+    }
+
     /// An instalment that could not be handled: logged, counted, and its
     /// claim kept until the end of the run.
     fn fail(&mut self, instalment_id: &str, error: &Failure) {
+        self.check(error);
         self.report.errors += 1;
         tracing::error!(
             instalment = %instalment_id,
@@ -275,15 +378,18 @@ impl DebitRun {
 
     /// Presents every instalment due on or before `as_of`, claiming `batch`
     /// at a time (1 to [`MAX_BATCH`]) until nothing is left to claim. Stale
-    /// pending charges are reconciled first. Fails only when the database
-    /// cannot be reached; one instalment's failure is logged, counted in
-    /// [`DebitReport::errors`] and tried again at the next run.
+    /// pending charges are reconciled first. Fails (aborts) at the first
+    /// unavailable database, saying what was done; one instalment's failure
+    /// is logged, counted in [`DebitReport::errors`] and tried again at the
+    /// next run. The report ends with what is left due
+    /// ([`DebitReport::left_due`], [`DebitReport::held_elsewhere`]).
     pub fn run(&self, as_of: NaiveDate, batch: i64) -> Result<DebitReport, String> {
         self.run_until(as_of, batch, &AtomicBool::new(false))
     }
 
-    /// [`DebitRun::run`], ending early (after the charge in progress) once
-    /// `stop` is set.
+    /// [`DebitRun::run`], ending early once `stop` is set: the charges
+    /// already answered are settled, nothing more is sent, and every claim
+    /// the run holds is released ([`DebitReport::stopped`]).
     pub fn run_until(
         &self,
         as_of: NaiveDate,
@@ -296,49 +402,75 @@ impl DebitRun {
             policies: HashMap::new(),
             report: DebitReport::default(),
             held: Vec::new(),
+            aborted: None,
         };
         let result = self
             .reconcile(&mut pass)
             .and_then(|()| self.present_due(&mut pass, batch.clamp(1, MAX_BATCH)));
+        if let Err(error) = &result {
+            pass.check(error);
+        }
         self.release_held(&pass.held);
-        result.map_err(|e| e.0)?;
+        if let Some(reason) = pass.aborted {
+            let r = pass.report;
+            return Err(format!(
+                "debit run aborted: the database is unavailable ({reason}); \
+                 before that: {} claimed, {} presented, {} paid, {} errors; \
+                 run it again once the database is back",
+                r.claimed, r.presented, r.paid, r.errors
+            ));
+        }
+        result.map_err(|e| e.msg)?;
+        pass.report.stopped = stop.load(Ordering::SeqCst);
+        let left = schedules::due_left(&mut *self.conn().map_err(|e| e.msg)?, as_of, self.now())
+            .map_err(|e| format!("debit run: cannot count what is left: {e}"))?;
+        pass.report.left_due = u64::try_from(left.due).unwrap_or(0);
+        pass.report.held_elsewhere = u64::try_from(left.held).unwrap_or(0);
+        pass.report.held_until = left.held_until;
         Ok(pass.report)
     }
 
     fn conn(&self) -> Result<guichet_store::db::PooledConn, Failure> {
-        self.store
-            .conn()
-            .map_err(|e| Failure(format!("debit run: no database connection: {e}")))
+        self.store.conn().map_err(|e| Failure {
+            unavailable: true,
+            msg: format!("no database connection: {e}"),
+        })
     }
 
     fn now(&self) -> DateTime<Utc> {
         self.clock.now()
     }
 
-    /// Replays the charges a dead run left pending.
+    /// Settles the charges a dead run left pending, each looked up at the
+    /// gateway first.
     fn reconcile(&self, pass: &mut Pass<'_>) -> Result<(), Failure> {
         let stale_after = chrono::Duration::from_std(STALE_AFTER)
-            .map_err(|e| Failure(format!("stale delay: {e}")))?;
+            .map_err(|e| failure(format!("stale delay: {e}")))?;
         let stale = charges::stale_pending(&mut *self.conn()?, self.now() - stale_after)?;
         for charge in stale {
-            if pass.stop.load(Ordering::SeqCst) {
+            if pass.should_stop() {
                 break;
             }
-            // Charges of other kinds (not an instalment's debit) are settled
-            // by whoever made them.
-            let Some(instalment_id) = charge.instalment_id.clone() else {
-                continue;
-            };
-            match self.reconcile_one(&charge, &instalment_id, pass) {
-                Ok(true) => {}
-                Ok(false) => {
+            pass.report.stale += 1;
+            match self.reconcile_one(&charge, pass) {
+                Ok(Lookup::Settled) => {}
+                Ok(Lookup::Unknown) => {
+                    pass.report.transient_failures += 1;
                     tracing::warn!(
                         charge = %charge.id,
-                        "payment gateway unavailable; stale charges are replayed at the next run"
+                        "the outcome of a stale charge is still unknown; it is looked up again at the next run"
+                    );
+                }
+                Ok(Lookup::GatewayDown) => {
+                    pass.report.transient_failures += 1;
+                    tracing::warn!(
+                        charge = %charge.id,
+                        "payment gateway unavailable; stale charges are looked up at the next run"
                     );
                     break;
                 }
                 Err(error) => {
+                    pass.check(&error);
                     pass.report.errors += 1;
                     tracing::error!(charge = %charge.id, %error, "cannot reconcile a stale charge");
                 }
@@ -347,13 +479,44 @@ impl DebitRun {
         Ok(())
     }
 
-    /// Replays one stale charge; `false` when the gateway is unavailable.
-    fn reconcile_one(
-        &self,
-        charge: &Charge,
-        instalment_id: &str,
-        pass: &mut Pass<'_>,
-    ) -> Result<bool, Failure> {
+    /// Looks one stale charge up and settles it.
+    fn reconcile_one(&self, charge: &Charge, pass: &mut Pass<'_>) -> Result<Lookup, Failure> {
+        let found = match self
+            .gateway
+            .find_charge(&charge.org_id, &charge.idempotency_key)
+        {
+            Ok(found) => found,
+            Err(GatewayError::Unavailable) => return Ok(Lookup::GatewayDown),
+            Err(e) if e.is_transient() => return Ok(Lookup::Unknown),
+            Err(e) => return Err(failure(format!("cannot look the charge up: {e}"))),
+        };
+        if charge.purpose == charges::REGULARIZATION {
+            // Never received: its customer is no longer waiting, so it is
+            // not sent; it is settled as failed.
+            if matches!(&found, Some(Err(e)) if e.is_transient()) {
+                return Ok(Lookup::Unknown);
+            }
+            let now = self.now();
+            let mut conn = self.conn()?;
+            let settled = match &found {
+                Some(outcome) => regularizations::settle(&mut conn, charge, outcome, now)?,
+                None => regularizations::abandon(&mut conn, charge, now)?,
+            };
+            if settled {
+                pass.report.regularizations += 1;
+                pass.report.reconciled += 1;
+            } else {
+                pass.report.skipped += 1;
+            }
+            tracing::info!(charge = %charge.id, settled, "stale regularization charge reconciled");
+            return Ok(Lookup::Settled);
+        }
+        let Some(instalment_id) = charge.instalment_id.as_deref() else {
+            return Err(failure(format!(
+                "a pending charge of purpose {:?} names no instalment",
+                charge.purpose
+            )));
+        };
         // No connection is held across the gateway call: the sandbox takes
         // its own from the same pool.
         let order = schedules::get(&mut *self.conn()?, &charge.org_id, &charge.order_id)?;
@@ -361,24 +524,37 @@ impl DebitRun {
             i.status == InstalmentStatus::Pending
                 && idempotency_key(instalment_id, i.attempts + 1) == charge.idempotency_key
         });
-        if !waiting {
-            // Sending it now could charge an instalment that is no longer
-            // owed, if the dead run never sent it.
-            return Err(Failure(
-                "the instalment of this pending charge moved on; check the charge at the \
-                 gateway, then complete or delete it"
-                    .into(),
-            ));
-        }
-        let result = self.gateway.charge(
-            &charge.org_id,
-            &order.card.token,
-            charge.amount,
-            &charge.idempotency_key,
-        );
-        let Some(answer) = Answer::from_gateway(result)? else {
-            pass.report.transient_failures += 1;
-            return Ok(false);
+        let answer = match found {
+            Some(outcome) => match Answer::from_gateway(outcome)? {
+                Some(answer) => answer,
+                None => return Ok(Lookup::Unknown),
+            },
+            // Never received, and the instalment waits for it: sent again
+            // under the same key.
+            None if waiting => {
+                pass.report.presented += 1;
+                let result = self.gateway.charge(
+                    &charge.org_id,
+                    &order.card.token,
+                    charge.amount,
+                    &charge.idempotency_key,
+                );
+                match result {
+                    Err(GatewayError::Unavailable) => return Ok(Lookup::GatewayDown),
+                    result => match Answer::from_gateway(result)? {
+                        Some(answer) => answer,
+                        None => return Ok(Lookup::Unknown),
+                    },
+                }
+            }
+            // Never received, and the instalment moved on: sending it now
+            // could charge what is no longer owed. Nothing moved; the charge
+            // is closed as abandoned.
+            None => Answer {
+                succeeded: false,
+                gateway_charge_id: None,
+                failure_code: Some(ABANDONED.to_owned()),
+            },
         };
         let mut conn = self.conn()?;
         pass.policy(&mut conn, &charge.org_id)?;
@@ -389,7 +565,7 @@ impl DebitRun {
             answer: &answer,
         };
         let outcome = guichet_store::transaction(&mut conn, |conn| {
-            settle(conn, &[item], at, &pass.policies, false)
+            settle(conn, &[item], at, &pass.policies, true)
         })?
         .pop()
         .flatten();
@@ -401,29 +577,28 @@ impl DebitRun {
             succeeded = answer.succeeded,
             "stale charge reconciled"
         );
-        Ok(true)
+        Ok(Lookup::Settled)
     }
 
     /// Claims and presents due instalments, batch after batch.
     fn present_due(&self, pass: &mut Pass<'_>, batch: i64) -> Result<(), Failure> {
-        let lease =
-            chrono::Duration::from_std(LEASE).map_err(|e| Failure(format!("lease: {e}")))?;
         loop {
-            if pass.stop.load(Ordering::SeqCst) {
+            if pass.should_stop() {
                 return Ok(());
             }
-            let token = ids::new_id("dbr");
+            let lease = Lease::new("dbr", LEASE);
             let claimed = schedules::claim_due(
                 &mut *self.conn()?,
                 pass.as_of,
                 self.now(),
-                lease,
+                lease.duration,
                 batch,
-                &token,
+                &lease.token,
             )?;
             if claimed.is_empty() {
                 return Ok(());
             }
+            pass.report.claimed += claimed.len() as u64;
             if self.present_batch(claimed, pass) == 0 {
                 // The whole batch failed (gateway outage, database trouble):
                 // claiming more would only fail the same way.
@@ -443,16 +618,19 @@ impl DebitRun {
     /// commit per [`SETTLE_CHUNK`]). Returns how many instalments were
     /// settled; the others' claims are kept until the end of the run.
     fn present_batch(&self, claimed: Vec<ClaimedInstalment>, pass: &mut Pass<'_>) -> usize {
-        if pass.stop.load(Ordering::SeqCst) {
+        if pass.should_stop() {
+            pass.report.interrupted += claimed.len() as u64;
             pass.held
                 .extend(claimed.into_iter().map(|c| c.instalment_id));
             return 0;
         }
         let (prepared, mut settled) = self.prepare(claimed, pass);
+        pass.report.skipped += settled as u64;
         let prepared = self.record_pending(prepared, pass);
         let mut answered = Vec::with_capacity(prepared.len());
         for attempt in prepared {
-            if pass.stop.load(Ordering::SeqCst) {
+            if pass.should_stop() {
+                pass.report.interrupted += 1;
                 pass.held.push(attempt.claimed.instalment_id);
                 continue;
             }
@@ -462,20 +640,40 @@ impl DebitRun {
                 answered.push((attempt, answer, true));
                 continue;
             }
-            pass.report.presented += 1;
-            let result = self.gateway.charge(
-                &attempt.charge.org_id,
-                &attempt.card_token,
-                attempt.charge.amount,
-                &attempt.charge.idempotency_key,
-            );
+            // A pending charge of an earlier run: its outcome is looked up
+            // under its key before anything is sent.
+            let mut replayed = false;
+            let result = if attempt.new {
+                None
+            } else {
+                match self
+                    .gateway
+                    .find_charge(&attempt.charge.org_id, &attempt.charge.idempotency_key)
+                {
+                    Ok(found) => {
+                        replayed = found.is_some();
+                        found
+                    }
+                    Err(e) => Some(Err(e)),
+                }
+            };
+            let result = result.unwrap_or_else(|| {
+                pass.report.presented += 1;
+                self.gateway.charge(
+                    &attempt.charge.org_id,
+                    &attempt.card_token,
+                    attempt.charge.amount,
+                    &attempt.charge.idempotency_key,
+                )
+            });
             match Answer::from_gateway(result) {
-                Ok(Some(answer)) => answered.push((attempt, answer, false)),
+                Ok(Some(answer)) => answered.push((attempt, answer, replayed)),
                 Ok(None) => {
                     pass.report.transient_failures += 1;
                     tracing::warn!(
                         instalment = %attempt.claimed.instalment_id,
-                        "payment gateway unavailable; the charge is retried at the next run"
+                        "the charge's outcome is unknown (gateway unavailable or timed out); \
+                         it is looked up under its key at the next run"
                     );
                     pass.held.push(attempt.claimed.instalment_id);
                 }
@@ -644,7 +842,7 @@ impl DebitRun {
                     .map_err(Failure::from)
                     .and_then(|found| {
                         found
-                            .ok_or_else(|| Failure("the charge's key conflicts but is gone".into()))
+                            .ok_or_else(|| failure("the charge's key conflicts but is gone".into()))
                     }),
                 Err(e) => Err(e.into()),
             };
@@ -719,83 +917,57 @@ impl DebitRun {
     }
 
     /// Runs every `interval` on a thread (the first run at once), with
-    /// `as_of` = the clock's today, until [`DebitHandle::stop`].
-    pub fn spawn(self, interval: Duration, batch: i64) -> DebitHandle {
-        let (wake, sleep) = mpsc::channel::<()>();
-        let stopping = Arc::new(AtomicBool::new(false));
-        let flag = Arc::clone(&stopping);
-        let thread = std::thread::Builder::new()
-            .name("debit-run".into())
-            .spawn(move || self.run_loop(interval, batch, &sleep, &flag))
-            .map_err(|e| tracing::error!(error = %e, "cannot start the debit thread"))
-            .ok();
-        DebitHandle {
-            wake,
-            stopping,
-            thread,
-        }
-    }
-
-    fn run_loop(
-        &self,
-        interval: Duration,
-        batch: i64,
-        sleep: &mpsc::Receiver<()>,
-        stopping: &AtomicBool,
-    ) {
-        tracing::info!(interval_secs = interval.as_secs(), "debit runs started");
-        loop {
+    /// `as_of` = the clock's today, until [`Periodic::stop`] (a run in
+    /// progress stops as [`DebitRun::run_until`] does).
+    pub fn spawn(self, interval: Duration, batch: i64) -> Periodic {
+        Periodic::spawn("debit-run", interval, move |stop| {
             let as_of = self.clock.today();
-            match catch_unwind(AssertUnwindSafe(|| self.run_until(as_of, batch, stopping))) {
-                Ok(Ok(report)) if report != DebitReport::default() => tracing::info!(
+            match self.run_until(as_of, batch, stop.flag()) {
+                Ok(report) if report != DebitReport::default() => tracing::info!(
                     %as_of,
+                    claimed = report.claimed,
+                    stale = report.stale,
                     presented = report.presented,
                     paid = report.paid,
                     retry_scheduled = report.retry_scheduled,
                     unpaid = report.unpaid,
+                    regularizations = report.regularizations,
+                    skipped = report.skipped,
                     transient_failures = report.transient_failures,
                     reconciled = report.reconciled,
                     errors = report.errors,
+                    interrupted = report.interrupted,
+                    left_due = report.left_due,
+                    held_elsewhere = report.held_elsewhere,
                     "debit run"
                 ),
-                Ok(Ok(_)) => {}
-                Ok(Err(error)) => {
+                Ok(_) => {}
+                Err(error) => {
                     tracing::warn!(%error, "debit run failed; trying again at the next one");
                 }
-                Err(_) => tracing::error!("debit run panicked; trying again at the next one"),
             }
-            if stopping.load(Ordering::SeqCst) {
-                break;
-            }
-            match sleep.recv_timeout(interval) {
-                Err(RecvTimeoutError::Timeout) => {}
-                Ok(()) | Err(RecvTimeoutError::Disconnected) => break,
-            }
-        }
-        tracing::info!("debit runs stopped");
+        })
     }
 }
 
-/// The periodic debit thread.
-#[derive(Debug)]
-pub struct DebitHandle {
-    wake: mpsc::Sender<()>,
-    stopping: Arc<AtomicBool>,
-    thread: Option<JoinHandle<()>>,
+/// How looking a stale charge up went.
+enum Lookup {
+    /// Settled (counted).
+    Settled,
+    /// Its outcome is still unknown: left pending.
+    Unknown,
+    /// The gateway is unavailable: left pending, and so are the others.
+    GatewayDown,
 }
 
-impl DebitHandle {
-    /// Stops the thread and waits for it: a pause ends at once, a run ends
-    /// after the charge in progress (the claims it holds are released).
-    pub fn stop(self) {
-        self.stopping.store(true, Ordering::SeqCst);
-        let _ = self.wake.send(());
-        if self.thread.is_some_and(|thread| thread.join().is_err()) {
-            tracing::error!("the debit thread panicked");
-        }
-    }
-}
+/// [`Charge::failure_code`] of a charge the gateway never received and that
+/// is no longer to be sent.
+pub const ABANDONED: &str = "abandoned";
 
+/// Settles a stale regularization charge with its outcome at the gateway
+/// (`Err(UnknownCharge)` when the gateway never received it: then it is
+/// marked failed, not sent), exactly once; `true` when this call settled it.
+///
 /// One answered charge to settle.
 struct Settling<'a> {
     charge: &'a Charge,
@@ -960,5 +1132,5 @@ fn apply(
     }
     record_debit_result(instalment, answer.succeeded, at, policy)
         .map(Some)
-        .map_err(|e| Failure(format!("cannot record the debit: {e}")))
+        .map_err(|e| failure(format!("cannot record the debit: {e}")))
 }

@@ -34,9 +34,6 @@
 
 use std::collections::HashMap;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::mpsc::{self, RecvTimeoutError};
-use std::thread::JoinHandle;
 use std::time::Duration;
 
 use chrono::{DateTime, Months, NaiveDate, Utc};
@@ -50,6 +47,7 @@ use guichet_store::{DbConnection, Store, StoreError};
 use serde::Serialize;
 
 use crate::notify::{self, Channel, Template};
+use crate::runner::{Ending, Periodic};
 
 /// Months without a collection after which a recurrent mandate expires.
 pub const EXPIRY_MONTHS: u32 = 36;
@@ -82,6 +80,17 @@ pub struct SepaReport {
     pub cancelled: u64,
     /// Items that could not be handled (logged; tried again next run).
     pub errors: u64,
+}
+
+impl SepaReport {
+    /// Unfinished when an item failed (tried again at the next run).
+    pub fn ending(&self) -> Ending {
+        if self.errors > 0 {
+            Ending::Unfinished
+        } else {
+            Ending::Done
+        }
+    }
 }
 
 /// One SEPA run's dependencies.
@@ -429,41 +438,19 @@ impl SepaRun {
     }
 
     /// Runs every `interval` on a thread (the first run at once), with
-    /// `as_of` = the clock's today, until [`SepaHandle::stop`].
-    pub fn spawn(self, interval: Duration) -> SepaHandle {
-        let (wake, sleep) = mpsc::channel::<()>();
-        let stopping = Arc::new(AtomicBool::new(false));
-        let flag = Arc::clone(&stopping);
-        let thread = std::thread::Builder::new()
-            .name("sepa-run".into())
-            .spawn(move || {
-                loop {
-                    let as_of = self.clock.today();
-                    match std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| self.run(as_of)))
-                    {
-                        Ok(Ok(report)) if report != SepaReport::default() => {
-                            tracing::info!(%as_of, ?report, "SEPA run");
-                        }
-                        Ok(Ok(_)) => {}
-                        Ok(Err(error)) => tracing::warn!(%error, "SEPA run failed"),
-                        Err(_) => tracing::error!("SEPA run panicked"),
-                    }
-                    if flag.load(Ordering::SeqCst) {
-                        break;
-                    }
-                    match sleep.recv_timeout(interval) {
-                        Err(RecvTimeoutError::Timeout) => {}
-                        Ok(()) | Err(RecvTimeoutError::Disconnected) => break,
-                    }
+    /// `as_of` = the clock's today, until [`Periodic::stop`] (after the run
+    /// in progress).
+    pub fn spawn(self, interval: Duration) -> Periodic {
+        Periodic::spawn("sepa-run", interval, move |_stop| {
+            let as_of = self.clock.today();
+            match self.run(as_of) {
+                Ok(report) if report != SepaReport::default() => {
+                    tracing::info!(%as_of, ?report, "SEPA run");
                 }
-            })
-            .map_err(|e| tracing::error!(error = %e, "cannot start the SEPA thread"))
-            .ok();
-        SepaHandle {
-            wake,
-            stopping,
-            thread,
-        }
+                Ok(_) => {}
+                Err(error) => tracing::warn!(%error, "SEPA run failed"),
+            }
+        })
     }
 }
 
@@ -496,23 +483,4 @@ fn present_one(
 /// need their notice now.
 fn creditor_days_max() -> u32 {
     14
-}
-
-/// The periodic SEPA thread.
-#[derive(Debug)]
-pub struct SepaHandle {
-    wake: mpsc::Sender<()>,
-    stopping: Arc<AtomicBool>,
-    thread: Option<JoinHandle<()>>,
-}
-
-impl SepaHandle {
-    /// Stops the thread after the run in progress.
-    pub fn stop(mut self) {
-        self.stopping.store(true, Ordering::SeqCst);
-        let _ = self.wake.send(());
-        if let Some(thread) = self.thread.take() {
-            let _ = thread.join();
-        }
-    }
 }
