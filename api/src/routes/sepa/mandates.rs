@@ -958,7 +958,7 @@ pub async fn send_code(
             (Channel::Email, mandate.email.clone(), masked)
         }
     };
-    flows::limit_sends(&state, &req)?;
+    flows::limit_sends(&state, &req).await?;
     let state_for = state.clone();
     let sent_masked = masked.clone();
     web::block(move || {
