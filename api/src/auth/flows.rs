@@ -498,6 +498,30 @@ pub async fn limit_sends(state: &web::Data<AppState>, req: &HttpRequest) -> Resu
     web::block(move || limit(&state, &key, state.auth_limits.codes_per_hour_per_ip, 3600)).await?
 }
 
+/// The per-IP limit on one-time code entries made outside `/v1/auth/`
+/// (mandate signatures): `--auth-rate-limit` a minute, like every
+/// `/v1/auth/` request, but reserved in the database so it holds across
+/// nodes. 429 `rate_limited` with `Retry-After` over the limit.
+pub async fn limit_code_entries(
+    state: &web::Data<AppState>,
+    req: &HttpRequest,
+) -> Result<(), ApiError> {
+    let key = format!(
+        "entries_ip:{}",
+        secret::keyed_hash(&state.secret_key, "client_ip", &client_ip(req).to_string())
+    );
+    let state = state.clone();
+    web::block(move || {
+        limit(
+            &state,
+            &key,
+            state.auth_limits.requests_per_minute_per_ip,
+            60,
+        )
+    })
+    .await?
+}
+
 /// Reserves one use of `key` (at most `limit` per `window_secs`), or
 /// answers 429 `rate_limited` with the seconds until the oldest use leaves
 /// the window.

@@ -1230,7 +1230,7 @@ fn sign(
         (status = 409, description = "Codes: `mandate_not_draft`, `creditor_not_configured`, `recurring_mandate_exists`, `nothing_to_collect` (one-off: the balance changed since the draft), `idempotency_key_in_progress`.", body = Problem, content_type = "application/problem+json"),
         (status = 415, description = "Codes: `unsupported_media_type`.", body = Problem, content_type = "application/problem+json"),
         (status = 422, description = "Codes: `invalid_code` (wrong code; `remaining_attempts` says how many tries are left), `code_expired` (no code waiting: ask for one), `amount_exceeds_balance` (one-off: the balance changed since the draft), `idempotency_key_reused` (this key was used with another code or mandate).", body = Problem, content_type = "application/problem+json"),
-        (status = 429, description = "The fifth wrong code voids it: ask for a new one. Codes: `code_attempts_exceeded`.", body = Problem, content_type = "application/problem+json"),
+        (status = 429, description = "The fifth wrong code voids it: ask for a new one. Codes: `code_attempts_exceeded`, `rate_limited` (too many codes entered from this address; see `Retry-After`).", body = Problem, content_type = "application/problem+json"),
     ),
 )]
 #[post("/v1/me/mandates/{id}/signature")]
@@ -1253,6 +1253,7 @@ pub async fn create_signature(
             return Ok(replay.respond(|_| {}));
         }
     }
+    flows::limit_code_entries(&state, &req).await?;
     let state_for = state.clone();
     let principal_for = principal.clone();
     let outcome = web::block(move || {
