@@ -119,8 +119,10 @@ problem_codes! {
     PasswordMissingDigit = ("password_missing_digit", 422, "Chiffre manquant", "Digit missing"),
     /// The password has no special character.
     PasswordMissingSpecial = ("password_missing_special", 422, "Caractère spécial manquant", "Special character missing"),
-    /// The password is in the list of common passwords.
+    /// The password, once normalized, is in the list of common passwords.
     PasswordTooCommon = ("password_too_common", 422, "Mot de passe trop courant", "Password too common"),
+    /// The password contains the person's or the organization's name or e-mail.
+    PasswordContainsPersonalData = ("password_contains_personal_data", 422, "Mot de passe trop personnel", "Password contains personal data"),
     /// The request head (headers) is too large.
     RequestHeaderTooLarge = ("request_header_too_large", 431, "En-têtes de requête trop volumineux", "Request header too large"),
     /// Too many requests; retry after `Retry-After` seconds.

@@ -1,23 +1,24 @@
 //! The pieces every sign-in flow shares: opening a session, the login
 //! throttle and its challenge, one-time code checks and send limits.
 
-use std::time::Duration as StdDuration;
-
-use actix_web::HttpRequest;
 use actix_web::http::header::{HeaderValue, RETRY_AFTER, USER_AGENT};
+use actix_web::{HttpRequest, web};
 use chrono::{DateTime, Utc};
 use guichet_domain::challenge;
-use guichet_domain::identity::{Gate, SubjectKind, lifetimes};
-use guichet_domain::password::PasswordRule;
+use guichet_domain::identity::{StaffRole, SubjectKind, lifetimes};
+use guichet_domain::password::{PasswordRule, Personal};
 use guichet_domain::{Organization, ids, secret};
 use guichet_store::repo::codes::OneTimeCode;
 use guichet_store::repo::sessions::Session;
-use guichet_store::repo::{challenges, codes, organizations, sessions, throttles};
+use guichet_store::repo::throttles::Reservation;
+use guichet_store::repo::{
+    challenges, codes, customers, limits, organizations, sessions, staff, throttles,
+};
 use guichet_store::{DbConnection, StoreError};
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 
-use super::ratelimit::{Scope, client_ip, rate_limited};
+use super::ratelimit::{client_ip, rate_limited};
 use super::tokens::Role;
 use crate::problem::{ApiError, ProblemCode};
 use crate::state::AppState;
@@ -82,7 +83,57 @@ pub fn organization(conn: &mut DbConnection, slug: &str) -> Result<Organization,
     })
 }
 
-/// Opens a session and hands out its first tokens.
+/// The problem answered to a blocked customer or a disabled staff member.
+pub fn blocked() -> ApiError {
+    ApiError::new(ProblemCode::AccountBlocked).detail(
+        "Votre accès est bloqué : contactez le service client.",
+        "Your access is blocked: contact customer service.",
+    )
+}
+
+/// The token role of a staff role.
+pub fn staff_role(role: StaffRole) -> Role {
+    match role {
+        StaffRole::Admin => Role::Admin,
+        StaffRole::Agent => Role::Agent,
+    }
+}
+
+/// The one check of every sign-in path, made when tokens are issued
+/// ([`tokens_for`]) and when a password is reset: the subject still exists
+/// and is neither a blocked customer (403 `account_blocked`) nor a disabled
+/// staff member (the same). Returns the role to put in the token, read now.
+///
+/// It locks the subject's row until the end of the caller's transaction, so
+/// a block that commits meanwhile either comes first (and is seen here) or
+/// comes after (and ends the new session with the others). Call it inside a
+/// transaction.
+pub fn may_sign_in(
+    conn: &mut DbConnection,
+    org_id: &str,
+    kind: SubjectKind,
+    subject_id: &str,
+) -> Result<Role, ApiError> {
+    match kind {
+        SubjectKind::Customer => {
+            let customer = customers::lock(conn, org_id, subject_id)?;
+            if customer.blocked_at.is_some() {
+                return Err(blocked());
+            }
+            Ok(Role::Customer)
+        }
+        SubjectKind::Staff => {
+            let member = staff::lock(conn, org_id, subject_id)?;
+            if member.disabled_at.is_some() {
+                return Err(blocked());
+            }
+            Ok(staff_role(member.role))
+        }
+    }
+}
+
+/// Opens a session and hands out its first tokens (after [`may_sign_in`],
+/// through [`tokens_for`]). Call it inside a transaction.
 #[allow(clippy::too_many_arguments)]
 pub fn open_session(
     conn: &mut DbConnection,
@@ -90,7 +141,6 @@ pub fn open_session(
     org_id: &str,
     kind: SubjectKind,
     subject_id: &str,
-    role: Role,
     remember_me: bool,
     client: &ClientInfo,
     now: DateTime<Utc>,
@@ -113,11 +163,13 @@ pub fn open_session(
             },
         revoked_at: None,
     };
+    may_sign_in(conn, org_id, kind, subject_id)?;
     sessions::insert(conn, &session)?;
-    tokens_for(conn, state, &session, role, now)
+    tokens_for(conn, state, &session, now)
 }
 
-/// Opens a customer session (the common case of [`open_session`]).
+/// Opens a customer session (the common case of [`open_session`]). Call it
+/// inside a transaction.
 pub fn open_customer_session(
     conn: &mut DbConnection,
     state: &AppState,
@@ -132,7 +184,6 @@ pub fn open_customer_session(
         &customer.org_id,
         SubjectKind::Customer,
         &customer.id,
-        Role::Customer,
         remember_me,
         client,
         now,
@@ -178,14 +229,21 @@ pub fn link_record(
     }
 }
 
-/// New access and refresh tokens for an open session.
+/// New access and refresh tokens for an open session, once
+/// [`may_sign_in`] allows its subject: every token Guichet issues comes
+/// from here. Call it inside a transaction.
 pub fn tokens_for(
     conn: &mut DbConnection,
     state: &AppState,
     session: &Session,
-    role: Role,
     now: DateTime<Utc>,
 ) -> Result<TokenResponse, ApiError> {
+    let role = may_sign_in(
+        conn,
+        &session.org_id,
+        session.subject_kind,
+        &session.subject_id,
+    )?;
     let refresh_token = secret::token(32);
     sessions::insert_refresh(conn, &refresh_hash(state, &refresh_token), &session.id, now)?;
     let (access_token, expires_at) = state
@@ -221,8 +279,31 @@ pub fn throttle_key(state: &AppState, org_id: &str, kind: SubjectKind, email: &s
     )
 }
 
-/// Lets a sign-in attempt through the throttle: a locked key answers 429,
-/// and after three failures a solved, unused challenge is required.
+fn account_locked(until: DateTime<Utc>, now: DateTime<Utc>) -> ApiError {
+    let seconds = (until - now).num_seconds().max(1);
+    let error = ApiError::new(ProblemCode::AccountLocked).detail(
+        format!(
+            "Trop d'échecs : réessayez dans {} minutes.",
+            (seconds + 59) / 60
+        ),
+        format!(
+            "Too many failures: try again in {} minutes.",
+            (seconds + 59) / 60
+        ),
+    );
+    match HeaderValue::from_str(&seconds.to_string()) {
+        Ok(v) => error.header(RETRY_AFTER, v),
+        Err(_) => error,
+    }
+}
+
+/// Lets a password check through the throttle of `key`, reserving the
+/// attempt before the password is checked (it counts as a failure until
+/// [`passed_gate`] resets the key): a locked key answers 429
+/// `account_locked`, and after three failures a solved, unused challenge
+/// is required (401 `challenge_required`, `challenge_invalid`). Every route
+/// that checks a password (sign-in, password change) goes through it. Not
+/// to be called inside a transaction.
 pub fn pass_gate(
     conn: &mut DbConnection,
     state: &AppState,
@@ -230,56 +311,41 @@ pub fn pass_gate(
     answer: Option<&ChallengeAnswer>,
     now: DateTime<Utc>,
 ) -> Result<(), ApiError> {
-    match throttles::get(conn, key)?.gate(now) {
-        Gate::Open => Ok(()),
-        Gate::Locked { until } => {
-            let seconds = (until - now).num_seconds().max(1);
-            let error = ApiError::new(ProblemCode::AccountLocked).detail(
-                format!(
-                    "Trop d'échecs : réessayez dans {} minutes.",
-                    (seconds + 59) / 60
-                ),
-                format!(
-                    "Too many failures: try again in {} minutes.",
-                    (seconds + 59) / 60
-                ),
-            );
-            Err(match HeaderValue::from_str(&seconds.to_string()) {
-                Ok(v) => error.header(RETRY_AFTER, v),
-                Err(_) => error,
-            })
-        }
-        Gate::ChallengeRequired => {
-            let Some(answer) = answer else {
-                return Err(ApiError::new(ProblemCode::ChallengeRequired).detail(
-                    "Résolvez le défi de GET /v1/auth/challenge et joignez-le (champ « challenge »).",
-                    "Solve the challenge from GET /v1/auth/challenge and send it (field `challenge`).",
-                ));
-            };
-            let invalid = || {
-                ApiError::new(ProblemCode::ChallengeInvalid).detail(
-                    "Le défi est invalide, expiré ou déjà utilisé : demandez-en un autre.",
-                    "The challenge is invalid, expired or already used: ask for another.",
-                )
-            };
-            let id = challenge::verify(&state.secret_key, &answer.token, &answer.nonce, now)
-                .map_err(|e| invalid().cause(format!("{e:?}")))?;
-            if !challenges::spend(conn, &id, now + lifetimes::one_time_code())? {
-                return Err(invalid().cause("challenge already used"));
-            }
-            Ok(())
-        }
+    match throttles::reserve(conn, key, now, false)? {
+        Reservation::Reserved => return Ok(()),
+        Reservation::Locked { until } => return Err(account_locked(until, now)),
+        Reservation::ChallengeRequired => {}
+    }
+    let Some(answer) = answer else {
+        return Err(ApiError::new(ProblemCode::ChallengeRequired).detail(
+            "Résolvez le défi de GET /v1/auth/challenge et joignez-le (champ « challenge »).",
+            "Solve the challenge from GET /v1/auth/challenge and send it (field `challenge`).",
+        ));
+    };
+    let invalid = || {
+        ApiError::new(ProblemCode::ChallengeInvalid).detail(
+            "Le défi est invalide, expiré ou déjà utilisé : demandez-en un autre.",
+            "The challenge is invalid, expired or already used: ask for another.",
+        )
+    };
+    let id = challenge::verify(&state.secret_key, &answer.token, &answer.nonce, now)
+        .map_err(|e| invalid().cause(format!("{e:?}")))?;
+    if !challenges::spend(conn, &id, now + lifetimes::one_time_code())? {
+        return Err(invalid().cause("challenge already used"));
+    }
+    match throttles::reserve(conn, key, now, true)? {
+        Reservation::Reserved => Ok(()),
+        Reservation::Locked { until } => Err(account_locked(until, now)),
+        Reservation::ChallengeRequired => Err(ApiError::internal(
+            "throttle asked for a challenge after one was solved",
+        )),
     }
 }
 
-/// Counts a failed sign-in and answers 401 `invalid_credentials`.
-pub fn fail_credentials(
-    conn: &mut DbConnection,
-    key: &str,
-    now: DateTime<Utc>,
-) -> Result<ApiError, ApiError> {
-    throttles::record_failure(conn, key, now)?;
-    Ok(invalid_credentials())
+/// After a right password: clears the throttle of `key`.
+pub fn passed_gate(conn: &mut DbConnection, key: &str) -> Result<(), ApiError> {
+    throttles::reset(conn, key)?;
+    Ok(())
 }
 
 pub fn invalid_credentials() -> ApiError {
@@ -300,6 +366,7 @@ pub fn password_problem(field: &str, rules: &[PasswordRule]) -> ApiError {
         PasswordRule::MissingDigit => ProblemCode::PasswordMissingDigit,
         PasswordRule::MissingSpecial => ProblemCode::PasswordMissingSpecial,
         PasswordRule::TooCommon => ProblemCode::PasswordTooCommon,
+        PasswordRule::ContainsPersonalData => ProblemCode::PasswordContainsPersonalData,
     };
     let first = rules.first().copied().unwrap_or(PasswordRule::TooShort);
     let fr: Vec<&str> = rules.iter().map(|r| r.describe(true)).collect();
@@ -311,16 +378,37 @@ pub fn password_problem(field: &str, rules: &[PasswordRule]) -> ApiError {
     error
 }
 
-/// Checks a password against the seed rule.
-pub fn check_new_password(field: &str, password: &str) -> Result<(), ApiError> {
-    guichet_domain::password::check_password(password)
+/// Checks a password against the rule; `personal` names what it must not
+/// contain (see [`personal`]).
+pub fn check_new_password(
+    field: &str,
+    password: &str,
+    personal: &Personal,
+) -> Result<(), ApiError> {
+    guichet_domain::password::check_password_for(password, personal)
         .map_err(|rules| password_problem(field, &rules))
+}
+
+/// What a password chosen in `org` by the person named `name` with the
+/// e-mail `email` must not contain: the organization's name and slug, the
+/// person's name and the local part of their e-mail.
+pub fn personal(org: &Organization, name: Option<&str>, email: &str) -> Personal {
+    let mut personal = Personal::none()
+        .name(&org.name)
+        .name(org.slug.as_str())
+        .email(email);
+    if let Some(name) = name {
+        personal = personal.name(name);
+    }
+    personal
 }
 
 /// Checks `code` against the newest usable code of `purpose` for the
 /// subject: 422 `code_expired` when none is waiting, 422 `invalid_code`
 /// when wrong, 429 `code_attempts_exceeded` at the fifth wrong entry and
-/// after. The code is not spent here.
+/// after. Each entry is counted before it is compared (right ones too), so
+/// a code is compared at most `max_attempts` times whatever the
+/// concurrency. The code is not spent here.
 pub fn check_code(
     conn: &mut DbConnection,
     state: &AppState,
@@ -347,13 +435,22 @@ pub fn check_code(
     let Some(record) = codes::latest_usable(conn, subject_id, purpose, now)? else {
         return Err(expired());
     };
-    if record.attempts >= record.max_attempts {
-        return Err(exceeded());
-    }
+    // Reserve the entry before comparing: concurrent entries never get
+    // more comparisons than the code allows.
+    let Some(attempts) = codes::reserve_attempt(conn, &record.id)? else {
+        return Err(if record.attempts >= record.max_attempts {
+            exceeded()
+        } else {
+            // Spent (or out of tries) meanwhile.
+            match codes::latest_usable(conn, subject_id, purpose, now)? {
+                Some(r) if r.id == record.id && r.attempts >= r.max_attempts => exceeded(),
+                _ => expired(),
+            }
+        });
+    };
     if secret::constant_time_eq(&record.code_hash, &code_hash(state, purpose, code.trim())) {
         return Ok(record);
     }
-    let attempts = codes::record_attempt(conn, &record.id)?;
     let remaining = record.max_attempts - attempts;
     if remaining <= 0 {
         return Err(exceeded());
@@ -366,31 +463,78 @@ pub fn check_code(
         .extension("remaining_attempts", remaining.into()))
 }
 
-/// Whether a code may be sent to this destination now. Over the limit the
-/// message is silently suppressed (`false`) so that the answer stays the
-/// same whether or not the account exists; the per-IP limit
-/// ([`limit_sends`]) is the one that answers 429.
+/// Reserves one code or link for this destination (at most
+/// `--code-send-limit-per-destination` an hour, counted in the database
+/// before anything is sent, so it holds across nodes and concurrent
+/// requests). Over the limit the message is silently suppressed (`false`)
+/// so that the answer stays the same whether or not the account exists;
+/// the per-IP limit ([`limit_sends`]) is the one that answers 429. Not to
+/// be called inside a transaction.
 pub fn may_send(
     conn: &mut DbConnection,
     state: &AppState,
     destination_key: &str,
     now: DateTime<Utc>,
 ) -> Result<bool, ApiError> {
-    let sent = codes::count_sent_to(conn, destination_key, now - chrono::Duration::hours(1))?;
-    Ok(sent < i64::from(state.auth_limits.codes_per_hour_per_destination))
+    Ok(limits::reserve(
+        conn,
+        &format!("destination:{destination_key}"),
+        state.auth_limits.codes_per_hour_per_destination,
+        chrono::Duration::hours(1),
+        now,
+    )?)
 }
 
-/// The per-IP limit on requests that send codes or links.
-pub fn limit_sends(state: &AppState, req: &HttpRequest) -> Result<(), ApiError> {
-    state
-        .limiter
-        .hit(
-            Scope::CodeSends,
-            client_ip(req),
-            state.auth_limits.codes_per_hour_per_ip,
-            StdDuration::from_secs(3600),
+/// The per-IP limit on requests that send codes or links
+/// (`--code-send-limit-per-ip` an hour), reserved in the database before
+/// anything is sent, so it holds across nodes and concurrent requests:
+/// 429 `rate_limited` with `Retry-After` over the limit.
+pub async fn limit_sends(state: &web::Data<AppState>, req: &HttpRequest) -> Result<(), ApiError> {
+    let key = format!(
+        "sends_ip:{}",
+        secret::keyed_hash(&state.secret_key, "client_ip", &client_ip(req).to_string())
+    );
+    let state = state.clone();
+    web::block(move || limit(&state, &key, state.auth_limits.codes_per_hour_per_ip, 3600)).await?
+}
+
+/// The per-IP limit on one-time code entries made outside `/v1/auth/`
+/// (mandate signatures): `--auth-rate-limit` a minute, like every
+/// `/v1/auth/` request, but reserved in the database so it holds across
+/// nodes. 429 `rate_limited` with `Retry-After` over the limit.
+pub async fn limit_code_entries(
+    state: &web::Data<AppState>,
+    req: &HttpRequest,
+) -> Result<(), ApiError> {
+    let key = format!(
+        "entries_ip:{}",
+        secret::keyed_hash(&state.secret_key, "client_ip", &client_ip(req).to_string())
+    );
+    let state = state.clone();
+    web::block(move || {
+        limit(
+            &state,
+            &key,
+            state.auth_limits.requests_per_minute_per_ip,
+            60,
         )
-        .map_err(rate_limited)
+    })
+    .await?
+}
+
+/// Reserves one use of `key` (at most `limit` per `window_secs`), or
+/// answers 429 `rate_limited` with the seconds until the oldest use leaves
+/// the window.
+pub fn limit(state: &AppState, key: &str, limit: u32, window_secs: i64) -> Result<(), ApiError> {
+    let now = state.clock.now();
+    let window = chrono::Duration::seconds(window_secs);
+    let mut conn = state.store.conn()?;
+    if limits::reserve(&mut conn, key, limit, window, now)? {
+        return Ok(());
+    }
+    let wait = limits::oldest(&mut conn, key, window, now)?
+        .map_or(window_secs, |oldest| (oldest + window - now).num_seconds());
+    Err(rate_limited(wait.max(1).unsigned_abs()))
 }
 
 /// The rate-limiting key of a destination (e-mail or mobile).

@@ -1,6 +1,7 @@
-//! In-process rate limits per client IP address (fixed windows). Limits
-//! that must hold across API nodes (failed logins, codes per destination)
-//! live in the database instead.
+//! In-process rate limits per client IP address (fixed windows): the coarse
+//! per-minute guard on `/v1/auth/` requests. Limits that must hold across
+//! API nodes (failed logins, code entries, codes sent per destination and
+//! per IP) live in the database instead (`auth::flows`).
 
 use std::collections::HashMap;
 use std::net::IpAddr;

@@ -7,8 +7,8 @@
 use actix_web::{HttpRequest, HttpResponse, get, post, web};
 use chrono::{DateTime, Utc};
 use guichet_domain::contact::Email;
-use guichet_domain::identity::{CODE_MAX_ATTEMPTS, StaffRole, SubjectKind, lifetimes};
-use guichet_domain::password::{self, Verification};
+use guichet_domain::identity::{CODE_MAX_ATTEMPTS, SubjectKind, lifetimes};
+use guichet_domain::password::{self, Personal, Verification};
 use guichet_domain::{challenge, ids, secret};
 use guichet_store::repo::codes::{self, OneTimeCode};
 use guichet_store::repo::sessions::{self, RefreshUse};
@@ -19,7 +19,6 @@ use utoipa::ToSchema;
 use validator::Validate;
 
 use crate::auth::flows::{self, ChallengeAnswer, ClientInfo, TokenResponse};
-use crate::auth::tokens::Role;
 use crate::edge::json::Json;
 use crate::notify::{self, Channel, Template};
 use crate::problem::{ApiError, Problem, ProblemCode};
@@ -38,13 +37,6 @@ fn method_disabled() -> ApiError {
     ApiError::new(ProblemCode::LoginMethodDisabled).detail(
         "Ce mode de connexion n'est pas proposé par cette organisation.",
         "This organization does not offer this sign-in method.",
-    )
-}
-
-fn blocked() -> ApiError {
-    ApiError::new(ProblemCode::AccountBlocked).detail(
-        "Votre accès est bloqué : contactez le service client.",
-        "Your access is blocked: contact customer service.",
     )
 }
 
@@ -195,21 +187,24 @@ pub async fn login(
         };
         // No connection is held while the hash runs.
         let verification = verify(state, &body.password, hash.as_deref());
-        let mut conn = state.store.conn()?;
-        let conn = &mut *conn;
+        // The attempt was counted as a failure before the check.
         let (Verification::Match { needs_rehash }, Some(customer)) = (verification, customer)
         else {
-            return Err(flows::fail_credentials(conn, &key, now)?);
+            return Err(flows::invalid_credentials());
         };
-        if customer.blocked_at.is_some() {
-            return Err(blocked());
-        }
-        throttles::reset(conn, &key)?;
-        if needs_rehash {
-            let rehashed = hash_new_password(state, &body.password)?;
-            customers::set_password(conn, &customer.id, &rehashed, now)?;
-        }
-        flows::open_customer_session(conn, state, &customer, body.remember_me, &client, now)
+        let rehashed = if needs_rehash {
+            Some(hash_new_password(state, &body.password)?)
+        } else {
+            None
+        };
+        let mut conn = state.store.conn()?;
+        guichet_store::transaction(&mut conn, |conn| {
+            flows::passed_gate(conn, &key)?;
+            if let Some(rehashed) = &rehashed {
+                customers::set_password(conn, &customer.id, rehashed, now)?;
+            }
+            flows::open_customer_session(conn, state, &customer, body.remember_me, &client, now)
+        })
     })
     .await
     .map(web::Json)
@@ -317,7 +312,7 @@ fn send_code(
         (status = 202, description = "If the address belongs to a customer without access, a code was e-mailed.", body = CodeSent),
         (status = 403, description = "Codes: `login_method_disabled`.", body = Problem, content_type = "application/problem+json"),
         (status = 404, description = "Unknown organization. Codes: `not_found`.", body = Problem, content_type = "application/problem+json"),
-        (status = 422, description = "The password breaks the rule; `errors` lists every unmet rule. Codes: `password_too_short`, `password_too_long`, `password_missing_uppercase`, `password_missing_lowercase`, `password_missing_digit`, `password_missing_special`, `password_too_common`.", body = Problem, content_type = "application/problem+json"),
+        (status = 422, description = "The password breaks the rule; `errors` lists every unmet rule. Codes: `password_too_short`, `password_too_long`, `password_missing_uppercase`, `password_missing_lowercase`, `password_missing_digit`, `password_missing_special`, `password_too_common`, `password_contains_personal_data` (the organization's name or the e-mail given).", body = Problem, content_type = "application/problem+json"),
         (status = 429, description = "Codes: `rate_limited`.", body = Problem, content_type = "application/problem+json"),
     ),
 )]
@@ -328,20 +323,28 @@ pub async fn register(
     body: Json<RegisterRequest>,
 ) -> Result<HttpResponse, ApiError> {
     let body = body.0;
-    flows::check_new_password("password", &body.password)?;
-    flows::limit_sends(&state, &req)?;
+    flows::check_new_password("password", &body.password, &Personal::none())?;
+    flows::limit_sends(&state, &req).await?;
     let now = state.clock.now();
     let masked = body.email.masked();
     blocking_with_state(&state, move |state| {
-        // Hash first, whatever happens next: the same work for every
-        // address, and no connection held while it runs.
-        let pending_hash = hash_new_password(state, &body.password)?;
-        let mut conn = state.store.conn()?;
-        let conn = &mut *conn;
-        let org = flows::organization(conn, &body.organization)?;
+        let org = flows::organization(&mut *state.store.conn()?, &body.organization)?;
         if !org.login_methods.allows_password() {
             return Err(method_disabled());
         }
+        // Only what the request itself gives (the organization and the
+        // e-mail): the customer's name would tell whether the address has
+        // an account.
+        flows::check_new_password(
+            "password",
+            &body.password,
+            &flows::personal(&org, None, body.email.as_str()),
+        )?;
+        // Hash, whatever happens next: the same work for every address,
+        // and no connection held while it runs.
+        let pending_hash = hash_new_password(state, &body.password)?;
+        let mut conn = state.store.conn()?;
+        let conn = &mut *conn;
         let email = body.email.as_str();
         let customer = customers::find_by_email(conn, &org.id, email).optional()?;
         let destination_key = flows::destination_key(state, email);
@@ -403,6 +406,7 @@ const CODE_FAILURES: &str =
     request_body = VerifyCodeRequest,
     responses(
         (status = 200, description = "Access created; signed in.", body = TokenResponse),
+        (status = 403, description = "The customer was blocked after the code was sent. Codes: `account_blocked`.", body = Problem, content_type = "application/problem+json"),
         (status = 404, description = "Unknown organization. Codes: `not_found`.", body = Problem, content_type = "application/problem+json"),
         (status = 422, description = CODE_FAILURES, body = Problem, content_type = "application/problem+json"),
         (status = 429, description = "Codes: `code_attempts_exceeded` (5 wrong codes: ask again), `rate_limited`.", body = Problem, content_type = "application/problem+json"),
@@ -478,7 +482,7 @@ pub async fn otp_start(
     body: Json<OtpStartRequest>,
 ) -> Result<HttpResponse, ApiError> {
     let body = body.0;
-    flows::limit_sends(&state, &req)?;
+    flows::limit_sends(&state, &req).await?;
     let now = state.clock.now();
     let sent = blocking(&state, move |conn, state| {
         let org = flows::organization(conn, &body.organization)?;
@@ -557,9 +561,6 @@ pub async fn otp_verify(
             now,
         )?;
         let customer = customer.ok_or_else(ApiError::not_found)?;
-        if customer.blocked_at.is_some() {
-            return Err(blocked());
-        }
         guichet_store::transaction(conn, |conn| {
             if !codes::consume(conn, &record.id, now)? {
                 return Err(ApiError::new(ProblemCode::CodeExpired));
@@ -643,7 +644,7 @@ fn usable_link(
         (status = 404, description = "Unknown organization. Codes: `not_found`.", body = Problem, content_type = "application/problem+json"),
         (status = 409, description = "The customer already has access. Codes: `already_registered`.", body = Problem, content_type = "application/problem+json"),
         (status = 410, description = "The code has expired. Codes: `link_expired`.", body = Problem, content_type = "application/problem+json"),
-        (status = 422, description = "Codes: `invalid_link` (unknown, used or not this customer's code), and the password rule codes (`password_too_short`, ...).", body = Problem, content_type = "application/problem+json"),
+        (status = 422, description = "Codes: `invalid_link` (unknown, used or not this customer's code), and the password rule codes: `password_too_short`, `password_too_long`, `password_missing_uppercase`, `password_missing_lowercase`, `password_missing_digit`, `password_missing_special`, `password_too_common`, `password_contains_personal_data`.", body = Problem, content_type = "application/problem+json"),
         (status = 429, description = "Codes: `rate_limited`.", body = Problem, content_type = "application/problem+json"),
     ),
 )]
@@ -654,7 +655,7 @@ pub async fn activate(
     body: Json<ActivateRequest>,
 ) -> Result<web::Json<TokenResponse>, ApiError> {
     let body = body.0;
-    flows::check_new_password("password", &body.password)?;
+    flows::check_new_password("password", &body.password, &Personal::none())?;
     let client = ClientInfo::of(&req);
     let now = state.clock.now();
     blocking(&state, move |conn, state| {
@@ -671,9 +672,11 @@ pub async fn activate(
                 "Your access is already active: sign in or use \"Forgot password\".",
             ));
         }
-        if customer.blocked_at.is_some() {
-            return Err(blocked());
-        }
+        flows::check_new_password(
+            "password",
+            &body.password,
+            &flows::personal(&org, Some(&customer.name), &customer.email),
+        )?;
         let hash = hash_new_password(state, &body.password)?;
         guichet_store::transaction(conn, |conn| {
             if !codes::consume(conn, &record.id, now)? {
@@ -717,7 +720,7 @@ pub async fn password_forgot(
     body: Json<ForgotRequest>,
 ) -> Result<HttpResponse, ApiError> {
     let body = body.0;
-    flows::limit_sends(&state, &req)?;
+    flows::limit_sends(&state, &req).await?;
     let now = state.clock.now();
     let masked = body.email.masked();
     blocking(&state, move |conn, state| {
@@ -789,8 +792,9 @@ pub struct ResetRequest {
     request_body = ResetRequest,
     responses(
         (status = 204, description = "Password changed; every session ended."),
+        (status = 403, description = "The customer was blocked meanwhile. Codes: `account_blocked`.", body = Problem, content_type = "application/problem+json"),
         (status = 410, description = "The token has expired. Codes: `link_expired`.", body = Problem, content_type = "application/problem+json"),
-        (status = 422, description = "Codes: `invalid_link` (unknown or used), and the password rule codes (`password_too_short`, ...).", body = Problem, content_type = "application/problem+json"),
+        (status = 422, description = "Codes: `invalid_link` (unknown or used), and the password rule codes: `password_too_short`, `password_too_long`, `password_missing_uppercase`, `password_missing_lowercase`, `password_missing_digit`, `password_missing_special`, `password_too_common`, `password_contains_personal_data`.", body = Problem, content_type = "application/problem+json"),
         (status = 429, description = "Codes: `rate_limited`.", body = Problem, content_type = "application/problem+json"),
     ),
 )]
@@ -800,14 +804,20 @@ pub async fn password_reset(
     body: Json<ResetRequest>,
 ) -> Result<HttpResponse, ApiError> {
     let body = body.0;
-    flows::check_new_password("password", &body.password)?;
+    flows::check_new_password("password", &body.password, &Personal::none())?;
     let now = state.clock.now();
     blocking(&state, move |conn, state| {
         let record = usable_link(conn, state, purpose::PASSWORD_RESET, body.token.trim(), now)?;
         let customer = customers::get(conn, &record.org_id, &record.subject_id)?;
         let org = guichet_store::repo::organizations::get(conn, &record.org_id)?;
+        flows::check_new_password(
+            "password",
+            &body.password,
+            &flows::personal(&org, Some(&customer.name), &customer.email),
+        )?;
         let hash = hash_new_password(state, &body.password)?;
         guichet_store::transaction(conn, |conn| {
+            flows::may_sign_in(conn, &org.id, SubjectKind::Customer, &customer.id)?;
             if !codes::consume(conn, &record.id, now)? {
                 return Err(invalid_link());
             }
@@ -861,6 +871,7 @@ fn invalid_refresh() -> ApiError {
     responses(
         (status = 200, description = "New access and refresh tokens.", body = TokenResponse),
         (status = 401, description = "Unknown, used (the session is now ended) or expired token, or blocked account. Codes: `invalid_refresh_token`.", body = Problem, content_type = "application/problem+json"),
+        (status = 403, description = "The customer is blocked or the staff member disabled (checked when the tokens are issued). Codes: `account_blocked`.", body = Problem, content_type = "application/problem+json"),
         (status = 429, description = "Codes: `rate_limited`.", body = Problem, content_type = "application/problem+json"),
     ),
 )]
@@ -889,24 +900,10 @@ pub async fn refresh(
         if !session.is_active(now) {
             return Err(invalid_refresh());
         }
-        let role = match session.subject_kind {
-            SubjectKind::Customer => {
-                let c = customers::get(conn, &session.org_id, &session.subject_id)?;
-                if c.blocked_at.is_some() {
-                    return Err(invalid_refresh());
-                }
-                Role::Customer
-            }
-            SubjectKind::Staff => {
-                let s = staff::get(conn, &session.org_id, &session.subject_id)?;
-                if s.disabled_at.is_some() {
-                    return Err(invalid_refresh());
-                }
-                staff_role(s.role)
-            }
-        };
-        sessions::touch(conn, &session.id, now)?;
-        flows::tokens_for(conn, state, &session, role, now)
+        guichet_store::transaction(conn, |conn| {
+            sessions::touch(conn, &session.id, now)?;
+            flows::tokens_for(conn, state, &session, now)
+        })
     })
     .await
     .map(web::Json)
@@ -944,13 +941,6 @@ pub async fn logout(
 }
 
 // --------------------------------------------------------------------- staff
-
-fn staff_role(role: StaffRole) -> Role {
-    match role {
-        StaffRole::Admin => Role::Admin,
-        StaffRole::Agent => Role::Agent,
-    }
-}
 
 /// Staff sign-in.
 #[derive(Debug, Deserialize, Validate, ToSchema)]
@@ -1004,30 +994,32 @@ pub async fn staff_login(
         };
         // No connection is held while the hash runs.
         let verification = verify(state, &body.password, hash.as_deref());
-        let mut conn = state.store.conn()?;
-        let conn = &mut *conn;
+        // The attempt was counted as a failure before the check.
         let (Verification::Match { needs_rehash }, Some(member)) = (verification, member) else {
-            return Err(flows::fail_credentials(conn, &key, now)?);
+            return Err(flows::invalid_credentials());
         };
-        if member.disabled_at.is_some() {
-            return Err(blocked());
-        }
-        throttles::reset(conn, &key)?;
-        if needs_rehash {
-            let rehashed = hash_new_password(state, &body.password)?;
-            staff::set_password(conn, &member.id, &rehashed)?;
-        }
-        flows::open_session(
-            conn,
-            state,
-            &org.id,
-            SubjectKind::Staff,
-            &member.id,
-            staff_role(member.role),
-            false,
-            &client,
-            now,
-        )
+        let rehashed = if needs_rehash {
+            Some(hash_new_password(state, &body.password)?)
+        } else {
+            None
+        };
+        let mut conn = state.store.conn()?;
+        guichet_store::transaction(&mut conn, |conn| {
+            flows::passed_gate(conn, &key)?;
+            if let Some(rehashed) = &rehashed {
+                staff::set_password(conn, &member.id, rehashed)?;
+            }
+            flows::open_session(
+                conn,
+                state,
+                &org.id,
+                SubjectKind::Staff,
+                &member.id,
+                false,
+                &client,
+                now,
+            )
+        })
     })
     .await
     .map(web::Json)
@@ -1053,8 +1045,9 @@ pub struct StaffSetupRequest {
     request_body = StaffSetupRequest,
     responses(
         (status = 200, description = "Password set; signed in.", body = TokenResponse),
+        (status = 403, description = "The member is disabled. Codes: `account_blocked`.", body = Problem, content_type = "application/problem+json"),
         (status = 410, description = "Codes: `link_expired`.", body = Problem, content_type = "application/problem+json"),
-        (status = 422, description = "Codes: `invalid_link`, and the password rule codes (`password_too_short`, ...).", body = Problem, content_type = "application/problem+json"),
+        (status = 422, description = "Codes: `invalid_link`, and the password rule codes: `password_too_short`, `password_too_long`, `password_missing_uppercase`, `password_missing_lowercase`, `password_missing_digit`, `password_missing_special`, `password_too_common`, `password_contains_personal_data`.", body = Problem, content_type = "application/problem+json"),
         (status = 429, description = "Codes: `rate_limited`.", body = Problem, content_type = "application/problem+json"),
     ),
 )]
@@ -1065,15 +1058,18 @@ pub async fn staff_setup(
     body: Json<StaffSetupRequest>,
 ) -> Result<web::Json<TokenResponse>, ApiError> {
     let body = body.0;
-    flows::check_new_password("password", &body.password)?;
+    flows::check_new_password("password", &body.password, &Personal::none())?;
     let client = ClientInfo::of(&req);
     let now = state.clock.now();
     blocking(&state, move |conn, state| {
         let record = usable_link(conn, state, purpose::STAFF_SETUP, body.token.trim(), now)?;
         let member = staff::get(conn, &record.org_id, &record.subject_id)?;
-        if member.disabled_at.is_some() {
-            return Err(blocked());
-        }
+        let org = guichet_store::repo::organizations::get(conn, &record.org_id)?;
+        flows::check_new_password(
+            "password",
+            &body.password,
+            &flows::personal(&org, Some(&member.name), &member.email),
+        )?;
         let hash = hash_new_password(state, &body.password)?;
         guichet_store::transaction(conn, |conn| {
             if !codes::consume(conn, &record.id, now)? {
@@ -1086,7 +1082,6 @@ pub async fn staff_setup(
                 &member.org_id,
                 SubjectKind::Staff,
                 &member.id,
-                staff_role(member.role),
                 false,
                 &client,
                 now,

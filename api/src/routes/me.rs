@@ -104,19 +104,25 @@ pub struct ChangePassword {
     /// Same rule as first connection.
     #[validate(length(max = 20000))]
     pub new_password: String,
+    /// Required after three wrong passwords (sign-ins and changes count
+    /// together): see `GET /v1/auth/challenge`.
+    pub challenge: Option<flows::ChallengeAnswer>,
 }
 
-/// Change the password: needs the current one; ends every other session
-/// and e-mails a notice.
+/// Change the password: needs the current one, checked under the same
+/// throttle as sign-in (the failures count together: a challenge after 3,
+/// locked 15 minutes after 10); ends every other session and e-mails a
+/// notice.
 #[utoipa::path(
     tag = "me",
     security(("bearer_jwt" = [])),
     request_body = ChangePassword,
     responses(
         (status = 204, description = "Changed; the other sessions are ended, this one stays."),
-        (status = 401, description = AUTH_FAILURES, body = Problem, content_type = "application/problem+json"),
+        (status = 401, description = "Codes: `unauthenticated`, `invalid_token`, `challenge_required` (after 3 wrong passwords), `challenge_invalid`.", body = Problem, content_type = "application/problem+json"),
         (status = 403, description = "Codes: `forbidden`.", body = Problem, content_type = "application/problem+json"),
-        (status = 422, description = "Codes: `current_password_incorrect`, and the password rule codes (`password_too_short`, ...) on `new_password`.", body = Problem, content_type = "application/problem+json"),
+        (status = 422, description = "Codes: `current_password_incorrect`, and the password rule codes on `new_password`: `password_too_short`, `password_too_long`, `password_missing_uppercase`, `password_missing_lowercase`, `password_missing_digit`, `password_missing_special`, `password_too_common`, `password_contains_personal_data`.", body = Problem, content_type = "application/problem+json"),
+        (status = 429, description = "Codes: `account_locked` (10 wrong passwords: 15 minutes, see `Retry-After`).", body = Problem, content_type = "application/problem+json"),
     ),
 )]
 #[put("/password")]
@@ -126,14 +132,32 @@ pub async fn change_password(
     body: Json<ChangePassword>,
 ) -> Result<HttpResponse, ApiError> {
     let body = body.0;
-    flows::check_new_password("new_password", &body.new_password)?;
+    flows::check_new_password(
+        "new_password",
+        &body.new_password,
+        &guichet_domain::password::Personal::none(),
+    )?;
     let now = state.clock.now();
     let state = state.clone();
     web::block(move || {
-        let mut conn = state.store.conn()?;
-        let conn = &mut conn;
-        let customer = customers::get(conn, &principal.org_id, &principal.customer_id)?;
-        let hash = customers::password_hash(conn, &customer.id)?;
+        let (customer, org, key, hash) = {
+            let mut conn = state.store.conn()?;
+            let conn = &mut conn;
+            let customer = customers::get(conn, &principal.org_id, &principal.customer_id)?;
+            let org = organizations::get(conn, &principal.org_id)?;
+            flows::check_new_password(
+                "new_password",
+                &body.new_password,
+                &flows::personal(&org, Some(&customer.name), &customer.email),
+            )?;
+            // The sign-in throttle of this customer: the attempt is counted
+            // before the check.
+            let key = flows::throttle_key(&state, &org.id, SubjectKind::Customer, &customer.email);
+            flows::pass_gate(conn, &state, &key, body.challenge.as_ref(), now)?;
+            let hash = customers::password_hash(conn, &customer.id)?;
+            (customer, org, key, hash)
+        };
+        // No connection is held while the hash runs.
         let current = body.current_password.clone();
         let verified = state.hash_slots.run(move || match hash {
             Some(h) => password::verify_password(&current, &h),
@@ -154,8 +178,9 @@ pub async fn change_password(
                 move || password::hash_password(&new_password)
             })
             .map_err(|e| ApiError::internal(e.to_string()))?;
-        let org = organizations::get(conn, &principal.org_id)?;
-        guichet_store::transaction(conn, |conn| {
+        let mut conn = state.store.conn()?;
+        guichet_store::transaction(&mut conn, |conn| {
+            flows::passed_gate(conn, &key)?;
             customers::set_password(conn, &customer.id, &new_hash, now)?;
             sessions::revoke_all(
                 conn,

@@ -12,11 +12,26 @@
 //! 5. contain a digit,
 //! 6. contain a special character — anything that is neither alphanumeric nor
 //!    whitespace (`!`, `@`, `€`, `_`, …),
-//! 7. not be, once lower-cased, one of the 30 000 most common passwords of the
-//!    `zxcvbn` frequency list (see `crates/domain/data/README.md`).
+//! 7. not be, once normalized (see below), one of the 30 000 most common
+//!    passwords of the `zxcvbn` frequency list (see
+//!    `crates/domain/data/README.md`),
+//! 8. not contain, once normalized, the name or e-mail of the person or of
+//!    their organization ([`Personal`]).
 //!
 //! [`check_password`] reports every unmet rule at once, in that order, so that
 //! the portal can show all the problems in one go.
+//!
+//! # Normalization
+//!
+//! The composition rule pushes people to decorate a common word
+//! (`Password1!`, `Welcome1!`, `P@ssw0rd`), so the list is matched against
+//! every *form* of the candidate ([`normalized_forms`]): it is lower-cased
+//! and its accents are removed (`é`→`e`); common substitutions are undone
+//! (`@`→a, `0`→o, `1`→i or l, `3`→e, `$`→s, each way of reading `1` tried);
+//! and the trailing digits and symbols are taken off one at a time (so
+//! `abcdef1!` gives `abcdef1!`, `abcdef1` and `abcdef`). A candidate is
+//! refused when any form is listed, or when any form contains a personal
+//! word of at least [`PERSONAL_WORD_MIN`] letters.
 //!
 //! # Hashing
 //!
@@ -62,14 +77,17 @@ pub enum PasswordRule {
     MissingDigit,
     /// No character that is neither alphanumeric nor whitespace.
     MissingSpecial,
-    /// The lower-cased password is in the list of common passwords.
+    /// A normalized form of the password is in the list of common passwords.
     TooCommon,
+    /// A normalized form of the password contains the person's or the
+    /// organization's name or e-mail.
+    ContainsPersonalData,
 }
 
 impl PasswordRule {
     /// Every rule, in reporting order (useful to document the rule set, e.g.
     /// in an API schema or a help page).
-    pub const ALL: [PasswordRule; 7] = [
+    pub const ALL: [PasswordRule; 8] = [
         PasswordRule::TooShort,
         PasswordRule::TooLong,
         PasswordRule::MissingUppercase,
@@ -77,6 +95,7 @@ impl PasswordRule {
         PasswordRule::MissingDigit,
         PasswordRule::MissingSpecial,
         PasswordRule::TooCommon,
+        PasswordRule::ContainsPersonalData,
     ];
 
     /// Stable machine-readable code, sent to API clients so that they can
@@ -90,6 +109,7 @@ impl PasswordRule {
             PasswordRule::MissingDigit => "password_missing_digit",
             PasswordRule::MissingSpecial => "password_missing_special",
             PasswordRule::TooCommon => "password_too_common",
+            PasswordRule::ContainsPersonalData => "password_contains_personal_data",
         }
     }
 
@@ -133,6 +153,12 @@ impl PasswordRule {
             (PasswordRule::TooCommon, false) => {
                 "This password is too common; please choose another one."
             }
+            (PasswordRule::ContainsPersonalData, true) => {
+                "Le mot de passe ne doit contenir ni votre nom, ni votre e-mail, ni le nom de l'organisation."
+            }
+            (PasswordRule::ContainsPersonalData, false) => {
+                "The password must not contain your name, your e-mail or the organization's name."
+            }
         }
     }
 }
@@ -149,12 +175,151 @@ static COMMON_PASSWORDS: LazyLock<HashSet<&'static str>> = LazyLock::new(|| {
         .collect()
 });
 
-/// Whether `candidate`, lower-cased, is in the common-password list.
+/// Whether any normalized form of `candidate` ([`normalized_forms`]) is in
+/// the common-password list.
 ///
 /// Case is ignored because swapping case is the first thing people do to get
-/// past a "must contain an upper-case letter" rule.
+/// past a "must contain an upper-case letter" rule; substitutions and
+/// trailing digits and symbols are undone for the same reason.
 pub fn is_common(candidate: &str) -> bool {
-    COMMON_PASSWORDS.contains(candidate.to_lowercase().as_str())
+    normalized_forms(candidate)
+        .iter()
+        .any(|form| COMMON_PASSWORDS.contains(form.as_str()))
+}
+
+/// Personal words shorter than this are not looked for (a two-letter name
+/// would refuse half the passwords that contain it by chance).
+pub const PERSONAL_WORD_MIN: usize = 4;
+
+/// Lower case without accents: the base of every comparison.
+fn fold(text: &str) -> String {
+    text.chars()
+        .flat_map(char::to_lowercase)
+        .map(|c| match c {
+            'à' | 'á' | 'â' | 'ã' | 'ä' | 'å' => 'a',
+            'ç' => 'c',
+            'è' | 'é' | 'ê' | 'ë' => 'e',
+            'ì' | 'í' | 'î' | 'ï' => 'i',
+            'ñ' => 'n',
+            'ò' | 'ó' | 'ô' | 'õ' | 'ö' => 'o',
+            'ù' | 'ú' | 'û' | 'ü' => 'u',
+            'ý' | 'ÿ' => 'y',
+            other => other,
+        })
+        .collect()
+}
+
+/// Undoes the common substitutions, reading `1` as `one_as`.
+fn unleet(text: &str, one_as: char) -> String {
+    text.chars()
+        .map(|c| match c {
+            '@' => 'a',
+            '0' => 'o',
+            '1' => one_as,
+            '3' => 'e',
+            '$' => 's',
+            other => other,
+        })
+        .collect()
+}
+
+/// `text`, then `text` with its trailing non-letters taken off one at a
+/// time, down to the last letter.
+fn trailing_cuts(text: &str) -> Vec<String> {
+    let mut cuts = vec![text.to_owned()];
+    let mut rest = text;
+    while let Some(last) = rest.chars().next_back() {
+        if last.is_alphabetic() {
+            break;
+        }
+        rest = &rest[..rest.len() - last.len_utf8()];
+        if !rest.is_empty() {
+            cuts.push(rest.to_owned());
+        }
+    }
+    cuts
+}
+
+/// Every form under which `candidate` is compared with the list and the
+/// personal words: lower-cased without accents, with the substitutions
+/// undone (before and after the trailing digits and symbols are taken off,
+/// `1` read both as `i` and as `l`), and with those trailing characters
+/// taken off one at a time. Sorted, without duplicates.
+pub fn normalized_forms(candidate: &str) -> Vec<String> {
+    let base = fold(candidate);
+    let mut forms = std::collections::BTreeSet::new();
+    let mut starts = vec![base.clone()];
+    starts.push(unleet(&base, 'i'));
+    starts.push(unleet(&base, 'l'));
+    for start in &starts {
+        for cut in trailing_cuts(start) {
+            forms.insert(unleet(&cut, 'i'));
+            forms.insert(unleet(&cut, 'l'));
+            forms.insert(cut);
+        }
+    }
+    forms.into_iter().filter(|f| !f.is_empty()).collect()
+}
+
+/// What a password must not contain: the names and e-mail addresses of the
+/// person choosing it and of their organization.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Personal {
+    words: Vec<String>,
+}
+
+impl Personal {
+    /// Nothing personal to look for.
+    pub fn none() -> Self {
+        Personal::default()
+    }
+
+    /// Adds a name (a person's or an organization's): the whole name without
+    /// spaces and punctuation, and each of its words, when they have at
+    /// least [`PERSONAL_WORD_MIN`] letters.
+    pub fn name(mut self, name: &str) -> Self {
+        self.add(&fold(name));
+        self
+    }
+
+    /// Adds an e-mail address: its local part (before `@`), whole and word
+    /// by word.
+    pub fn email(mut self, email: &str) -> Self {
+        let local = email.split('@').next().unwrap_or_default();
+        self.add(&fold(local));
+        self
+    }
+
+    fn add(&mut self, folded: &str) {
+        let whole: String = folded.chars().filter(|c| c.is_alphanumeric()).collect();
+        let words = folded
+            .split(|c: char| !c.is_alphanumeric())
+            .map(str::to_owned)
+            .chain(std::iter::once(whole));
+        for word in words {
+            if word.chars().count() >= PERSONAL_WORD_MIN && !self.words.contains(&word) {
+                self.words.push(word);
+            }
+        }
+    }
+
+    /// The words looked for.
+    pub fn words(&self) -> &[String] {
+        &self.words
+    }
+
+    /// Whether a normalized form of `candidate` contains one of the words.
+    pub fn found_in(&self, candidate: &str) -> bool {
+        if self.words.is_empty() {
+            return false;
+        }
+        normalized_forms(candidate).iter().any(|form| {
+            let squeezed: String = form.chars().filter(|c| c.is_alphanumeric()).collect();
+            self.words
+                .iter()
+                .any(|w| form.contains(w.as_str()) || squeezed.contains(w.as_str()))
+        })
+    }
 }
 
 /// How many distinct entries the common-password list holds.
@@ -162,12 +327,19 @@ pub fn common_password_count() -> usize {
     COMMON_PASSWORDS.len()
 }
 
-/// Checks `candidate` against the strength rule.
+/// Checks `candidate` against the strength rule, with nothing personal to
+/// look for (see [`check_password_for`]).
+pub fn check_password(candidate: &str) -> Result<(), Vec<PasswordRule>> {
+    check_password_for(candidate, &Personal::none())
+}
+
+/// Checks `candidate` against the strength rule, `personal` naming what it
+/// must not contain.
 ///
 /// Returns every unmet rule, in the order of [`PasswordRule::ALL`]. Inputs
 /// longer than [`MAX_LENGTH`] are not looked up in the common-password list
-/// (they cannot be in it, and this keeps oversized inputs cheap).
-pub fn check_password(candidate: &str) -> Result<(), Vec<PasswordRule>> {
+/// nor searched for personal words (this keeps oversized inputs cheap).
+pub fn check_password_for(candidate: &str, personal: &Personal) -> Result<(), Vec<PasswordRule>> {
     let mut failed = Vec::new();
 
     // Count at most MAX_LENGTH + 1 characters: enough to decide both bounds.
@@ -205,6 +377,9 @@ pub fn check_password(candidate: &str) -> Result<(), Vec<PasswordRule>> {
 
     if !too_long && is_common(candidate) {
         failed.push(PasswordRule::TooCommon);
+    }
+    if !too_long && personal.found_in(candidate) {
+        failed.push(PasswordRule::ContainsPersonalData);
     }
 
     if failed.is_empty() {
@@ -387,10 +562,16 @@ mod tests {
         check_password(candidate).err().unwrap_or_default()
     }
 
+    fn errors_for(candidate: &str, personal: &Personal) -> Vec<PasswordRule> {
+        check_password_for(candidate, personal)
+            .err()
+            .unwrap_or_default()
+    }
+
     #[test]
     fn accepts_a_password_meeting_every_rule() {
         assert_eq!(check_password("Vélo-Rouge-42"), Ok(()));
-        assert_eq!(check_password("Abcdef1!"), Ok(()));
+        assert_eq!(check_password("Ciel-Marbre7!"), Ok(()));
     }
 
     #[test]
@@ -406,6 +587,7 @@ mod tests {
                 "password_missing_digit",
                 "password_missing_special",
                 "password_too_common",
+                "password_contains_personal_data",
             ]
         );
     }
@@ -465,8 +647,8 @@ mod tests {
             errors("Abc\tdef\u{a0}12"),
             vec![PasswordRule::MissingSpecial]
         );
-        assert_eq!(check_password("Abc def 12_"), Ok(()));
-        assert_eq!(check_password("Abcdef12€"), Ok(()));
+        assert_eq!(check_password("Ciel marbre 12_"), Ok(()));
+        assert_eq!(check_password("Cielmarbre12€"), Ok(()));
     }
 
     #[test]
@@ -536,6 +718,121 @@ mod tests {
         }
         // A small change takes it out of the list.
         assert_eq!(check_password("P@ssw0rd-guichet"), Ok(()));
+    }
+
+    #[test]
+    fn forms_undo_case_accents_substitutions_and_trailing_digits_and_symbols() {
+        let forms = normalized_forms("P@ssw0rd1!");
+        for expected in [
+            "p@ssw0rd1!",
+            "p@ssw0rd1",
+            "p@ssw0rd",
+            "password",
+            "passwordi",
+            "passwordl",
+        ] {
+            assert!(
+                forms.iter().any(|f| f == expected),
+                "{expected} in {forms:?}"
+            );
+        }
+        let forms = normalized_forms("Abcdef1!");
+        assert!(forms.contains(&"abcdef1".to_owned()), "{forms:?}");
+        assert!(forms.contains(&"abcdef".to_owned()), "{forms:?}");
+        // A substituted letter at the end is read before it is cut.
+        assert!(normalized_forms("Welcom3!").contains(&"welcome".to_owned()));
+        // `1` is read both ways.
+        let forms = normalized_forms("1ove");
+        assert!(forms.contains(&"iove".to_owned()) && forms.contains(&"love".to_owned()));
+        assert!(normalized_forms("Hélène").contains(&"helene".to_owned()));
+        // Leading characters stay: only the end is cut.
+        assert!(!normalized_forms("1!Password").contains(&"password".to_owned()));
+        // Only digits and symbols: nothing empty comes out.
+        assert!(normalized_forms("123!").iter().all(|f| !f.is_empty()));
+    }
+
+    #[test]
+    fn decorated_common_passwords_are_refused() {
+        for candidate in [
+            "Password1!",
+            "Welcome1!",
+            "Azerty123!",
+            "Abcdef1!",
+            "P@ssw0rd2024!",
+            "Welc0me!!1",
+            "Azerty-2024",
+        ] {
+            assert_eq!(
+                errors(candidate),
+                vec![PasswordRule::TooCommon],
+                "{candidate}"
+            );
+        }
+        assert!(is_common("PASSWORD1!"));
+    }
+
+    #[test]
+    fn personal_words_come_from_names_and_the_local_part() {
+        let personal = Personal::none()
+            .name("Boulangerie Dupont & Fils")
+            .name("Hélène de la Tour")
+            .email("h.delatour84@example.com");
+        let words = personal.words();
+        for expected in [
+            "boulangerie",
+            "dupont",
+            "fils",
+            "helene",
+            "tour",
+            "delatour84",
+            "hdelatour84",
+        ] {
+            assert!(
+                words.iter().any(|w| w == expected),
+                "{expected} in {words:?}"
+            );
+        }
+        // Short words and the domain are not looked for.
+        for absent in ["de", "la", "h", "example"] {
+            assert!(!words.iter().any(|w| w == absent), "{absent} in {words:?}");
+        }
+    }
+
+    #[test]
+    fn a_password_containing_a_personal_word_is_refused() {
+        let personal = Personal::none()
+            .name("Boulangerie Dupont")
+            .name("Claire Martin")
+            .email("c.martin@example.com");
+        for candidate in [
+            "Claire-2026!",
+            "MARTIN#1975a",
+            "Dup0nt!Rocks9",
+            "xX-Cl@ire-Xx9",
+        ] {
+            assert_eq!(
+                errors_for(candidate, &personal),
+                vec![PasswordRule::ContainsPersonalData],
+                "{candidate}"
+            );
+        }
+        // With its punctuation squeezed out, the name is still found.
+        assert_eq!(
+            errors_for("Bou-Langerie-1!", &personal),
+            vec![PasswordRule::ContainsPersonalData]
+        );
+        assert_eq!(check_password_for("Ciel-Marbre7!", &personal), Ok(()));
+        // Without personal data, the same password passes.
+        assert_eq!(check_password("Claire-2026!"), Ok(()));
+    }
+
+    #[test]
+    fn every_rule_is_reported_together() {
+        let personal = Personal::none().name("Welcome Shop");
+        assert_eq!(
+            errors_for("Welcome1!", &personal),
+            vec![PasswordRule::TooCommon, PasswordRule::ContainsPersonalData]
+        );
     }
 
     #[test]

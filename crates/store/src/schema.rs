@@ -111,6 +111,21 @@ diesel::table! {
 }
 
 diesel::table! {
+    rate_limit_keys (key) {
+        key -> Text,
+        updated_at -> Timestamp,
+    }
+}
+
+diesel::table! {
+    rate_limit_hits (id) {
+        id -> Text,
+        key -> Text,
+        at -> Timestamp,
+    }
+}
+
+diesel::table! {
     used_challenges (id) {
         id -> Text,
         expires_at -> Timestamp,
@@ -430,6 +445,8 @@ diesel::allow_tables_to_appear_in_same_query!(
     refresh_tokens,
     one_time_codes,
     login_throttles,
+    rate_limit_keys,
+    rate_limit_hits,
     used_challenges,
     outbox,
     payment_settings,

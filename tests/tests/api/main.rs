@@ -4,6 +4,7 @@
 
 mod admin;
 mod auth;
+mod auth_limits;
 mod collections;
 mod debits;
 mod demo;

@@ -1137,3 +1137,89 @@ fn codes_sent_are_limited_per_destination() {
     let token = Tokens::from_json(&res.json()).access;
     assert_eq!(send_otp(&app, &token, &id, "sms").status, 202);
 }
+
+#[test]
+fn twenty_wrong_signature_codes_at_once_are_compared_at_most_five_times() {
+    let app = TestApp::spawn();
+    let w = world(&app);
+    let token = &w.tokens.access;
+    let id = draft(
+        &app,
+        token,
+        &w.account,
+        &json!({"iban": IBAN, "amount": 100}),
+    )
+    .json()["id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let code = sms_code(&app, &w, &id);
+    let wrong = if code == "000000" { "111111" } else { "000000" };
+    let barrier = std::sync::Barrier::new(20);
+    let answers: Vec<Response> = std::thread::scope(|scope| {
+        let handles: Vec<_> = (0..20)
+            .map(|_| {
+                scope.spawn(|| {
+                    barrier.wait();
+                    sign(&app, token, &id, wrong, None)
+                })
+            })
+            .collect();
+        handles.into_iter().map(|h| h.join().unwrap()).collect()
+    });
+    let invalid = answers.iter().filter(|r| r.status == 422).count();
+    let exceeded = answers.iter().filter(|r| r.status == 429).count();
+    assert_eq!(invalid + exceeded, 20);
+    assert!(
+        invalid <= 4,
+        "{invalid} wrong codes compared before the fifth"
+    );
+    for r in &answers {
+        let expected = if r.status == 422 {
+            "invalid_code"
+        } else {
+            "code_attempts_exceeded"
+        };
+        assert_eq!(r.json()["code"], expected, "{}", r.text());
+    }
+    // The code is void: the right one no longer signs.
+    sign(&app, token, &id, &code, None).assert_problem(429, "code_attempts_exceeded");
+}
+
+#[test]
+fn signature_code_entries_are_limited_per_ip() {
+    let app = TestApp::spawn_with(guichet_tests::Options {
+        args: vec!["--auth-rate-limit".into(), "40".into()],
+        ..guichet_tests::Options::default()
+    });
+    let w = world(&app);
+    let token = &w.tokens.access;
+    let id = draft(
+        &app,
+        token,
+        &w.account,
+        &json!({"iban": IBAN, "amount": 100}),
+    )
+    .json()["id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    // No code waiting: each entry answers code_expired until the limit.
+    let barrier = std::sync::Barrier::new(50);
+    let answers: Vec<Response> = std::thread::scope(|scope| {
+        let handles: Vec<_> = (0..50)
+            .map(|_| {
+                scope.spawn(|| {
+                    barrier.wait();
+                    sign(&app, token, &id, "123456", None)
+                })
+            })
+            .collect();
+        handles.into_iter().map(|h| h.join().unwrap()).collect()
+    });
+    assert_eq!(answers.iter().filter(|r| r.status == 422).count(), 40);
+    let limited: Vec<_> = answers.iter().filter(|r| r.status == 429).collect();
+    assert_eq!(limited.len(), 10);
+    assert_eq!(limited[0].json()["code"], "rate_limited");
+    assert!(limited[0].header("retry-after").is_some());
+}

@@ -178,7 +178,7 @@ pub async fn create(
 }
 
 /// Change a member's role, or disable / enable them. The organization
-/// always keeps one enabled admin.
+/// always keeps one enabled admin who can sign in (has set a password).
 #[utoipa::path(
     tag = "admin",
     security(("bearer_jwt" = [])),
@@ -189,7 +189,7 @@ pub async fn create(
         (status = 401, description = AUTH_FAILURES, body = Problem, content_type = "application/problem+json"),
         (status = 403, description = ROLE_FAILURE, body = Problem, content_type = "application/problem+json"),
         (status = 404, description = "No such member in your organization. Codes: `not_found`.", body = Problem, content_type = "application/problem+json"),
-        (status = 409, description = "It would leave no enabled admin. Codes: `last_admin`.", body = Problem, content_type = "application/problem+json"),
+        (status = 409, description = "It would leave no enabled admin who can sign in (one with a password). Codes: `last_admin`.", body = Problem, content_type = "application/problem+json"),
     ),
 )]
 #[patch("/{id}")]
@@ -206,6 +206,9 @@ pub async fn update(
     let member = web::block(move || {
         let mut conn = store.conn()?;
         guichet_store::transaction(&mut conn, |conn| {
+            // One staff change of the organization at a time: two admins
+            // disabling each other at once must not both succeed.
+            staff::lock_organization(conn, &principal.org_id)?;
             let current = staff::get(conn, &principal.org_id, &id)?;
             if let Some(role) = body.role {
                 staff::set_role(conn, &principal.org_id, &id, role)?;
@@ -218,10 +221,11 @@ pub async fn update(
                 Some(false) => staff::set_disabled(conn, &principal.org_id, &id, None)?,
                 _ => {}
             }
-            if staff::count_active_admins(conn, &principal.org_id)? == 0 {
+            // Only admins who can sign in count: enabled, with a password.
+            if staff::count_working_admins(conn, &principal.org_id)? == 0 {
                 return Err(ApiError::new(ProblemCode::LastAdmin).detail(
-                    "L'organisation doit garder au moins un administrateur actif.",
-                    "The organization must keep at least one enabled admin.",
+                    "L'organisation doit garder au moins un administrateur actif qui peut se connecter.",
+                    "The organization must keep at least one enabled admin who can sign in.",
                 ));
             }
             Ok(staff::get(conn, &principal.org_id, &id)?)

@@ -960,7 +960,7 @@ pub async fn send_code(
             (Channel::Email, mandate.email.clone(), masked)
         }
     };
-    flows::limit_sends(&state, &req)?;
+    flows::limit_sends(&state, &req).await?;
     let state_for = state.clone();
     let sent_masked = masked.clone();
     web::block(move || {
@@ -1244,7 +1244,7 @@ fn sign(
             headers(("Retry-After" = u32, description = "With `idempotency_key_in_use`: whole seconds (at least 1) until the key's lock ends; a retry after it finishes the request."))),
         (status = 415, description = "Codes: `unsupported_media_type`.", body = Problem, content_type = "application/problem+json"),
         (status = 422, description = "Codes: `invalid_code` (wrong code; `remaining_attempts` says how many tries are left), `code_expired` (no code waiting: ask for one), `amount_exceeds_balance` (one-off: the balance changed since the draft), `idempotency_key_reused` (this key was used with another code or mandate).", body = Problem, content_type = "application/problem+json"),
-        (status = 429, description = "The fifth wrong code voids it: ask for a new one. Codes: `code_attempts_exceeded`.", body = Problem, content_type = "application/problem+json"),
+        (status = 429, description = "The fifth wrong code voids it: ask for a new one. Codes: `code_attempts_exceeded`, `rate_limited` (too many codes entered from this address; see `Retry-After`).", body = Problem, content_type = "application/problem+json"),
     ),
 )]
 #[post("/v1/me/mandates/{id}/signature")]
@@ -1271,6 +1271,7 @@ pub async fn create_signature(
             Begun::Replay(replay) => return Ok(replay.respond(|_| {})),
         }
     }
+    flows::limit_code_entries(&state, &req).await?;
     let state_for = state.clone();
     let principal_for = principal.clone();
     let ticket_for = ticket.clone();

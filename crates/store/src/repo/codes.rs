@@ -140,15 +140,29 @@ pub fn find_by_hash(
         .transpose()
 }
 
-/// Counts one more wrong entry atomically; returns the new count.
-pub fn record_attempt(conn: &mut DbConnection, id: &str) -> Result<i32, StoreError> {
-    diesel::update(one_time_codes::table.find(id))
-        .set(one_time_codes::attempts.eq(one_time_codes::attempts + 1))
-        .execute(conn)?;
-    Ok(one_time_codes::table
-        .find(id)
-        .select(one_time_codes::attempts)
-        .first(conn)?)
+/// Reserves one entry of the code before it is compared: one conditional
+/// `UPDATE` that counts it only while the code is unspent and has tries
+/// left, so that N entries sent at the same time, on any number of nodes,
+/// never get more than `max_attempts` comparisons. Returns the new count,
+/// or `None` when nothing was reserved (out of tries, or spent meanwhile).
+pub fn reserve_attempt(conn: &mut DbConnection, id: &str) -> Result<Option<i32>, StoreError> {
+    let n = diesel::update(
+        one_time_codes::table
+            .filter(one_time_codes::id.eq(id))
+            .filter(one_time_codes::attempts.lt(one_time_codes::max_attempts))
+            .filter(one_time_codes::consumed_at.is_null()),
+    )
+    .set(one_time_codes::attempts.eq(one_time_codes::attempts + 1))
+    .execute(conn)?;
+    if n == 0 {
+        return Ok(None);
+    }
+    Ok(Some(
+        one_time_codes::table
+            .find(id)
+            .select(one_time_codes::attempts)
+            .first(conn)?,
+    ))
 }
 
 /// Spends the code; false if it was already spent (a concurrent use won).
@@ -180,17 +194,4 @@ pub fn void_all(
     .set(one_time_codes::consumed_at.eq(to_db_time(now)))
     .execute(conn)?;
     Ok(())
-}
-
-/// How many codes were sent to this destination since `since`.
-pub fn count_sent_to(
-    conn: &mut DbConnection,
-    destination_key: &str,
-    since: DateTime<Utc>,
-) -> Result<i64, StoreError> {
-    Ok(one_time_codes::table
-        .filter(one_time_codes::destination_key.eq(destination_key))
-        .filter(one_time_codes::created_at.gt(to_db_time(since)))
-        .count()
-        .get_result(conn)?)
 }

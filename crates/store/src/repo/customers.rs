@@ -179,3 +179,21 @@ pub fn set_password(
         .execute(conn)?;
     Ok(())
 }
+
+/// Locks the customer until the end of the transaction (PostgreSQL row
+/// lock; SQLite writers are already serialized by `BEGIN IMMEDIATE`) and
+/// reads it, so that a sign-in deciding on `blocked_at` and a block never
+/// interleave: either the block comes first and is seen, or it comes after
+/// and ends the new session with the others. Call it inside the
+/// transaction.
+pub fn lock(conn: &mut DbConnection, org_id: &str, id: &str) -> Result<Customer, StoreError> {
+    if let DbConnection::Postgresql(pg) = conn {
+        customers::table
+            .filter(customers::org_id.eq(org_id))
+            .filter(customers::id.eq(id))
+            .select(customers::id)
+            .for_update()
+            .first::<String>(pg)?;
+    }
+    get(conn, org_id, id)
+}

@@ -10,6 +10,7 @@ pub mod collections;
 pub mod creditor;
 pub mod customers;
 pub mod idempotency;
+pub mod limits;
 pub mod mandates;
 pub mod organizations;
 pub mod outbox;

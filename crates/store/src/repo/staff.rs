@@ -143,12 +143,45 @@ pub fn set_disabled(
     Ok(())
 }
 
-/// How many enabled admins the organization has.
-pub fn count_active_admins(conn: &mut DbConnection, org_id: &str) -> Result<i64, StoreError> {
+/// How many admins of the organization can work: enabled, and with a
+/// password set (a member who never used their setup token cannot sign in).
+pub fn count_working_admins(conn: &mut DbConnection, org_id: &str) -> Result<i64, StoreError> {
     Ok(staff_users::table
         .filter(staff_users::org_id.eq(org_id))
         .filter(staff_users::role.eq("admin"))
         .filter(staff_users::disabled_at.is_null())
+        .filter(staff_users::password_hash.is_not_null())
         .count()
         .get_result(conn)?)
+}
+
+/// Locks the member until the end of the transaction (PostgreSQL row lock;
+/// SQLite writers are already serialized by `BEGIN IMMEDIATE`) and reads
+/// them. Call it inside the transaction.
+pub fn lock(conn: &mut DbConnection, org_id: &str, id: &str) -> Result<StaffUser, StoreError> {
+    if let DbConnection::Postgresql(pg) = conn {
+        staff_users::table
+            .filter(staff_users::org_id.eq(org_id))
+            .filter(staff_users::id.eq(id))
+            .select(staff_users::id)
+            .for_update()
+            .first::<String>(pg)?;
+    }
+    get(conn, org_id, id)
+}
+
+/// Locks the organization's staff until the end of the transaction (the
+/// organization's row, on PostgreSQL; SQLite writers are already serialized
+/// by `BEGIN IMMEDIATE`), so that two changes deciding on "is another admin
+/// left?" run one after the other. Call it first in the transaction.
+pub fn lock_organization(conn: &mut DbConnection, org_id: &str) -> Result<(), StoreError> {
+    use crate::schema::organizations;
+    if let DbConnection::Postgresql(pg) = conn {
+        organizations::table
+            .filter(organizations::id.eq(org_id))
+            .select(organizations::id)
+            .for_update()
+            .first::<String>(pg)?;
+    }
+    Ok(())
 }
