@@ -7,6 +7,7 @@ mod auth;
 mod collections;
 mod debits;
 mod demo;
+mod hygiene;
 mod mandates;
 mod me;
 mod openapi;
