@@ -51,10 +51,8 @@ pub fn scan(value: &serde_json::Value, refuse_cards: bool) -> Option<Refusal> {
     fn walk(value: &serde_json::Value, path: &str, cards: bool) -> Option<Refusal> {
         match value {
             serde_json::Value::String(s) => text(s, path, cards),
-            serde_json::Value::Number(n) => {
-                (cards && contains_card_number(&n.to_string()))
-                    .then(|| Refusal::CardNumber(path.to_owned()))
-            }
+            serde_json::Value::Number(n) => (cards && contains_card_number(&n.to_string()))
+                .then(|| Refusal::CardNumber(path.to_owned())),
             serde_json::Value::Array(items) => items
                 .iter()
                 .enumerate()
@@ -276,16 +274,26 @@ fn expected_type(message: &str) -> Option<(&'static str, &'static str)> {
     let expected = rest.split_once(", expected ").map_or("", |(_, e)| e);
     let expected = expected.split(" at line ").next().unwrap_or(expected);
     Some(
-        if expected == "a JSON object" || expected.starts_with("struct ") || expected == "a map"
-        {
+        if expected == "a JSON object" || expected.starts_with("struct ") || expected == "a map" {
             ("un objet JSON", "a JSON object")
         } else if expected == "a JSON array" || expected.starts_with("a sequence") {
             ("un tableau JSON", "a JSON array")
         } else if expected == "a boolean" {
             ("un booléen (true ou false)", "a boolean (true or false)")
         } else if [
-            "u8", "u16", "u32", "u64", "u128", "usize", "i8", "i16", "i32", "i64", "i128",
-            "isize", "an integer",
+            "u8",
+            "u16",
+            "u32",
+            "u64",
+            "u128",
+            "usize",
+            "i8",
+            "i16",
+            "i32",
+            "i64",
+            "i128",
+            "isize",
+            "an integer",
         ]
         .contains(&expected)
         {

@@ -150,7 +150,10 @@ fn visit_array<'de, V: Visitor<'de>>(items: &'de [Value], visitor: V) -> Result<
     let value = visitor.visit_seq(&mut seq)?;
     match seq.0.len() {
         0 => Ok(value),
-        _ => Err(Error::invalid_length(items.len(), &"fewer elements in array")),
+        _ => Err(Error::invalid_length(
+            items.len(),
+            &"fewer elements in array",
+        )),
     }
 }
 

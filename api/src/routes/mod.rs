@@ -7,6 +7,7 @@ pub mod health;
 pub mod idempotency;
 pub mod me;
 pub mod schedules;
+pub mod security;
 pub mod sepa;
 pub mod views;
 
@@ -45,7 +46,10 @@ pub fn configure(cfg: &mut ServiceConfig) {
                 .service(me::me)
                 .service(me::change_password)
                 .service(me::list_sessions)
-                .service(me::end_session),
+                .service(me::end_session)
+                .service(security::list_contact_changes)
+                .service(security::confirm_contact_change)
+                .service(security::list_security_events),
         )
         .service(
             scope("/v1/admin/customers")

@@ -112,8 +112,8 @@ mod tests {
     fn other_numbers_pass() {
         for text in [
             "",
-            "Commande 4242424242424241",  // Luhn fails
-            "424242424242",               // 12 digits
+            "Commande 4242424242424241", // Luhn fails
+            "424242424242",              // 12 digits
             "FR76 3000 6000 0112 3456 7890 189",
             "FR14 2004 1010 0505 0001 3M02 606",
             "DE89 3704 0044 0532 0130 00",

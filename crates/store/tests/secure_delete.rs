@@ -39,11 +39,8 @@ fn message(id: &str) -> Message {
 fn write_delete_checkpoint(extra_pragmas: &str) -> (usize, usize) {
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("g.db");
-    let store = Store::connect(
-        &DatabaseUrl::Sqlite(path.clone()),
-        &PoolOptions::one_shot(),
-    )
-    .unwrap();
+    let store =
+        Store::connect(&DatabaseUrl::Sqlite(path.clone()), &PoolOptions::one_shot()).unwrap();
     let mut conn = store.conn().unwrap();
     if let guichet_store::DbConnection::Sqlite(c) = &mut *conn {
         c.batch_execute(extra_pragmas).unwrap();
@@ -83,8 +80,7 @@ fn a_deleted_secret_is_not_left_in_the_file_or_the_wal() {
 /// test above would catch their removal.
 #[test]
 fn without_the_pragmas_the_secret_stays() {
-    let (file, wal) = write_delete_checkpoint(
-        "PRAGMA secure_delete = OFF; PRAGMA journal_size_limit = -1;",
-    );
+    let (file, wal) =
+        write_delete_checkpoint("PRAGMA secure_delete = OFF; PRAGMA journal_size_limit = -1;");
     assert!(file + wal > 0, "the control run should leave the secret");
 }

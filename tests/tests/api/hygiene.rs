@@ -43,7 +43,10 @@ fn customers(app: &TestApp, org: &Org) -> Vec<Value> {
 }
 
 fn orders(app: &TestApp, org: &Org) -> Vec<Value> {
-    let res = app.request("GET", "/v1/admin/orders").bearer(&org.admin).send();
+    let res = app
+        .request("GET", "/v1/admin/orders")
+        .bearer(&org.admin)
+        .send();
     assert_eq!(res.status, 200, "{}", res.text());
     res.json()["data"].as_array().unwrap().clone()
 }
@@ -99,7 +102,10 @@ fn a_control_character_in_any_string_is_400_with_its_path_and_nothing_is_stored(
     let problem = res.assert_problem(400, "invalid_field");
     assert_eq!(
         fields(&problem),
-        [("plan[1].due_date".to_owned(), "control_character".to_owned())]
+        [(
+            "plan[1].due_date".to_owned(),
+            "control_character".to_owned()
+        )]
     );
     body = order_body(customer["id"].as_str().unwrap());
     body["total"]["currency"] = json!("EU\u{1}R");
@@ -129,7 +135,9 @@ fn a_control_character_in_any_string_is_400_with_its_path_and_nothing_is_stored(
     // Public routes too.
     let problem = app
         .request("POST", "/v1/auth/login")
-        .json(&json!({"organization": "acme", "email": "claire@example.com", "password": "x\u{0}y"}))
+        .json(
+            &json!({"organization": "acme", "email": "claire@example.com", "password": "x\u{0}y"}),
+        )
         .send()
         .assert_problem(400, "invalid_field");
     assert_eq!(
@@ -275,7 +283,10 @@ fn a_type_error_names_the_field() {
         .assert_problem(400, "invalid_field");
     assert_eq!(
         fields(&problem),
-        [("plan[0].amount.amount".to_owned(), "invalid_type".to_owned())]
+        [(
+            "plan[0].amount.amount".to_owned(),
+            "invalid_type".to_owned()
+        )]
     );
     let after = app
         .request("GET", "/v1/admin/organization")

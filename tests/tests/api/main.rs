@@ -17,3 +17,4 @@ mod platform;
 mod schedules;
 mod schema;
 mod sepa_accounts;
+mod staff_powers;
