@@ -185,6 +185,7 @@ fn an_email_changed_by_staff_is_pending_until_the_customer_confirms_it() {
     );
 
     // Now the new address is the login.
+    app.clock.advance(chrono::Duration::minutes(1));
     ok(app.login(&org, "agent.own@evil.example", PASSWORD), 200);
     app.login(&org, "claire@example.com", PASSWORD)
         .assert_problem(401, "invalid_credentials");
