@@ -938,10 +938,10 @@ pub async fn logout(
         let found = guichet_store::transaction(conn, |conn| {
             sessions::use_refresh(conn, &hash, now).map_err(ApiError::from)
         })?;
-        if let RefreshUse::Fresh { session_id } | RefreshUse::Replayed { session_id } = found {
-            if sessions::revoke(conn, &session_id, now)? {
-                crate::routes::security::record_session_end(conn, &session_id, now)?;
-            }
+        if let RefreshUse::Fresh { session_id } | RefreshUse::Replayed { session_id } = found
+            && sessions::revoke(conn, &session_id, now)?
+        {
+            crate::routes::security::record_session_end(conn, &session_id, now)?;
         }
         Ok(())
     })

@@ -1,6 +1,8 @@
 //! SQLite runs with `secure_delete`: a deleted secret's bytes are not left
 //! in the database file or its write-ahead log.
 
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
 use chrono::{TimeZone, Utc};
 use diesel::RunQueryDsl;
 use diesel::connection::SimpleConnection;

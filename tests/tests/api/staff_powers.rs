@@ -358,7 +358,7 @@ fn confirmation_codes_are_limited_atomically_and_expire() {
     let mut conn = app.store.conn().unwrap();
     let pending = guichet_store::repo::contact_changes::pending(
         &mut conn,
-        &[id.clone()],
+        std::slice::from_ref(&id),
         app.clock.now(),
         None,
         10,
@@ -441,7 +441,7 @@ fn contact_changes_and_history_are_the_customers_own() {
     let mut conn = app.store.conn().unwrap();
     let change = guichet_store::repo::contact_changes::pending(
         &mut conn,
-        &[id.clone()],
+        std::slice::from_ref(&id),
         app.clock.now(),
         None,
         10,
