@@ -96,6 +96,7 @@ impl Modify for CommonResponses {
             ];
             for op in ops.into_iter().flatten() {
                 let has_body = op.request_body.is_some();
+                let has_parameters = op.parameters.as_ref().is_some_and(|p| !p.is_empty());
                 let responses = &mut op.responses.responses;
                 let mut add = |status: &str, text: &str| {
                     responses
@@ -105,7 +106,7 @@ impl Modify for CommonResponses {
                 if has_body {
                     add(
                         "400",
-                        "Malformed body, or a body carrying a card number. Codes: `malformed_json`, `unknown_field`, `invalid_field`, `card_number_refused`.",
+                        "Malformed body, a body or field of the wrong JSON type, a control character in a string, or a card number anywhere in the body. Codes: `malformed_json`, `unknown_field`, `invalid_field`, `card_number_refused`.",
                     );
                     add(
                         "413",
@@ -114,6 +115,12 @@ impl Modify for CommonResponses {
                     add(
                         "415",
                         "Body not sent as application/json. Codes: `unsupported_media_type`.",
+                    );
+                }
+                if has_parameters {
+                    add(
+                        "400",
+                        "A path or query-string parameter is malformed or holds a control character. Codes: `invalid_parameter`.",
                     );
                 }
                 if uses_database {

@@ -178,7 +178,7 @@ pub fn open_customer_session(
     client: &ClientInfo,
     now: DateTime<Utc>,
 ) -> Result<TokenResponse, ApiError> {
-    open_session(
+    let tokens = open_session(
         conn,
         state,
         &customer.org_id,
@@ -187,7 +187,9 @@ pub fn open_customer_session(
         remember_me,
         client,
         now,
-    )
+    )?;
+    crate::routes::security::record_sign_in(conn, customer, &tokens.session_id, &client.ip, now)?;
+    Ok(tokens)
 }
 
 /// The record of a long-lived single-use secret (reset token, activation

@@ -17,24 +17,96 @@ use crate::problem::{ApiError, ProblemCode};
 /// tokenization, for tests and demos.
 pub const CARD_TOKENIZATION_PATH: &str = "/v1/sandbox/card-tokens";
 
-/// Whether a JSON body holds, anywhere, a string or number that looks like
-/// a card number (13–19 digits passing the Luhn check). Such a body is
-/// refused before it is parsed into a request, and never logged.
-pub fn carries_card_number(body: &[u8]) -> bool {
-    fn walk(value: &serde_json::Value) -> bool {
-        match value {
-            serde_json::Value::String(s) => guichet_domain::gateway::looks_like_pan(s),
-            serde_json::Value::Number(n) => guichet_domain::gateway::looks_like_pan(&n.to_string()),
-            serde_json::Value::Array(items) => items.iter().any(walk),
-            serde_json::Value::Object(map) => map.values().any(walk),
-            _ => false,
+/// What a string somewhere in a body may not carry, with the path of the
+/// field that carries it (`address[1]`, `meta.note`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Refusal {
+    /// A control character other than tab, CR and LF (NUL included).
+    ControlCharacter(String),
+    /// A card number, alone or inside longer text.
+    CardNumber(String),
+}
+
+/// The first string of `value` (object keys included) that carries a
+/// control character, or a card number when `refuse_cards`. Numbers are
+/// checked for card numbers too.
+pub fn scan(value: &serde_json::Value, refuse_cards: bool) -> Option<Refusal> {
+    use guichet_domain::free_text::{contains_card_number, is_refused_control};
+    fn join(path: &str, key: &str) -> String {
+        if path.is_empty() {
+            key.to_owned()
+        } else {
+            format!("{path}.{key}")
         }
     }
-    // Cheap pre-check: a card number needs 13 digits in the body.
-    if body.iter().filter(|b| b.is_ascii_digit()).count() < 13 {
-        return false;
+    fn text(s: &str, path: &str, cards: bool) -> Option<Refusal> {
+        if s.chars().any(is_refused_control) {
+            return Some(Refusal::ControlCharacter(path.to_owned()));
+        }
+        if cards && contains_card_number(s) {
+            return Some(Refusal::CardNumber(path.to_owned()));
+        }
+        None
     }
-    serde_json::from_slice::<serde_json::Value>(body).is_ok_and(|v| walk(&v))
+    fn walk(value: &serde_json::Value, path: &str, cards: bool) -> Option<Refusal> {
+        match value {
+            serde_json::Value::String(s) => text(s, path, cards),
+            serde_json::Value::Number(n) => (cards && contains_card_number(&n.to_string()))
+                .then(|| Refusal::CardNumber(path.to_owned())),
+            serde_json::Value::Array(items) => items
+                .iter()
+                .enumerate()
+                .find_map(|(i, item)| walk(item, &format!("{path}[{i}]"), cards)),
+            serde_json::Value::Object(map) => map.iter().find_map(|(key, item)| {
+                let here = join(path, key);
+                if key.chars().any(is_refused_control) {
+                    return Some(Refusal::ControlCharacter(here));
+                }
+                walk(item, &here, cards)
+            }),
+            _ => None,
+        }
+    }
+    walk(value, "", refuse_cards)
+}
+
+/// Whether a JSON body holds, anywhere, a string or number that carries a
+/// card number (13–19 digits passing the Luhn check, alone or inside
+/// text). Such a body is refused before it is parsed into a request, and
+/// never logged.
+pub fn carries_card_number(body: &[u8]) -> bool {
+    serde_json::from_slice::<serde_json::Value>(body)
+        .is_ok_and(|v| matches!(scan(&v, true), Some(Refusal::CardNumber(_))))
+}
+
+/// The problem for a refused string.
+pub fn refusal_problem(refusal: Refusal) -> ApiError {
+    match refusal {
+        Refusal::CardNumber(field) => {
+            let problem = ApiError::new(ProblemCode::CardNumberRefused).detail(
+                "Guichet ne reçoit jamais de numéro de carte : envoyez le jeton de la passerelle de paiement.",
+                "Guichet never takes card numbers: send the payment gateway's token.",
+            );
+            if field.is_empty() {
+                problem
+            } else {
+                problem.field(field, "card_number")
+            }
+        }
+        Refusal::ControlCharacter(field) => {
+            let shown = if field.is_empty() { "(body)" } else { &field };
+            ApiError::new(ProblemCode::InvalidField)
+                .detail(
+                    format!(
+                        "Le champ « {shown} » contient un caractère de contrôle (seuls la tabulation et les retours à la ligne sont admis)."
+                    ),
+                    format!(
+                        "The field `{shown}` holds a control character (only tab, carriage return and line feed are allowed)."
+                    ),
+                )
+                .field(field, "control_character")
+        }
+    }
 }
 
 /// The largest body accepted, in bytes (set from configuration).
@@ -88,13 +160,7 @@ where
                 }
                 body.extend_from_slice(&chunk);
             }
-            if !accepts_card_numbers && carries_card_number(&body) {
-                return Err(ApiError::new(ProblemCode::CardNumberRefused).detail(
-                    "Guichet ne reçoit jamais de numéro de carte : envoyez le jeton de la passerelle de paiement.",
-                    "Guichet never takes card numbers: send the payment gateway's token.",
-                ));
-            }
-            let value = parse::<T>(&body)?;
+            let value = parse::<T>(&body, !accepts_card_numbers)?;
             value.validate().map_err(validation_problem)?;
             Ok(Json(value))
         })
@@ -109,16 +175,21 @@ pub fn payload_too_large(limit: usize) -> ApiError {
     )
 }
 
-/// Parses `bytes` as `T`, mapping each failure to its problem.
-pub fn parse<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, ApiError> {
-    let mut deserializer = serde_json::Deserializer::from_slice(bytes);
-    let value = serde_path_to_error::deserialize(&mut deserializer).map_err(|e| {
+/// Parses `bytes` as `T`, mapping each failure to its problem: first the
+/// JSON syntax, then what no string may carry (control characters, and card
+/// numbers when `refuse_cards`), then the shape and types of `T` (a struct
+/// must be a JSON object, at every depth).
+pub fn parse<T: DeserializeOwned>(bytes: &[u8], refuse_cards: bool) -> Result<T, ApiError> {
+    let value: serde_json::Value =
+        serde_json::from_slice(bytes).map_err(|e| json_problem(".", &e))?;
+    if let Some(refusal) = scan(&value, refuse_cards) {
+        return Err(refusal_problem(refusal));
+    }
+    serde_path_to_error::deserialize(super::strict::Strict(&value)).map_err(|e| {
         let path = e.path().to_string();
         let inner = e.into_inner();
         json_problem(&path, &inner)
-    })?;
-    deserializer.end().map_err(|e| json_problem(".", &e))?;
-    Ok(value)
+    })
 }
 
 fn json_problem(path: &str, error: &serde_json::Error) -> ApiError {
@@ -166,6 +237,22 @@ fn json_problem(path: &str, error: &serde_json::Error) -> ApiError {
                         format!("The field `{full}` is required."),
                     )
                     .field(full, "required")
+            } else if let Some(expected) = expected_type(&message) {
+                if field.is_empty() {
+                    return ApiError::new(ProblemCode::InvalidField)
+                        .detail(
+                            format!("Le corps doit être {}.", expected.0),
+                            format!("The body must be {}.", expected.1),
+                        )
+                        .cause(message);
+                }
+                ApiError::new(ProblemCode::InvalidField)
+                    .detail(
+                        format!("Le champ « {field} » doit être {}.", expected.0),
+                        format!("The field `{field}` must be {}.", expected.1),
+                    )
+                    .field(field, "invalid_type")
+                    .cause(message)
             } else {
                 let shown = if field.is_empty() { "(body)" } else { &field };
                 ApiError::new(ProblemCode::InvalidField)
@@ -178,6 +265,50 @@ fn json_problem(path: &str, error: &serde_json::Error) -> ApiError {
             }
         }
     }
+}
+
+/// For serde's "invalid type: X, expected Y", what was expected, in French
+/// and English words a client understands (never a Rust type name).
+fn expected_type(message: &str) -> Option<(&'static str, &'static str)> {
+    let rest = message.strip_prefix("invalid type: ")?;
+    let expected = rest.split_once(", expected ").map_or("", |(_, e)| e);
+    let expected = expected.split(" at line ").next().unwrap_or(expected);
+    Some(
+        if expected == "a JSON object" || expected.starts_with("struct ") || expected == "a map" {
+            ("un objet JSON", "a JSON object")
+        } else if expected == "a JSON array" || expected.starts_with("a sequence") {
+            ("un tableau JSON", "a JSON array")
+        } else if expected == "a boolean" {
+            ("un booléen (true ou false)", "a boolean (true or false)")
+        } else if [
+            "u8",
+            "u16",
+            "u32",
+            "u64",
+            "u128",
+            "usize",
+            "i8",
+            "i16",
+            "i32",
+            "i64",
+            "i128",
+            "isize",
+            "an integer",
+        ]
+        .contains(&expected)
+        {
+            ("un nombre entier", "an integer")
+        } else if ["f32", "f64", "a number"].contains(&expected) {
+            ("un nombre", "a number")
+        } else if expected.contains("string")
+            || expected.starts_with("enum ")
+            || expected.contains("variant")
+        {
+            ("une chaîne de caractères", "a string")
+        } else {
+            ("du type documenté", "of the documented type")
+        },
+    )
 }
 
 fn quoted_after(message: &str, prefix: &str) -> Option<String> {

@@ -6,6 +6,7 @@ pub mod client_ip;
 pub mod cors;
 pub mod json;
 pub mod routes;
+pub mod strict;
 
 use std::time::Instant;
 
@@ -82,6 +83,63 @@ fn precheck(req: &ServiceRequest, config: &EdgeConfig) -> Option<ApiError> {
         .and_then(|v| v.parse::<u64>().ok());
     if declared.is_some_and(|n| n > config.body_limit as u64) {
         return Some(json::payload_too_large(config.body_limit));
+    }
+    control_in_url(req)
+}
+
+/// The decoded form of a URL component: `%XX` escapes, and `+` as a space
+/// in a query string. Invalid escapes stay as they are.
+fn percent_decode(raw: &str, plus_is_space: bool) -> String {
+    let bytes = raw.as_bytes();
+    let mut out = Vec::with_capacity(bytes.len());
+    let mut i = 0;
+    while i < bytes.len() {
+        let hex = |b: u8| char::from(b).to_digit(16);
+        match bytes[i] {
+            b'%' if i + 2 < bytes.len() => match (hex(bytes[i + 1]), hex(bytes[i + 2])) {
+                (Some(h), Some(l)) => {
+                    out.push(u8::try_from(h * 16 + l).unwrap_or(b'?'));
+                    i += 3;
+                    continue;
+                }
+                _ => out.push(b'%'),
+            },
+            b'+' if plus_is_space => out.push(b' '),
+            b => out.push(b),
+        }
+        i += 1;
+    }
+    String::from_utf8_lossy(&out).into_owned()
+}
+
+/// A control character (NUL included; tab, CR and LF aside) in the decoded
+/// path or in a query parameter's name or value: 400 `invalid_parameter`
+/// naming the parameter, before any handler or database sees it.
+fn control_in_url(req: &ServiceRequest) -> Option<ApiError> {
+    use guichet_domain::free_text::is_refused_control;
+    let refused = |name: &str| {
+        ApiError::new(ProblemCode::InvalidParameter)
+            .detail(
+                format!("Le paramètre « {name} » contient un caractère de contrôle."),
+                format!("The parameter `{name}` holds a control character."),
+            )
+            .field(name, "control_character")
+    };
+    if percent_decode(req.path(), false)
+        .chars()
+        .any(is_refused_control)
+    {
+        return Some(refused("(path)"));
+    }
+    for pair in req.query_string().split('&') {
+        let (name, value) = pair.split_once('=').unwrap_or((pair, ""));
+        let name = percent_decode(name, true);
+        if name.chars().any(is_refused_control) {
+            return Some(refused("(query)"));
+        }
+        if percent_decode(value, true).chars().any(is_refused_control) {
+            return Some(refused(&name));
+        }
     }
     None
 }

@@ -11,6 +11,7 @@ use guichet_domain::identity::{CODE_MAX_ATTEMPTS, SubjectKind, lifetimes};
 use guichet_domain::password::{self, Personal, Verification};
 use guichet_domain::{challenge, ids, secret};
 use guichet_store::repo::codes::{self, OneTimeCode};
+use guichet_store::repo::security_events::Kind as SecurityKind;
 use guichet_store::repo::sessions::{self, RefreshUse};
 use guichet_store::repo::{customers, staff, throttles};
 use guichet_store::{DbConnection, OptionalExt};
@@ -666,7 +667,9 @@ pub async fn activate(
             .optional()?
             .filter(|c| c.id == record.subject_id && c.org_id == record.org_id)
             .ok_or_else(invalid_link)?;
-        if customer.registered_at.is_some() {
+        // Working access (a password, or a sign-in ever): a letter code
+        // never replaces it, so staff who saw the code cannot take it over.
+        if crate::routes::security::has_portal_access(conn, &customer)? {
             return Err(ApiError::new(ProblemCode::AlreadyRegistered).detail(
                 "Votre accès est déjà activé : connectez-vous ou utilisez « Mot de passe oublié ».",
                 "Your access is already active: sign in or use \"Forgot password\".",
@@ -838,6 +841,7 @@ pub async fn password_reset(
                 customer.locale,
                 now,
             )?;
+            crate::routes::security::record(conn, &customer, SecurityKind::PasswordReset, now)?;
             Ok(())
         })
     })
@@ -931,8 +935,10 @@ pub async fn logout(
         let found = guichet_store::transaction(conn, |conn| {
             sessions::use_refresh(conn, &hash, now).map_err(ApiError::from)
         })?;
-        if let RefreshUse::Fresh { session_id } | RefreshUse::Replayed { session_id } = found {
-            sessions::revoke(conn, &session_id, now)?;
+        if let RefreshUse::Fresh { session_id } | RefreshUse::Replayed { session_id } = found
+            && sessions::revoke(conn, &session_id, now)?
+        {
+            crate::routes::security::record_session_end(conn, &session_id, now)?;
         }
         Ok(())
     })

@@ -6,6 +6,7 @@ use chrono::{DateTime, Utc};
 use guichet_domain::contact::{Email, Msisdn};
 use guichet_domain::identity::SubjectKind;
 use guichet_domain::password::{self, Verification};
+use guichet_store::repo::security_events::{self, Actor, Kind, SecurityEvent};
 use guichet_store::repo::{customers, organizations, sessions};
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
@@ -198,6 +199,7 @@ pub async fn change_password(
                 customer.locale,
                 now,
             )?;
+            crate::routes::security::record(conn, &customer, Kind::PasswordChanged, now)?;
             Ok(())
         })
     })
@@ -299,8 +301,22 @@ pub async fn end_session(
         {
             return Err(guichet_store::StoreError::NotFound);
         }
-        sessions::revoke(&mut conn, &id, now)?;
-        Ok(())
+        guichet_store::transaction(&mut conn, |conn| {
+            if sessions::revoke(conn, &id, now)? {
+                security_events::insert(
+                    conn,
+                    &SecurityEvent::new(
+                        &session.org_id,
+                        &session.subject_id,
+                        Kind::SessionEnded,
+                        Actor::Customer,
+                        now,
+                    )
+                    .session(&id, session.ip.as_deref()),
+                )?;
+            }
+            Ok::<_, guichet_store::StoreError>(())
+        })
     })
     .await??;
     Ok(HttpResponse::NoContent().finish())

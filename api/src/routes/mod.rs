@@ -8,6 +8,7 @@ pub mod idempotency;
 pub mod me;
 pub mod sandbox;
 pub mod schedules;
+pub mod security;
 pub mod sepa;
 pub mod views;
 
@@ -47,7 +48,10 @@ pub fn configure(cfg: &mut ServiceConfig) {
                 .service(me::me)
                 .service(me::change_password)
                 .service(me::list_sessions)
-                .service(me::end_session),
+                .service(me::end_session)
+                .service(security::list_contact_changes)
+                .service(security::confirm_contact_change)
+                .service(security::list_security_events),
         )
         .service(
             scope("/v1/admin/customers")

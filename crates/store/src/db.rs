@@ -208,11 +208,19 @@ struct SqlitePragmas {
 /// memory: the pages are the operating system's file cache.
 const SQLITE_MMAP_BYTES: u64 = 1 << 30;
 
+/// After a checkpoint, the write-ahead log is cut back to this size when it
+/// is next reused (`journal_size_limit`), so that old page images (erased
+/// secrets among them) do not linger past the end of what is rewritten.
+/// Every connection also sets `secure_delete`: deleted content is
+/// overwritten with zeros in the database file instead of left in free
+/// space.
+const SQLITE_WAL_KEPT_BYTES: u64 = 0;
+
 impl CustomizeConnection<DbConnection, diesel::r2d2::Error> for SqlitePragmas {
     fn on_acquire(&self, conn: &mut DbConnection) -> Result<(), diesel::r2d2::Error> {
         if let DbConnection::Sqlite(c) = conn {
             c.batch_execute(&format!(
-                "PRAGMA busy_timeout = {}; PRAGMA journal_mode = WAL; PRAGMA synchronous = NORMAL; PRAGMA foreign_keys = ON; PRAGMA mmap_size = {SQLITE_MMAP_BYTES};",
+                "PRAGMA busy_timeout = {}; PRAGMA journal_mode = WAL; PRAGMA synchronous = NORMAL; PRAGMA foreign_keys = ON; PRAGMA mmap_size = {SQLITE_MMAP_BYTES}; PRAGMA secure_delete = ON; PRAGMA journal_size_limit = {SQLITE_WAL_KEPT_BYTES};",
                 self.busy_timeout_ms
             ))
             .map_err(diesel::r2d2::Error::QueryError)?;

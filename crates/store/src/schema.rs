@@ -436,11 +436,47 @@ diesel::table! {
     }
 }
 
+diesel::table! {
+    security_events (id) {
+        id -> Text,
+        org_id -> Text,
+        customer_id -> Text,
+        kind -> Text,
+        actor -> Text,
+        field -> Nullable<Text>,
+        value -> Nullable<Text>,
+        session_id -> Nullable<Text>,
+        ip -> Nullable<Text>,
+        created_at -> Timestamp,
+    }
+}
+
+diesel::table! {
+    contact_changes (id) {
+        id -> Text,
+        org_id -> Text,
+        customer_id -> Text,
+        field -> Text,
+        new_value -> Text,
+        requested_by -> Text,
+        requester_id -> Text,
+        code_hash -> Text,
+        attempts -> Integer,
+        max_attempts -> Integer,
+        expires_at -> Timestamp,
+        status -> Text,
+        created_at -> Timestamp,
+        decided_at -> Nullable<Timestamp>,
+    }
+}
+
 diesel::allow_tables_to_appear_in_same_query!(
     organizations,
     staff_users,
     api_keys,
     customers,
+    security_events,
+    contact_changes,
     sessions,
     refresh_tokens,
     one_time_codes,

@@ -554,10 +554,10 @@ fn patch_to_an_email_already_used_is_409_and_changes_nothing() {
 }
 
 #[test]
-fn patch_to_a_new_email_moves_the_login() {
+fn patch_to_a_new_email_moves_the_login_once_the_customer_confirms_it() {
     let app = TestApp::spawn();
     let org = app.org("acme");
-    let (id, _) = app.registered_customer(&org, "claire@example.com", None);
+    let (id, tokens) = app.registered_customer(&org, "claire@example.com", None);
 
     let res = patch(
         &app,
@@ -566,7 +566,29 @@ fn patch_to_a_new_email_moves_the_login() {
         &json!({"email": "Claire.Martin@Example.com"}),
     );
 
-    assert_eq!(ok(res, 200)["email"], "claire.martin@example.com");
+    // The customer has access: the new address waits for confirmation.
+    let view = ok(res, 200);
+    assert_eq!(view["email"], "claire@example.com");
+    assert_eq!(
+        view["pending_contact_changes"][0]["value"],
+        "claire.martin@example.com"
+    );
+    app.login(&org, "claire.martin@example.com", PASSWORD)
+        .assert_problem(401, "invalid_credentials");
+    let code = app
+        .nth_message("claire.martin@example.com", 1)
+        .code(6)
+        .unwrap();
+    let change = view["pending_contact_changes"][0]["id"].as_str().unwrap();
+    let confirmed = app
+        .request(
+            "POST",
+            &format!("/v1/me/contact-changes/{change}/confirmation"),
+        )
+        .bearer(&tokens.access)
+        .json(&json!({"code": code}))
+        .send();
+    assert_eq!(confirmed.status, 200, "{}", confirmed.text());
     assert_eq!(
         app.login(&org, "claire.martin@example.com", PASSWORD)
             .status,

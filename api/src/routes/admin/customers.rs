@@ -7,7 +7,7 @@ use guichet_domain::identity::{Customer, SubjectKind, lifetimes};
 use guichet_domain::{Locale, ids, secret};
 use guichet_store::StoreError;
 use guichet_store::repo::codes;
-use guichet_store::repo::{customers, sessions};
+use guichet_store::repo::{contact_changes, customers, sessions};
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 use validator::Validate;
@@ -18,6 +18,7 @@ use crate::auth::flows;
 use crate::edge::json::Json;
 use crate::problem::{ApiError, Problem, ProblemCode};
 use crate::routes::auth::purpose;
+use crate::routes::security::{self, ContactField};
 use crate::state::AppState;
 
 /// A customer, as the business sees it (never a password).
@@ -41,6 +42,58 @@ pub struct CustomerView {
     pub blocked_at: Option<DateTime<Utc>>,
     pub created_at: DateTime<Utc>,
     pub updated_at: DateTime<Utc>,
+    /// E-mail or mobile changes asked for by staff or an API key for a
+    /// customer with portal access, waiting for the customer to confirm
+    /// them: until then `email` and `mobile` above stay in force.
+    pub pending_contact_changes: Vec<PendingContactChange>,
+}
+
+/// A contact change waiting for the customer's confirmation.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct PendingContactChange {
+    #[schema(example = "cch_3k9x0d2m7q8r4t6v1w5y")]
+    pub id: String,
+    pub field: ContactField,
+    /// The value asked for.
+    pub value: String,
+    pub requested_at: DateTime<Utc>,
+    pub expires_at: DateTime<Utc>,
+}
+
+/// Fills in the pending contact changes of `views` (one query).
+fn with_pending(
+    conn: &mut guichet_store::DbConnection,
+    mut views: Vec<CustomerView>,
+    now: DateTime<Utc>,
+) -> Result<Vec<CustomerView>, StoreError> {
+    let ids: Vec<String> = views.iter().map(|v| v.id.clone()).collect();
+    let pending = contact_changes::pending(conn, &ids, now, None, 2 * ids.len() as i64 + 1)?;
+    for change in pending.into_iter().rev() {
+        if let Some(view) = views.iter_mut().find(|v| v.id == change.customer_id) {
+            view.pending_contact_changes.push(PendingContactChange {
+                field: if change.field == "mobile" {
+                    ContactField::Mobile
+                } else {
+                    ContactField::Email
+                },
+                id: change.id,
+                value: change.new_value,
+                requested_at: change.created_at,
+                expires_at: change.expires_at,
+            });
+        }
+    }
+    Ok(views)
+}
+
+fn one_with_pending(
+    conn: &mut guichet_store::DbConnection,
+    customer: Customer,
+    now: DateTime<Utc>,
+) -> Result<CustomerView, StoreError> {
+    with_pending(conn, vec![customer.into()], now)?
+        .pop()
+        .ok_or(StoreError::NotFound)
 }
 
 impl From<Customer> for CustomerView {
@@ -58,6 +111,7 @@ impl From<Customer> for CustomerView {
             blocked_at: c.blocked_at,
             created_at: c.created_at,
             updated_at: c.updated_at,
+            pending_contact_changes: Vec::new(),
         }
     }
 }
@@ -208,17 +262,17 @@ pub async fn list(
     page: web::Query<Page>,
 ) -> Result<web::Json<CustomerList>, ApiError> {
     let (limit, after) = page.resolve()?;
+    let now = state.clock.now();
     let store = state.store.clone();
-    let mut items = web::block(move || {
+    let (data, next_cursor) = web::block(move || {
         let mut conn = store.conn()?;
-        customers::list(&mut conn, &principal.org_id, after.as_deref(), limit + 1)
+        let mut items = customers::list(&mut conn, &principal.org_id, after.as_deref(), limit + 1)?;
+        let next_cursor = next_cursor(&mut items, limit, |c| &c.id);
+        let views = items.into_iter().map(CustomerView::from).collect();
+        Ok::<_, StoreError>((with_pending(&mut conn, views, now)?, next_cursor))
     })
     .await??;
-    let next_cursor = next_cursor(&mut items, limit, |c| &c.id);
-    Ok(web::Json(CustomerList {
-        data: items.into_iter().map(CustomerView::from).collect(),
-        next_cursor,
-    }))
+    Ok(web::Json(CustomerList { data, next_cursor }))
 }
 
 const NOT_FOUND: &str = "No such customer in your organization. Codes: `not_found`.";
@@ -242,13 +296,15 @@ pub async fn get_one(
     path: web::Path<String>,
 ) -> Result<web::Json<CustomerView>, ApiError> {
     let id = path.into_inner();
+    let now = state.clock.now();
     let store = state.store.clone();
-    let customer = web::block(move || {
+    let view = web::block(move || {
         let mut conn = store.conn()?;
-        customers::get(&mut conn, &principal.org_id, &id)
+        let customer = customers::get(&mut conn, &principal.org_id, &id)?;
+        one_with_pending(&mut conn, customer, now)
     })
     .await??;
-    Ok(web::Json(customer.into()))
+    Ok(web::Json(view))
 }
 
 /// Change a customer's name, e-mail, mobile, locale or reference. Staff can
@@ -279,19 +335,41 @@ pub async fn update(
     }
     let id = path.into_inner();
     let now = state.clock.now();
-    let store = state.store.clone();
-    let customer = web::block(move || {
-        let mut conn = store.conn()?;
+    let state = state.clone();
+    let view = web::block(move || {
+        let mut conn = state.store.conn()?;
         guichet_store::transaction(&mut conn, |conn| {
             let mut c = customers::get(conn, &principal.org_id, &id)?;
+            let before = c.clone();
+            // For a customer with portal access, a new e-mail or mobile
+            // waits for the customer's confirmation; without access (or to
+            // remove the mobile) it applies at once.
+            let access = security::has_portal_access(conn, &c)?;
+            let mut requested: Vec<(ContactField, String)> = Vec::new();
+            let mut direct: Vec<(ContactField, Option<String>)> = Vec::new();
+            if let Some(email) = body.email.map(|e| e.as_str().to_owned())
+                && email != c.email
+            {
+                if access {
+                    requested.push((ContactField::Email, email));
+                } else {
+                    direct.push((ContactField::Email, Some(email.clone())));
+                    c.email = email;
+                }
+            }
+            if let Some(mobile) = body.mobile.map(|m| m.map(|m| m.as_str().to_owned()))
+                && mobile != c.mobile
+            {
+                match mobile {
+                    Some(mobile) if access => requested.push((ContactField::Mobile, mobile)),
+                    mobile => {
+                        direct.push((ContactField::Mobile, mobile.clone()));
+                        c.mobile = mobile;
+                    }
+                }
+            }
             if let Some(name) = body.name {
                 c.name = name.trim().to_owned();
-            }
-            if let Some(email) = body.email {
-                c.email = email.as_str().to_owned();
-            }
-            if let Some(mobile) = body.mobile {
-                c.mobile = mobile.map(|m| m.as_str().to_owned());
             }
             if let Some(locale) = body.locale {
                 c.locale = locale;
@@ -301,12 +379,33 @@ pub async fn update(
             }
             c.updated_at = now;
             customers::update_profile(conn, &c)?;
-            Ok::<_, StoreError>(c)
+            for (field, value) in direct {
+                security::record_direct_change(
+                    conn,
+                    &before,
+                    field,
+                    value.as_deref(),
+                    &principal.actor,
+                    now,
+                )?;
+            }
+            for (field, value) in requested {
+                security::request_change(
+                    conn,
+                    &state.secret_key,
+                    &c,
+                    field,
+                    &value,
+                    &principal.actor,
+                    now,
+                )?;
+            }
+            one_with_pending(conn, c, now)
         })
     })
     .await?
     .map_err(map_conflict)?;
-    Ok(web::Json(customer.into()))
+    Ok(web::Json(view))
 }
 
 /// Block a customer: no sign-in, and every session ends at once.
@@ -372,11 +471,22 @@ async fn set_blocked(
             if blocked {
                 sessions::revoke_all(conn, SubjectKind::Customer, &id, None, now)?;
             }
-            customers::get(conn, &principal.org_id, &id)
+            if blocked != current.blocked_at.is_some() {
+                security::record_block(
+                    conn,
+                    &principal.org_id,
+                    &id,
+                    blocked,
+                    &principal.actor,
+                    now,
+                )?;
+            }
+            let customer = customers::get(conn, &principal.org_id, &id)?;
+            one_with_pending(conn, customer, now)
         })
     })
     .await??;
-    Ok(web::Json(customer.into()))
+    Ok(web::Json(customer))
 }
 
 /// A new activation code, shown once, to print on a letter.
@@ -415,7 +525,10 @@ pub async fn create_activation_code(
     let issued = web::block(move || {
         let mut conn = state.store.conn()?;
         let customer = customers::get(&mut conn, &principal.org_id, &id)?;
-        if customer.registered_at.is_some() {
+        // Only for a customer with no working access (no password, never
+        // signed in): staff see the code, so it must never replace an
+        // access the customer has.
+        if security::has_portal_access(&mut conn, &customer)? {
             return Err(ApiError::new(ProblemCode::AlreadyRegistered).detail(
                 "Ce client a déjà un accès : il peut utiliser « Mot de passe oublié ».",
                 "This customer already has access: they can use \"Forgot password\".",

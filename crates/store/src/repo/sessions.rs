@@ -214,3 +214,17 @@ pub fn use_refresh(
         RefreshUse::Replayed { session_id }
     })
 }
+
+/// Whether the subject ever had a session (signed in at least once).
+pub fn ever_opened(
+    conn: &mut DbConnection,
+    kind: SubjectKind,
+    subject_id: &str,
+) -> Result<bool, StoreError> {
+    Ok(diesel::select(diesel::dsl::exists(
+        sessions::table
+            .filter(sessions::subject_kind.eq(kind.as_str()))
+            .filter(sessions::subject_id.eq(subject_id)),
+    ))
+    .get_result(conn)?)
+}

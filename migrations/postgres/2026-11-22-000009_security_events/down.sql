@@ -1,0 +1,2 @@
+DROP TABLE contact_changes;
+DROP TABLE security_events;
