@@ -184,6 +184,7 @@ fn serve(args: &ServeArgs) -> ExitCode {
         &settings.notify,
         store.clone(),
         clock.clone(),
+        guichet_api::notify::OutboxKey::derive(&settings.secret_key),
     ) {
         Ok(dispatcher) => dispatcher.spawn(),
         Err(e) => return fail(format!("notification delivery: {e}")),

@@ -40,6 +40,11 @@ pub struct AppState {
 }
 
 impl AppState {
+    /// The key messages carrying a secret are sealed with in the outbox.
+    pub fn outbox_key(&self) -> guichet_jobs::notify::OutboxKey {
+        guichet_jobs::notify::OutboxKey::derive(&self.secret_key)
+    }
+
     /// How long an idempotency key (and a regularization payment) may stay
     /// in progress before a retry may take it over.
     pub fn idempotency_lease(&self) -> chrono::Duration {

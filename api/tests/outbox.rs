@@ -22,6 +22,11 @@ use guichet_store::{DatabaseUrl, PoolOptions, Store};
 
 const CODE: &str = "482913";
 
+/// The key the test outbox is sealed with.
+fn key() -> notify::OutboxKey {
+    notify::OutboxKey::derive(b"the outbox tests' server secret key")
+}
+
 struct World {
     dir: tempfile::TempDir,
     store: Store,
@@ -70,14 +75,21 @@ impl World {
     }
 
     fn dispatcher(&self, settings: &NotifySettings) -> Dispatcher {
-        Dispatcher::new(settings, self.store.clone(), Arc::new(self.clock.clone())).unwrap()
+        Dispatcher::new(
+            settings,
+            self.store.clone(),
+            Arc::new(self.clock.clone()),
+            key(),
+        )
+        .unwrap()
     }
 
     /// Queues a sign-in code and returns the message id.
     fn queue(&self, channel: Channel, recipient: &str, org_name: &str) -> String {
         let mut conn = self.store.conn().unwrap();
-        notify::queue(
+        notify::queue_sealed(
             &mut conn,
+            &key(),
             None,
             channel,
             recipient,
@@ -483,7 +495,14 @@ fn http_sms_error_is_retried_later_then_delivered() {
         row.last_error.as_deref(),
         Some("SMS provider answered HTTP 500")
     );
-    assert!(row.body.contains(CODE), "the body stays until delivered");
+    assert!(
+        !row.body.contains(CODE),
+        "the code is never stored in clear"
+    );
+    assert!(
+        key().open(&row.body).unwrap().contains(CODE),
+        "the sealed body stays until delivered"
+    );
     assert_eq!(world.pending(), 1);
 
     // Not due yet.
@@ -565,12 +584,28 @@ fn settings_that_cannot_work_are_refused() {
         email: EmailDeliveryMode::Smtp,
         ..world.settings()
     };
-    assert!(Dispatcher::new(&no_host, world.store.clone(), Arc::new(world.clock.clone())).is_err());
+    assert!(
+        Dispatcher::new(
+            &no_host,
+            world.store.clone(),
+            Arc::new(world.clock.clone()),
+            key()
+        )
+        .is_err()
+    );
     let no_url = NotifySettings {
         sms: SmsDeliveryMode::Http,
         ..world.settings()
     };
-    assert!(Dispatcher::new(&no_url, world.store.clone(), Arc::new(world.clock.clone())).is_err());
+    assert!(
+        Dispatcher::new(
+            &no_url,
+            world.store.clone(),
+            Arc::new(world.clock.clone()),
+            key()
+        )
+        .is_err()
+    );
     let bad_from = NotifySettings {
         email_from: "nobody".into(),
         ..world.settings()
@@ -579,7 +614,8 @@ fn settings_that_cannot_work_are_refused() {
         Dispatcher::new(
             &bad_from,
             world.store.clone(),
-            Arc::new(world.clock.clone())
+            Arc::new(world.clock.clone()),
+            key(),
         )
         .is_err()
     );
@@ -616,9 +652,8 @@ fn queue_with_pdf(world: &World, recipient: &str, pdf: &[u8]) -> String {
         None,
         Channel::Email,
         recipient,
-        &Template::LoginCode {
+        &Template::PasswordChanged {
             org_name: "Acme".into(),
-            code: CODE.into(),
         },
         Locale::Fr,
         world.clock.now(),
@@ -650,7 +685,13 @@ fn attachments_go_out_as_multipart_by_file_and_smtp() {
     assert!(head.contains("multipart/mixed"), "{eml}");
     assert!(head.contains("Content-Type: application/pdf"), "{eml}");
     assert!(head.contains("Content-Disposition: attachment"), "{eml}");
-    assert!(unfold(&eml).contains(CODE), "{eml}");
+    let text = Template::PasswordChanged {
+        org_name: "Acme".into(),
+    }
+    .render(Locale::Fr, Channel::Email)
+    .body;
+    let first_line = text.lines().find(|l| !l.trim().is_empty()).unwrap();
+    assert!(unfold(&eml).contains(first_line), "{eml}");
     let encoded = base64::engine::general_purpose::STANDARD.encode(PDF);
     assert!(eml.replace("\r\n", "").contains(&encoded), "{eml}");
     assert!(world.row(&id).sent_at.is_some());

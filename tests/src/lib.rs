@@ -195,6 +195,7 @@ impl TestApp {
             &settings.notify,
             store.clone(),
             Arc::new(clock.clone()),
+            guichet_api::notify::OutboxKey::derive(&settings.secret_key),
         )
         .unwrap()
         .spawn();

@@ -23,6 +23,7 @@ use std::time::{Duration, Instant};
 
 use chrono::{DateTime, Utc};
 use guichet_domain::{Clock, ids};
+use guichet_jobs::notify::{OutboxKey, seal};
 use guichet_store::Store;
 use guichet_store::repo::outbox::{self, Message};
 
@@ -104,6 +105,8 @@ pub struct Dispatcher {
     email: EmailSender,
     sms: SmsSender,
     interval: Duration,
+    /// Opens the bodies stored sealed (messages carrying a secret).
+    outbox_key: OutboxKey,
 }
 
 impl std::fmt::Debug for Dispatcher {
@@ -124,6 +127,7 @@ impl Dispatcher {
         settings: &NotifySettings,
         store: Store,
         clock: Arc<dyn Clock>,
+        outbox_key: OutboxKey,
     ) -> Result<Dispatcher, String> {
         Ok(Dispatcher {
             store,
@@ -131,6 +135,7 @@ impl Dispatcher {
             email: EmailSender::new(settings)?,
             sms: SmsSender::new(settings)?,
             interval: settings.interval,
+            outbox_key,
         })
     }
 
@@ -220,6 +225,21 @@ impl Dispatcher {
 
     fn deliver(&self, message: &Message) -> Result<(), DeliveryError> {
         let now = self.clock.now();
+        // A sealed body is opened here, for this delivery only; the stored
+        // body is erased once it is sent.
+        let opened;
+        let message = if seal::is_sealed(&message.body) {
+            let body = self.outbox_key.open(&message.body).map_err(|e| {
+                DeliveryError::permanent(format!("cannot open the sealed message: {e}"))
+            })?;
+            opened = Message {
+                body,
+                ..message.clone()
+            };
+            &opened
+        } else {
+            message
+        };
         match message.channel.as_str() {
             "email" => {
                 let attachments = self

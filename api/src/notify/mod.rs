@@ -4,4 +4,6 @@
 
 pub mod dispatch;
 
-pub use guichet_jobs::notify::{Channel, Template, queue, queue_with_attachments, templates};
+pub use guichet_jobs::notify::{
+    Channel, OutboxKey, Template, queue, queue_sealed, queue_with_attachments, templates,
+};

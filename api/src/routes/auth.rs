@@ -290,8 +290,9 @@ fn send_code(
     guichet_store::transaction(conn, |conn| {
         codes::void_all(conn, subject_id, purpose, now)?;
         codes::insert(conn, &record)?;
-        notify::queue(
+        notify::queue_sealed(
             conn,
+            &state.outbox_key(),
             Some(&org.id),
             channel,
             raw_destination,
@@ -754,8 +755,9 @@ pub async fn password_forgot(
         guichet_store::transaction(conn, |conn| {
             codes::void_all(conn, &c.id, purpose::PASSWORD_RESET, now)?;
             codes::insert(conn, &record)?;
-            notify::queue(
+            notify::queue_sealed(
                 conn,
+                &state.outbox_key(),
                 Some(&org.id),
                 Channel::Email,
                 email,

@@ -243,6 +243,8 @@ pub fn request_change(
     contact_changes::insert(conn, &change)?;
     let masked_new = mask(field, new_value);
     let (subject, body) = code_message(&org.name, field, &code, customer.locale);
+    // The code is stored sealed, opened only at delivery.
+    let body = crate::notify::OutboxKey::derive(secret_key).seal(&body);
     queue(
         conn,
         &org.id,

@@ -59,6 +59,17 @@ impl Db {
         }
     }
 
+    /// A fresh SQLite database whatever `GUICHET_TEST_DATABASE_URL` says
+    /// (for tests that read the database's files).
+    pub fn sqlite() -> Db {
+        let dir = tempfile::tempdir().unwrap();
+        Db {
+            url: format!("sqlite://{}", dir.path().join("guichet.db").display()),
+            dir,
+            drop_pg: None,
+        }
+    }
+
     /// The data directory (secrets, outbox).
     pub fn data_dir(&self) -> PathBuf {
         self.dir.path().join("data")
@@ -196,6 +207,11 @@ impl Server {
                 Err(_) => panic!("no log line with {needles:?} within {within:?}"),
             }
         }
+    }
+
+    /// Every log line received so far.
+    pub fn log_lines(&self) -> Vec<String> {
+        self.log.lock().unwrap().try_iter().collect()
     }
 
     /// Waits until the server pauses at the fault point `point`

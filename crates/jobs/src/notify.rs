@@ -3,6 +3,7 @@
 //! later, with retries, by the API's dispatcher thread
 //! (`guichet_api::notify::dispatch`).
 
+pub mod seal;
 pub mod templates;
 
 use chrono::{DateTime, Utc};
@@ -10,6 +11,7 @@ use guichet_domain::{Locale, ids};
 use guichet_store::repo::outbox::{self, Attachment, Message};
 use guichet_store::{DbConnection, StoreError};
 
+pub use seal::OutboxKey;
 pub use templates::Template;
 
 /// The channel a message goes through.
@@ -29,7 +31,9 @@ impl Channel {
 }
 
 /// Writes `template`, rendered in `locale`, to the outbox for `recipient`.
-/// Call it inside the transaction of the change the message is about.
+/// Call it inside the transaction of the change the message is about. A
+/// template that carries a secret is refused: it goes through
+/// [`queue_sealed`].
 pub fn queue(
     conn: &mut DbConnection,
     org_id: Option<&str>,
@@ -54,7 +58,68 @@ pub fn queue_with_attachments(
     now: DateTime<Utc>,
     attachments: &[Attachment],
 ) -> Result<(), StoreError> {
-    let rendered = template.render(locale, channel);
+    if template.carries_secret() {
+        return Err(StoreError::Database(format!(
+            "the {} message carries a secret: it is queued sealed",
+            template.name()
+        )));
+    }
+    enqueue(
+        conn,
+        org_id,
+        channel,
+        recipient,
+        template,
+        locale,
+        now,
+        attachments,
+        None,
+    )
+}
+
+/// [`queue`] for a message that carries a secret (a code, a link with a
+/// token): its body is stored sealed under `key` and opened only at
+/// delivery, then erased.
+#[allow(clippy::too_many_arguments)]
+pub fn queue_sealed(
+    conn: &mut DbConnection,
+    key: &OutboxKey,
+    org_id: Option<&str>,
+    channel: Channel,
+    recipient: &str,
+    template: &Template,
+    locale: Locale,
+    now: DateTime<Utc>,
+) -> Result<(), StoreError> {
+    enqueue(
+        conn,
+        org_id,
+        channel,
+        recipient,
+        template,
+        locale,
+        now,
+        &[],
+        Some(key),
+    )
+}
+
+#[allow(clippy::too_many_arguments)]
+fn enqueue(
+    conn: &mut DbConnection,
+    org_id: Option<&str>,
+    channel: Channel,
+    recipient: &str,
+    template: &Template,
+    locale: Locale,
+    now: DateTime<Utc>,
+    attachments: &[Attachment],
+    seal: Option<&OutboxKey>,
+) -> Result<(), StoreError> {
+    let mut rendered = template.render(locale, channel);
+    if let Some(key) = seal {
+        rendered.body = key.seal(&rendered.body);
+    }
     let attachments = if channel == Channel::Email {
         attachments
     } else {

@@ -150,8 +150,9 @@ pub async fn create(
         guichet_store::transaction(&mut conn, |conn| {
             staff::insert(conn, &saved)?;
             let token = new_staff_setup_token(conn, &state.secret_key, &saved, now)?;
-            notify::queue(
+            notify::queue_sealed(
                 conn,
+                &state.outbox_key(),
                 Some(&org.id),
                 Channel::Email,
                 &saved.email,

@@ -993,8 +993,9 @@ pub async fn send_code(
         guichet_store::transaction(conn, |conn| {
             codes::void_all(conn, &mandate.id, SIGNATURE_PURPOSE, now)?;
             codes::insert(conn, &record)?;
-            notify::queue(
+            notify::queue_sealed(
                 conn,
+                &state.outbox_key(),
                 Some(&principal.org_id),
                 notify_channel,
                 &raw,

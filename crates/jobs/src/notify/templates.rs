@@ -102,6 +102,19 @@ impl Template {
         }
     }
 
+    /// Whether the message carries a secret (a one-time code, a reset or
+    /// setup link): it is then stored sealed ([`super::queue_sealed`]).
+    pub fn carries_secret(&self) -> bool {
+        matches!(
+            self,
+            Template::RegisterCode { .. }
+                | Template::LoginCode { .. }
+                | Template::PasswordReset { .. }
+                | Template::StaffSetup { .. }
+                | Template::MandateCode { .. }
+        )
+    }
+
     /// The subject and body in `locale`, shaped for `channel` (an SMS is one
     /// short line).
     pub fn render(&self, locale: Locale, channel: Channel) -> Rendered {
