@@ -2,8 +2,12 @@
 //! server uses.
 
 use actix_web::App;
-use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
-use utoipa::openapi::{Content, OpenApi as Spec, RefOr, ResponseBuilder};
+use utoipa::openapi::header::{Header, HeaderBuilder};
+use utoipa::openapi::path::{Operation, ParameterBuilder, ParameterIn};
+use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityRequirement, SecurityScheme};
+use utoipa::openapi::{
+    Content, ObjectBuilder, OpenApi as Spec, RefOr, Required, ResponseBuilder, Type,
+};
 use utoipa::{Modify, OpenApi};
 use utoipa_actix_web::AppExt;
 
@@ -17,9 +21,10 @@ use crate::problem::{FieldError, Problem, ProblemCode};
 regularization, SEPA mandates, autopay. Errors are RFC 9457 problem details \
 (`application/problem+json`) with a stable `code`; `title` and `detail` follow \
 `Accept-Language` (fr, en; default fr). Money is integer minor units with an ISO 4217 currency.",
-        license(name = "Apache-2.0"),
+        license(name = "Apache-2.0", identifier = "Apache-2.0"),
     ),
     components(schemas(Problem, ProblemCode, FieldError)),
+    servers((url = "/", description = "The server that serves this document.")),
     modifiers(&SecuritySchemes, &CommonResponses),
     tags(
         (name = "operations", description = "Health, readiness and metrics."),
@@ -36,27 +41,20 @@ struct SecuritySchemes;
 
 impl Modify for SecuritySchemes {
     fn modify(&self, openapi: &mut Spec) {
+        // One scheme for every bearer credential, so that whatever is pasted
+        // into Swagger UI's "Authorize" is sent: a customer's or staff
+        // member's access token, or an organization's API key.
         let components = openapi.components.get_or_insert_with(Default::default);
         components.add_security_scheme(
-            "bearer_jwt",
+            "bearer",
             SecurityScheme::Http(
                 HttpBuilder::new()
                     .scheme(HttpAuthScheme::Bearer)
-                    .bearer_format("JWT")
                     .description(Some(
-                        "Access token from /v1/auth/... (15 minutes). Customers use /v1/me, staff /v1/admin.",
-                    ))
-                    .build(),
-            ),
-        );
-        components.add_security_scheme(
-            "api_key",
-            SecurityScheme::Http(
-                HttpBuilder::new()
-                    .scheme(HttpAuthScheme::Bearer)
-                    .bearer_format("gk_...")
-                    .description(Some(
-                        "An organization's server-to-server API key (`Authorization: Bearer gk_...`), for /v1/admin.",
+                        "`Authorization: Bearer <credential>`. The credential is an access token \
+(a JWT from /v1/auth/..., valid 15 minutes: customers use /v1/me, staff /v1/admin) or, on the \
+operations marked `x-api-key: true` (their description says so too), an organization's \
+server-to-server API key (`gk_...`).",
                     ))
                     .build(),
             ),
@@ -64,10 +62,143 @@ impl Modify for SecuritySchemes {
     }
 }
 
-/// Adds the answers any operation can give, so that no status goes
-/// undocumented: 431 and 500 everywhere; 400, 413 and 415 wherever a body
-/// is read; 503 wherever the database is used.
+/// Adds what every operation shares, so that nothing goes undocumented:
+/// - the answers any operation can give: 431 and 500 everywhere; 400, 413
+///   and 415 wherever a body is read; 503 wherever the database is used;
+/// - the `Accept-Language` parameter;
+/// - the response headers the edge sets: `X-Request-Id` on every answer,
+///   `WWW-Authenticate` on 401, `Retry-After` on 429, `Idempotent-Replayed`
+///   on the successes of operations that take an `Idempotency-Key`;
+/// - `security: []` for the public operations, which say `security(())`;
+/// - a sentence in the description of operations marked `x-api-key`.
 struct CommonResponses;
+
+fn string_schema() -> ObjectBuilder {
+    ObjectBuilder::new().schema_type(Type::String)
+}
+
+fn header(schema: ObjectBuilder, description: &str) -> Header {
+    HeaderBuilder::new()
+        .schema(schema)
+        .description(Some(description))
+        .build()
+}
+
+/// `Accept-Language`, which every operation reads: problem titles and
+/// details, and some bodies, follow it.
+fn accept_language(op: &mut Operation) {
+    let parameters = op.parameters.get_or_insert_with(Vec::new);
+    if parameters
+        .iter()
+        .any(|p| p.name.eq_ignore_ascii_case("Accept-Language"))
+    {
+        return;
+    }
+    parameters.push(
+        ParameterBuilder::new()
+            .name("Accept-Language")
+            .parameter_in(ParameterIn::Header)
+            .required(Required::False)
+            .description(Some(
+                "The language of problem titles and details (and of the texts and documents that \
+have one): `fr` or `en`, with the usual quality values (`en-GB,en;q=0.9`). Default `fr`.",
+            ))
+            .schema(Some(string_schema().max_length(Some(256)).examples(["en"])))
+            .build(),
+    );
+}
+
+fn takes_idempotency_key(op: &Operation) -> bool {
+    op.parameters.as_ref().is_some_and(|parameters| {
+        parameters
+            .iter()
+            .any(|p| p.name.eq_ignore_ascii_case("Idempotency-Key"))
+    })
+}
+
+/// The response headers the edge and the idempotency layer set.
+fn response_headers(op: &mut Operation) {
+    let idempotent = takes_idempotency_key(op);
+    for (status, response) in op.responses.responses.iter_mut() {
+        let RefOr::T(response) = response else {
+            continue;
+        };
+        let headers = &mut response.headers;
+        headers.entry("X-Request-Id".to_owned()).or_insert_with(|| {
+            header(
+                string_schema(),
+                "The request's id: the caller's own `X-Request-Id` when it sent a valid one, \
+otherwise a new one. Logged with the request; quote it to support.",
+            )
+        });
+        match status.as_str() {
+            "401" => {
+                headers
+                    .entry("WWW-Authenticate".to_owned())
+                    .or_insert_with(|| {
+                        header(
+                            string_schema().enum_values(Some(["Bearer"])),
+                            "Always `Bearer`.",
+                        )
+                    });
+            }
+            "429" => {
+                headers.entry("Retry-After".to_owned()).or_insert_with(|| {
+                    header(
+                        ObjectBuilder::new()
+                            .schema_type(Type::Integer)
+                            .minimum(Some(1)),
+                        "Whole seconds to wait before a retry may go through.",
+                    )
+                });
+            }
+            _ => {}
+        }
+        if idempotent && status.starts_with('2') {
+            headers
+                .entry("Idempotent-Replayed".to_owned())
+                .or_insert_with(|| {
+                    header(
+                        string_schema().enum_values(Some(["true"])),
+                        "`true` when this answer is the stored answer to an earlier request \
+with the same `Idempotency-Key`; absent otherwise.",
+                    )
+                });
+        }
+    }
+}
+
+/// Public operations are annotated `security(())`, which utoipa writes as
+/// one empty requirement; the document says `security: []`.
+fn public_security(op: &mut Operation) {
+    if let Some(requirements) = &mut op.security
+        && requirements
+            .iter()
+            .all(|r| *r == SecurityRequirement::default())
+    {
+        requirements.clear();
+    }
+}
+
+const API_KEY_NOTE: &str = "Staff access token or organization API key (`x-api-key: true`).";
+
+fn api_key_note(op: &mut Operation) {
+    let marked = op
+        .extensions
+        .as_ref()
+        .is_some_and(|e| e.get("x-api-key") == Some(&serde_json::Value::Bool(true)));
+    if !marked {
+        return;
+    }
+    let description = op.description.get_or_insert_with(String::new);
+    if description.contains(API_KEY_NOTE) {
+        return;
+    }
+    if !description.is_empty() {
+        description.push_str("\n\n");
+    }
+    description.push_str(API_KEY_NOTE);
+}
 
 fn problem_response(description: &str) -> RefOr<utoipa::openapi::Response> {
     RefOr::T(
@@ -95,8 +226,11 @@ impl Modify for CommonResponses {
                 &mut item.delete,
             ];
             for op in ops.into_iter().flatten() {
+                public_security(op);
+                api_key_note(op);
                 let has_body = op.request_body.is_some();
                 let has_parameters = op.parameters.as_ref().is_some_and(|p| !p.is_empty());
+                accept_language(op);
                 let responses = &mut op.responses.responses;
                 let mut add = |status: &str, text: &str| {
                     responses
@@ -137,10 +271,28 @@ impl Modify for CommonResponses {
                     "500",
                     "Unexpected error; the body carries only the request id. Codes: `internal_error`.",
                 );
+                response_headers(op);
             }
         }
     }
 }
+
+/// A file in a response body: `type: string, format: binary`, used inline
+/// with the file's media type (`body = inline(Binary)`).
+pub struct Binary;
+
+impl utoipa::PartialSchema for Binary {
+    fn schema() -> RefOr<utoipa::openapi::schema::Schema> {
+        ObjectBuilder::new()
+            .schema_type(Type::String)
+            .format(Some(utoipa::openapi::SchemaFormat::KnownFormat(
+                utoipa::openapi::KnownFormat::Binary,
+            )))
+            .into()
+    }
+}
+
+impl utoipa::ToSchema for Binary {}
 
 /// The complete OpenAPI document of this build.
 pub fn spec() -> Spec {
