@@ -4,6 +4,7 @@
 use actix_web::App;
 use utoipa::openapi::header::{Header, HeaderBuilder};
 use utoipa::openapi::path::{Operation, ParameterBuilder, ParameterIn};
+use utoipa::openapi::schema::{ArrayBuilder, KnownFormat, Schema, SchemaFormat};
 use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityRequirement, SecurityScheme};
 use utoipa::openapi::{
     Content, ObjectBuilder, OpenApi as Spec, RefOr, Required, ResponseBuilder, Type,
@@ -23,9 +24,18 @@ regularization, SEPA mandates, autopay. Errors are RFC 9457 problem details \
 `Accept-Language` (fr, en; default fr). Money is integer minor units with an ISO 4217 currency.",
         license(name = "Apache-2.0", identifier = "Apache-2.0"),
     ),
-    components(schemas(Problem, ProblemCode, FieldError)),
+    components(schemas(
+        Problem,
+        ProblemCode,
+        FieldError,
+        crate::routes::schedules::contact::ContactChannelList,
+        crate::routes::schedules::contact::CollectionsView,
+        crate::routes::views::MoneyView,
+        crate::routes::enums::CardBrand,
+        crate::routes::enums::MandateStatus,
+    )),
     servers((url = "/", description = "The server that serves this document.")),
-    modifiers(&SecuritySchemes, &CommonResponses),
+    modifiers(&SecuritySchemes, &ProblemExtensions, &CommonResponses),
     tags(
         (name = "operations", description = "Health, readiness and metrics."),
         (name = "auth", description = "Sign-in for customers and staff: password, first connection, one-time codes, activation codes, password recovery, sessions. Rate limited per IP."),
@@ -59,6 +69,119 @@ server-to-server API key (`gk_...`).",
                     .build(),
             ),
         );
+    }
+}
+
+/// The members some problems add to the body, as optional typed
+/// properties of `Problem` (which still allows others).
+struct ProblemExtensions;
+
+fn schema_ref(name: &str) -> RefOr<Schema> {
+    RefOr::Ref(utoipa::openapi::Ref::from_schema_name(name))
+}
+
+fn described(schema: ObjectBuilder, description: &str) -> RefOr<Schema> {
+    schema.description(Some(description)).into()
+}
+
+fn with_description(name: &str, description: &str) -> RefOr<Schema> {
+    // A $ref's siblings are allowed in OpenAPI 3.1.
+    let mut reference = utoipa::openapi::Ref::from_schema_name(name);
+    reference.description = description.to_owned();
+    RefOr::Ref(reference)
+}
+
+impl Modify for ProblemExtensions {
+    fn modify(&self, openapi: &mut Spec) {
+        let Some(components) = openapi.components.as_mut() else {
+            return;
+        };
+        let Some(RefOr::T(Schema::Object(problem))) = components.schemas.get_mut("Problem") else {
+            return;
+        };
+        let date = || string_schema().format(Some(SchemaFormat::KnownFormat(KnownFormat::Date)));
+        let count = || {
+            ObjectBuilder::new()
+                .schema_type(Type::Integer)
+                .minimum(Some(0))
+        };
+        let members: [(&str, RefOr<Schema>); 10] = [
+            (
+                "remaining_attempts",
+                described(
+                    count(),
+                    "With `invalid_code`: wrong entries left before the code is void.",
+                ),
+            ),
+            (
+                "next_debit_on",
+                described(
+                    date(),
+                    "With `debit_already_scheduled`: the date of the next debit.",
+                ),
+            ),
+            (
+                "notice_days",
+                described(
+                    count(),
+                    "With `debit_already_scheduled`: the days of notice a card change needs before a debit.",
+                ),
+            ),
+            (
+                "accepted_brands",
+                ArrayBuilder::new()
+                    .items(schema_ref("CardBrand"))
+                    .description(Some(
+                        "With `card_brand_not_accepted`: the brands the organization accepts.",
+                    ))
+                    .into(),
+            ),
+            (
+                "last_due_date",
+                described(
+                    date(),
+                    "With `card_expires_before_last_instalment`: the last due date the card must cover.",
+                ),
+            ),
+            (
+                "reason",
+                described(
+                    string_schema(),
+                    "With `payment_failed`: the payment gateway's code for the refusal.",
+                ),
+            ),
+            (
+                "collections",
+                with_description(
+                    "CollectionsView",
+                    "With the payment refusals: the collections phone with its `tel:` link.",
+                ),
+            ),
+            (
+                "contact_channels",
+                with_description(
+                    "ContactChannelList",
+                    "With the payment refusals: the contact channels and whether each is open now.",
+                ),
+            ),
+            (
+                "mandate_status",
+                with_description(
+                    "MandateStatus",
+                    "With `mandate_not_draft` and `mandate_not_signed`: the mandate's status.",
+                ),
+            ),
+            (
+                "collectible",
+                with_description(
+                    "MoneyView",
+                    "With `amount_exceeds_balance`: what the account may still have collected.",
+                ),
+            ),
+        ];
+        for (name, schema) in members {
+            problem.properties.insert(name.to_owned(), schema);
+        }
     }
 }
 
@@ -302,8 +425,9 @@ pub fn spec() -> Spec {
         .configure(crate::routes::configure)
         .split_for_parts();
     let mut spec = spec;
-    // Modifiers of ApiDoc ran before the routes were added; run the ones
-    // that read the paths again now.
+    // Modifiers of ApiDoc ran before the routes were added; run again the
+    // ones that read the paths, or a schema the routes register again.
+    ProblemExtensions.modify(&mut spec);
     CommonResponses.modify(&mut spec);
     spec.info.version = env!("CARGO_PKG_VERSION").to_owned();
     spec

@@ -217,3 +217,27 @@ fn the_document_has_a_server_and_every_operation_takes_accept_language() {
         }
     }
 }
+
+#[test]
+fn the_members_problems_add_are_typed() {
+    let spec = spec();
+    let properties = &spec["components"]["schemas"]["Problem"]["properties"];
+    for member in [
+        "remaining_attempts",
+        "next_debit_on",
+        "notice_days",
+        "accepted_brands",
+        "last_due_date",
+        "reason",
+        "collections",
+        "contact_channels",
+        "mandate_status",
+        "collectible",
+    ] {
+        let schema = &properties[member];
+        assert!(
+            schema.get("type").is_some() || schema.get("$ref").is_some(),
+            "Problem.{member} is not typed"
+        );
+    }
+}
