@@ -2,8 +2,13 @@
 //! server uses.
 
 use actix_web::App;
-use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
-use utoipa::openapi::{Content, OpenApi as Spec, RefOr, ResponseBuilder};
+use utoipa::openapi::header::{Header, HeaderBuilder};
+use utoipa::openapi::path::{Operation, ParameterBuilder, ParameterIn};
+use utoipa::openapi::schema::{ArrayBuilder, KnownFormat, Schema, SchemaFormat};
+use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityRequirement, SecurityScheme};
+use utoipa::openapi::{
+    Content, ObjectBuilder, OpenApi as Spec, RefOr, Required, ResponseBuilder, Type,
+};
 use utoipa::{Modify, OpenApi};
 use utoipa_actix_web::AppExt;
 
@@ -17,10 +22,20 @@ use crate::problem::{FieldError, Problem, ProblemCode};
 regularization, SEPA mandates, autopay. Errors are RFC 9457 problem details \
 (`application/problem+json`) with a stable `code`; `title` and `detail` follow \
 `Accept-Language` (fr, en; default fr). Money is integer minor units with an ISO 4217 currency.",
-        license(name = "Apache-2.0"),
+        license(name = "Apache-2.0", identifier = "Apache-2.0"),
     ),
-    components(schemas(Problem, ProblemCode, FieldError)),
-    modifiers(&SecuritySchemes, &CommonResponses),
+    components(schemas(
+        Problem,
+        ProblemCode,
+        FieldError,
+        crate::routes::schedules::contact::ContactChannelList,
+        crate::routes::schedules::contact::CollectionsView,
+        crate::routes::views::MoneyView,
+        crate::routes::enums::CardBrand,
+        crate::routes::enums::MandateStatus,
+    )),
+    servers((url = "/", description = "The server that serves this document.")),
+    modifiers(&SecuritySchemes, &ProblemExtensions, &CommonResponses),
     tags(
         (name = "operations", description = "Health, readiness and metrics."),
         (name = "auth", description = "Sign-in for customers and staff: password, first connection, one-time codes, activation codes, password recovery, sessions. Rate limited per IP."),
@@ -36,27 +51,20 @@ struct SecuritySchemes;
 
 impl Modify for SecuritySchemes {
     fn modify(&self, openapi: &mut Spec) {
+        // One scheme for every bearer credential, so that whatever is pasted
+        // into Swagger UI's "Authorize" is sent: a customer's or staff
+        // member's access token, or an organization's API key.
         let components = openapi.components.get_or_insert_with(Default::default);
         components.add_security_scheme(
-            "bearer_jwt",
+            "bearer",
             SecurityScheme::Http(
                 HttpBuilder::new()
                     .scheme(HttpAuthScheme::Bearer)
-                    .bearer_format("JWT")
                     .description(Some(
-                        "Access token from /v1/auth/... (15 minutes). Customers use /v1/me, staff /v1/admin.",
-                    ))
-                    .build(),
-            ),
-        );
-        components.add_security_scheme(
-            "api_key",
-            SecurityScheme::Http(
-                HttpBuilder::new()
-                    .scheme(HttpAuthScheme::Bearer)
-                    .bearer_format("gk_...")
-                    .description(Some(
-                        "An organization's server-to-server API key (`Authorization: Bearer gk_...`), for /v1/admin.",
+                        "`Authorization: Bearer <credential>`. The credential is an access token \
+(a JWT from /v1/auth/..., valid 15 minutes: customers use /v1/me, staff /v1/admin) or, on the \
+operations marked `x-api-key: true` (their description says so too), an organization's \
+server-to-server API key (`gk_...`).",
                     ))
                     .build(),
             ),
@@ -64,10 +72,256 @@ impl Modify for SecuritySchemes {
     }
 }
 
-/// Adds the answers any operation can give, so that no status goes
-/// undocumented: 431 and 500 everywhere; 400, 413 and 415 wherever a body
-/// is read; 503 wherever the database is used.
+/// The members some problems add to the body, as optional typed
+/// properties of `Problem` (which still allows others).
+struct ProblemExtensions;
+
+fn schema_ref(name: &str) -> RefOr<Schema> {
+    RefOr::Ref(utoipa::openapi::Ref::from_schema_name(name))
+}
+
+fn described(schema: ObjectBuilder, description: &str) -> RefOr<Schema> {
+    schema.description(Some(description)).into()
+}
+
+fn with_description(name: &str, description: &str) -> RefOr<Schema> {
+    // A $ref's siblings are allowed in OpenAPI 3.1.
+    let mut reference = utoipa::openapi::Ref::from_schema_name(name);
+    reference.description = description.to_owned();
+    RefOr::Ref(reference)
+}
+
+impl Modify for ProblemExtensions {
+    fn modify(&self, openapi: &mut Spec) {
+        let Some(components) = openapi.components.as_mut() else {
+            return;
+        };
+        let Some(RefOr::T(Schema::Object(problem))) = components.schemas.get_mut("Problem") else {
+            return;
+        };
+        let date = || string_schema().format(Some(SchemaFormat::KnownFormat(KnownFormat::Date)));
+        let count = || {
+            ObjectBuilder::new()
+                .schema_type(Type::Integer)
+                .minimum(Some(0))
+        };
+        let members: [(&str, RefOr<Schema>); 10] = [
+            (
+                "remaining_attempts",
+                described(
+                    count(),
+                    "With `invalid_code`: wrong entries left before the code is void.",
+                ),
+            ),
+            (
+                "next_debit_on",
+                described(
+                    date(),
+                    "With `debit_already_scheduled`: the date of the next debit.",
+                ),
+            ),
+            (
+                "notice_days",
+                described(
+                    count(),
+                    "With `debit_already_scheduled`: the days of notice a card change needs before a debit.",
+                ),
+            ),
+            (
+                "accepted_brands",
+                ArrayBuilder::new()
+                    .items(schema_ref("CardBrand"))
+                    .description(Some(
+                        "With `card_brand_not_accepted`: the brands the organization accepts.",
+                    ))
+                    .into(),
+            ),
+            (
+                "last_due_date",
+                described(
+                    date(),
+                    "With `card_expires_before_last_instalment`: the last due date the card must cover.",
+                ),
+            ),
+            (
+                "reason",
+                described(
+                    string_schema(),
+                    "With `payment_failed`: the payment gateway's code for the refusal.",
+                ),
+            ),
+            (
+                "collections",
+                with_description(
+                    "CollectionsView",
+                    "With the payment refusals: the collections phone with its `tel:` link.",
+                ),
+            ),
+            (
+                "contact_channels",
+                with_description(
+                    "ContactChannelList",
+                    "With the payment refusals: the contact channels and whether each is open now.",
+                ),
+            ),
+            (
+                "mandate_status",
+                with_description(
+                    "MandateStatus",
+                    "With `mandate_not_draft` and `mandate_not_signed`: the mandate's status.",
+                ),
+            ),
+            (
+                "collectible",
+                with_description(
+                    "MoneyView",
+                    "With `amount_exceeds_balance`: what the account may still have collected.",
+                ),
+            ),
+        ];
+        for (name, schema) in members {
+            problem.properties.insert(name.to_owned(), schema);
+        }
+    }
+}
+
+/// Adds what every operation shares, so that nothing goes undocumented:
+/// - the answers any operation can give: 431 and 500 everywhere; 400, 413
+///   and 415 wherever a body is read; 503 wherever the database is used;
+/// - the `Accept-Language` parameter;
+/// - the response headers the edge sets: `X-Request-Id` on every answer,
+///   `WWW-Authenticate` on 401, `Retry-After` on 429, `Idempotent-Replayed`
+///   on the successes of operations that take an `Idempotency-Key`;
+/// - `security: []` for the public operations, which say `security(())`;
+/// - a sentence in the description of operations marked `x-api-key`.
 struct CommonResponses;
+
+fn string_schema() -> ObjectBuilder {
+    ObjectBuilder::new().schema_type(Type::String)
+}
+
+fn header(schema: ObjectBuilder, description: &str) -> Header {
+    HeaderBuilder::new()
+        .schema(schema)
+        .description(Some(description))
+        .build()
+}
+
+/// `Accept-Language`, which every operation reads: problem titles and
+/// details, and some bodies, follow it.
+fn accept_language(op: &mut Operation) {
+    let parameters = op.parameters.get_or_insert_with(Vec::new);
+    if parameters
+        .iter()
+        .any(|p| p.name.eq_ignore_ascii_case("Accept-Language"))
+    {
+        return;
+    }
+    parameters.push(
+        ParameterBuilder::new()
+            .name("Accept-Language")
+            .parameter_in(ParameterIn::Header)
+            .required(Required::False)
+            .description(Some(
+                "The language of problem titles and details (and of the texts and documents that \
+have one): `fr` or `en`, with the usual quality values (`en-GB,en;q=0.9`). Default `fr`.",
+            ))
+            .schema(Some(string_schema().max_length(Some(256)).examples(["en"])))
+            .build(),
+    );
+}
+
+fn takes_idempotency_key(op: &Operation) -> bool {
+    op.parameters.as_ref().is_some_and(|parameters| {
+        parameters
+            .iter()
+            .any(|p| p.name.eq_ignore_ascii_case("Idempotency-Key"))
+    })
+}
+
+/// The response headers the edge and the idempotency layer set.
+fn response_headers(op: &mut Operation) {
+    let idempotent = takes_idempotency_key(op);
+    for (status, response) in op.responses.responses.iter_mut() {
+        let RefOr::T(response) = response else {
+            continue;
+        };
+        let headers = &mut response.headers;
+        headers.entry("X-Request-Id".to_owned()).or_insert_with(|| {
+            header(
+                string_schema(),
+                "The request's id: the caller's own `X-Request-Id` when it sent a valid one, \
+otherwise a new one. Logged with the request; quote it to support.",
+            )
+        });
+        match status.as_str() {
+            "401" => {
+                headers
+                    .entry("WWW-Authenticate".to_owned())
+                    .or_insert_with(|| {
+                        header(
+                            string_schema().enum_values(Some(["Bearer"])),
+                            "Always `Bearer`.",
+                        )
+                    });
+            }
+            "429" => {
+                headers.entry("Retry-After".to_owned()).or_insert_with(|| {
+                    header(
+                        ObjectBuilder::new()
+                            .schema_type(Type::Integer)
+                            .minimum(Some(1)),
+                        "Whole seconds to wait before a retry may go through.",
+                    )
+                });
+            }
+            _ => {}
+        }
+        if idempotent && status.starts_with('2') {
+            headers
+                .entry("Idempotent-Replayed".to_owned())
+                .or_insert_with(|| {
+                    header(
+                        string_schema().enum_values(Some(["true"])),
+                        "`true` when this answer is the stored answer to an earlier request \
+with the same `Idempotency-Key`; absent otherwise.",
+                    )
+                });
+        }
+    }
+}
+
+/// Public operations are annotated `security(())`, which utoipa writes as
+/// one empty requirement; the document says `security: []`.
+fn public_security(op: &mut Operation) {
+    if let Some(requirements) = &mut op.security
+        && requirements
+            .iter()
+            .all(|r| *r == SecurityRequirement::default())
+    {
+        requirements.clear();
+    }
+}
+
+const API_KEY_NOTE: &str = "Staff access token or organization API key (`x-api-key: true`).";
+
+fn api_key_note(op: &mut Operation) {
+    let marked = op
+        .extensions
+        .as_ref()
+        .is_some_and(|e| e.get("x-api-key") == Some(&serde_json::Value::Bool(true)));
+    if !marked {
+        return;
+    }
+    let description = op.description.get_or_insert_with(String::new);
+    if description.contains(API_KEY_NOTE) {
+        return;
+    }
+    if !description.is_empty() {
+        description.push_str("\n\n");
+    }
+    description.push_str(API_KEY_NOTE);
+}
 
 fn problem_response(description: &str) -> RefOr<utoipa::openapi::Response> {
     RefOr::T(
@@ -95,8 +349,11 @@ impl Modify for CommonResponses {
                 &mut item.delete,
             ];
             for op in ops.into_iter().flatten() {
+                public_security(op);
+                api_key_note(op);
                 let has_body = op.request_body.is_some();
                 let has_parameters = op.parameters.as_ref().is_some_and(|p| !p.is_empty());
+                accept_language(op);
                 let responses = &mut op.responses.responses;
                 let mut add = |status: &str, text: &str| {
                     responses
@@ -137,10 +394,28 @@ impl Modify for CommonResponses {
                     "500",
                     "Unexpected error; the body carries only the request id. Codes: `internal_error`.",
                 );
+                response_headers(op);
             }
         }
     }
 }
+
+/// A file in a response body: `type: string, format: binary`, used inline
+/// with the file's media type (`body = inline(Binary)`).
+pub struct Binary;
+
+impl utoipa::PartialSchema for Binary {
+    fn schema() -> RefOr<utoipa::openapi::schema::Schema> {
+        ObjectBuilder::new()
+            .schema_type(Type::String)
+            .format(Some(utoipa::openapi::SchemaFormat::KnownFormat(
+                utoipa::openapi::KnownFormat::Binary,
+            )))
+            .into()
+    }
+}
+
+impl utoipa::ToSchema for Binary {}
 
 /// The complete OpenAPI document of this build.
 pub fn spec() -> Spec {
@@ -150,8 +425,9 @@ pub fn spec() -> Spec {
         .configure(crate::routes::configure)
         .split_for_parts();
     let mut spec = spec;
-    // Modifiers of ApiDoc ran before the routes were added; run the ones
-    // that read the paths again now.
+    // Modifiers of ApiDoc ran before the routes were added; run again the
+    // ones that read the paths, or a schema the routes register again.
+    ProblemExtensions.modify(&mut spec);
     CommonResponses.modify(&mut spec);
     spec.info.version = env!("CARGO_PKG_VERSION").to_owned();
     spec

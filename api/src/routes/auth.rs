@@ -99,11 +99,15 @@ pub struct ChallengeResponse {
     pub algorithm: &'static str,
 }
 
+/// Get a proof-of-work challenge.
+///
 /// Get a proof-of-work challenge (our captcha, no third party). Needed to
 /// sign in after three failures: find a decimal nonce such that
 /// SHA-256(token + ":" + nonce) starts with `difficulty` zero bits, then
 /// send `{"token", "nonce"}` as `challenge` with the sign-in request.
 #[utoipa::path(
+    operation_id = "getChallenge",
+    security(()),
     tag = "auth",
     responses(
         (status = 200, description = "A fresh challenge, valid 10 minutes, usable once.", body = ChallengeResponse),
@@ -134,11 +138,12 @@ pub async fn get_challenge(state: web::Data<AppState>) -> web::Json<ChallengeRes
 pub struct LoginRequest {
     /// The organization's slug.
     #[validate(length(min = 1, max = 64))]
-    #[schema(example = "demo")]
+    #[schema(example = "my-shop", min_length = 1, max_length = 64)]
     pub organization: String,
-    #[schema(value_type = String, format = "email", example = "claire.martin@example.com")]
+    #[schema(value_type = String, format = "email", example = "jeanne.durand@example.org")]
     pub email: Email,
     #[validate(length(min = 1, max = 1024))]
+    #[schema(min_length = 1, max_length = 1024)]
     pub password: String,
     /// A 30-day session instead of 12 hours.
     #[serde(default)]
@@ -149,6 +154,8 @@ pub struct LoginRequest {
 
 /// Customer sign-in with e-mail and password.
 #[utoipa::path(
+    operation_id = "login",
+    security(()),
     tag = "auth",
     request_body = LoginRequest,
     responses(
@@ -218,7 +225,7 @@ pub async fn login(
 #[serde(deny_unknown_fields)]
 pub struct RegisterRequest {
     #[validate(length(min = 1, max = 64))]
-    #[schema(example = "demo")]
+    #[schema(example = "my-shop", min_length = 1, max_length = 64)]
     pub organization: String,
     /// The e-mail given to the business (the login).
     #[schema(value_type = String, format = "email")]
@@ -226,6 +233,7 @@ pub struct RegisterRequest {
     /// At least 8 characters with an upper-case letter, a lower-case letter,
     /// a digit and a special character; at most 128; not a common password.
     #[validate(length(max = 20000))]
+    #[schema(max_length = 20000)]
     pub password: String,
 }
 
@@ -233,7 +241,7 @@ pub struct RegisterRequest {
 #[derive(Debug, Serialize, ToSchema)]
 pub struct CodeSent {
     /// `sms` or `email`.
-    #[schema(example = "email")]
+    #[schema(value_type = crate::routes::enums::SentChannel, example = "email")]
     pub channel: &'static str,
     /// The masked destination.
     #[schema(example = "c***@example.com")]
@@ -304,10 +312,14 @@ fn send_code(
     Ok(())
 }
 
+/// First connection, step 1: e-mail a code to prove the address.
+///
 /// First connection, step 1: checks the password rule, then e-mails a
 /// 6-digit code to prove the address is the customer's. The answer is the
 /// same whether or not the address belongs to a customer.
 #[utoipa::path(
+    operation_id = "register",
+    security(()),
     tag = "auth",
     request_body = RegisterRequest,
     responses(
@@ -385,12 +397,13 @@ pub async fn register(
 #[serde(deny_unknown_fields)]
 pub struct VerifyCodeRequest {
     #[validate(length(min = 1, max = 64))]
+    #[schema(min_length = 1, max_length = 64)]
     pub organization: String,
     #[schema(value_type = String, format = "email")]
     pub email: Email,
     /// The 6-digit code.
     #[validate(length(min = 1, max = 16))]
-    #[schema(example = "123456")]
+    #[schema(example = "123456", min_length = 1, max_length = 16)]
     pub code: String,
     /// A 30-day session instead of 12 hours.
     #[serde(default)]
@@ -401,9 +414,13 @@ pub struct VerifyCodeRequest {
 const CODE_FAILURES: &str =
     "Codes: `invalid_code` (with `remaining_attempts`), `code_expired` (none waiting: ask again).";
 
+/// First connection, step 2: the code proves the e-mail and signs in.
+///
 /// First connection, step 2: the code proves the e-mail; the password
 /// chosen at step 1 is set and the customer is signed in.
 #[utoipa::path(
+    operation_id = "verifyRegistration",
+    security(()),
     tag = "auth",
     request_body = VerifyCodeRequest,
     responses(
@@ -458,16 +475,21 @@ pub async fn register_verify(
 #[serde(deny_unknown_fields)]
 pub struct OtpStartRequest {
     #[validate(length(min = 1, max = 64))]
+    #[schema(min_length = 1, max_length = 64)]
     pub organization: String,
     #[schema(value_type = String, format = "email")]
     pub email: Email,
 }
 
+/// Passwordless sign-in, step 1: send a 6-digit code.
+///
 /// Passwordless sign-in, step 1: a 6-digit code goes by SMS when the
 /// customer has a mobile number, otherwise by e-mail; the answer names the
 /// channel and the masked destination. For an address without account the
 /// answer is the e-mail one, and nothing is sent.
 #[utoipa::path(
+    operation_id = "startOtpSignIn",
+    security(()),
     tag = "auth",
     request_body = OtpStartRequest,
     responses(
@@ -529,6 +551,8 @@ pub async fn otp_start(
 
 /// Passwordless sign-in, step 2: the code signs the customer in.
 #[utoipa::path(
+    operation_id = "verifyOtpSignIn",
+    security(()),
     tag = "auth",
     request_body = VerifyCodeRequest,
     responses(
@@ -581,16 +605,18 @@ pub async fn otp_verify(
 #[serde(deny_unknown_fields)]
 pub struct ActivateRequest {
     #[validate(length(min = 1, max = 64))]
+    #[schema(min_length = 1, max_length = 64)]
     pub organization: String,
     #[schema(value_type = String, format = "email")]
     pub email: Email,
     /// The access code from the letter (`XXXX-XXXX-XXXX`; case, spaces and
     /// hyphens do not matter).
     #[validate(length(min = 1, max = 64))]
-    #[schema(example = "ABCD-EFGH-JKMN")]
+    #[schema(example = "ABCD-EFGH-JKMN", min_length = 1, max_length = 64)]
     pub activation_code: String,
     /// The new password (same rule as first connection).
     #[validate(length(max = 20000))]
+    #[schema(max_length = 20000)]
     pub password: String,
     #[serde(default)]
     pub remember_me: bool,
@@ -634,10 +660,14 @@ fn usable_link(
     Ok(record)
 }
 
+/// Sign in for the first time with an activation code.
+///
 /// Activation by access code: staff generate the code (printed on a
 /// letter, valid 30 days); the customer proves it with their e-mail and
 /// chooses a password. Only for customers who have no access yet.
 #[utoipa::path(
+    operation_id = "activate",
+    security(()),
     tag = "auth",
     request_body = ActivateRequest,
     responses(
@@ -701,14 +731,19 @@ pub async fn activate(
 #[serde(deny_unknown_fields)]
 pub struct ForgotRequest {
     #[validate(length(min = 1, max = 64))]
+    #[schema(min_length = 1, max_length = 64)]
     pub organization: String,
     #[schema(value_type = String, format = "email")]
     pub email: Email,
 }
 
+/// Forgotten password: e-mail a single-use reset token.
+///
 /// Forgotten password: e-mails a single-use reset token valid 30 minutes to
 /// a customer who has access. The answer is the same for any address.
 #[utoipa::path(
+    operation_id = "forgotPassword",
+    security(()),
     tag = "auth",
     request_body = ForgotRequest,
     responses(
@@ -785,14 +820,20 @@ pub async fn password_forgot(
 pub struct ResetRequest {
     /// The token from the e-mail.
     #[validate(length(min = 1, max = 256))]
+    #[schema(min_length = 1, max_length = 256)]
     pub token: String,
     #[validate(length(max = 20000))]
+    #[schema(max_length = 20000)]
     pub password: String,
 }
 
+/// Reset the password with the e-mailed token.
+///
 /// Reset the password with the e-mailed token: sets it, ends every session
 /// of the customer and e-mails a notice. The token works once.
 #[utoipa::path(
+    operation_id = "resetPassword",
+    security(()),
     tag = "auth",
     request_body = ResetRequest,
     responses(
@@ -858,6 +899,7 @@ pub async fn password_reset(
 #[serde(deny_unknown_fields)]
 pub struct RefreshRequest {
     #[validate(length(min = 1, max = 256))]
+    #[schema(min_length = 1, max_length = 256)]
     pub refresh_token: String,
 }
 
@@ -868,10 +910,13 @@ fn invalid_refresh() -> ApiError {
     )
 }
 
-/// Exchange a refresh token for new tokens. Each refresh token works once:
-/// presenting a used one again ends the whole session (it was stolen or
-/// replayed).
+/// Exchange a refresh token for new tokens.
+///
+/// Each refresh token works once: presenting a used one again ends the whole session (it was stolen
+/// or replayed).
 #[utoipa::path(
+    operation_id = "refreshTokens",
+    security(()),
     tag = "auth",
     request_body = RefreshRequest,
     responses(
@@ -915,9 +960,12 @@ pub async fn refresh(
     .map(web::Json)
 }
 
-/// End the session a refresh token belongs to. Always 204, so that a
-/// client can sign out even with a stale token.
+/// End the session a refresh token belongs to.
+///
+/// Always 204, so that a client can sign out even with a stale token.
 #[utoipa::path(
+    operation_id = "logout",
+    security(()),
     tag = "auth",
     request_body = RefreshRequest,
     responses(
@@ -955,10 +1003,12 @@ pub async fn logout(
 #[serde(deny_unknown_fields)]
 pub struct StaffLoginRequest {
     #[validate(length(min = 1, max = 64))]
+    #[schema(min_length = 1, max_length = 64)]
     pub organization: String,
     #[schema(value_type = String, format = "email")]
     pub email: Email,
     #[validate(length(min = 1, max = 1024))]
+    #[schema(min_length = 1, max_length = 1024)]
     pub password: String,
     /// Required after three failed attempts.
     pub challenge: Option<ChallengeAnswer>,
@@ -966,6 +1016,8 @@ pub struct StaffLoginRequest {
 
 /// Staff sign-in with e-mail and password (same throttle as customers).
 #[utoipa::path(
+    operation_id = "staffLogin",
+    security(()),
     tag = "auth",
     request_body = StaffLoginRequest,
     responses(
@@ -1040,15 +1092,21 @@ pub struct StaffSetupRequest {
     /// The setup token (printed by `guichet admin create-org`, or e-mailed
     /// when an admin adds a member).
     #[validate(length(min = 1, max = 256))]
+    #[schema(min_length = 1, max_length = 256)]
     pub token: String,
     #[validate(length(max = 20000))]
+    #[schema(max_length = 20000)]
     pub password: String,
 }
 
+/// Staff setup: choose a password with a setup token.
+///
 /// Staff setup: the first admin (token printed by `guichet admin
 /// create-org`) or a new member (token e-mailed) chooses a password and is
 /// signed in. The token works once and lasts 7 days.
 #[utoipa::path(
+    operation_id = "staffSetup",
+    security(()),
     tag = "auth",
     request_body = StaffSetupRequest,
     responses(

@@ -24,12 +24,14 @@ pub struct Readiness {
     #[schema(example = "ready")]
     pub status: &'static str,
     /// The storage backend in use: `sqlite` or `postgres`.
-    #[schema(example = "sqlite")]
+    #[schema(value_type = crate::routes::enums::DatabaseBackend, example = "sqlite")]
     pub database: &'static str,
 }
 
 /// Liveness: answers as long as the process serves HTTP; touches nothing.
 #[utoipa::path(
+    operation_id = "getHealth",
+    security(()),
     tag = "operations",
     responses((status = 200, description = "The process is up.", body = Health)),
 )]
@@ -38,9 +40,13 @@ pub async fn healthz() -> web::Json<Health> {
     web::Json(Health { status: "ok" })
 }
 
+/// Readiness: pings the database.
+///
 /// Readiness: pings the database; 503 while it cannot be reached, 200 again
 /// as soon as it answers (no restart needed).
 #[utoipa::path(
+    operation_id = "getReadiness",
+    security(()),
     tag = "operations",
     responses(
         (status = 200, description = "The database answers.", body = Readiness),
@@ -58,9 +64,13 @@ pub async fn readyz(state: web::Data<AppState>) -> Result<web::Json<Readiness>, 
     }))
 }
 
+/// Prometheus metrics.
+///
 /// Prometheus metrics: request counts and latency histograms per route,
 /// method and status; database pool state.
 #[utoipa::path(
+    operation_id = "getMetrics",
+    security(()),
     tag = "operations",
     responses((status = 200, description = "Prometheus text exposition format 0.0.4.",
         body = String, content_type = "text/plain; version=0.0.4")),

@@ -22,7 +22,7 @@ use crate::state::AppState;
 /// The organization as its customers see it.
 #[derive(Debug, Serialize, ToSchema)]
 pub struct OrganizationSummary {
-    #[schema(example = "demo")]
+    #[schema(example = "my-shop")]
     pub slug: String,
     pub name: String,
     pub support_email: Option<String>,
@@ -42,7 +42,7 @@ pub struct Me {
     #[schema(example = "+33 6** ** ** 78")]
     pub mobile: Option<String>,
     /// `fr` or `en`.
-    #[schema(example = "fr")]
+    #[schema(value_type = crate::routes::enums::Language, example = "fr")]
     pub locale: String,
     pub registered_at: Option<DateTime<Utc>>,
     pub organization: OrganizationSummary,
@@ -52,8 +52,9 @@ const AUTH_FAILURES: &str = "Codes: `unauthenticated`, `invalid_token`.";
 
 /// The signed-in customer's profile.
 #[utoipa::path(
+    operation_id = "getMe",
     tag = "me",
-    security(("bearer_jwt" = [])),
+    security(("bearer" = [])),
     responses(
         (status = 200, description = "The profile, contact data masked.", body = Me),
         (status = 401, description = AUTH_FAILURES, body = Problem, content_type = "application/problem+json"),
@@ -101,22 +102,27 @@ pub async fn me(
 #[serde(deny_unknown_fields)]
 pub struct ChangePassword {
     #[validate(length(min = 1, max = 1024))]
+    #[schema(min_length = 1, max_length = 1024)]
     pub current_password: String,
     /// Same rule as first connection.
     #[validate(length(max = 20000))]
+    #[schema(max_length = 20000)]
     pub new_password: String,
     /// Required after three wrong passwords (sign-ins and changes count
     /// together): see `GET /v1/auth/challenge`.
     pub challenge: Option<flows::ChallengeAnswer>,
 }
 
+/// Change the password.
+///
 /// Change the password: needs the current one, checked under the same
 /// throttle as sign-in (the failures count together: a challenge after 3,
 /// locked 15 minutes after 10); ends every other session and e-mails a
 /// notice.
 #[utoipa::path(
+    operation_id = "changeMyPassword",
     tag = "me",
-    security(("bearer_jwt" = [])),
+    security(("bearer" = [])),
     request_body = ChangePassword,
     responses(
         (status = 204, description = "Changed; the other sessions are ended, this one stays."),
@@ -232,8 +238,9 @@ pub struct SessionList {
 
 /// The customer's active sessions.
 #[utoipa::path(
+    operation_id = "listMySessions",
     tag = "me",
-    security(("bearer_jwt" = [])),
+    security(("bearer" = [])),
     responses(
         (status = 200, description = "Active sessions, newest first.", body = SessionList),
         (status = 401, description = AUTH_FAILURES, body = Problem, content_type = "application/problem+json"),
@@ -273,8 +280,9 @@ pub async fn list_sessions(
 
 /// End one of the customer's sessions (the current one included).
 #[utoipa::path(
+    operation_id = "endMySession",
     tag = "me",
-    security(("bearer_jwt" = [])),
+    security(("bearer" = [])),
     params(("id" = String, Path, description = "Session id (`ses_...`).")),
     responses(
         (status = 204, description = "The session is ended; its tokens stop working at once."),

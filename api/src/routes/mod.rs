@@ -3,6 +3,7 @@
 
 pub mod admin;
 pub mod auth;
+pub mod enums;
 pub mod health;
 pub mod idempotency;
 pub mod me;

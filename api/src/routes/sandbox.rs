@@ -33,9 +33,10 @@ const NOT_SERVED: &str = "Not served: the payment gateway is not the sandbox. Co
 #[serde(deny_unknown_fields)]
 pub struct LedgerPage {
     /// Items per page, 1 to 100 (default 20).
-    #[param(minimum = 1, maximum = 100, default = 20)]
+    #[param(minimum = 1, maximum = 100, default = 20, nullable = false)]
     pub limit: Option<i64>,
     /// The `next_cursor` of the previous page.
+    #[param(nullable = false)]
     pub cursor: Option<String>,
 }
 
@@ -62,7 +63,7 @@ impl From<Outcome> for LedgerOutcome {
 #[derive(Debug, Serialize, ToSchema)]
 pub struct LedgerCard {
     /// `visa`, `mastercard`, `amex` or `other`.
-    #[schema(example = "visa")]
+    #[schema(value_type = crate::routes::enums::CardBrand, example = "visa")]
     pub brand: String,
     #[schema(example = "4242")]
     pub last4: String,
@@ -206,7 +207,8 @@ async fn page_of(
 #[utoipa::path(
     tag = "sandbox",
     operation_id = "listSandboxCharges",
-    security(("bearer_jwt" = []), ("api_key" = [])),
+    security(("bearer" = [])),
+    extensions(("x-api-key" = json!(true))),
     params(LedgerPage),
     responses(
         (status = 200, description = "A page of charges, newest first.", body = SandboxChargeList),
@@ -237,7 +239,8 @@ pub async fn list_charges(
 #[utoipa::path(
     tag = "sandbox",
     operation_id = "listSandboxRefunds",
-    security(("bearer_jwt" = []), ("api_key" = [])),
+    security(("bearer" = [])),
+    extensions(("x-api-key" = json!(true))),
     params(LedgerPage),
     responses(
         (status = 200, description = "A page of refunds, newest first.", body = SandboxRefundList),

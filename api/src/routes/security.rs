@@ -412,7 +412,7 @@ fn read_time_cursor(after: Option<String>) -> Result<Option<(DateTime<Utc>, Stri
 #[utoipa::path(
     tag = "me",
     operation_id = "listMyContactChanges",
-    security(("bearer_jwt" = [])),
+    security(("bearer" = [])),
     params(Page),
     responses(
         (status = 200, description = "Pending changes, newest first, values masked.", body = ContactChangeList),
@@ -459,17 +459,19 @@ fn page_end<T>(items: &mut Vec<T>, limit: i64, cursor: impl Fn(&T) -> String) ->
 pub struct ConfirmContactChange {
     /// The 6-digit code.
     #[validate(length(min = 1, max = 16))]
-    #[schema(example = "123456")]
+    #[schema(example = "123456", min_length = 1, max_length = 16)]
     pub code: String,
 }
 
+/// Confirm a contact change with the code sent to the new contact.
+///
 /// Confirm a contact change with the code sent to the new contact: the new
 /// e-mail or mobile is then in force (sign-in, codes and resets go to it).
 /// Five wrong codes void the change.
 #[utoipa::path(
     tag = "me",
     operation_id = "confirmMyContactChange",
-    security(("bearer_jwt" = [])),
+    security(("bearer" = [])),
     params(("id" = String, Path, description = "Contact change id (`cch_...`).")),
     request_body = ConfirmContactChange,
     responses(
@@ -675,13 +677,15 @@ pub struct SecurityEventList {
     pub next_cursor: Option<String>,
 }
 
+/// The customer's security history.
+///
 /// The customer's security history: sign-ins, password changes and resets,
 /// contact changes (requested by staff, confirmed), sessions ended, blocks
 /// and unblocks, newest first.
 #[utoipa::path(
     tag = "me",
     operation_id = "listMySecurityEvents",
-    security(("bearer_jwt" = [])),
+    security(("bearer" = [])),
     params(Page),
     responses(
         (status = 200, description = "A page of events, newest first.", body = SecurityEventList),

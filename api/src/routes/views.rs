@@ -34,7 +34,7 @@ impl From<Money> for MoneyView {
 #[derive(Debug, Clone, Serialize, ToSchema)]
 pub struct CardSummary {
     /// `visa`, `mastercard`, `amex` or `other`.
-    #[schema(example = "visa")]
+    #[schema(value_type = crate::routes::enums::CardBrand, example = "visa")]
     pub brand: &'static str,
     #[schema(example = "4242")]
     pub last4: String,
@@ -43,7 +43,7 @@ pub struct CardSummary {
     #[schema(example = 2028)]
     pub exp_year: u16,
     /// `credit`, `debit` or `prepaid`.
-    #[schema(example = "credit")]
+    #[schema(value_type = crate::routes::enums::CardFunding, example = "credit")]
     pub funding: &'static str,
 }
 
@@ -92,7 +92,7 @@ impl From<&Instalment> for InstalmentView {
 #[derive(Debug, Serialize, ToSchema)]
 pub struct AdjustmentView {
     /// `partial_cancellation`, `total_cancellation` or `regularization`.
-    #[schema(example = "partial_cancellation")]
+    #[schema(value_type = crate::routes::enums::AdjustmentKind, example = "partial_cancellation")]
     pub kind: &'static str,
     pub amount: MoneyView,
     /// What is paid back to the customer, if anything.
@@ -166,7 +166,7 @@ pub struct ScheduleView {
     /// The order total after cancellations.
     pub amount: MoneyView,
     /// `in_progress`, `completed` (soldé), `unpaid` or `cancelled`.
-    #[schema(example = "in_progress")]
+    #[schema(value_type = crate::routes::enums::ScheduleStatus, example = "in_progress")]
     pub status: &'static str,
     pub paid: MoneyView,
     /// Still to debit (pending instalments).

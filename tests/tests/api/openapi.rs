@@ -73,7 +73,7 @@ fn every_operation_documents_its_errors_as_problems_and_has_a_tag() {
 }
 
 #[test]
-fn the_problem_schema_lists_every_code_and_both_security_schemes_exist() {
+fn the_problem_schema_lists_every_code() {
     let spec: Value = serde_json::from_str(&guichet_api::openapi::spec_json()).unwrap();
     let codes = spec["components"]["schemas"]["ProblemCode"]["enum"]
         .as_array()
@@ -89,7 +89,155 @@ fn the_problem_schema_lists_every_code_and_both_security_schemes_exist() {
         );
     }
     assert_eq!(codes.len(), guichet_api::problem::ProblemCode::ALL.len());
-    let schemes = &spec["components"]["securitySchemes"];
-    assert_eq!(schemes["bearer_jwt"]["scheme"], "bearer");
-    assert_eq!(schemes["api_key"]["scheme"], "bearer");
+}
+
+fn spec() -> Value {
+    serde_json::from_str(&guichet_api::openapi::spec_json()).unwrap()
+}
+
+/// Every operation as (`METHOD path`, operation).
+fn operations(spec: &Value) -> Vec<(String, &Value)> {
+    let mut all = Vec::new();
+    for (path, item) in spec["paths"].as_object().unwrap() {
+        for (method, op) in item.as_object().unwrap() {
+            all.push((format!("{} {path}", method.to_uppercase()), op));
+        }
+    }
+    all
+}
+
+#[test]
+fn there_is_one_bearer_scheme_so_any_pasted_credential_is_sent() {
+    let spec = spec();
+    let schemes = spec["components"]["securitySchemes"].as_object().unwrap();
+
+    assert_eq!(schemes.len(), 1, "{schemes:?}");
+    assert_eq!(schemes["bearer"]["type"], "http");
+    assert_eq!(schemes["bearer"]["scheme"], "bearer");
+    for (what, op) in operations(&spec) {
+        for requirement in op["security"].as_array().into_iter().flatten() {
+            let names = requirement.as_object().unwrap().keys().collect::<Vec<_>>();
+            assert_eq!(names, ["bearer"], "{what}");
+        }
+    }
+}
+
+#[test]
+fn operation_ids_are_explicit_unique_and_camel_case() {
+    let spec = spec();
+    let mut seen = std::collections::BTreeMap::new();
+    for (what, op) in operations(&spec) {
+        let id = op["operationId"]
+            .as_str()
+            .unwrap_or_else(|| panic!("{what} has no operationId"));
+        assert!(
+            id.chars().next().is_some_and(|c| c.is_ascii_lowercase())
+                && id.chars().all(|c| c.is_ascii_alphanumeric()),
+            "{what}: `{id}` is not camelCase"
+        );
+        // utoipa's fallback is the Rust function name, which is snake_case
+        // or a single lowercase word such as `list` or `create`.
+        assert!(
+            id.chars().any(|c| c.is_ascii_uppercase())
+                || ["login", "logout", "register", "activate"].contains(&id),
+            "{what}: `{id}` looks like a function name, not a chosen operationId"
+        );
+        if let Some(other) = seen.insert(id.to_owned(), what.clone()) {
+            panic!("operationId `{id}` is used by {other} and {what}");
+        }
+    }
+}
+
+#[test]
+fn summaries_are_one_short_line() {
+    let spec = spec();
+    for (what, op) in operations(&spec) {
+        let summary = op["summary"].as_str().unwrap_or_default();
+        assert!(!summary.is_empty(), "{what} has no summary");
+        assert!(!summary.contains('\n'), "{what}: the summary spans lines");
+        assert!(
+            summary.chars().count() <= 80,
+            "{what}: the summary has {} characters",
+            summary.chars().count()
+        );
+    }
+}
+
+#[test]
+fn public_operations_say_security_none_and_the_others_name_the_scheme() {
+    let spec = spec();
+    let public = |what: &str| {
+        what.contains(" /v1/auth/")
+            || [
+                "GET /healthz",
+                "GET /readyz",
+                "GET /metrics",
+                "POST /v1/sandbox/card-tokens",
+            ]
+            .contains(&what)
+    };
+    for (what, op) in operations(&spec) {
+        let security = op["security"]
+            .as_array()
+            .unwrap_or_else(|| panic!("{what} states no security"));
+        if public(&what) {
+            assert!(security.is_empty(), "{what} is public: `security: []`");
+        } else {
+            assert!(!security.is_empty(), "{what} needs a credential");
+        }
+    }
+}
+
+#[test]
+fn the_document_has_a_server_and_every_operation_takes_accept_language() {
+    let spec = spec();
+    assert!(
+        spec["servers"].as_array().is_some_and(|s| !s.is_empty()),
+        "no servers entry"
+    );
+    for (what, op) in operations(&spec) {
+        let parameters = op["parameters"].as_array().cloned().unwrap_or_default();
+        assert!(
+            parameters
+                .iter()
+                .any(|p| p["name"] == "Accept-Language" && p["in"] == "header"),
+            "{what} does not declare Accept-Language"
+        );
+        for (status, response) in op["responses"].as_object().unwrap() {
+            assert!(
+                response["headers"].get("X-Request-Id").is_some(),
+                "{what} {status} does not document X-Request-Id"
+            );
+            if status == "401" {
+                assert!(
+                    response["headers"].get("WWW-Authenticate").is_some(),
+                    "{what} 401 does not document WWW-Authenticate"
+                );
+            }
+        }
+    }
+}
+
+#[test]
+fn the_members_problems_add_are_typed() {
+    let spec = spec();
+    let properties = &spec["components"]["schemas"]["Problem"]["properties"];
+    for member in [
+        "remaining_attempts",
+        "next_debit_on",
+        "notice_days",
+        "accepted_brands",
+        "last_due_date",
+        "reason",
+        "collections",
+        "contact_channels",
+        "mandate_status",
+        "collectible",
+    ] {
+        let schema = &properties[member];
+        assert!(
+            schema.get("type").is_some() || schema.get("$ref").is_some(),
+            "Problem.{member} is not typed"
+        );
+    }
 }

@@ -69,6 +69,7 @@ pub struct CreateApiKey {
         length(max = 100),
         custom(function = "crate::routes::admin::not_blank")
     )]
+    #[schema(max_length = 100, pattern = r"\S")]
     pub name: String,
 }
 
@@ -90,8 +91,9 @@ pub fn new_key(org_id: &str, name: &str, now: DateTime<Utc>) -> (ApiKey, String,
 
 /// Create an API key for server-to-server calls to `/v1/admin/...`.
 #[utoipa::path(
+    operation_id = "createApiKey",
     tag = "admin",
-    security(("bearer_jwt" = [])),
+    security(("bearer" = [])),
     request_body = CreateApiKey,
     responses(
         (status = 201, description = "Created; `secret` is shown this once.", body = CreatedApiKey),
@@ -122,8 +124,9 @@ pub async fn create(
 
 /// The organization's API keys (without secrets).
 #[utoipa::path(
+    operation_id = "listApiKeys",
     tag = "admin",
-    security(("bearer_jwt" = [])),
+    security(("bearer" = [])),
     responses(
         (status = 200, description = "The keys.", body = ApiKeyList),
         (status = 401, description = AUTH_FAILURES, body = Problem, content_type = "application/problem+json"),
@@ -149,8 +152,9 @@ pub async fn list(
 
 /// Revoke a key: it stops working at once.
 #[utoipa::path(
+    operation_id = "revokeApiKey",
     tag = "admin",
-    security(("bearer_jwt" = [])),
+    security(("bearer" = [])),
     params(("id" = String, Path, description = "Key id (`key_...`).")),
     responses(
         (status = 204, description = "Revoked (revoking twice is harmless)."),

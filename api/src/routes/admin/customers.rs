@@ -27,12 +27,12 @@ pub struct CustomerView {
     #[schema(example = "cus_3k9x0d2m7q8r4t6v1w5y")]
     pub id: String,
     pub name: String,
-    #[schema(example = "claire.martin@example.com")]
+    #[schema(example = "jeanne.durand@example.org")]
     pub email: String,
     /// E.164.
     #[schema(example = "+33612345678")]
     pub mobile: Option<String>,
-    #[schema(example = "fr")]
+    #[schema(value_type = crate::routes::enums::Language, example = "fr")]
     pub locale: String,
     pub external_ref: Option<String>,
     /// Whether the customer has set up portal access.
@@ -132,19 +132,20 @@ pub struct CreateCustomer {
         length(max = 200),
         custom(function = "crate::routes::admin::not_blank")
     )]
-    #[schema(example = "Claire Martin")]
+    #[schema(example = "Claire Martin", max_length = 200, pattern = r"\S")]
     pub name: String,
     /// Unique in the organization: the customer's login.
-    #[schema(value_type = String, format = "email", example = "claire.martin@example.com")]
+    #[schema(value_type = String, format = "email", example = "jeanne.durand@example.org")]
     pub email: Email,
     /// E.164 (`+33612345678`): sign-in codes then go by SMS.
     #[schema(value_type = Option<String>, example = "+33612345678")]
     pub mobile: Option<Msisdn>,
     /// `fr` (default) or `en`: the language of the customer's messages.
-    #[schema(value_type = Option<String>, example = "fr")]
+    #[schema(value_type = Option<crate::routes::enums::Language>, example = "fr")]
     pub locale: Option<Locale>,
     /// The business's own reference.
     #[validate(length(min = 1, max = 100))]
+    #[schema(min_length = 1, max_length = 100)]
     pub external_ref: Option<String>,
 }
 
@@ -157,13 +158,14 @@ pub struct UpdateCustomer {
         length(max = 200),
         custom(function = "crate::routes::admin::not_blank")
     )]
+    #[schema(max_length = 200, pattern = r"\S")]
     pub name: Option<String>,
     #[schema(value_type = Option<String>, format = "email")]
     pub email: Option<Email>,
     #[serde(default, deserialize_with = "present")]
     #[schema(value_type = Option<String>)]
     pub mobile: Option<Option<Msisdn>>,
-    #[schema(value_type = Option<String>)]
+    #[schema(value_type = Option<crate::routes::enums::Language>)]
     pub locale: Option<Locale>,
     #[serde(default, deserialize_with = "present")]
     #[schema(value_type = Option<String>)]
@@ -186,14 +188,19 @@ fn map_conflict(e: StoreError) -> ApiError {
     }
 }
 
-/// Create a customer. A customer can then set up portal access (first
-/// connection, passwordless sign-in, or an activation code).
+/// Create a customer.
+///
+/// A customer can then set up portal access (first connection, passwordless sign-in, or an
+/// activation code).
 #[utoipa::path(
+    operation_id = "createCustomer",
     tag = "admin",
-    security(("bearer_jwt" = []), ("api_key" = [])),
+    security(("bearer" = [])),
+    extensions(("x-api-key" = json!(true))),
     request_body = CreateCustomer,
     responses(
-        (status = 201, description = "Created.", body = CustomerView),
+        (status = 201, description = "Created.", body = CustomerView,
+            headers(("Location" = String, description = "The customer's address: `/v1/admin/customers/{id}`."))),
         (status = 401, description = AUTH_FAILURES, body = Problem, content_type = "application/problem+json"),
         (status = 403, description = ROLE_FAILURE, body = Problem, content_type = "application/problem+json"),
         (status = 409, description = "Codes: `email_already_used`.", body = Problem, content_type = "application/problem+json"),
@@ -245,8 +252,10 @@ fn validate_external_ref(value: Option<&str>) -> Result<(), ApiError> {
 
 /// The organization's customers, oldest id first.
 #[utoipa::path(
+    operation_id = "listCustomers",
     tag = "admin",
-    security(("bearer_jwt" = []), ("api_key" = [])),
+    security(("bearer" = [])),
+    extensions(("x-api-key" = json!(true))),
     params(Page),
     responses(
         (status = 200, description = "A page of customers.", body = CustomerList),
@@ -279,8 +288,10 @@ const NOT_FOUND: &str = "No such customer in your organization. Codes: `not_foun
 
 /// One customer.
 #[utoipa::path(
+    operation_id = "getCustomer",
     tag = "admin",
-    security(("bearer_jwt" = []), ("api_key" = [])),
+    security(("bearer" = [])),
+    extensions(("x-api-key" = json!(true))),
     params(("id" = String, Path, description = "Customer id (`cus_...`).")),
     responses(
         (status = 200, description = "The customer.", body = CustomerView),
@@ -307,11 +318,14 @@ pub async fn get_one(
     Ok(web::Json(view))
 }
 
-/// Change a customer's name, e-mail, mobile, locale or reference. Staff can
-/// never set or reset a customer's password.
+/// Change a customer's name, e-mail, mobile, locale or reference.
+///
+/// Staff can never set or reset a customer's password.
 #[utoipa::path(
+    operation_id = "updateCustomer",
     tag = "admin",
-    security(("bearer_jwt" = []), ("api_key" = [])),
+    security(("bearer" = [])),
+    extensions(("x-api-key" = json!(true))),
     params(("id" = String, Path, description = "Customer id (`cus_...`).")),
     request_body = UpdateCustomer,
     responses(
@@ -410,8 +424,10 @@ pub async fn update(
 
 /// Block a customer: no sign-in, and every session ends at once.
 #[utoipa::path(
+    operation_id = "blockCustomer",
     tag = "admin",
-    security(("bearer_jwt" = []), ("api_key" = [])),
+    security(("bearer" = [])),
+    extensions(("x-api-key" = json!(true))),
     params(("id" = String, Path, description = "Customer id (`cus_...`).")),
     responses(
         (status = 200, description = "Blocked (blocking twice keeps the first date).", body = CustomerView),
@@ -431,8 +447,10 @@ pub async fn block(
 
 /// Unblock a customer (sessions ended by the block stay ended).
 #[utoipa::path(
+    operation_id = "unblockCustomer",
     tag = "admin",
-    security(("bearer_jwt" = []), ("api_key" = [])),
+    security(("bearer" = [])),
+    extensions(("x-api-key" = json!(true))),
     params(("id" = String, Path, description = "Customer id (`cus_...`).")),
     responses(
         (status = 200, description = "Unblocked.", body = CustomerView),
@@ -498,12 +516,16 @@ pub struct ActivationCode {
     pub expires_at: DateTime<Utc>,
 }
 
+/// Generate a one-time access code for a customer without access.
+///
 /// Generate a one-time access code for a customer who has no access yet
 /// (valid 30 days; a new code voids the previous one). The customer
 /// activates with it at `POST /v1/auth/activate` and sets a password.
 #[utoipa::path(
+    operation_id = "createActivationCode",
     tag = "admin",
-    security(("bearer_jwt" = []), ("api_key" = [])),
+    security(("bearer" = [])),
+    extensions(("x-api-key" = json!(true))),
     params(("id" = String, Path, description = "Customer id (`cus_...`).")),
     responses(
         (status = 201, description = "The code, shown this once.", body = ActivationCode),

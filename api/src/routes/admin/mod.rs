@@ -26,8 +26,10 @@ pub const ROLE_FAILURE: &str =
 pub struct Page {
     /// Items per page, 1 to 100 (default 20).
     #[validate(range(min = 1, max = 100))]
+    #[param(minimum = 1, maximum = 100, default = 20, nullable = false)]
     pub limit: Option<i64>,
     /// The `next_cursor` of the previous page.
+    #[param(nullable = false)]
     pub cursor: Option<String>,
 }
 

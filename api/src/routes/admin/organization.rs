@@ -21,14 +21,14 @@ use crate::state::AppState;
 pub struct OrganizationView {
     #[schema(example = "org_3k9x0d2m7q8r4t6v1w5y")]
     pub id: String,
-    #[schema(example = "demo")]
+    #[schema(example = "my-shop")]
     pub slug: String,
     pub name: String,
     /// Default language of messages: `fr` or `en`.
-    #[schema(value_type = String, example = "fr")]
+    #[schema(value_type = crate::routes::enums::Language, example = "fr")]
     pub locale: Locale,
     /// How customers may sign in: `password`, `passwordless` or `both`.
-    #[schema(value_type = String, example = "both")]
+    #[schema(value_type = crate::routes::enums::LoginMethods, example = "both")]
     pub login_methods: LoginMethods,
     pub support_email: Option<String>,
     pub support_phone: Option<String>,
@@ -58,10 +58,11 @@ pub struct UpdateOrganization {
         length(max = 200),
         custom(function = "crate::routes::admin::not_blank")
     )]
+    #[schema(max_length = 200, pattern = r"\S")]
     pub name: Option<String>,
-    #[schema(value_type = Option<String>)]
+    #[schema(value_type = Option<crate::routes::enums::Language>)]
     pub locale: Option<Locale>,
-    #[schema(value_type = Option<String>)]
+    #[schema(value_type = Option<crate::routes::enums::LoginMethods>)]
     pub login_methods: Option<LoginMethods>,
     #[serde(default, deserialize_with = "present")]
     #[schema(value_type = Option<String>, format = "email")]
@@ -74,8 +75,10 @@ pub struct UpdateOrganization {
 
 /// The organization's settings.
 #[utoipa::path(
+    operation_id = "getOrganizationSettings",
     tag = "admin",
-    security(("bearer_jwt" = []), ("api_key" = [])),
+    security(("bearer" = [])),
+    extensions(("x-api-key" = json!(true))),
     responses(
         (status = 200, description = "The settings.", body = OrganizationView),
         (status = 401, description = AUTH_FAILURES, body = Problem, content_type = "application/problem+json"),
@@ -96,11 +99,14 @@ pub async fn get_settings(
     Ok(web::Json(org.into()))
 }
 
+/// Change the organization settings (admins only).
+///
 /// Change the settings (admins only). Changes apply at once, to every
 /// request that follows.
 #[utoipa::path(
+    operation_id = "updateOrganizationSettings",
     tag = "admin",
-    security(("bearer_jwt" = [])),
+    security(("bearer" = [])),
     request_body = UpdateOrganization,
     responses(
         (status = 200, description = "The settings after the change.", body = OrganizationView),

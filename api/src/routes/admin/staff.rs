@@ -27,7 +27,7 @@ pub struct StaffView {
     pub email: String,
     pub name: String,
     /// `admin` or `agent`.
-    #[schema(value_type = String, example = "agent")]
+    #[schema(value_type = crate::routes::enums::StaffRole, example = "agent")]
     pub role: StaffRole,
     /// Whether the member has chosen a password.
     pub active: bool,
@@ -69,8 +69,9 @@ pub struct CreateStaff {
         length(max = 200),
         custom(function = "crate::routes::admin::not_blank")
     )]
+    #[schema(max_length = 200, pattern = r"\S")]
     pub name: String,
-    #[schema(value_type = String, example = "agent")]
+    #[schema(value_type = crate::routes::enums::StaffRole, example = "agent")]
     pub role: StaffRole,
 }
 
@@ -86,8 +87,9 @@ pub struct UpdateStaff {
 
 /// Every staff member of the organization.
 #[utoipa::path(
+    operation_id = "listStaff",
     tag = "admin",
-    security(("bearer_jwt" = [])),
+    security(("bearer" = [])),
     responses(
         (status = 200, description = "The staff.", body = StaffList),
         (status = 401, description = AUTH_FAILURES, body = Problem, content_type = "application/problem+json"),
@@ -111,11 +113,14 @@ pub async fn list(
     }))
 }
 
+/// Add a staff member, who receives a setup token by e-mail.
+///
 /// Add a staff member; they receive a setup token (7 days) by e-mail and
 /// choose their password at `POST /v1/auth/staff/setup`.
 #[utoipa::path(
+    operation_id = "createStaffMember",
     tag = "admin",
-    security(("bearer_jwt" = [])),
+    security(("bearer" = [])),
     request_body = CreateStaff,
     responses(
         (status = 201, description = "Created; the setup e-mail is queued.", body = StaffView),
@@ -178,11 +183,14 @@ pub async fn create(
     Ok(HttpResponse::Created().json(StaffView::from(member)))
 }
 
+/// Change a member's role, or disable or enable them.
+///
 /// Change a member's role, or disable / enable them. The organization
 /// always keeps one enabled admin who can sign in (has set a password).
 #[utoipa::path(
+    operation_id = "updateStaffMember",
     tag = "admin",
-    security(("bearer_jwt" = [])),
+    security(("bearer" = [])),
     params(("id" = String, Path, description = "Staff id (`stf_...`).")),
     request_body = UpdateStaff,
     responses(

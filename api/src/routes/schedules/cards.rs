@@ -26,7 +26,11 @@ use crate::state::AppState;
 pub struct ChangeCard {
     /// From the gateway (`POST /v1/sandbox/card-tokens` with the sandbox).
     #[validate(length(min = 1, max = 200))]
-    #[schema(example = "tok_sandbox_001220308f3a9c1d2e4b5a6c7")]
+    #[schema(
+        example = "tok_sandbox_001220308f3a9c1d2e4b5a6c7",
+        min_length = 1,
+        max_length = 200
+    )]
     pub card_token: String,
 }
 
@@ -112,13 +116,15 @@ pub async fn card_of(state: &web::Data<AppState>, token: &str) -> Result<CardVie
         .map_err(|e| gateway_problem(&e))
 }
 
-/// Replace the schedule's card. Allowed while the schedule is in progress,
-/// at least the organization's notice period (7 days by default) before the
-/// next debit, with an accepted brand (Visa and Mastercard by default) and a
+/// Replace the schedule's card.
+///
+/// Allowed while the schedule is in progress, at least the organization's notice period (7 days by
+/// default) before the next debit, with an accepted brand (Visa and Mastercard by default) and a
 /// card valid through the last pending due date.
 #[utoipa::path(
+    operation_id = "changeMyScheduleCard",
     tag = "me",
-    security(("bearer_jwt" = [])),
+    security(("bearer" = [])),
     params(("id" = String, Path, description = "Schedule (order) id (`ord_...`).")),
     request_body = ChangeCard,
     responses(

@@ -19,14 +19,14 @@ use crate::state::AppState;
 pub struct ContactChannelView {
     /// `chat`, `whatsapp`, `contact_form`, `chatbot`, `faq`, `phone` or
     /// `email`.
-    #[schema(example = "chat")]
+    #[schema(value_type = crate::routes::enums::ChannelKind, example = "chat")]
     pub kind: &'static str,
     #[schema(example = "Chat avec un conseiller")]
     pub label: String,
-    /// As set by the organization: `"always"`, or `{"weekly": [...]}` with
-    /// seven lists (Monday first) of `[start, end]` local times in
-    /// `time_zone`.
-    #[schema(value_type = Object)]
+    /// As set by the organization: `"always"`, or an object with one list
+    /// per weekday (`monday` to `sunday`) of `["HH:MM", "HH:MM"]` ranges,
+    /// local times in `time_zone`; an empty list is a closed day.
+    #[schema(value_type = crate::routes::admin::orders::settings::HoursView)]
     pub hours: serde_json::Value,
     pub open_now: bool,
     /// When a closed channel opens next (null when open, or never opens).
@@ -109,12 +109,15 @@ pub struct MyContactChannels {
     pub collections: Option<CollectionsView>,
 }
 
+/// The organization's contact channels and whether each is open now.
+///
 /// The organization's contact channels with their opening hours and whether
 /// each is open now (hours in the organization's time zone, instants in
 /// UTC), and the collections phone with its `tel:` link.
 #[utoipa::path(
+    operation_id = "listMyContactChannels",
     tag = "me",
-    security(("bearer_jwt" = [])),
+    security(("bearer" = [])),
     responses(
         (status = 200, description = "The channels, in display order, and the collections phone.", body = MyContactChannels),
         (status = 401, description = AUTH_FAILURES, body = Problem, content_type = "application/problem+json"),

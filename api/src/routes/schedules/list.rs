@@ -19,17 +19,21 @@ use crate::state::AppState;
 pub struct ScheduleQuery {
     /// Only schedules of this status: `in_progress`, `completed`, `unpaid`
     /// or `cancelled`.
+    #[param(value_type = Option<crate::routes::enums::ScheduleStatus>, nullable = false)]
     pub status: Option<String>,
     /// Items per page, 1 to 100 (default 20).
+    #[param(minimum = 1, maximum = 100, default = 20, nullable = false)]
     pub limit: Option<i64>,
     /// The `next_cursor` of the previous page.
+    #[param(nullable = false)]
     pub cursor: Option<String>,
 }
 
 /// The signed-in customer's schedules, oldest id first.
 #[utoipa::path(
+    operation_id = "listMySchedules",
     tag = "me",
-    security(("bearer_jwt" = [])),
+    security(("bearer" = [])),
     params(ScheduleQuery),
     responses(
         (status = 200, description = "A page of schedules.", body = ScheduleList),
@@ -79,11 +83,14 @@ pub async fn list(
     }))
 }
 
+/// One of the customer's schedules.
+///
 /// One of the customer's schedules, with its instalments, adjustments and
 /// the action available now.
 #[utoipa::path(
+    operation_id = "getMySchedule",
     tag = "me",
-    security(("bearer_jwt" = [])),
+    security(("bearer" = [])),
     params(("id" = String, Path, description = "Schedule (order) id (`ord_...`).")),
     responses(
         (status = 200, description = "The schedule.", body = ScheduleView),

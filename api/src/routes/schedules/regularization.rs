@@ -77,11 +77,15 @@ impl From<&Offer> for OfferView {
 pub struct Regularize {
     /// 1, 2 or 3: one of the offers of `GET .../regularization`.
     #[validate(range(min = 1, max = 3))]
-    #[schema(example = 1)]
+    #[schema(example = 1, minimum = 1, maximum = 3)]
     pub payments: u8,
     /// A payment-gateway card token (never a card number).
     #[validate(length(min = 1, max = 200))]
-    #[schema(example = "tok_sandbox_001220308f3a9c1d2e4b5a6c7")]
+    #[schema(
+        example = "tok_sandbox_001220308f3a9c1d2e4b5a6c7",
+        min_length = 1,
+        max_length = 200
+    )]
     pub card_token: String,
     /// With 1 payment only: `true` pays with this card once and keeps the
     /// schedule's card for the later debits. By default (`false`) the card
@@ -108,12 +112,15 @@ fn offers_of(order: &Order, today: NaiveDate) -> Result<(Money, Vec<Offer>), Api
     Ok((unpaid, offers_for(unpaid, today)))
 }
 
+/// A schedule's unpaid amount and today's offers to pay it.
+///
 /// The unpaid amount of a schedule and today's offers to pay it: at once,
 /// or in 2 or 3 monthly payments (the first charged at once; remainder cents
 /// on the first payments).
 #[utoipa::path(
+    operation_id = "getMyRegularizationOffers",
     tag = "me",
-    security(("bearer_jwt" = [])),
+    security(("bearer" = [])),
     params(("id" = String, Path, description = "Schedule (order) id (`ord_...`).")),
     responses(
         (status = 200, description = "The unpaid amount and the offers.", body = RegularizationOffers),
@@ -630,6 +637,8 @@ fn locale_and_id(req: &HttpRequest) -> (Locale, Option<String>) {
     )
 }
 
+/// Pay the unpaid amount with one of today's offers.
+///
 /// Pay the unpaid amount with one of today's offers: the first payment is
 /// charged at once to the card token; on success the unpaid instalments are
 /// settled (1 payment) or replaced by the new plan (2 or 3 payments). The
@@ -643,7 +652,7 @@ fn locale_and_id(req: &HttpRequest) -> (Locale, Option<String>) {
 #[utoipa::path(
     tag = "me",
     operation_id = "regularizeSchedule",
-    security(("bearer_jwt" = [])),
+    security(("bearer" = [])),
     params(
         ("id" = String, Path, description = "Schedule (order) id (`ord_...`)."),
         ("Idempotency-Key" = String, Header, description = "Required: a unique key per payment attempt (1 to 255 visible ASCII characters), scoped to the customer."),

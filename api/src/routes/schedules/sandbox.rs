@@ -82,7 +82,7 @@ pub struct NewCardToken {
     #[schema(value_type = String, example = "4242424242424242")]
     pub number: Sensitive,
     #[validate(range(min = 1, max = 12))]
-    #[schema(example = 12)]
+    #[schema(example = 12, minimum = 1, maximum = 12)]
     pub exp_month: u8,
     #[schema(example = 2030)]
     pub exp_year: u16,
@@ -131,10 +131,14 @@ pub fn gateway_problem(error: &GatewayError) -> ApiError {
     }
 }
 
+/// Exchange test card details for a token (sandbox gateway only).
+///
 /// Exchange test card details for a token (sandbox gateway only; this route
 /// answers 404 with a real gateway). The number and the code are neither
 /// stored nor logged nor echoed.
 #[utoipa::path(
+    operation_id = "createSandboxCardToken",
+    security(()),
     tag = "sandbox",
     request_body = NewCardToken,
     responses(

@@ -114,14 +114,24 @@ pub struct CreateAccount {
         length(min = 1, max = 100),
         custom(function = "crate::routes::admin::not_blank")
     )]
-    #[schema(example = "Appartement 3B, 12 rue des Lilas")]
+    #[schema(
+        example = "Appartement 3B, 12 rue des Lilas",
+        min_length = 1,
+        max_length = 100,
+        pattern = r"\S"
+    )]
     pub label: String,
     /// Unique in the organization, 1 to 35 characters.
     #[validate(
         length(min = 1, max = 35),
         custom(function = "crate::routes::admin::not_blank")
     )]
-    #[schema(example = "LOC-000123")]
+    #[schema(
+        example = "LOC-000123",
+        min_length = 1,
+        max_length = 35,
+        pattern = r"\S"
+    )]
     pub reference: String,
     /// What the customer already owes (EUR, 0 to 10 000 000.00; default 0).
     /// A non-zero balance is recorded as a first `charge` entry.
@@ -139,7 +149,12 @@ pub struct CreateCharge {
         length(min = 1, max = 140),
         custom(function = "crate::routes::admin::not_blank")
     )]
-    #[schema(example = "Loyer décembre 2026")]
+    #[schema(
+        example = "Loyer décembre 2026",
+        min_length = 1,
+        max_length = 140,
+        pattern = r"\S"
+    )]
     pub label: String,
 }
 
@@ -242,12 +257,15 @@ const ACCOUNT_NOT_FOUND: &str = "No such account in your organization. Codes: `n
 
 /// Open an account for a customer.
 #[utoipa::path(
+    operation_id = "createAccount",
     tag = "admin",
-    security(("bearer_jwt" = []), ("api_key" = [])),
+    security(("bearer" = [])),
+    extensions(("x-api-key" = json!(true))),
     params(("id" = String, Path, description = "Customer id (`cus_...`).")),
     request_body = CreateAccount,
     responses(
-        (status = 201, description = "Created; `Location` is the account's address.", body = AccountDetail),
+        (status = 201, description = "Created; `Location` is the account's address.", body = AccountDetail,
+            headers(("Location" = String, description = "The account's address: `/v1/admin/accounts/{id}`."))),
         (status = 400, description = "Malformed body, unknown field, wrong type, blank label or reference, initial balance negative, too large or not in EUR. Codes: `malformed_json`, `unknown_field`, `invalid_field`.", body = Problem, content_type = "application/problem+json"),
         (status = 401, description = AUTH_FAILURES, body = Problem, content_type = "application/problem+json"),
         (status = 403, description = ROLE_FAILURE, body = Problem, content_type = "application/problem+json"),
@@ -325,8 +343,10 @@ pub async fn create(
 
 /// A customer's accounts, by id.
 #[utoipa::path(
+    operation_id = "listCustomerAccounts",
     tag = "admin",
-    security(("bearer_jwt" = []), ("api_key" = [])),
+    security(("bearer" = [])),
+    extensions(("x-api-key" = json!(true))),
     params(("id" = String, Path, description = "Customer id (`cus_...`)."), Page),
     responses(
         (status = 200, description = "A page of accounts.", body = AccountList),
@@ -364,8 +384,10 @@ pub async fn list_for_customer(
 
 /// One account with its balance history.
 #[utoipa::path(
+    operation_id = "getAccount",
     tag = "admin",
-    security(("bearer_jwt" = []), ("api_key" = [])),
+    security(("bearer" = [])),
+    extensions(("x-api-key" = json!(true))),
     params(("id" = String, Path, description = "Account id (`acc_...`).")),
     responses(
         (status = 200, description = "The account and its 100 newest entries, newest first.", body = AccountDetail),
@@ -414,19 +436,24 @@ fn charged(account_id: &str, body: String) -> HttpResponse {
         .body(body)
 }
 
+/// Add a charge to an account.
+///
 /// Add a charge to an account: its balance rises by the amount. With an
 /// `Idempotency-Key`, the same key and body answer the first response
 /// again without charging twice.
 #[utoipa::path(
+    operation_id = "createAccountCharge",
     tag = "admin",
-    security(("bearer_jwt" = []), ("api_key" = [])),
+    security(("bearer" = [])),
+    extensions(("x-api-key" = json!(true))),
     params(
         ("id" = String, Path, description = "Account id (`acc_...`)."),
         ("Idempotency-Key" = Option<String>, Header, description = "Optional, 1 to 255 visible ASCII characters: the same key and body replay the first answer (with `Idempotent-Replayed: true`) for 24 hours; keys are scoped to the caller."),
     ),
     request_body = CreateCharge,
     responses(
-        (status = 201, description = "The charge is recorded; the account after it, with its history.", body = AccountDetail),
+        (status = 201, description = "The charge is recorded; the account after it, with its history.", body = AccountDetail,
+            headers(("Location" = String, description = "The account's address: `/v1/admin/accounts/{id}`."))),
         (status = 400, description = "Malformed body, unknown field, wrong type, blank label, amount not positive, too large or not in EUR; a malformed `Idempotency-Key`. Codes: `malformed_json`, `unknown_field`, `invalid_field`, `invalid_parameter` (the `Idempotency-Key`).", body = Problem, content_type = "application/problem+json"),
         (status = 401, description = AUTH_FAILURES, body = Problem, content_type = "application/problem+json"),
         (status = 403, description = ROLE_FAILURE, body = Problem, content_type = "application/problem+json"),
@@ -515,11 +542,14 @@ fn replay_charge(account_id: &str, replay: Replay) -> HttpResponse {
     })
 }
 
+/// The customer's accounts, with what each owes.
+///
 /// The customer's accounts, with what each owes and what a new mandate may
 /// still collect.
 #[utoipa::path(
+    operation_id = "listMyAccounts",
     tag = "me",
-    security(("bearer_jwt" = [])),
+    security(("bearer" = [])),
     params(Page),
     responses(
         (status = 200, description = "A page of the customer's accounts.", body = AccountList),

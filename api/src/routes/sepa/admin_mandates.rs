@@ -21,12 +21,16 @@ const NOT_FOUND: &str = "No such mandate in your organization. Codes: `not_found
 pub struct MandateQuery {
     /// Only mandates of this status: `draft`, `signed`, `revoked` or
     /// `expired`.
+    #[param(value_type = Option<crate::routes::enums::MandateStatus>, nullable = false)]
     pub status: Option<String>,
     /// Only this customer's mandates (`cus_...`).
+    #[param(nullable = false)]
     pub customer_id: Option<String>,
     /// Items per page, 1 to 100 (default 20).
+    #[param(minimum = 1, maximum = 100, default = 20, nullable = false)]
     pub limit: Option<i64>,
     /// The `next_cursor` of the previous page.
+    #[param(nullable = false)]
     pub cursor: Option<String>,
 }
 
@@ -37,11 +41,15 @@ pub struct MandateList {
     pub next_cursor: Option<String>,
 }
 
+/// The organization's mandates, newest first.
+///
 /// The organization's mandates, newest first, optionally of one status or
 /// one customer.
 #[utoipa::path(
+    operation_id = "listMandates",
     tag = "admin",
-    security(("bearer_jwt" = []), ("api_key" = [])),
+    security(("bearer" = [])),
+    extensions(("x-api-key" = json!(true))),
     params(MandateQuery),
     responses(
         (status = 200, description = "A page of mandates (IBANs masked).", body = MandateList),
@@ -92,8 +100,10 @@ pub async fn list(
 
 /// One mandate with its account, creditor, collections and signature.
 #[utoipa::path(
+    operation_id = "getMandate",
     tag = "admin",
-    security(("bearer_jwt" = []), ("api_key" = [])),
+    security(("bearer" = [])),
+    extensions(("x-api-key" = json!(true))),
     params(("id" = String, Path, description = "Mandate id (`mdt_...`).")),
     responses(
         (status = 200, description = "The mandate.", body = MandateReview),
@@ -120,12 +130,16 @@ pub async fn get_one(
     Ok(web::Json(review))
 }
 
+/// Revoke a signed mandate.
+///
 /// Revoke a signed mandate: it becomes `revoked` and its collections not
 /// yet presented (`scheduled`) are `cancelled`; collections already
 /// presented are not undone.
 #[utoipa::path(
+    operation_id = "revokeMandate",
     tag = "admin",
-    security(("bearer_jwt" = []), ("api_key" = [])),
+    security(("bearer" = [])),
+    extensions(("x-api-key" = json!(true))),
     params(("id" = String, Path, description = "Mandate id (`mdt_...`).")),
     responses(
         (status = 200, description = "The revoked mandate.", body = MandateReview),

@@ -83,8 +83,9 @@ pub struct BankDetailsView {
 
 /// Check an IBAN and propose its bank's BIC.
 #[utoipa::path(
+    operation_id = "checkMyBankDetails",
     tag = "me",
-    security(("bearer_jwt" = [])),
+    security(("bearer" = [])),
     params(BankDetailsQuery),
     responses(
         (status = 200, description = "The IBAN is valid; the BIC is proposed when the bank is known (`bic_required` otherwise).", body = BankDetailsView),

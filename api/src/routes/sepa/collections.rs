@@ -56,7 +56,7 @@ pub struct CollectionView {
     #[schema(example = "GUICHET-3K9X0D2M7Q8R4T6V1W5Y")]
     pub end_to_end_id: String,
     /// `FRST`, `RCUR` or `OOFF`.
-    #[schema(example = "FRST")]
+    #[schema(value_type = crate::routes::enums::SequenceType, example = "FRST")]
     pub sequence_type: String,
     /// Minor units.
     #[schema(example = 12999)]
@@ -65,7 +65,7 @@ pub struct CollectionView {
     pub currency: String,
     pub due_date: NaiveDate,
     /// `scheduled`, `presented`, `paid`, `rejected` or `cancelled`.
-    #[schema(example = "scheduled")]
+    #[schema(value_type = crate::routes::enums::CollectionStatus, example = "scheduled")]
     pub status: String,
     pub prenotified_at: Option<DateTime<Utc>>,
     pub presented_at: Option<DateTime<Utc>>,
@@ -121,15 +121,20 @@ pub struct ExportQuery {
 #[into_params(parameter_in = Query)]
 pub struct ListQuery {
     /// Only collections due that day (`YYYY-MM-DD`).
+    #[param(nullable = false)]
     pub date: Option<NaiveDate>,
     /// Only collections in this status: `scheduled`, `presented`, `paid`,
     /// `rejected`, `cancelled`.
+    #[param(value_type = Option<crate::routes::enums::CollectionStatus>, nullable = false)]
     pub status: Option<String>,
     /// Only this mandate's collections (`mdt_...`).
+    #[param(nullable = false)]
     pub mandate_id: Option<String>,
     /// Items per page, 1 to 100 (default 20).
+    #[param(minimum = 1, maximum = 100, default = 20, nullable = false)]
     pub limit: Option<i64>,
     /// The `next_cursor` of the previous page.
+    #[param(nullable = false)]
     pub cursor: Option<String>,
 }
 
@@ -154,7 +159,7 @@ pub struct CollectionResult {
         length(min = 1, max = 140),
         custom(function = "crate::routes::admin::not_blank")
     )]
-    #[schema(example = "AM04")]
+    #[schema(example = "AM04", min_length = 1, max_length = 140, pattern = r"\S")]
     pub reason: Option<String>,
 }
 
@@ -349,14 +354,19 @@ fn file_stream(
     })
 }
 
+/// The pain.008.001.02 file of the collections due on a date.
+///
 /// The pain.008.001.02 file of the collections due on a date, for the
 /// creditor's bank.
 #[utoipa::path(
+    operation_id = "exportCollections",
     tag = "admin",
-    security(("bearer_jwt" = []), ("api_key" = [])),
+    security(("bearer" = [])),
+    extensions(("x-api-key" = json!(true))),
     params(ExportQuery),
     responses(
-        (status = 200, description = "The pain.008.001.02 file (an attachment), streamed: collections due that day that are `scheduled` or `presented`, one payment information block per sequence type (FRST, RCUR, OOFF).", content_type = "application/xml", body = String),
+        (status = 200, description = "The pain.008.001.02 file (an attachment), streamed: collections due that day that are `scheduled` or `presented`, one payment information block per sequence type (FRST, RCUR, OOFF).", content_type = "application/xml", body = inline(crate::openapi::Binary),
+            headers(("Content-Disposition" = String, description = "`attachment; filename=\"pain008-<date>.xml\"`."))),
         (status = 400, description = "`date` is missing or not a `YYYY-MM-DD` date. Codes: `invalid_parameter`.", body = Problem, content_type = "application/problem+json"),
         (status = 401, description = AUTH_FAILURES, body = Problem, content_type = "application/problem+json"),
         (status = 403, description = ROLE_FAILURE, body = Problem, content_type = "application/problem+json"),
@@ -388,11 +398,15 @@ pub async fn export(
         .body(SizedStream::new(length, file_stream(file))))
 }
 
+/// The organization's collections, by id.
+///
 /// The organization's collections, by id, optionally of one day, status or
 /// mandate.
 #[utoipa::path(
+    operation_id = "listCollections",
     tag = "admin",
-    security(("bearer_jwt" = []), ("api_key" = [])),
+    security(("bearer" = [])),
+    extensions(("x-api-key" = json!(true))),
     params(ListQuery),
     responses(
         (status = 200, description = "A page of collections.", body = CollectionList),
@@ -444,13 +458,17 @@ pub async fn list(
 
 const RESULT_409: &str = "The collection is not presented (still scheduled, cancelled, or already settled with the other outcome). Codes: `collection_not_presented`.";
 
+/// Record the bank's result of a presented collection.
+///
 /// Record the bank's result of a presented collection: `paid`, or
 /// `rejected` — the amount is then due again on the account (entry
 /// `collection_rejected`) and the customer is told by e-mail. Sending the
 /// result a collection already has answers it again (idempotent).
 #[utoipa::path(
+    operation_id = "recordCollectionResult",
     tag = "admin",
-    security(("bearer_jwt" = []), ("api_key" = [])),
+    security(("bearer" = [])),
+    extensions(("x-api-key" = json!(true))),
     params(("id" = String, Path, description = "Collection id (`col_...`).")),
     request_body = CollectionResult,
     responses(

@@ -64,28 +64,37 @@ pub struct PutCreditorSettings {
         length(min = 1, max = 70),
         custom(function = "crate::routes::admin::not_blank")
     )]
-    #[schema(example = "Régie Immobilière du Parc")]
+    #[schema(
+        example = "Régie Immobilière du Parc",
+        min_length = 1,
+        max_length = 70,
+        pattern = r"\S"
+    )]
     pub name: String,
     /// 1 to 4 lines of 1 to 70 characters.
     #[validate(length(min = 1, max = 4), custom(function = "address_lines"))]
-    #[schema(example = json!(["12 rue des Lilas", "75011 Paris", "France"]))]
+    #[schema(example = json!(["12 rue des Lilas", "75011 Paris", "France"]), min_items = 1, max_items = 4)]
     pub address: Vec<String>,
     /// The SEPA creditor identifier; spaces and case do not matter.
     #[validate(length(min = 1, max = 64))]
-    #[schema(example = "FR72ZZZ123456")]
+    #[schema(example = "FR72ZZZ123456", min_length = 1, max_length = 64)]
     pub creditor_id: String,
     /// The account collections are credited to; spaces and case do not
     /// matter.
     #[validate(length(min = 1, max = 64))]
-    #[schema(example = "FR76 3000 6000 0112 3456 7890 189")]
+    #[schema(
+        example = "FR76 3000 6000 0112 3456 7890 189",
+        min_length = 1,
+        max_length = 64
+    )]
     pub iban: String,
     /// Its bank's BIC (8 or 11 characters, of the IBAN's country).
     #[validate(length(min = 1, max = 64))]
-    #[schema(example = "AGRIFRPP")]
+    #[schema(example = "AGRIFRPP", min_length = 1, max_length = 64)]
     pub bic: String,
     /// 2 to 14 (default 14).
     #[validate(range(min = 2, max = 14))]
-    #[schema(example = 14)]
+    #[schema(example = 14, minimum = 2, maximum = 14)]
     pub prenotification_days: Option<u32>,
 }
 
@@ -101,8 +110,10 @@ fn address_lines(lines: &[String]) -> Result<(), validator::ValidationError> {
 
 /// The creditor settings; 404 until an admin sets them.
 #[utoipa::path(
+    operation_id = "getCreditorSettings",
     tag = "admin",
-    security(("bearer_jwt" = []), ("api_key" = [])),
+    security(("bearer" = [])),
+    extensions(("x-api-key" = json!(true))),
     responses(
         (status = 200, description = "The settings.", body = CreditorSettingsView),
         (status = 401, description = AUTH_FAILURES, body = Problem, content_type = "application/problem+json"),
@@ -130,11 +141,13 @@ pub async fn get_creditor(
     Ok(web::Json(settings.into()))
 }
 
-/// Set or replace the creditor settings (admins only). The identifier,
-/// IBAN and BIC are checked and stored in their normalized form.
+/// Set or replace the creditor settings (admins only).
+///
+/// The identifier, IBAN and BIC are checked and stored in their normalized form.
 #[utoipa::path(
+    operation_id = "replaceCreditorSettings",
     tag = "admin",
-    security(("bearer_jwt" = [])),
+    security(("bearer" = [])),
     request_body = PutCreditorSettings,
     responses(
         (status = 200, description = "The settings as stored.", body = CreditorSettingsView),

@@ -80,7 +80,7 @@ impl MandateMode {
 pub struct SignatureView {
     pub signed_at: DateTime<Utc>,
     /// `sms` or `email`: how the code was sent.
-    #[schema(example = "sms")]
+    #[schema(value_type = crate::routes::enums::SentChannel, example = "sms")]
     pub channel: String,
     /// Where it was sent, masked.
     #[schema(example = "+33 6** ** ** 78")]
@@ -102,7 +102,7 @@ pub struct MandateSummary {
     #[schema(example = "mdt_3k9x0d2m7q8r4t6v1w5y")]
     pub id: String,
     /// `draft`, `signed`, `revoked` or `expired`.
-    #[schema(example = "signed")]
+    #[schema(value_type = crate::routes::enums::MandateStatus, example = "signed")]
     pub status: &'static str,
     pub mode: MandateMode,
     pub account_id: String,
@@ -160,13 +160,13 @@ pub struct MandateCollection {
     /// Null for a planned collection of a draft.
     pub id: Option<String>,
     /// `FRST`, `RCUR` or `OOFF`.
-    #[schema(example = "OOFF")]
+    #[schema(value_type = crate::routes::enums::SequenceType, example = "OOFF")]
     pub sequence_type: &'static str,
     pub amount: MoneyView,
     pub due_date: NaiveDate,
     /// `planned` (draft), `scheduled`, `presented`, `paid`, `rejected` or
     /// `cancelled`.
-    #[schema(example = "scheduled")]
+    #[schema(value_type = crate::routes::enums::MandateCollectionStatus, example = "scheduled")]
     pub status: &'static str,
 }
 
@@ -425,7 +425,11 @@ pub struct CreateMandate {
     /// The account to debit, as typed (spaces and case do not matter).
     /// Required unless `use_last_iban` is true.
     #[validate(length(min = 1, max = 64))]
-    #[schema(example = "FR76 3000 6000 0112 3456 7890 189")]
+    #[schema(
+        example = "FR76 3000 6000 0112 3456 7890 189",
+        min_length = 1,
+        max_length = 64
+    )]
     pub iban: Option<String>,
     /// Reuse the IBAN of the customer's newest mandate (`last_iban` of
     /// `GET /v1/me/mandates`) instead of giving `iban`.
@@ -434,18 +438,19 @@ pub struct CreateMandate {
     /// The bank's BIC. When absent it is proposed from the IBAN's bank code
     /// (the review shows it; give it to correct it).
     #[validate(length(min = 1, max = 20))]
-    #[schema(example = "AGRIFRPP")]
+    #[schema(example = "AGRIFRPP", min_length = 1, max_length = 20)]
     pub bic: Option<String>,
     /// Where the confirmation goes (and the code, by e-mail); defaults to
     /// the customer's e-mail.
     #[validate(length(min = 3, max = 254))]
+    #[schema(min_length = 3, max_length = 254)]
     pub email: Option<String>,
     /// `one_off` (default) or `recurring`.
     pub mode: Option<MandateMode>,
     /// One-off only: the amount in EUR cents, positive and at most the
     /// collectible balance (default: all of it).
     #[validate(range(min = 1))]
-    #[schema(example = 12999)]
+    #[schema(example = 12999, minimum = 1)]
     pub amount: Option<i64>,
     /// Recurring only: 1 (default) or 3 monthly collections of the balance.
     #[schema(example = 3)]
@@ -453,6 +458,7 @@ pub struct CreateMandate {
     /// The debtor's postal address, one entry per line (at most 4 lines of
     /// 70 characters).
     #[validate(length(max = 4), custom(function = "address_lines_ok"))]
+    #[schema(max_items = 4)]
     pub debtor_address: Option<Vec<String>>,
 }
 
@@ -523,20 +529,22 @@ fn bank_details(
     Ok((iban, bic))
 }
 
-/// Write a mandate draft for one of your accounts. The IBAN is checked
-/// ("Format de l'IBAN incorrect"), the BIC proposed from it when absent,
-/// the e-mail defaults to yours. A one-off mandate collects `amount`
-/// (default: the collectible balance, i.e. the balance minus what is
-/// already scheduled); a recurring one collects the collectible balance at
-/// signature, at once or over 3 months, and later charges. The answer is
-/// the review to read before asking for a code.
+/// Write a mandate draft for one of your accounts.
+///
+/// The IBAN is checked ("Format de l'IBAN incorrect"), the BIC proposed from it when absent, the
+/// e-mail defaults to yours. A one-off mandate collects `amount` (default: the collectible balance,
+/// i.e. the balance minus what is already scheduled); a recurring one collects the collectible
+/// balance at signature, at once or over 3 months, and later charges. The answer is the review to
+/// read before asking for a code.
 #[utoipa::path(
+    operation_id = "createMyMandate",
     tag = "me",
-    security(("bearer_jwt" = [])),
+    security(("bearer" = [])),
     params(("id" = String, Path, description = "Account id (`acc_...`).")),
     request_body = CreateMandate,
     responses(
-        (status = 201, description = "The draft, as its review; `Location` is its address.", body = MandateReview),
+        (status = 201, description = "The draft, as its review; `Location` is its address.", body = MandateReview,
+            headers(("Location" = String, description = "The mandate's address: `/v1/me/mandates/{id}`."))),
         (status = 400, description = "Malformed body, unknown field, wrong type, `amount` not positive, `amount` with `recurring`, `spread_months` other than 1 or 3 or with `one_off`, both or neither of `iban` and `use_last_iban`, an invalid e-mail or address line. Codes: `malformed_json`, `unknown_field`, `invalid_field`.", body = Problem, content_type = "application/problem+json"),
         (status = 401, description = AUTH_FAILURES, body = Problem, content_type = "application/problem+json"),
         (status = 403, description = ROLE_FAILURE, body = Problem, content_type = "application/problem+json"),
@@ -690,16 +698,21 @@ pub async fn create(
 #[into_params(parameter_in = Query)]
 pub struct HistoryQuery {
     /// Items per page, 1 to 100 (default 20).
+    #[param(minimum = 1, maximum = 100, default = 20, nullable = false)]
     pub limit: Option<i64>,
     /// The `next_cursor` of the previous page.
+    #[param(nullable = false)]
     pub cursor: Option<String>,
 }
 
+/// Your mandates, newest first.
+///
 /// Your mandates, newest first (drafts, signed, revoked, expired), with
 /// the masked IBAN of the newest one to propose for the next draft.
 #[utoipa::path(
+    operation_id = "listMyMandates",
     tag = "me",
-    security(("bearer_jwt" = [])),
+    security(("bearer" = [])),
     params(HistoryQuery),
     responses(
         (status = 200, description = "A page of mandates.", body = MandateHistory),
@@ -755,13 +768,16 @@ fn load(
     )?)
 }
 
+/// One of your mandates with everything to review.
+///
 /// One of your mandates with everything to review: masked IBAN, BIC,
 /// e-mail, mode, amount, the account's balance, the collections signing
 /// would schedule (or has scheduled), the creditor, and once signed its
 /// reference and the evidence of the signature.
 #[utoipa::path(
+    operation_id = "getMyMandate",
     tag = "me",
-    security(("bearer_jwt" = [])),
+    security(("bearer" = [])),
     params(("id" = String, Path, description = "Mandate id (`mdt_...`).")),
     responses(
         (status = 200, description = "The review.", body = MandateReview),
@@ -835,15 +851,19 @@ fn pdf_response(pdf: Vec<u8>, name: &str) -> HttpResponse {
         .body(pdf)
 }
 
+/// The mandate as a PDF, in your language.
+///
 /// The mandate as a PDF, in your language: a draft is rendered now,
 /// unsigned (no reference, "Non signé"); a signed mandate is the document
 /// written at signature, the same bytes every time.
 #[utoipa::path(
+    operation_id = "getMyMandateDocument",
     tag = "me",
-    security(("bearer_jwt" = [])),
+    security(("bearer" = [])),
     params(("id" = String, Path, description = "Mandate id (`mdt_...`).")),
     responses(
-        (status = 200, description = "The PDF.", body = String, content_type = "application/pdf"),
+        (status = 200, description = "The PDF.", body = inline(crate::openapi::Binary), content_type = "application/pdf",
+            headers(("Content-Disposition" = String, description = "`inline; filename=\"mandate-<UMR>.pdf\"` once signed, `inline; filename=\"mandate-draft-<id>.pdf\"` for a draft."))),
         (status = 401, description = AUTH_FAILURES, body = Problem, content_type = "application/problem+json"),
         (status = 403, description = ROLE_FAILURE, body = Problem, content_type = "application/problem+json"),
         (status = 404, description = NOT_FOUND, body = Problem, content_type = "application/problem+json"),
@@ -892,12 +912,15 @@ pub struct SendCode {
     pub channel: CodeChannel,
 }
 
+/// Send the 6-digit code that signs this draft.
+///
 /// Send the 6-digit code that signs this draft, by SMS to your mobile or
 /// by e-mail to the mandate's address. It is valid 10 minutes, once, and
 /// void after 5 wrong entries; a new code replaces the previous one.
 #[utoipa::path(
+    operation_id = "sendMyMandateCode",
     tag = "me",
-    security(("bearer_jwt" = [])),
+    security(("bearer" = [])),
     params(("id" = String, Path, description = "Mandate id (`mdt_...`).")),
     request_body = SendCode,
     responses(
@@ -1025,7 +1048,7 @@ pub async fn send_code(
 pub struct SignMandate {
     /// The 6-digit code of `POST .../otp`.
     #[validate(length(min = 1, max = 16))]
-    #[schema(example = "482913")]
+    #[schema(example = "482913", min_length = 1, max_length = 16)]
     pub code: String,
 }
 
@@ -1216,6 +1239,8 @@ fn sign(
     Ok(signed)
 }
 
+/// Sign the draft with the code received.
+///
 /// Sign the draft with the code received: the mandate gets its unique
 /// reference (UMR) and is signed; the signed PDF (with the evidence: time,
 /// channel, masked destination, IP address, browser, place, and the
@@ -1228,8 +1253,9 @@ fn sign(
 /// optional `Idempotency-Key` replays a success (same key and code) for 24
 /// hours.
 #[utoipa::path(
+    operation_id = "signMyMandate",
     tag = "me",
-    security(("bearer_jwt" = [])),
+    security(("bearer" = [])),
     params(
         ("id" = String, Path, description = "Mandate id (`mdt_...`)."),
         ("Idempotency-Key" = Option<String>, Header, description = "Optional: 1 to 255 visible ASCII characters, scoped to the customer; the same key and code replay the first success."),

@@ -56,28 +56,38 @@ pub struct PlanEntry {
 pub struct CreateOrder {
     /// The customer (`cus_...`) of your organization.
     #[validate(length(min = 1, max = 64))]
-    #[schema(example = "cus_3k9x0d2m7q8r4t6v1w5y")]
+    #[schema(example = "cus_3k9x0d2m7q8r4t6v1w5y", min_length = 1, max_length = 64)]
     pub customer_id: String,
     /// Unique in the organization.
     #[validate(
         length(min = 1, max = 64),
         custom(function = "crate::routes::admin::not_blank")
     )]
-    #[schema(example = "CMD-2026-000123")]
+    #[schema(
+        example = "CMD-2026-000123",
+        min_length = 1,
+        max_length = 64,
+        pattern = r"\S"
+    )]
     pub order_number: String,
     /// The merchant's brand ("enseigne").
     #[validate(
         length(min = 1, max = 200),
         custom(function = "crate::routes::admin::not_blank")
     )]
-    #[schema(example = "Maison & Jardin")]
+    #[schema(
+        example = "Maison & Jardin",
+        min_length = 1,
+        max_length = 200,
+        pattern = r"\S"
+    )]
     pub merchant_brand: String,
     pub purchase_date: NaiveDate,
     /// The order total: a positive amount.
     pub total: MoneyInput,
     /// Equal monthly instalments: 2 to 12 (with `first_due_date`).
     #[validate(range(min = 2, max = 12))]
-    #[schema(example = 3)]
+    #[schema(example = 3, minimum = 2, maximum = 12)]
     pub instalments: Option<u32>,
     /// The due date of the first equal instalment; the others fall on the
     /// same day of the following months.
@@ -88,7 +98,11 @@ pub struct CreateOrder {
     /// The payment gateway's token for the customer's card (never a card
     /// number).
     #[validate(length(min = 1, max = 200))]
-    #[schema(example = "tok_sandbox_00122030a1b2c3d4e5f6a7b8")]
+    #[schema(
+        example = "tok_sandbox_00122030a1b2c3d4e5f6a7b8",
+        min_length = 1,
+        max_length = 200
+    )]
     pub card_token: String,
 }
 
@@ -113,10 +127,13 @@ pub struct CancellationResult {
 #[into_params(parameter_in = Query)]
 pub struct OrderQuery {
     /// Only this customer's orders (`cus_...`).
+    #[param(nullable = false)]
     pub customer_id: Option<String>,
     /// Items per page, 1 to 100 (default 20).
+    #[param(minimum = 1, maximum = 100, default = 20, nullable = false)]
     pub limit: Option<i64>,
     /// The `next_cursor` of the previous page.
+    #[param(nullable = false)]
     pub cursor: Option<String>,
 }
 
@@ -226,14 +243,19 @@ fn order_number_taken() -> ApiError {
 
 const CREATE_422: &str = "The card token is unknown or its card has expired, or the plan breaks a schedule rule (`errors[].code` is the rule: `invalid_instalment_count`, `instalment_not_positive`, `due_dates_not_increasing`, `instalments_sum_mismatch`, `currency_mismatch`, `out_of_range`). Codes: `card_token_invalid`, `invalid_schedule`.";
 
+/// Create an order with its instalment schedule.
+///
 /// Create an order with its instalment schedule, paid by the card behind a
 /// payment-gateway token.
 #[utoipa::path(
+    operation_id = "createOrder",
     tag = "admin",
-    security(("bearer_jwt" = []), ("api_key" = [])),
+    security(("bearer" = [])),
+    extensions(("x-api-key" = json!(true))),
     request_body = CreateOrder,
     responses(
-        (status = 201, description = "Created; `Location` is the order's address.", body = ScheduleView),
+        (status = 201, description = "Created; `Location` is the order's address.", body = ScheduleView,
+            headers(("Location" = String, description = "The order's address: `/v1/admin/orders/{id}`."))),
         (status = 400, description = "Malformed body, unknown field, wrong type, non-positive total, `instalments` outside 2–12, both or neither of the plan forms. Codes: `malformed_json`, `unknown_field`, `invalid_field`, `card_number_refused`.", body = Problem, content_type = "application/problem+json"),
         (status = 401, description = AUTH_FAILURES, body = Problem, content_type = "application/problem+json"),
         (status = 403, description = ROLE_FAILURE, body = Problem, content_type = "application/problem+json"),
@@ -316,8 +338,10 @@ pub async fn create(
 
 /// The organization's orders, oldest id first, optionally of one customer.
 #[utoipa::path(
+    operation_id = "listOrders",
     tag = "admin",
-    security(("bearer_jwt" = []), ("api_key" = [])),
+    security(("bearer" = [])),
+    extensions(("x-api-key" = json!(true))),
     params(OrderQuery),
     responses(
         (status = 200, description = "A page of orders with their schedule.", body = ScheduleList),
@@ -362,8 +386,10 @@ const NOT_FOUND: &str = "No such order in your organization. Codes: `not_found`.
 
 /// One order with its schedule.
 #[utoipa::path(
+    operation_id = "getOrder",
     tag = "admin",
-    security(("bearer_jwt" = []), ("api_key" = [])),
+    security(("bearer" = [])),
+    extensions(("x-api-key" = json!(true))),
     params(("id" = String, Path, description = "Order id (`ord_...`).")),
     responses(
         (status = 200, description = "The order.", body = ScheduleView),
@@ -390,13 +416,16 @@ pub async fn get_one(
 
 const CANCEL_422: &str = "The cancellation cannot apply (`errors[].code`: `currency_mismatch`, `cancellation_amount_not_positive`, `cancellation_exceeds_remaining`, `schedule_already_cancelled`). Codes: `invalid_cancellation`.";
 
-/// Cancel part or all of what is left of an order. The amount comes off
-/// the pending instalments from the last one (then the unpaid ones); an
-/// instalment brought to zero is cancelled; what was paid beyond the new
-/// total is refunded. Cancelling everything left is a total cancellation.
+/// Cancel part or all of what is left of an order.
+///
+/// The amount comes off the pending instalments from the last one (then the unpaid ones); an
+/// instalment brought to zero is cancelled; what was paid beyond the new total is refunded.
+/// Cancelling everything left is a total cancellation.
 #[utoipa::path(
+    operation_id = "cancelOrder",
     tag = "admin",
-    security(("bearer_jwt" = []), ("api_key" = [])),
+    security(("bearer" = [])),
+    extensions(("x-api-key" = json!(true))),
     params(("id" = String, Path, description = "Order id (`ord_...`).")),
     request_body = CreateCancellation,
     responses(

@@ -32,11 +32,11 @@ use crate::state::AppState;
 pub struct RetryView {
     /// Retries after the first failed attempt, 0 to 5.
     #[validate(range(max = 5))]
-    #[schema(example = 1)]
+    #[schema(example = 1, maximum = 5)]
     pub retries: u32,
     /// Days between a failed attempt and its retry, 1 to 30.
     #[validate(range(min = 1, max = 30))]
-    #[schema(example = 3)]
+    #[schema(example = 3, minimum = 1, maximum = 30)]
     pub delay_days: u32,
 }
 
@@ -50,7 +50,7 @@ pub struct PaymentSettingsView {
     #[schema(example = 7)]
     pub card_change_notice_days: u32,
     /// Brands customers may pay with: `visa`, `mastercard`, `amex`, `other`.
-    #[schema(value_type = Vec<String>, example = json!(["visa", "mastercard"]))]
+    #[schema(value_type = Vec<crate::routes::enums::CardBrand>, example = json!(["visa", "mastercard"]))]
     pub accepted_brands: Vec<CardBrand>,
     pub retry: RetryView,
     /// When they were last set; null while the defaults apply.
@@ -81,11 +81,11 @@ pub struct PutPaymentSettings {
     pub collections_phone: Option<Msisdn>,
     /// 0 to 60.
     #[validate(range(max = 60))]
-    #[schema(example = 7)]
+    #[schema(example = 7, maximum = 60)]
     pub card_change_notice_days: u32,
     /// At least one of `visa`, `mastercard`, `amex`, `other`.
     #[validate(length(min = 1, max = 4))]
-    #[schema(value_type = Vec<String>, example = json!(["visa", "mastercard"]))]
+    #[schema(value_type = Vec<crate::routes::enums::CardBrand>, example = json!(["visa", "mastercard"]), min_items = 1, max_items = 4)]
     pub accepted_brands: Vec<CardBrand>,
     #[validate(nested)]
     pub retry: RetryView,
@@ -93,8 +93,10 @@ pub struct PutPaymentSettings {
 
 /// The payment settings (the defaults until an admin sets them).
 #[utoipa::path(
+    operation_id = "getPaymentSettings",
     tag = "admin",
-    security(("bearer_jwt" = []), ("api_key" = [])),
+    security(("bearer" = [])),
+    extensions(("x-api-key" = json!(true))),
     responses(
         (status = 200, description = "The settings.", body = PaymentSettingsView),
         (status = 401, description = AUTH_FAILURES, body = Problem, content_type = "application/problem+json"),
@@ -117,8 +119,9 @@ pub async fn get_payments(
 
 /// Replace the payment settings (admins only).
 #[utoipa::path(
+    operation_id = "replacePaymentSettings",
     tag = "admin",
-    security(("bearer_jwt" = [])),
+    security(("bearer" = [])),
     request_body = PutPaymentSettings,
     responses(
         (status = 200, description = "The settings as stored.", body = PaymentSettingsView),
@@ -259,14 +262,19 @@ impl From<&OpeningHours> for HoursView {
 pub struct ChannelView {
     /// `chat`, `whatsapp`, `contact_form`, `chatbot`, `faq`, `phone` or
     /// `email`.
-    #[schema(value_type = String, example = "chat")]
+    #[schema(value_type = crate::routes::enums::ChannelKind, example = "chat")]
     pub kind: ChannelKind,
     /// The name shown to customers.
     #[validate(
         length(min = 1, max = 100),
         custom(function = "crate::routes::admin::not_blank")
     )]
-    #[schema(example = "Chat avec un conseiller")]
+    #[schema(
+        example = "Chat avec un conseiller",
+        min_length = 1,
+        max_length = 100,
+        pattern = r"\S"
+    )]
     pub label: String,
     pub hours: HoursView,
 }
@@ -278,10 +286,11 @@ pub struct ChannelView {
 pub struct ContactChannelsView {
     /// An IANA time-zone name.
     #[validate(length(min = 1, max = 64))]
-    #[schema(example = "Europe/Paris")]
+    #[schema(example = "Europe/Paris", min_length = 1, max_length = 64)]
     pub time_zone: String,
     /// At most 20.
     #[validate(length(max = 20), nested)]
+    #[schema(max_items = 20)]
     pub channels: Vec<ChannelView>,
 }
 
@@ -394,11 +403,15 @@ pub fn stored_contact_channels(
     .map_err(|e| invalid(e.to_string()))
 }
 
+/// The contact channels customers see.
+///
 /// The contact channels customers see (the defaults until an admin sets
 /// them).
 #[utoipa::path(
+    operation_id = "getContactChannelSettings",
     tag = "admin",
-    security(("bearer_jwt" = []), ("api_key" = [])),
+    security(("bearer" = [])),
+    extensions(("x-api-key" = json!(true))),
     responses(
         (status = 200, description = "The channels.", body = ContactChannelsView),
         (status = 401, description = AUTH_FAILURES, body = Problem, content_type = "application/problem+json"),
@@ -421,8 +434,9 @@ pub async fn get_contact_channels(
 
 /// Replace the contact channels (admins only).
 #[utoipa::path(
+    operation_id = "replaceContactChannelSettings",
     tag = "admin",
-    security(("bearer_jwt" = [])),
+    security(("bearer" = [])),
     request_body = ContactChannelsView,
     responses(
         (status = 200, description = "The channels as stored (ranges sorted).", body = ContactChannelsView),

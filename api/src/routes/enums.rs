@@ -1,0 +1,144 @@
+//! The closed sets of strings the API sends or reads, as OpenAPI enums.
+//!
+//! The JSON is produced elsewhere (domain `as_str` functions, `&'static str`
+//! fields); these types only describe it: fields keep their Rust type and
+//! point here with `#[schema(value_type = ...)]`.
+
+#![allow(dead_code)]
+
+use utoipa::ToSchema;
+
+/// A schedule's status: `completed` is paid off ("soldé").
+#[derive(ToSchema)]
+#[schema(rename_all = "snake_case")]
+pub enum ScheduleStatus {
+    InProgress,
+    Completed,
+    Unpaid,
+    Cancelled,
+}
+
+/// A card network.
+#[derive(ToSchema)]
+#[schema(rename_all = "snake_case")]
+pub enum CardBrand {
+    Visa,
+    Mastercard,
+    Amex,
+    Other,
+}
+
+/// How a card is funded.
+#[derive(ToSchema)]
+#[schema(rename_all = "snake_case")]
+pub enum CardFunding {
+    Credit,
+    Debit,
+    Prepaid,
+}
+
+/// What changed a schedule after the order.
+#[derive(ToSchema)]
+#[schema(rename_all = "snake_case")]
+pub enum AdjustmentKind {
+    PartialCancellation,
+    TotalCancellation,
+    Regularization,
+}
+
+/// A contact channel's kind.
+#[derive(ToSchema)]
+#[schema(rename_all = "snake_case")]
+pub enum ChannelKind {
+    Chat,
+    Whatsapp,
+    ContactForm,
+    Chatbot,
+    Faq,
+    Phone,
+    Email,
+}
+
+/// A supported language.
+#[derive(ToSchema)]
+#[schema(rename_all = "snake_case")]
+pub enum Language {
+    Fr,
+    En,
+}
+
+/// How customers may sign in.
+#[derive(ToSchema)]
+#[schema(rename_all = "snake_case")]
+pub enum LoginMethods {
+    Password,
+    Passwordless,
+    Both,
+}
+
+/// Where a one-time code was sent.
+#[derive(ToSchema)]
+#[schema(rename_all = "snake_case")]
+pub enum SentChannel {
+    Sms,
+    Email,
+}
+
+/// A staff member's role.
+#[derive(ToSchema)]
+#[schema(rename_all = "snake_case")]
+pub enum StaffRole {
+    Admin,
+    Agent,
+}
+
+/// A SEPA mandate's status.
+#[derive(ToSchema)]
+#[schema(rename_all = "snake_case")]
+pub enum MandateStatus {
+    Draft,
+    Signed,
+    Revoked,
+    Expired,
+}
+
+/// A SEPA direct-debit sequence type: first, recurring, one-off.
+#[derive(ToSchema)]
+#[schema(rename_all = "UPPERCASE")]
+pub enum SequenceType {
+    Frst,
+    Rcur,
+    Ooff,
+}
+
+/// A SEPA collection's status.
+#[derive(ToSchema)]
+#[schema(rename_all = "snake_case")]
+pub enum CollectionStatus {
+    Scheduled,
+    Presented,
+    Paid,
+    Rejected,
+    Cancelled,
+}
+
+/// A mandate's collection: `planned` while the mandate is a draft, then a
+/// collection's status.
+#[derive(ToSchema)]
+#[schema(rename_all = "snake_case")]
+pub enum MandateCollectionStatus {
+    Planned,
+    Scheduled,
+    Presented,
+    Paid,
+    Rejected,
+    Cancelled,
+}
+
+/// The storage backend.
+#[derive(ToSchema)]
+#[schema(rename_all = "snake_case")]
+pub enum DatabaseBackend {
+    Sqlite,
+    Postgres,
+}
