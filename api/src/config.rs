@@ -274,10 +274,29 @@ pub struct ServeArgs {
     #[arg(long, env = "GUICHET_TRUSTED_PROXIES", value_delimiter = ',')]
     pub trusted_proxies: Vec<IpRange>,
 
-    /// Requests per minute one IP address may make to /v1/auth/ routes.
+    /// Requests per minute one IP address may make for challenges, and
+    /// for session upkeep (refresh, logout), each counted apart.
     #[arg(long, env = "GUICHET_AUTH_RATE_LIMIT", default_value_t = 60,
           value_parser = clap::value_parser!(u32).range(1..=100_000))]
     pub auth_rate_limit: u32,
+
+    /// Sign-in attempts per minute from one IP address (password and code
+    /// sign-ins, password resets, staff setup, mandate signature codes).
+    #[arg(long, env = "GUICHET_AUTH_SIGN_IN_LIMIT", default_value_t = 30,
+          value_parser = clap::value_parser!(u32).range(1..=100_000))]
+    pub auth_sign_in_limit: u32,
+
+    /// Requests per minute from one IP address that send a sign-in code or
+    /// a reset link (passwordless start, forgotten password).
+    #[arg(long, env = "GUICHET_AUTH_CODE_SEND_LIMIT", default_value_t = 10,
+          value_parser = clap::value_parser!(u32).range(1..=100_000))]
+    pub auth_code_send_limit: u32,
+
+    /// First-access requests per minute from one IP address (registration,
+    /// its code, activation by letter).
+    #[arg(long, env = "GUICHET_AUTH_REGISTRATION_LIMIT", default_value_t = 10,
+          value_parser = clap::value_parser!(u32).range(1..=100_000))]
+    pub auth_registration_limit: u32,
 
     /// Codes and links one IP address may have sent per hour.
     #[arg(long, env = "GUICHET_CODE_SEND_LIMIT_PER_IP", default_value_t = 20,
@@ -466,7 +485,11 @@ pub struct NotifySettings {
 /// Sign-in abuse limits.
 #[derive(Debug, Clone, Copy)]
 pub struct AuthLimits {
+    /// Challenges, and session upkeep, each.
     pub requests_per_minute_per_ip: u32,
+    pub sign_ins_per_minute_per_ip: u32,
+    pub code_sends_per_minute_per_ip: u32,
+    pub registrations_per_minute_per_ip: u32,
     pub codes_per_hour_per_ip: u32,
     pub codes_per_hour_per_destination: u32,
 }
@@ -553,6 +576,9 @@ impl Settings {
             secret_key,
             auth_limits: AuthLimits {
                 requests_per_minute_per_ip: args.auth_rate_limit,
+                sign_ins_per_minute_per_ip: args.auth_sign_in_limit,
+                code_sends_per_minute_per_ip: args.auth_code_send_limit,
+                registrations_per_minute_per_ip: args.auth_registration_limit,
                 codes_per_hour_per_ip: args.code_send_limit_per_ip,
                 codes_per_hour_per_destination: args.code_send_limit_per_destination,
             },

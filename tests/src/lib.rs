@@ -43,8 +43,11 @@ pub const TEST_SECRET_KEY: &str = "test-server-key-0123456789abcdef012345";
 /// Defaults of test servers, unless a test passes the flag itself: limits
 /// high enough for a suite that signs in a lot from 127.0.0.1, and a
 /// quick outbox.
-const TEST_DEFAULTS: [(&str, &str); 4] = [
+const TEST_DEFAULTS: [(&str, &str); 7] = [
     ("--auth-rate-limit", "100000"),
+    ("--auth-sign-in-limit", "100000"),
+    ("--auth-code-send-limit", "100000"),
+    ("--auth-registration-limit", "100000"),
     ("--code-send-limit-per-ip", "100000"),
     ("--code-send-limit-per-destination", "1000"),
     ("--outbox-interval-ms", "20"),

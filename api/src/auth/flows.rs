@@ -501,9 +501,9 @@ pub async fn limit_sends(state: &web::Data<AppState>, req: &HttpRequest) -> Resu
 }
 
 /// The per-IP limit on one-time code entries made outside `/v1/auth/`
-/// (mandate signatures): `--auth-rate-limit` a minute, like every
-/// `/v1/auth/` request, but reserved in the database so it holds across
-/// nodes. 429 `rate_limited` with `Retry-After` over the limit.
+/// (mandate signatures): `--auth-sign-in-limit` a minute, like sign-in
+/// attempts, but reserved in the database so it holds across nodes. 429
+/// `rate_limited` with `Retry-After` over the limit.
 pub async fn limit_code_entries(
     state: &web::Data<AppState>,
     req: &HttpRequest,
@@ -517,7 +517,7 @@ pub async fn limit_code_entries(
         limit(
             &state,
             &key,
-            state.auth_limits.requests_per_minute_per_ip,
+            state.auth_limits.sign_ins_per_minute_per_ip,
             60,
         )
     })

@@ -350,6 +350,7 @@ fn export(args: &SepaArgs) -> Result<serde_json::Value, String> {
         .args(["--listen", &addr])
         .args(["--jwt-secret", JWT_SECRET, "--secret-key", SECRET_KEY])
         .args(["--debit-interval-secs", "0", "--auth-rate-limit", "100000"])
+        .args(["--auth-sign-in-limit", "100000"])
         .env("GUICHET_LOG", "warn")
         .stdin(Stdio::null())
         .stdout(log.try_clone().map_err(|e| e.to_string())?)

@@ -211,9 +211,13 @@ impl Server {
             .args(["--jwt-secret", JWT_SECRET])
             .args(["--log-format", "json"])
             .args(["--shutdown-timeout", "5"])
-            // Every login comes from 127.0.0.1: the per-IP limit of
-            // /v1/auth/ (60 a minute by default) would measure itself.
+            // Every login comes from 127.0.0.1: the per-IP limits of
+            // /v1/auth/ (30 sign-ins a minute by default) would measure
+            // themselves.
             .args(["--auth-rate-limit", AUTH_RATE_LIMIT])
+            .args(["--auth-sign-in-limit", AUTH_RATE_LIMIT])
+            .args(["--auth-code-send-limit", AUTH_RATE_LIMIT])
+            .args(["--auth-registration-limit", AUTH_RATE_LIMIT])
             .env("GUICHET_LOG", "warn")
             .stdin(Stdio::null())
             .stdout(stdout)

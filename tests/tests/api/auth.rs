@@ -1149,29 +1149,130 @@ fn with_args(args: &[&str]) -> TestApp {
     })
 }
 
-#[test]
-fn the_fourth_auth_request_in_a_minute_from_one_address_is_rate_limited() {
-    let app = with_args(&["--auth-rate-limit", "3"]);
-    assert_eq!(app.get("/v1/auth/challenge").status, 200);
-    post(
-        &app,
-        "/v1/auth/login",
-        &json!({"organization": "nowhere", "email": "claire@example.com", "password": PASSWORD}),
-    )
-    .assert_problem(404, "not_found");
-    assert_eq!(
-        post(&app, "/v1/auth/logout", &json!({"refresh_token": "x"})).status,
-        204
+/// An answer the limit let through: the route's own answer, not 429.
+fn let_through(res: &Response) {
+    assert!(
+        res.status != 429 && res.status < 500,
+        "{} {}",
+        res.status,
+        res.text()
     );
+}
 
-    let fourth = post(&app, "/v1/auth/refresh", &json!({"refresh_token": "x"}));
-
-    fourth.assert_problem(429, "rate_limited");
-    let wait: u64 = fourth.header("retry-after").unwrap().parse().unwrap();
+/// The limit's refusal, with a wait within the minute.
+fn limited(res: &Response) {
+    res.assert_problem(429, "rate_limited");
+    let wait: u64 = res.header("retry-after").unwrap().parse().unwrap();
     assert!((1..=60).contains(&wait), "{wait}");
-    app.get("/v1/auth/challenge")
-        .assert_problem(429, "rate_limited");
+}
+
+#[test]
+fn the_fourth_sign_in_attempt_in_a_minute_from_one_address_is_rate_limited() {
+    let app = with_args(&["--auth-sign-in-limit", "3"]);
+    let nowhere =
+        json!({"organization": "nowhere", "email": "claire@example.com", "password": PASSWORD});
+    post(&app, "/v1/auth/login", &nowhere).assert_problem(404, "not_found");
+    let_through(&post(&app, "/v1/auth/staff/login", &nowhere));
+    let_through(&post(
+        &app,
+        "/v1/auth/otp/verify",
+        &json!({"organization": "nowhere", "email": "claire@example.com", "code": "123456"}),
+    ));
+
+    // Every sign-in route shares the purpose's bucket.
+    limited(&post(
+        &app,
+        "/v1/auth/password/reset",
+        &json!({"token": "x".repeat(43), "password": PASSWORD}),
+    ));
+    limited(&post(&app, "/v1/auth/login", &nowhere));
+    limited(&post(
+        &app,
+        "/v1/auth/staff/setup",
+        &json!({"token": "x", "password": PASSWORD}),
+    ));
     assert_eq!(app.get("/healthz").status, 200, "only /v1/auth is limited");
+}
+
+#[test]
+fn one_purpose_used_up_does_not_block_another() {
+    let app = with_args(&[
+        "--auth-sign-in-limit",
+        "1",
+        "--auth-code-send-limit",
+        "1",
+        "--auth-registration-limit",
+        "1",
+        "--auth-rate-limit",
+        "1",
+    ]);
+    // No organization is set up: provisioning signs its admin in, which
+    // would spend the sign-in bucket. Each route still runs and answers.
+    let login =
+        json!({"organization": "nowhere", "email": "claire@example.com", "password": PASSWORD});
+    let send = json!({"organization": "nowhere", "email": "claire@example.com"});
+    let code = json!({"organization": "nowhere", "email": "claire@example.com", "code": "123456"});
+    let session = json!({"refresh_token": "x"});
+
+    // Each purpose admits its one request, whatever the others spent.
+    post(&app, "/v1/auth/login", &login).assert_problem(404, "not_found");
+    limited(&post(&app, "/v1/auth/login", &login));
+    let_through(&post(&app, "/v1/auth/otp/start", &send));
+    limited(&post(&app, "/v1/auth/password/forgot", &send));
+    let_through(&post(&app, "/v1/auth/register", &login));
+    limited(&post(&app, "/v1/auth/register/verify", &code));
+    assert_eq!(app.get("/v1/auth/challenge").status, 200);
+    limited(&app.get("/v1/auth/challenge"));
+    // Challenges and session upkeep share the option, not the bucket.
+    let_through(&post(&app, "/v1/auth/refresh", &session));
+    limited(&post(&app, "/v1/auth/logout", &session));
+    // And each used-up purpose stays refused on its other routes.
+    limited(&post(&app, "/v1/auth/activate", &login));
+    limited(&post(&app, "/v1/auth/otp/verify", &code));
+}
+
+#[test]
+fn a_wrong_method_on_an_auth_route_answers_405_even_after_the_limit() {
+    let app = with_args(&[
+        "--auth-sign-in-limit",
+        "1",
+        "--auth-code-send-limit",
+        "1",
+        "--auth-registration-limit",
+        "1",
+        "--auth-rate-limit",
+        "1",
+    ]);
+    let body =
+        json!({"organization": "nowhere", "email": "claire@example.com", "password": PASSWORD});
+    for path in [
+        "/v1/auth/login",
+        "/v1/auth/otp/start",
+        "/v1/auth/register",
+        "/v1/auth/refresh",
+    ] {
+        let_through(&post(&app, path, &body));
+        limited(&post(&app, path, &body));
+    }
+    let_through(&app.get("/v1/auth/challenge"));
+    limited(&app.get("/v1/auth/challenge"));
+
+    for (method, path, allow) in [
+        ("GET", "/v1/auth/login", "POST"),
+        ("PUT", "/v1/auth/login", "POST"),
+        ("GET", "/v1/auth/otp/start", "POST"),
+        ("DELETE", "/v1/auth/register", "POST"),
+        ("GET", "/v1/auth/refresh", "POST"),
+        ("POST", "/v1/auth/challenge", "GET"),
+    ] {
+        for _ in 0..3 {
+            let res = app.request(method, path).send();
+            res.assert_problem(405, "method_not_allowed");
+            assert_eq!(res.header("allow"), Some(allow), "{method} {path}");
+        }
+    }
+    app.get("/v1/auth/nothing-here")
+        .assert_problem(404, "not_found");
 }
 
 /// `GET /v1/auth/challenge` through a proxy that says it forwards for

@@ -1189,7 +1189,7 @@ fn twenty_wrong_signature_codes_at_once_are_compared_at_most_five_times() {
 #[test]
 fn signature_code_entries_are_limited_per_ip() {
     let app = TestApp::spawn_with(guichet_tests::Options {
-        args: vec!["--auth-rate-limit".into(), "40".into()],
+        args: vec!["--auth-sign-in-limit".into(), "40".into()],
         ..guichet_tests::Options::default()
     });
     let w = world(&app);
