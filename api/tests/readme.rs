@@ -80,7 +80,7 @@ fn have(tool: &str) -> bool {
 fn start(dir: &Path, run: usize) -> (Child, String, String) {
     let stdout_path = dir.join(format!("serve-{run}.out"));
     let stderr_path = dir.join(format!("serve-{run}.err"));
-    let child = Command::new(BIN)
+    let mut child = Command::new(BIN)
         .current_dir(dir)
         .env_remove("GUICHET_DATABASE_URL")
         .env_remove("GUICHET_DATA_DIR")
@@ -107,11 +107,14 @@ fn start(dir: &Path, run: usize) -> (Child, String, String) {
                 .to_owned();
             return (child, address, banner);
         }
-        assert!(
-            Instant::now() < deadline,
-            "no banner after 120 s: {banner}\n{}",
-            std::fs::read_to_string(&stderr_path).unwrap_or_default()
-        );
+        if Instant::now() >= deadline || child.try_wait().unwrap().is_some() {
+            let _ = child.kill();
+            let _ = child.wait();
+            panic!(
+                "no banner (exited, or after 120 s): {banner}\n{}",
+                std::fs::read_to_string(&stderr_path).unwrap_or_default()
+            );
+        }
         std::thread::sleep(Duration::from_millis(100));
     }
 }
