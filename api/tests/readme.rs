@@ -3,7 +3,8 @@
 //! each start every session is played with bash, curl and python3 as a
 //! reader would, checking that the only refusals are those its comments
 //! announce (`# refused, STATUS code`) and that it writes nothing outside
-//! the data directory and `$TMPDIR`.
+//! the data directory and `$TMPDIR`. On SQLite, or on a throwaway
+//! PostgreSQL database when `GUICHET_TEST_DATABASE_URL` names a server.
 
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
@@ -75,9 +76,48 @@ fn have(tool: &str) -> bool {
         .is_ok_and(|s| s.success())
 }
 
-/// Starts `serve --demo` in `dir` (data in `dir/guichet-data`) and waits
-/// for the end of its banner; returns the child, its address and banner.
-fn start(dir: &Path, run: usize) -> (Child, String, String) {
+/// A throwaway PostgreSQL database when `GUICHET_TEST_DATABASE_URL` names
+/// a server (an administrative URL), dropped with the value; else `None`
+/// and the demo runs on its default SQLite file.
+struct PgDatabase {
+    admin_url: String,
+    name: String,
+    url: String,
+}
+
+impl PgDatabase {
+    fn create() -> Option<PgDatabase> {
+        let admin_url = std::env::var("GUICHET_TEST_DATABASE_URL").ok()?;
+        if !admin_url.starts_with("postgres") {
+            return None;
+        }
+        let prefix =
+            std::env::var("GUICHET_TEST_DB_PREFIX").unwrap_or_else(|_| "guichet_t".to_owned());
+        let nanos = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .unwrap()
+            .subsec_nanos();
+        let name = format!("{prefix}_readme_{}_{nanos}", std::process::id());
+        guichet_store::admin::create_database(&admin_url, &name).unwrap();
+        let url = guichet_store::admin::with_database(&admin_url, &name).unwrap();
+        Some(PgDatabase {
+            admin_url,
+            name,
+            url,
+        })
+    }
+}
+
+impl Drop for PgDatabase {
+    fn drop(&mut self) {
+        let _ = guichet_store::admin::drop_database(&self.admin_url, &self.name);
+    }
+}
+
+/// Starts `serve --demo` in `dir` (data in `dir/guichet-data`, the
+/// database there or `database_url`) and waits for the end of its banner;
+/// returns the child, its address and banner.
+fn start(dir: &Path, run: usize, database_url: Option<&str>) -> (Child, String, String) {
     let stdout_path = dir.join(format!("serve-{run}.out"));
     let stderr_path = dir.join(format!("serve-{run}.err"));
     let mut child = Command::new(BIN)
@@ -90,6 +130,12 @@ fn start(dir: &Path, run: usize) -> (Child, String, String) {
         .env_remove("GUICHET_LISTEN")
         .env("GUICHET_LOG", "info")
         .args(["serve", "--demo", "--listen", "127.0.0.1:0"])
+        .args(
+            database_url
+                .map(|url| ["--database-url", url])
+                .into_iter()
+                .flatten(),
+        )
         .stdout(std::fs::File::create(&stdout_path).unwrap())
         .stderr(std::fs::File::create(&stderr_path).unwrap())
         .spawn()
@@ -197,12 +243,14 @@ fn the_readme_sessions_work_on_every_start_of_the_demo() {
         blocks.iter().any(|b| !announced(b).is_empty()),
         "no refusal announced in the README's sessions"
     );
+    let pg = PgDatabase::create();
     let dir = tempfile::tempdir().unwrap();
     let tmp = dir.path().join("tmp");
     std::fs::create_dir(&tmp).unwrap();
 
     for run in 1..=2 {
-        let (mut server, address, banner) = start(dir.path(), run);
+        let (mut server, address, banner) =
+            start(dir.path(), run, pg.as_ref().map(|db| db.url.as_str()));
         if run == 1 {
             assert!(banner.contains("Demo data (created now)"), "{banner}");
         } else {
