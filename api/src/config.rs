@@ -397,7 +397,9 @@ pub struct ServeArgs {
     #[arg(long, env = "GUICHET_SHUTDOWN_TIMEOUT", default_value_t = 30)]
     pub shutdown_timeout: u64,
 
-    /// Create demo data when the database is empty, and print how to use it.
+    /// Create the demo organizations (`demo`, `fractio`, `gerance`) and
+    /// print how to use them; at each start those that exist are first
+    /// deleted with all their data, other organizations are untouched.
     #[arg(long)]
     pub demo: bool,
 

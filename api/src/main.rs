@@ -158,6 +158,12 @@ fn serve(args: &ServeArgs) -> ExitCode {
         Ok(settings) => settings,
         Err(e) => return fail(e),
     };
+    // The address first: a port in use is reported before the database is
+    // touched (nothing migrated, no demo reset, no file created).
+    let listener = match TcpListener::bind(settings.listen) {
+        Ok(listener) => listener,
+        Err(e) => return fail(format!("cannot listen on {}: {e}", settings.listen)),
+    };
     let options = PoolOptions {
         max_size: settings.db_pool_size,
         ..PoolOptions::default()
@@ -174,10 +180,6 @@ fn serve(args: &ServeArgs) -> ExitCode {
         }
     } else {
         None
-    };
-    let listener = match TcpListener::bind(settings.listen) {
-        Ok(listener) => listener,
-        Err(e) => return fail(format!("cannot listen on {}: {e}", settings.listen)),
     };
     let address = listener.local_addr().map_or(settings.listen, |a| a);
     let dispatcher = match guichet_api::notify::dispatch::Dispatcher::new(
@@ -267,15 +269,16 @@ fn print_banner(
     let _ = writeln!(out, "  Database:   {}", store.redacted_url());
     let _ = writeln!(out, "  Data dir:   {}", settings.data_dir.display());
     if let Some(demo) = demo {
-        let _ = writeln!(
-            out,
-            "Demo data ({}):",
-            if demo.created {
-                "created now"
-            } else {
-                "already present"
-            }
-        );
+        if demo.reset.is_empty() {
+            let _ = writeln!(out, "Demo data (created now):");
+        } else {
+            let _ = writeln!(
+                out,
+                "Demo data (reset: `{}` deleted with all their data and created again; \
+                 other organizations are untouched):",
+                demo.reset.join("`, `")
+            );
+        }
         for org in &demo.organizations {
             let _ = writeln!(
                 out,
@@ -317,7 +320,7 @@ fn print_banner(
         );
         let _ = writeln!(
             out,
-            "  the README walks through a session: list schedules, a refused card change, a regularization"
+            "  the README walks through sessions (a lender, a property manager, staff, identity); the demo is reset at each start"
         );
     }
     let _ = out.flush();

@@ -167,7 +167,7 @@ fn serve_demo_creates_data_once_and_stops_cleanly_on_sigterm() {
 }
 
 #[test]
-fn serve_demo_says_whether_it_created_the_data() {
+fn serve_demo_says_it_created_the_data_then_that_it_reset_it() {
     let dir = tempfile::tempdir().unwrap();
     let run = || {
         let mut child = guichet(dir.path())
@@ -195,7 +195,13 @@ fn serve_demo_says_whether_it_created_the_data() {
 
     assert!(first.contains("Demo data (created now)"), "{first}");
     assert!(first.contains("slug `demo`"), "{first}");
-    assert!(second.contains("Demo data (already present)"), "{second}");
+    assert!(
+        second.contains(
+            "Demo data (reset: `demo`, `fractio`, `gerance` deleted with all their data and created again; other organizations are untouched)"
+        ),
+        "{second}"
+    );
+    assert!(second.contains("slug `demo`"), "{second}");
 }
 
 #[test]
@@ -925,4 +931,115 @@ fn one_shot_commands_exit_cleanly_every_time() {
             );
         }
     }
+}
+
+#[test]
+fn a_bare_postgres_url_is_refused_before_anything_is_created() {
+    let dir = tempfile::tempdir().unwrap();
+
+    for (url, missing) in [
+        ("postgres://", "names no a server"),
+        (
+            "postgres://app:s3cretpw@127.0.0.1:5432",
+            "names no a database",
+        ),
+    ] {
+        let out = guichet(dir.path())
+            .env("GUICHET_DATABASE_URL", url)
+            .args(["serve", "--listen", "127.0.0.1:0"])
+            .output()
+            .unwrap();
+
+        assert!(!out.status.success(), "{url} was accepted");
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert!(stderr.contains(missing), "{url}: {stderr}");
+        assert!(!stderr.contains("s3cretpw"), "{stderr}");
+        let migrate = guichet(dir.path())
+            .args(["migrate", "--database-url", url])
+            .output()
+            .unwrap();
+        assert!(!migrate.status.success(), "migrate accepted {url}");
+    }
+}
+
+#[test]
+fn a_malformed_postgres_url_is_refused_without_repeating_its_password() {
+    let dir = tempfile::tempdir().unwrap();
+
+    // libpq's own message for this URL is `invalid percent-encoded token:
+    // "s3cr%zzetpw"`: the password itself.
+    let out = guichet(dir.path())
+        .args([
+            "serve",
+            "--listen",
+            "127.0.0.1:0",
+            "--database-url",
+            "postgres://app:s3cr%zzetpw@127.0.0.1:5432/guichet",
+        ])
+        .output()
+        .unwrap();
+
+    assert!(!out.status.success());
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(stderr.contains("percent-encoded"), "{stderr}");
+    assert!(!stderr.contains("s3cr"), "{stderr}");
+}
+
+#[test]
+fn a_port_in_use_is_reported_before_the_database_is_touched() {
+    let dir = tempfile::tempdir().unwrap();
+    let taken = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let address = taken.local_addr().unwrap().to_string();
+
+    let out = guichet(dir.path())
+        .args(["serve", "--demo", "--listen", &address])
+        .output()
+        .unwrap();
+
+    assert!(!out.status.success());
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        stderr.contains(&format!("cannot listen on {address}")),
+        "{stderr}"
+    );
+    assert!(!stderr.contains("migration applied"), "{stderr}");
+    assert!(
+        !dir.path().join("guichet-data/guichet.db").exists(),
+        "the database was created before the address was checked"
+    );
+    drop(taken);
+}
+
+#[test]
+fn json_logs_give_latencies_in_milliseconds_without_float_noise() {
+    let dir = tempfile::tempdir().unwrap();
+    let (mut child, banner) = serve_keeping_stdout(guichet(dir.path()).args([
+        "serve",
+        "--log-format",
+        "json",
+        "--listen",
+        "127.0.0.1:0",
+    ]));
+    let addr = address(&banner);
+    for _ in 0..20 {
+        assert!(http_get(&addr, "/healthz").starts_with("HTTP/1.1 200"));
+    }
+    let (status, _, stderr) = terminate(&mut child);
+    assert!(status.success(), "{stderr}");
+
+    let mut seen = 0;
+    for line in stderr.lines().filter(|l| l.contains("request served")) {
+        let entry: serde_json::Value = serde_json::from_str(line).unwrap();
+        let latency = entry
+            .pointer("/fields/latency_ms")
+            .or_else(|| entry.get("latency_ms"))
+            .unwrap_or_else(|| panic!("no latency_ms in {line}"));
+        assert!(latency.is_number(), "{line}");
+        // As written in the line, not as parsed: at most 3 decimals.
+        let text = latency.to_string();
+        let decimals = text.split_once('.').map_or(0, |(_, d)| d.len());
+        assert!(decimals <= 3, "latency {text} in {line}");
+        seen += 1;
+    }
+    assert!(seen >= 20, "{seen} request lines in {stderr}");
 }

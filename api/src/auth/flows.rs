@@ -274,8 +274,19 @@ pub fn code_hash(state: &AppState, purpose: &str, code: &str) -> String {
 
 /// The throttle key of an account, the same whether or not it exists.
 pub fn throttle_key(state: &AppState, org_id: &str, kind: SubjectKind, email: &str) -> String {
+    throttle_key_with(&state.secret_key, org_id, kind, email)
+}
+
+/// [`throttle_key`] under `secret_key`, for callers without the state
+/// (the demo's reset).
+pub fn throttle_key_with(
+    secret_key: &[u8],
+    org_id: &str,
+    kind: SubjectKind,
+    email: &str,
+) -> String {
     secret::keyed_hash(
-        &state.secret_key,
+        secret_key,
         "login_throttle",
         &format!("{org_id}\0{}\0{email}", kind.as_str()),
     )

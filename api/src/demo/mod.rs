@@ -1,5 +1,7 @@
-//! Demo data for `guichet serve --demo`: each demo organization is created
-//! when the database does not have it yet, and described at every start.
+//! Demo data for `guichet serve --demo`: at every start each demo
+//! organization is deleted with all its data ([`reset`]) and created again,
+//! so that the README's sessions work on every start; organizations with
+//! other slugs are untouched. Each is described in the start-up banner.
 //!
 //! - `demo`: accounts and every way to sign in (staff, customers with and
 //!   without a mobile, first connection, activation code);
@@ -45,11 +47,18 @@ pub struct DemoOrganization {
     pub accounts: Vec<DemoAccount>,
 }
 
+/// The slugs `--demo` owns: their organizations are deleted and created
+/// again at each start.
+pub const DEMO_SLUGS: [&str; 3] = [DEMO_SLUG, lender::SLUG, property::SLUG];
+
 /// What the demo contains, to print for the person trying it.
 #[derive(Debug, Clone)]
 pub struct DemoSummary {
     /// Whether this start created any of it.
     pub created: bool,
+    /// The demo organizations that existed and were deleted with their
+    /// data before being created again.
+    pub reset: Vec<String>,
     pub organizations: Vec<DemoOrganization>,
     /// A fresh activation code for the customer waiting for one.
     pub activation: Option<(String, String)>,
@@ -124,7 +133,33 @@ fn hash(password: &str) -> Result<String, ProvisionError> {
     hash_password(password).map_err(|e| ProvisionError::Invalid(e.to_string()))
 }
 
-/// Creates each demo organization that does not exist yet; either way
+/// Deletes each demo organization ([`DEMO_SLUGS`]) that exists, with all
+/// its data and the sign-in throttles of its accounts, each in one
+/// transaction; returns the slugs deleted. Other organizations are
+/// untouched.
+pub fn reset(conn: &mut DbConnection, secret_key: &[u8]) -> Result<Vec<String>, ProvisionError> {
+    let mut deleted = Vec::new();
+    for slug in DEMO_SLUGS {
+        let Some(org) = organizations::find_by_slug(conn, slug).optional()? else {
+            continue;
+        };
+        let (staff, customers) = organizations::sign_in_emails(conn, &org.id)?;
+        let throttles: Vec<String> = staff
+            .iter()
+            .map(|email| (SubjectKind::Staff, email))
+            .chain(customers.iter().map(|email| (SubjectKind::Customer, email)))
+            .map(|(kind, email)| {
+                crate::auth::flows::throttle_key_with(secret_key, &org.id, kind, email)
+            })
+            .collect();
+        if organizations::delete_with_data(conn, &org.id, &throttles)? {
+            deleted.push(slug.to_owned());
+        }
+    }
+    Ok(deleted)
+}
+
+/// Resets the demo organizations ([`reset`]), then creates each of them;
 /// issues a fresh activation code for the customer who waits for one.
 pub fn seed(
     store: &Store,
@@ -134,6 +169,7 @@ pub fn seed(
     let mut conn = store.conn()?;
     let conn = &mut *conn;
     let now = clock.now();
+    let reset = reset(conn, secret_key)?;
     let existing = organizations::find_by_slug(conn, DEMO_SLUG).optional()?;
     let created = existing.is_none();
     let org = match existing {
@@ -166,6 +202,7 @@ pub fn seed(
     let (property, property_created) = property::seed(conn, secret_key, now)?;
     Ok(DemoSummary {
         created: created || lender_created || property_created,
+        reset,
         organizations: vec![
             DemoOrganization {
                 slug: org.slug.as_str().to_owned(),

@@ -32,6 +32,10 @@ pub struct Db {
     pub url: String,
     pub dir: tempfile::TempDir,
     drop_pg: Option<(String, String)>,
+    /// Whether a server has seeded the demo here: later starts (restarts
+    /// after a kill) go without `--demo`, which would reset the demo
+    /// organizations and lose what the test did before the crash.
+    seeded: std::cell::Cell<bool>,
 }
 
 impl Db {
@@ -52,12 +56,14 @@ impl Db {
                     url,
                     dir,
                     drop_pg: Some((admin_url, db)),
+                    seeded: std::cell::Cell::new(false),
                 }
             }
             _ => Db {
                 url: format!("sqlite://{}", dir.path().join("guichet.db").display()),
                 dir,
                 drop_pg: None,
+                seeded: std::cell::Cell::new(false),
             },
         }
     }
@@ -119,7 +125,8 @@ pub struct Server {
 }
 
 impl Server {
-    /// `guichet serve --demo` on `db`, on a free 127.0.0.1 port, with the
+    /// `guichet serve` on `db` (with `--demo` the first time only: a restart
+    /// keeps the data, as after a crash), on a free 127.0.0.1 port, with the
     /// background jobs off, a fast outbox and `extra` arguments; returns
     /// once `/readyz` answers 200.
     pub fn start(db: &Db, extra: &[&str]) -> Server {
@@ -130,7 +137,8 @@ impl Server {
             .env_remove("GUICHET_LISTEN")
             .env("GUICHET_LOG", "info")
             .env("GUICHET_LOG_FORMAT", "text")
-            .args(["serve", "--demo", "--listen", "127.0.0.1:0"])
+            .args(["serve", "--listen", "127.0.0.1:0"])
+            .args((!db.seeded.replace(true)).then_some("--demo"))
             .args(["--database-url", &db.url])
             .arg("--data-dir")
             .arg(db.data_dir())

@@ -66,7 +66,9 @@ impl DatabaseUrl {
             return Err(StoreError::Config("the database URL is empty".into()));
         }
         if url.starts_with("postgres://") || url.starts_with("postgresql://") {
-            return Ok(DatabaseUrl::Postgres(url.to_owned()));
+            let parsed = DatabaseUrl::Postgres(url.to_owned());
+            parsed.check_postgres()?;
+            return Ok(parsed);
         }
         if let Some(path) = url.strip_prefix("sqlite://") {
             return Self::sqlite_path(path);
@@ -80,6 +82,61 @@ impl DatabaseUrl {
             )));
         }
         Self::sqlite_path(url)
+    }
+
+    /// A PostgreSQL URL must name its server and its database: libpq
+    /// would otherwise pick them from the environment and defaults (the
+    /// local socket, a database named after the user) and the tables would
+    /// be created wherever that leads. `postgres://` alone is refused. A
+    /// Unix socket is named with `?host=/path/to/socket/dir`.
+    fn check_postgres(&self) -> Result<(), StoreError> {
+        let DatabaseUrl::Postgres(url) = self else {
+            return Ok(());
+        };
+        let rest = url.split_once("://").map_or("", |(_, rest)| rest);
+        let (before_query, query) = rest.split_once('?').unwrap_or((rest, ""));
+        let (authority, path) = match before_query.find('/') {
+            Some(i) => (&before_query[..i], &before_query[i + 1..]),
+            None => (before_query, ""),
+        };
+        let host = authority.rsplit_once('@').map_or(authority, |(_, h)| h);
+        let host = host.split(':').next().unwrap_or("");
+        let param = |name: &str| {
+            query
+                .split('&')
+                .filter_map(|kv| kv.split_once('='))
+                .any(|(k, v)| k == name && !v.is_empty())
+        };
+        let mut missing = Vec::new();
+        if host.is_empty() && !param("host") && !param("hostaddr") {
+            missing.push("a server (postgres://HOST/...)");
+        }
+        if path.is_empty() && !param("dbname") {
+            missing.push("a database (postgres://.../DATABASE)");
+        }
+        if missing.is_empty() {
+            return Ok(());
+        }
+        Err(StoreError::Config(format!(
+            "the PostgreSQL URL {} names no {}: give both, e.g. postgres://USER:PASSWORD@HOST:5432/DATABASE",
+            self.redacted(),
+            missing.join(" and no ")
+        )))
+    }
+
+    /// `message` (a driver's error) with the URL's password hidden: libpq
+    /// repeats parts of a URL it cannot parse, the password among them.
+    pub fn scrub(&self, message: &str) -> String {
+        let DatabaseUrl::Postgres(url) = self else {
+            return message.to_owned();
+        };
+        let mut out = message.replace(url.as_str(), &self.redacted());
+        for secret in postgres_passwords(url) {
+            if !secret.is_empty() {
+                out = out.replace(&secret, "***");
+            }
+        }
+        out
     }
 
     fn sqlite_path(path: &str) -> Result<Self, StoreError> {
@@ -124,7 +181,55 @@ impl DatabaseUrl {
     }
 }
 
+/// The passwords a PostgreSQL URL carries, as written and percent-decoded:
+/// in its user information and in a `password=` parameter.
+fn postgres_passwords(url: &str) -> Vec<String> {
+    let mut found = Vec::new();
+    let rest = url.split_once("://").map_or(url, |(_, rest)| rest);
+    let (before_query, query) = rest.split_once('?').unwrap_or((rest, ""));
+    let authority = before_query.split('/').next().unwrap_or("");
+    if let Some((userinfo, _)) = authority.rsplit_once('@')
+        && let Some((_, password)) = userinfo.split_once(':')
+    {
+        found.push(password.to_owned());
+    }
+    for (key, value) in query.split('&').filter_map(|kv| kv.split_once('=')) {
+        if key == "password" {
+            found.push(value.to_owned());
+        }
+    }
+    let decoded: Vec<String> = found.iter().map(|p| percent_decode(p)).collect();
+    found.extend(decoded);
+    // Longest first, so that a decoded form inside a raw one is not left
+    // half-replaced.
+    found.sort_by_key(|p| std::cmp::Reverse(p.len()));
+    found.dedup();
+    found
+}
+
+fn percent_decode(s: &str) -> String {
+    let bytes = s.as_bytes();
+    let mut out = Vec::with_capacity(bytes.len());
+    let mut i = 0;
+    while i < bytes.len() {
+        if bytes[i] == b'%'
+            && let Some(hex) = bytes.get(i + 1..i + 3)
+            && let Some(b) = std::str::from_utf8(hex)
+                .ok()
+                .and_then(|h| u8::from_str_radix(h, 16).ok())
+        {
+            out.push(b);
+            i += 3;
+        } else {
+            out.push(bytes[i]);
+            i += 1;
+        }
+    }
+    String::from_utf8_lossy(&out).into_owned()
+}
+
 fn redact_password(url: &str) -> String {
+    let url = &redact_password_param(url);
     let Some((scheme, rest)) = url.split_once("://") else {
         return url.to_owned();
     };
@@ -143,6 +248,21 @@ fn redact_password(url: &str) -> String {
         }
         None => url.to_owned(),
     }
+}
+
+/// `url` with the value of a `password=` parameter hidden.
+fn redact_password_param(url: &str) -> String {
+    let Some((base, query)) = url.split_once('?') else {
+        return url.to_owned();
+    };
+    let query: Vec<String> = query
+        .split('&')
+        .map(|kv| match kv.split_once('=') {
+            Some(("password", _)) => "password=***".to_owned(),
+            _ => kv.to_owned(),
+        })
+        .collect();
+    format!("{base}?{}", query.join("&"))
 }
 
 /// Pool sizing and timeouts.
@@ -309,7 +429,11 @@ impl Store {
         // One direct connection first: r2d2 would turn a refused connection
         // into a bare "timed out" after its own timeout.
         let mut first = manager.establish().map_err(|e| {
-            StoreError::Unavailable(format!("cannot connect to {}: {e}", url.redacted()))
+            StoreError::Unavailable(format!(
+                "cannot connect to {}: {}",
+                url.redacted(),
+                url.scrub(&e.to_string())
+            ))
         })?;
         let pragmas = SqlitePragmas {
             busy_timeout_ms: options.sqlite_busy_timeout.as_millis(),
@@ -426,6 +550,42 @@ mod tests {
         assert!(!format!("{url:?}").contains("s3cret"));
         let url = DatabaseUrl::parse("postgres://app@db/guichet").unwrap();
         assert_eq!(url.redacted(), "postgres://app@db/guichet");
+    }
+
+    #[test]
+    fn a_postgres_url_must_name_its_server_and_database() {
+        for bare in [
+            "postgres://",
+            "postgresql://",
+            "postgres://app:s3cret@db.example",
+            "postgres://app:s3cret@/guichet",
+            "postgres:///guichet",
+        ] {
+            let err = DatabaseUrl::parse(bare).unwrap_err().to_string();
+            assert!(!err.contains("s3cret"), "{err}");
+            assert!(err.contains("names no"), "{bare}: {err}");
+        }
+        for fine in [
+            "postgres://db.example/guichet",
+            "postgres://app:s3cret@db.example:5432/guichet",
+            "postgres:///guichet?host=/var/run/postgresql",
+            "postgres://db.example?dbname=guichet",
+        ] {
+            assert!(DatabaseUrl::parse(fine).is_ok(), "{fine}");
+        }
+    }
+
+    #[test]
+    fn driver_messages_lose_the_password() {
+        let url = DatabaseUrl::parse("postgres://app:s3cr%3Aet@db.example/guichet").unwrap();
+        let message = "invalid percent-encoded token: \"s3cr%3Aet\" or s3cr:et in postgres://app:s3cr%3Aet@db.example/guichet";
+        let scrubbed = url.scrub(message);
+        assert!(!scrubbed.contains("s3cr"), "{scrubbed}");
+        let url =
+            DatabaseUrl::parse("postgres://db.example/guichet?password=hunter2&sslmode=disable")
+                .unwrap();
+        assert!(!url.redacted().contains("hunter2"), "{}", url.redacted());
+        assert!(!url.scrub("bad hunter2").contains("hunter2"));
     }
 
     #[test]

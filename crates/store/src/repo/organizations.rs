@@ -95,3 +95,204 @@ pub fn update_settings(conn: &mut DbConnection, org: &Organization) -> Result<()
         .execute(conn)?;
     Ok(())
 }
+
+/// Deletes the organization with this id and every row that belongs to
+/// it, directly (`org_id`) or through its customers, staff, API keys,
+/// sessions, orders, refunds, outbox messages and mandates, in one
+/// transaction and children first, so that no foreign key is broken on
+/// either backend. Its sandbox gateway ledger (`merchant` = the
+/// organization's id) and the idempotency keys scoped to its customers and
+/// its staff or API keys' account charges go too.
+///
+/// `throttle_keys` are the sign-in throttle rows of its accounts: their
+/// keys are keyed hashes (see the API's `throttle_key`) that the store
+/// cannot compute. The per-address and per-destination limits
+/// (`rate_limit_keys`, `rate_limit_hits`) and spent proof-of-work
+/// challenges (`used_challenges`) belong to no organization and expire on
+/// their own.
+///
+/// Returns whether the organization existed. Other organizations' rows are
+/// untouched.
+pub fn delete_with_data(
+    conn: &mut DbConnection,
+    org_id: &str,
+    throttle_keys: &[String],
+) -> Result<bool, StoreError> {
+    use crate::schema::{
+        account_entries, accounts, adjustments, api_keys, cards, charges, contact_changes,
+        contact_channels, creditor_settings, customers, idempotency_keys, instalments,
+        login_throttles, mandate_documents, mandate_signatures, mandates, one_time_codes, orders,
+        outbox, outbox_attachments, payment_settings, refresh_tokens, refund_parts, refunds,
+        sandbox_ledger, security_events, sepa_collections, sessions, staff_users,
+    };
+    crate::tx::transaction(conn, |conn| {
+        let exists: i64 = organizations::table
+            .filter(organizations::id.eq(org_id))
+            .count()
+            .get_result(conn)?;
+        if exists == 0 {
+            return Ok(false);
+        }
+        let org_orders = orders::table
+            .filter(orders::org_id.eq(org_id))
+            .select(orders::id);
+        let org_mandates = mandates::table
+            .filter(mandates::org_id.eq(org_id))
+            .select(mandates::id);
+
+        // Sign-in: tokens of its sessions, then the sessions, codes and
+        // the security history that may name them.
+        diesel::delete(
+            refresh_tokens::table.filter(
+                refresh_tokens::session_id.eq_any(
+                    sessions::table
+                        .filter(sessions::org_id.eq(org_id))
+                        .select(sessions::id),
+                ),
+            ),
+        )
+        .execute(conn)?;
+        diesel::delete(security_events::table.filter(security_events::org_id.eq(org_id)))
+            .execute(conn)?;
+        diesel::delete(contact_changes::table.filter(contact_changes::org_id.eq(org_id)))
+            .execute(conn)?;
+        diesel::delete(sessions::table.filter(sessions::org_id.eq(org_id))).execute(conn)?;
+        diesel::delete(one_time_codes::table.filter(one_time_codes::org_id.eq(org_id)))
+            .execute(conn)?;
+        diesel::delete(
+            outbox_attachments::table.filter(
+                outbox_attachments::outbox_id.eq_any(
+                    outbox::table
+                        .filter(outbox::org_id.eq(org_id))
+                        .select(outbox::id),
+                ),
+            ),
+        )
+        .execute(conn)?;
+        diesel::delete(outbox::table.filter(outbox::org_id.eq(org_id))).execute(conn)?;
+
+        // Schedules: refund parts (they name charges), refunds, charges,
+        // adjustments, instalments, orders, then the cards they used.
+        diesel::delete(
+            refund_parts::table.filter(
+                refund_parts::refund_id.eq_any(
+                    refunds::table
+                        .filter(refunds::order_id.eq_any(org_orders))
+                        .select(refunds::id),
+                ),
+            ),
+        )
+        .execute(conn)?;
+        diesel::delete(
+            refund_parts::table.filter(
+                refund_parts::charge_id.eq_any(
+                    charges::table
+                        .filter(charges::org_id.eq(org_id))
+                        .select(charges::id),
+                ),
+            ),
+        )
+        .execute(conn)?;
+        diesel::delete(refunds::table.filter(refunds::order_id.eq_any(org_orders)))
+            .execute(conn)?;
+        diesel::delete(charges::table.filter(charges::org_id.eq(org_id))).execute(conn)?;
+        diesel::delete(charges::table.filter(charges::order_id.eq_any(org_orders)))
+            .execute(conn)?;
+        diesel::delete(adjustments::table.filter(adjustments::order_id.eq_any(org_orders)))
+            .execute(conn)?;
+        diesel::delete(instalments::table.filter(instalments::org_id.eq(org_id))).execute(conn)?;
+        diesel::delete(instalments::table.filter(instalments::order_id.eq_any(org_orders)))
+            .execute(conn)?;
+        diesel::delete(orders::table.filter(orders::org_id.eq(org_id))).execute(conn)?;
+        diesel::delete(cards::table.filter(cards::org_id.eq(org_id))).execute(conn)?;
+
+        // SEPA: collections, the accounts' history, signatures and signed
+        // documents, mandates, then the accounts.
+        diesel::delete(sepa_collections::table.filter(sepa_collections::org_id.eq(org_id)))
+            .execute(conn)?;
+        diesel::delete(account_entries::table.filter(account_entries::org_id.eq(org_id)))
+            .execute(conn)?;
+        diesel::delete(
+            mandate_signatures::table.filter(mandate_signatures::mandate_id.eq_any(org_mandates)),
+        )
+        .execute(conn)?;
+        diesel::delete(
+            mandate_documents::table.filter(mandate_documents::mandate_id.eq_any(org_mandates)),
+        )
+        .execute(conn)?;
+        diesel::delete(mandates::table.filter(mandates::org_id.eq(org_id))).execute(conn)?;
+        diesel::delete(accounts::table.filter(accounts::org_id.eq(org_id))).execute(conn)?;
+
+        // Settings.
+        diesel::delete(creditor_settings::table.filter(creditor_settings::org_id.eq(org_id)))
+            .execute(conn)?;
+        diesel::delete(payment_settings::table.filter(payment_settings::org_id.eq(org_id)))
+            .execute(conn)?;
+        diesel::delete(contact_channels::table.filter(contact_channels::org_id.eq(org_id)))
+            .execute(conn)?;
+
+        // Idempotency keys: a customer's requests are scoped to the
+        // customer; account charges to the staff member or API key.
+        diesel::delete(
+            idempotency_keys::table.filter(
+                idempotency_keys::scope.eq_any(
+                    customers::table
+                        .filter(customers::org_id.eq(org_id))
+                        .select(customers::id),
+                ),
+            ),
+        )
+        .execute(conn)?;
+        let mut actors: Vec<String> = staff_users::table
+            .filter(staff_users::org_id.eq(org_id))
+            .select(staff_users::id)
+            .load(conn)?;
+        actors.extend(
+            api_keys::table
+                .filter(api_keys::org_id.eq(org_id))
+                .select(api_keys::id)
+                .load::<String>(conn)?,
+        );
+        for chunk in actors.chunks(500) {
+            let scopes: Vec<String> = chunk
+                .iter()
+                .map(|id| format!("account-charge:{id}"))
+                .collect();
+            diesel::delete(idempotency_keys::table.filter(idempotency_keys::scope.eq_any(scopes)))
+                .execute(conn)?;
+        }
+        for chunk in throttle_keys.chunks(500) {
+            diesel::delete(login_throttles::table.filter(login_throttles::key.eq_any(chunk)))
+                .execute(conn)?;
+        }
+
+        // The sandbox gateway's ledger for this merchant.
+        diesel::delete(sandbox_ledger::table.filter(sandbox_ledger::merchant.eq(org_id)))
+            .execute(conn)?;
+
+        // The people, then the organization.
+        diesel::delete(api_keys::table.filter(api_keys::org_id.eq(org_id))).execute(conn)?;
+        diesel::delete(staff_users::table.filter(staff_users::org_id.eq(org_id))).execute(conn)?;
+        diesel::delete(customers::table.filter(customers::org_id.eq(org_id))).execute(conn)?;
+        diesel::delete(organizations::table.filter(organizations::id.eq(org_id))).execute(conn)?;
+        Ok(true)
+    })
+}
+
+/// The e-mails its staff and its customers sign in with, in that order:
+/// what the sign-in throttle keys of its accounts are made of.
+pub fn sign_in_emails(
+    conn: &mut DbConnection,
+    org_id: &str,
+) -> Result<(Vec<String>, Vec<String>), StoreError> {
+    use crate::schema::{customers, staff_users};
+    let staff = staff_users::table
+        .filter(staff_users::org_id.eq(org_id))
+        .select(staff_users::email)
+        .load(conn)?;
+    let customers = customers::table
+        .filter(customers::org_id.eq(org_id))
+        .select(customers::email)
+        .load(conn)?;
+    Ok((staff, customers))
+}
