@@ -76,6 +76,7 @@ impl Db {
             url: format!("sqlite://{}", dir.path().join("guichet.db").display()),
             dir,
             drop_pg: None,
+            seeded: std::cell::Cell::new(false),
         }
     }
 
