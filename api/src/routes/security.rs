@@ -519,12 +519,11 @@ pub async fn confirm_contact_change(
         }
         // One attempt is reserved before the code is compared, in one
         // conditional statement: concurrent guesses cannot exceed the limit.
-        if !contact_changes::reserve_attempt(conn, &change.id, now)? {
+        let Some(used) = contact_changes::reserve_attempt(conn, &change.id, now)? else {
             return Err(exceeded());
-        }
+        };
         let given = secret::keyed_hash(&state.secret_key, PURPOSE, code.trim());
         if !secret::constant_time_eq(&change.code_hash, &given) {
-            let used = contact_changes::get(conn, &principal.customer_id, &change.id)?.attempts;
             let remaining = change.max_attempts - used;
             if remaining <= 0 {
                 return Err(exceeded());

@@ -146,23 +146,29 @@ pub fn find_by_hash(
 /// never get more than `max_attempts` comparisons. Returns the new count,
 /// or `None` when nothing was reserved (out of tries, or spent meanwhile).
 pub fn reserve_attempt(conn: &mut DbConnection, id: &str) -> Result<Option<i32>, StoreError> {
-    let n = diesel::update(
-        one_time_codes::table
-            .filter(one_time_codes::id.eq(id))
-            .filter(one_time_codes::attempts.lt(one_time_codes::max_attempts))
-            .filter(one_time_codes::consumed_at.is_null()),
-    )
-    .set(one_time_codes::attempts.eq(one_time_codes::attempts + 1))
-    .execute(conn)?;
-    if n == 0 {
-        return Ok(None);
+    #[derive(QueryableByName)]
+    struct Reserved {
+        #[diesel(sql_type = diesel::sql_types::Integer)]
+        attempts: i32,
     }
-    Ok(Some(
-        one_time_codes::table
-            .find(id)
-            .select(one_time_codes::attempts)
-            .first(conn)?,
-    ))
+    // One statement that also returns this entry's own count: a read after
+    // the update could see another entry's increment as well.
+    let sql = |placeholder: &str| {
+        format!(
+            "UPDATE one_time_codes SET attempts = attempts + 1 \
+             WHERE id = {placeholder} AND attempts < max_attempts AND consumed_at IS NULL \
+             RETURNING attempts"
+        )
+    };
+    let rows: Vec<Reserved> = match conn {
+        DbConnection::Postgresql(pg) => diesel::sql_query(sql("$1"))
+            .bind::<diesel::sql_types::Text, _>(id)
+            .load(pg)?,
+        DbConnection::Sqlite(lite) => diesel::sql_query(sql("?"))
+            .bind::<diesel::sql_types::Text, _>(id)
+            .load(lite)?,
+    };
+    Ok(rows.first().map(|r| r.attempts))
 }
 
 /// Spends the code; false if it was already spent (a concurrent use won).

@@ -163,25 +163,38 @@ pub fn pending(
         .collect())
 }
 
-/// Reserves one attempt at the change's code, atomically: true when an
-/// attempt was left (and is now used), false when the change is not
-/// pending, has expired, or has no attempts left. N concurrent
-/// confirmations never compare more than `max_attempts` codes.
+/// Reserves one attempt at the change's code, atomically: the attempt's
+/// number (1 to `max_attempts`) when one was left (and is now used), `None`
+/// when the change is not pending, has expired, or has no attempts left. N
+/// concurrent confirmations never compare more than `max_attempts` codes,
+/// and each knows how many attempts its own leaves.
 pub fn reserve_attempt(
     conn: &mut DbConnection,
     id: &str,
     now: DateTime<Utc>,
-) -> Result<bool, StoreError> {
-    let n = diesel::update(
-        contact_changes::table
-            .filter(contact_changes::id.eq(id))
-            .filter(contact_changes::status.eq(PENDING))
-            .filter(contact_changes::expires_at.gt(to_db_time(now)))
-            .filter(contact_changes::attempts.lt(contact_changes::max_attempts)),
-    )
-    .set(contact_changes::attempts.eq(contact_changes::attempts + 1))
-    .execute(conn)?;
-    Ok(n == 1)
+) -> Result<Option<i32>, StoreError> {
+    // The update and the read back are one transaction: the row stays
+    // locked by this attempt until it commits, so the number read is this
+    // attempt's own, whatever runs at the same time.
+    crate::transaction(conn, |conn| {
+        let n = diesel::update(
+            contact_changes::table
+                .filter(contact_changes::id.eq(id))
+                .filter(contact_changes::status.eq(PENDING))
+                .filter(contact_changes::expires_at.gt(to_db_time(now)))
+                .filter(contact_changes::attempts.lt(contact_changes::max_attempts)),
+        )
+        .set(contact_changes::attempts.eq(contact_changes::attempts + 1))
+        .execute(conn)?;
+        if n != 1 {
+            return Ok(None);
+        }
+        let attempts: i32 = contact_changes::table
+            .find(id)
+            .select(contact_changes::attempts)
+            .first(conn)?;
+        Ok(Some(attempts))
+    })
 }
 
 /// Marks the change confirmed; false when it was no longer pending (a
