@@ -73,7 +73,7 @@ pub struct PutCreditorSettings {
     pub name: String,
     /// 1 to 4 lines of 1 to 70 characters.
     #[validate(length(min = 1, max = 4), custom(function = "address_lines"))]
-    #[schema(example = json!(["12 rue des Lilas", "75011 Paris", "France"]), min_items = 1, max_items = 4)]
+    #[schema(schema_with = crate::openapi::creditor_address)]
     pub address: Vec<String>,
     /// The SEPA creditor identifier; spaces and case do not matter.
     #[validate(length(min = 1, max = 64))]

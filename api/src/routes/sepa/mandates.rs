@@ -458,14 +458,14 @@ pub struct CreateMandate {
     /// The debtor's postal address, one entry per line (at most 4 lines of
     /// 70 characters).
     #[validate(length(max = 4), custom(function = "address_lines_ok"))]
-    #[schema(max_items = 4)]
+    #[schema(schema_with = crate::openapi::debtor_address)]
     pub debtor_address: Option<Vec<String>>,
 }
 
 fn address_lines_ok(lines: &[String]) -> Result<(), validator::ValidationError> {
     if lines
         .iter()
-        .any(|l| l.trim().is_empty() || l.chars().count() > 70 || l.contains('\n'))
+        .any(|l| l.trim().is_empty() || l.chars().count() > 70 || l.contains(['\n', '\r']))
     {
         return Err(validator::ValidationError::new("invalid_line"));
     }
@@ -1047,8 +1047,8 @@ pub async fn send_code(
 #[serde(deny_unknown_fields)]
 pub struct SignMandate {
     /// The 6-digit code of `POST .../otp`.
-    #[validate(length(min = 1, max = 16))]
-    #[schema(example = "482913", min_length = 1, max_length = 16)]
+    #[validate(length(min = 1, max = 12))]
+    #[schema(example = "482913", min_length = 1, max_length = 12)]
     pub code: String,
 }
 

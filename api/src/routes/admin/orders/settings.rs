@@ -77,7 +77,7 @@ impl From<PaymentSettings> for PaymentSettingsView {
 #[serde(deny_unknown_fields)]
 pub struct PutPaymentSettings {
     /// E.164, or null for none.
-    #[schema(value_type = Option<String>, example = "+33140000000")]
+    #[schema(value_type = Option<String>, example = "+33140000000", pattern = r"^\+[1-9][0-9]{7,14}$")]
     pub collections_phone: Option<Msisdn>,
     /// 0 to 60.
     #[validate(range(max = 60))]
