@@ -26,8 +26,8 @@ use crate::state::AppState;
 #[derive(Debug, Clone, Copy, Deserialize, Validate, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct MoneyInput {
-    /// Minor units (cents): an integer, 0 to 1,000,000,000.
-    #[schema(example = 12999, minimum = 0, maximum = 1_000_000_000)]
+    /// Minor units (cents): a positive integer.
+    #[schema(example = 12999, minimum = 1)]
     pub amount: i64,
     /// Three upper-case letters.
     #[schema(value_type = String, example = "EUR", pattern = "^[A-Z]{3}$")]
