@@ -90,7 +90,12 @@ pub struct PutCreditorSettings {
     pub iban: String,
     /// Its bank's BIC (8 or 11 characters, of the IBAN's country).
     #[validate(length(min = 1, max = 64))]
-    #[schema(example = "AGRIFRPP", min_length = 1, max_length = 64)]
+    #[schema(
+        example = "AGRIFRPP",
+        min_length = 1,
+        max_length = 64,
+        pattern = r"^ *([A-Za-z] *){6}[A-Za-z2-9] *[A-NP-Za-np-z0-9] *(([A-Za-z0-9] *){3})?$"
+    )]
     pub bic: String,
     /// 2 to 14 (default 14).
     #[validate(range(min = 2, max = 14))]

@@ -438,7 +438,12 @@ pub struct CreateMandate {
     /// The bank's BIC. When absent it is proposed from the IBAN's bank code
     /// (the review shows it; give it to correct it).
     #[validate(length(min = 1, max = 20))]
-    #[schema(example = "AGRIFRPP", min_length = 1, max_length = 20)]
+    #[schema(
+        example = "AGRIFRPP",
+        min_length = 1,
+        max_length = 20,
+        pattern = r"^ *([A-Za-z] *){6}[A-Za-z2-9] *[A-NP-Za-np-z0-9] *(([A-Za-z0-9] *){3})?$"
+    )]
     pub bic: Option<String>,
     /// Where the confirmation goes (and the code, by e-mail); defaults to
     /// the customer's e-mail.
