@@ -226,7 +226,7 @@ fn accept_language(op: &mut Operation) {
                 "The language of problem titles and details (and of the texts and documents that \
 have one): `fr` or `en`, with the usual quality values (`en-GB,en;q=0.9`). Default `fr`.",
             ))
-            .schema(Some(string_schema().max_length(Some(256)).examples(["en"])))
+            .schema(Some(string_schema().examples(["en"])))
             .build(),
     );
 }
@@ -417,6 +417,50 @@ impl utoipa::PartialSchema for Binary {
 
 impl utoipa::ToSchema for Binary {}
 
+/// A postal address line: 1 to 70 characters, not blank, on one line (no
+/// line break nor other control character but tab).
+const ADDRESS_LINE: &str = "^[^\\u0000-\\u0008\\u000A-\\u001F\\u007F-\\u009F]*[^\\s\\u0000-\\u001F\\u007F-\\u009F][^\\u0000-\\u0008\\u000A-\\u001F\\u007F-\\u009F]*$";
+
+fn address_line() -> ObjectBuilder {
+    string_schema()
+        .min_length(Some(1))
+        .max_length(Some(70))
+        .pattern(Some(ADDRESS_LINE))
+}
+
+/// The creditor's address (`schema_with`): 1 to 4 lines.
+pub fn creditor_address() -> Schema {
+    ArrayBuilder::new()
+        .items(address_line())
+        .min_items(Some(1))
+        .max_items(Some(4))
+        .description(Some("1 to 4 lines of 1 to 70 characters."))
+        .examples([serde_json::json!([
+            "12 rue des Lilas",
+            "75011 Paris",
+            "France"
+        ])])
+        .build()
+        .into()
+}
+
+/// A debtor's address in a mandate request (`schema_with`): up to 4
+/// lines, or null.
+pub fn debtor_address() -> Schema {
+    ArrayBuilder::new()
+        .schema_type(utoipa::openapi::schema::SchemaType::from_iter([
+            Type::Array,
+            Type::Null,
+        ]))
+        .items(address_line())
+        .max_items(Some(4))
+        .description(Some(
+            "The debtor's postal address, one entry per line (at most 4 lines of 70 characters).",
+        ))
+        .build()
+        .into()
+}
+
 /// The complete OpenAPI document of this build.
 pub fn spec() -> Spec {
     let (_, spec) = App::new()
@@ -429,8 +473,145 @@ pub fn spec() -> Spec {
     // ones that read the paths, or a schema the routes register again.
     ProblemExtensions.modify(&mut spec);
     CommonResponses.modify(&mut spec);
+    edge_string_rules(&mut spec);
     spec.info.version = env!("CARGO_PKG_VERSION").to_owned();
     spec
+}
+
+/// A string with no control character but tab, carriage return and line
+/// feed: what the edge lets through in every body string and every path or
+/// query parameter (`guichet_domain::free_text::is_refused_control`, the
+/// Unicode `Cc` category).
+const NO_CONTROL: &str = "^[^\\u0000-\\u0008\\u000B\\u000C\\u000E-\\u001F\\u007F-\\u009F]*$";
+
+/// The same, with at least one character that is not white space (the
+/// fields the server refuses blank, documented with the pattern `\S`).
+const NO_CONTROL_NOT_BLANK: &str = "^[^\\u0000-\\u0008\\u000B\\u000C\\u000E-\\u001F\\u007F-\\u009F]*[^\\s\\u0000-\\u0008\\u000B\\u000C\\u000E-\\u001F\\u007F-\\u009F][^\\u0000-\\u0008\\u000B\\u000C\\u000E-\\u001F\\u007F-\\u009F]*$";
+
+/// An id in a path: a type prefix, `_` and random base-32 characters
+/// (`guichet_domain::ids`).
+const PATH_ID: &str = "^[A-Za-z0-9_-]{1,64}$";
+
+/// A key of the `Idempotency-Key` header: 1 to 255 visible ASCII characters.
+const IDEMPOTENCY_KEY: &str = "^[\\x21-\\x7E]{1,255}$";
+
+/// Whether a schema object describes a free string: a string (maybe
+/// nullable) with no enum or format to constrain it already.
+fn is_free_string(object: &utoipa::openapi::schema::Object) -> bool {
+    use utoipa::openapi::schema::SchemaType;
+    let is_string = match &object.schema_type {
+        SchemaType::Type(t) => *t == Type::String,
+        SchemaType::Array(types) => types.contains(&Type::String),
+        SchemaType::AnyValue => false,
+    };
+    is_string && object.enum_values.is_none() && object.format.is_none()
+}
+
+/// Writes the edge's rule on control characters into every free string
+/// schema within `schema` (a pattern `\S` becomes its stricter twin),
+/// noting in `refs` the components it refers to.
+fn refuse_controls(schema: &mut RefOr<Schema>, refs: &mut Vec<String>) {
+    use utoipa::openapi::schema::{AdditionalProperties, ArrayItems};
+    let schema = match schema {
+        RefOr::Ref(reference) => {
+            if let Some(name) = reference.ref_location.strip_prefix("#/components/schemas/") {
+                refs.push(name.to_owned());
+            }
+            return;
+        }
+        RefOr::T(schema) => schema,
+    };
+    match schema {
+        Schema::Object(object) => {
+            if is_free_string(object) {
+                match object.pattern.as_deref() {
+                    None => object.pattern = Some(NO_CONTROL.to_owned()),
+                    Some("\\S") => object.pattern = Some(NO_CONTROL_NOT_BLANK.to_owned()),
+                    Some(_) => {}
+                }
+            }
+            for property in object.properties.values_mut() {
+                refuse_controls(property, refs);
+            }
+            if let Some(additional) = object.additional_properties.as_deref_mut()
+                && let AdditionalProperties::RefOr(inner) = additional
+            {
+                refuse_controls(inner, refs);
+            }
+        }
+        Schema::Array(array) => {
+            if let ArrayItems::RefOrSchema(items) = &mut array.items {
+                refuse_controls(items, refs);
+            }
+        }
+        Schema::OneOf(one_of) => one_of
+            .items
+            .iter_mut()
+            .for_each(|s| refuse_controls(s, refs)),
+        Schema::AllOf(all_of) => all_of
+            .items
+            .iter_mut()
+            .for_each(|s| refuse_controls(s, refs)),
+        Schema::AnyOf(any_of) => any_of
+            .items
+            .iter_mut()
+            .for_each(|s| refuse_controls(s, refs)),
+        _ => {}
+    }
+}
+
+/// The rules the edge applies to every request, written into the
+/// document: no control character in a body string or in a path or query
+/// parameter, ids in paths, and the shape of an `Idempotency-Key`. Only
+/// the schemas of request bodies get the rule: a response may name a
+/// refused field (a problem's `errors[].field`) as it was sent.
+fn edge_string_rules(spec: &mut Spec) {
+    let mut refs = Vec::new();
+    for item in spec.paths.paths.values_mut() {
+        let ops = [
+            &mut item.get,
+            &mut item.post,
+            &mut item.put,
+            &mut item.patch,
+            &mut item.delete,
+        ];
+        for op in ops.into_iter().flatten() {
+            for parameter in op.parameters.iter_mut().flatten() {
+                let Some(RefOr::T(Schema::Object(object))) = &mut parameter.schema else {
+                    continue;
+                };
+                if !is_free_string(object) || object.pattern.is_some() {
+                    continue;
+                }
+                let pattern = match (&parameter.parameter_in, parameter.name.as_str()) {
+                    (ParameterIn::Path, "id") => PATH_ID,
+                    (ParameterIn::Path | ParameterIn::Query, _) => NO_CONTROL,
+                    (ParameterIn::Header, name) if name.eq_ignore_ascii_case("Idempotency-Key") => {
+                        IDEMPOTENCY_KEY
+                    }
+                    _ => continue,
+                };
+                object.pattern = Some(pattern.to_owned());
+            }
+            if let Some(body) = &mut op.request_body {
+                for content in body.content.values_mut() {
+                    if let Some(schema) = &mut content.schema {
+                        refuse_controls(schema, &mut refs);
+                    }
+                }
+            }
+        }
+    }
+    let mut done = std::collections::BTreeSet::new();
+    if let Some(components) = &mut spec.components {
+        while let Some(name) = refs.pop() {
+            if done.insert(name.clone())
+                && let Some(schema) = components.schemas.get_mut(&name)
+            {
+                refuse_controls(schema, &mut refs);
+            }
+        }
+    }
 }
 
 /// The document as pretty JSON, exactly what `guichet openapi` prints and

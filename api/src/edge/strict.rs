@@ -39,6 +39,35 @@ macro_rules! delegate {
     };
 }
 
+/// An integer field given an integral number written as a float
+/// (`494973833.0`, which JSON Schema counts as an integer): the same
+/// number as an integer, when the float holds it exactly (up to 2^53).
+fn integral_float(value: &Value) -> Option<Value> {
+    const EXACT: f64 = 9_007_199_254_740_992.0;
+    let number = value.as_number().filter(|n| n.is_f64())?;
+    let float = number.as_f64()?;
+    if float.fract() != 0.0 || float.abs() > EXACT {
+        return None;
+    }
+    #[allow(clippy::cast_possible_truncation)] // integral and within ±2^53
+    let integer = float as i64;
+    Some(Value::from(integer))
+}
+
+/// Integer deserializers that take an integral float as its integer.
+macro_rules! integer {
+    ($($method:ident)*) => {
+        $(
+            fn $method<V: Visitor<'de>>(self, visitor: V) -> Result<V::Value, Error> {
+                match integral_float(self.0) {
+                    Some(integer) => integer.$method(visitor),
+                    None => self.0.$method(visitor),
+                }
+            }
+        )*
+    };
+}
+
 impl<'de> Deserializer<'de> for Strict<'de> {
     type Error = Error;
 
@@ -54,10 +83,13 @@ impl<'de> Deserializer<'de> for Strict<'de> {
         }
     }
 
+    integer!(
+        deserialize_i8 deserialize_i16 deserialize_i32 deserialize_i64 deserialize_i128
+        deserialize_u8 deserialize_u16 deserialize_u32 deserialize_u64 deserialize_u128
+    );
+
     delegate!(
-        deserialize_bool deserialize_i8 deserialize_i16 deserialize_i32 deserialize_i64
-        deserialize_i128 deserialize_u8 deserialize_u16 deserialize_u32 deserialize_u64
-        deserialize_u128 deserialize_f32 deserialize_f64 deserialize_char deserialize_str
+        deserialize_bool deserialize_f32 deserialize_f64 deserialize_char deserialize_str
         deserialize_string deserialize_bytes deserialize_byte_buf deserialize_unit
         deserialize_identifier deserialize_ignored_any
     );

@@ -402,8 +402,8 @@ pub struct VerifyCodeRequest {
     #[schema(value_type = String, format = "email")]
     pub email: Email,
     /// The 6-digit code.
-    #[validate(length(min = 1, max = 16))]
-    #[schema(example = "123456", min_length = 1, max_length = 16)]
+    #[validate(length(min = 1, max = 12))]
+    #[schema(example = "123456", min_length = 1, max_length = 12)]
     pub code: String,
     /// A 30-day session instead of 12 hours.
     #[serde(default)]

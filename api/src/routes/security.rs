@@ -458,8 +458,8 @@ fn page_end<T>(items: &mut Vec<T>, limit: i64, cursor: impl Fn(&T) -> String) ->
 #[serde(deny_unknown_fields)]
 pub struct ConfirmContactChange {
     /// The 6-digit code.
-    #[validate(length(min = 1, max = 16))]
-    #[schema(example = "123456", min_length = 1, max_length = 16)]
+    #[validate(length(min = 1, max = 12))]
+    #[schema(example = "123456", min_length = 1, max_length = 12)]
     pub code: String,
 }
 

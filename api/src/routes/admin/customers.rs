@@ -138,14 +138,14 @@ pub struct CreateCustomer {
     #[schema(value_type = String, format = "email", example = "jeanne.durand@example.org")]
     pub email: Email,
     /// E.164 (`+33612345678`): sign-in codes then go by SMS.
-    #[schema(value_type = Option<String>, example = "+33612345678")]
+    #[schema(value_type = Option<String>, example = "+33612345678", pattern = r"^\+[1-9][0-9]{7,14}$")]
     pub mobile: Option<Msisdn>,
     /// `fr` (default) or `en`: the language of the customer's messages.
     #[schema(value_type = Option<crate::routes::enums::Language>, example = "fr")]
     pub locale: Option<Locale>,
     /// The business's own reference.
     #[validate(length(min = 1, max = 100))]
-    #[schema(min_length = 1, max_length = 100)]
+    #[schema(min_length = 1, max_length = 100, pattern = r"\S")]
     pub external_ref: Option<String>,
 }
 
@@ -163,12 +163,12 @@ pub struct UpdateCustomer {
     #[schema(value_type = Option<String>, format = "email")]
     pub email: Option<Email>,
     #[serde(default, deserialize_with = "present")]
-    #[schema(value_type = Option<String>)]
+    #[schema(value_type = Option<String>, pattern = r"^\+[1-9][0-9]{7,14}$")]
     pub mobile: Option<Option<Msisdn>>,
     #[schema(value_type = Option<crate::routes::enums::Language>)]
     pub locale: Option<Locale>,
     #[serde(default, deserialize_with = "present")]
-    #[schema(value_type = Option<String>)]
+    #[schema(value_type = Option<String>, min_length = 1, max_length = 100, pattern = r"\S")]
     pub external_ref: Option<Option<String>>,
 }
 
@@ -242,7 +242,9 @@ pub async fn create(
 }
 
 fn validate_external_ref(value: Option<&str>) -> Result<(), ApiError> {
-    if value.is_some_and(|v| v.trim().is_empty() || v.chars().any(char::is_control)) {
+    if value.is_some_and(|v| {
+        v.trim().is_empty() || v.chars().count() > 100 || v.chars().any(char::is_control)
+    }) {
         return Err(ApiError::new(ProblemCode::InvalidField)
             .detail("Référence externe invalide.", "Invalid external reference.")
             .field("external_ref", "invalid"));

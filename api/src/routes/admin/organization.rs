@@ -69,7 +69,7 @@ pub struct UpdateOrganization {
     pub support_email: Option<Option<Email>>,
     /// E.164.
     #[serde(default, deserialize_with = "present")]
-    #[schema(value_type = Option<String>)]
+    #[schema(value_type = Option<String>, pattern = r"^\+[1-9][0-9]{7,14}$")]
     pub support_phone: Option<Option<Msisdn>>,
 }
 

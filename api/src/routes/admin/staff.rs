@@ -79,7 +79,7 @@ pub struct CreateStaff {
 #[derive(Debug, Deserialize, Validate, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct UpdateStaff {
-    #[schema(value_type = Option<String>)]
+    #[schema(value_type = Option<crate::routes::enums::StaffRole>)]
     pub role: Option<StaffRole>,
     /// `true` disables the member (sessions end at once), `false` enables.
     pub disabled: Option<bool>,

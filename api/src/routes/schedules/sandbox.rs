@@ -84,7 +84,9 @@ pub struct NewCardToken {
     #[validate(range(min = 1, max = 12))]
     #[schema(example = 12, minimum = 1, maximum = 12)]
     pub exp_month: u8,
-    #[schema(example = 2030)]
+    /// 2000 to 2099.
+    #[validate(range(min = 2000, max = 2099))]
+    #[schema(example = 2030, minimum = 2000, maximum = 2099)]
     pub exp_year: u16,
     /// The security code.
     #[schema(value_type = String, example = "123")]

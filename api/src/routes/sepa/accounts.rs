@@ -135,6 +135,7 @@ pub struct CreateAccount {
     pub reference: String,
     /// What the customer already owes (EUR, 0 to 10 000 000.00; default 0).
     /// A non-zero balance is recorded as a first `charge` entry.
+    #[schema(schema_with = initial_balance_schema)]
     pub initial_balance: Option<MoneyInput>,
 }
 
@@ -143,6 +144,7 @@ pub struct CreateAccount {
 #[serde(deny_unknown_fields)]
 pub struct CreateCharge {
     /// A positive EUR amount, at most 10 000 000.00.
+    #[schema(schema_with = charge_amount_schema)]
     pub amount: MoneyInput,
     /// 1 to 140 characters.
     #[validate(
@@ -156,6 +158,57 @@ pub struct CreateCharge {
         pattern = r"\S"
     )]
     pub label: String,
+}
+
+/// An amount in euro cents from `minimum` to `MAX_AMOUNT`, as accounts take it.
+fn eur_money_schema(
+    minimum: i64,
+    nullable: bool,
+    description: &str,
+) -> utoipa::openapi::schema::Object {
+    use utoipa::openapi::schema::{
+        AdditionalProperties, KnownFormat, ObjectBuilder, SchemaFormat, SchemaType, Type,
+    };
+    let kind = if nullable {
+        SchemaType::from_iter([Type::Object, Type::Null])
+    } else {
+        SchemaType::Type(Type::Object)
+    };
+    ObjectBuilder::new()
+        .schema_type(kind)
+        .description(Some(description))
+        .property(
+            "amount",
+            ObjectBuilder::new()
+                .schema_type(Type::Integer)
+                .format(Some(SchemaFormat::KnownFormat(KnownFormat::Int64)))
+                .description(Some("Minor units (cents)."))
+                .minimum(Some(minimum))
+                .maximum(Some(MAX_AMOUNT))
+                .examples([12999]),
+        )
+        .required("amount")
+        .property(
+            "currency",
+            ObjectBuilder::new()
+                .schema_type(Type::String)
+                .enum_values(Some(["EUR"])),
+        )
+        .required("currency")
+        .additional_properties(Some(AdditionalProperties::FreeForm(false)))
+        .build()
+}
+
+fn initial_balance_schema() -> utoipa::openapi::schema::Object {
+    eur_money_schema(
+        0,
+        true,
+        "What the customer already owes (EUR, 0 to 10 000 000.00; default 0). A non-zero balance is recorded as a first `charge` entry.",
+    )
+}
+
+fn charge_amount_schema() -> utoipa::openapi::schema::Object {
+    eur_money_schema(1, false, "A positive EUR amount, at most 10 000 000.00.")
 }
 
 fn amount_problem(field: &str, fr: &str, en: &str, code: &str) -> ApiError {

@@ -146,12 +146,12 @@ pub enum Outcome {
     Rejected,
 }
 
-/// The result of a presented collection.
-#[derive(Debug, Deserialize, Validate, ToSchema)]
+/// The result of a presented collection (its schema, written by hand,
+/// says which outcome takes a reason).
+#[derive(Debug, Deserialize, Validate)]
 #[serde(deny_unknown_fields)]
 pub struct CollectionResult {
     /// `paid` or `rejected`.
-    #[schema(value_type = Outcome)]
     pub outcome: String,
     /// Required for `rejected`, refused for `paid`: the ISO reason code
     /// (`AM04`, `MD01`, ...) or a text, 1 to 140 characters.
@@ -159,8 +159,60 @@ pub struct CollectionResult {
         length(min = 1, max = 140),
         custom(function = "crate::routes::admin::not_blank")
     )]
-    #[schema(example = "AM04", min_length = 1, max_length = 140, pattern = r"\S")]
     pub reason: Option<String>,
+}
+
+impl utoipa::PartialSchema for CollectionResult {
+    fn schema() -> utoipa::openapi::RefOr<utoipa::openapi::schema::Schema> {
+        use utoipa::openapi::schema::{AdditionalProperties, ObjectBuilder, OneOfBuilder, Type};
+        let outcome = |value: &str| {
+            ObjectBuilder::new()
+                .schema_type(Type::String)
+                .enum_values(Some([value.to_owned()]))
+        };
+        let paid = ObjectBuilder::new()
+            .schema_type(Type::Object)
+            .property("outcome", outcome("paid"))
+            .required("outcome")
+            .property(
+                "reason",
+                ObjectBuilder::new()
+                    .schema_type(Type::Null)
+                    .description(Some("A paid collection has no reason.")),
+            )
+            .additional_properties(Some(AdditionalProperties::FreeForm(false)));
+        let rejected = ObjectBuilder::new()
+            .schema_type(Type::Object)
+            .property("outcome", outcome("rejected"))
+            .required("outcome")
+            .property(
+                "reason",
+                ObjectBuilder::new()
+                    .schema_type(Type::String)
+                    .description(Some(
+                        "The ISO reason code (`AM04`, `MD01`, ...) or a text, 1 to 140 characters.",
+                    ))
+                    .min_length(Some(1))
+                    .max_length(Some(140))
+                    .pattern(Some(r"\S"))
+                    .examples(["AM04"]),
+            )
+            .required("reason")
+            .additional_properties(Some(AdditionalProperties::FreeForm(false)));
+        OneOfBuilder::new()
+            .item(paid)
+            .item(rejected)
+            .description(Some(
+                "The result of a presented collection: `paid` (no reason) or `rejected` (with its reason).",
+            ))
+            .into()
+    }
+}
+
+impl ToSchema for CollectionResult {
+    fn name() -> std::borrow::Cow<'static, str> {
+        std::borrow::Cow::Borrowed("CollectionResult")
+    }
 }
 
 fn creditor_not_configured() -> ApiError {

@@ -73,7 +73,7 @@ pub struct PutCreditorSettings {
     pub name: String,
     /// 1 to 4 lines of 1 to 70 characters.
     #[validate(length(min = 1, max = 4), custom(function = "address_lines"))]
-    #[schema(example = json!(["12 rue des Lilas", "75011 Paris", "France"]), min_items = 1, max_items = 4)]
+    #[schema(schema_with = crate::openapi::creditor_address)]
     pub address: Vec<String>,
     /// The SEPA creditor identifier; spaces and case do not matter.
     #[validate(length(min = 1, max = 64))]
@@ -90,7 +90,12 @@ pub struct PutCreditorSettings {
     pub iban: String,
     /// Its bank's BIC (8 or 11 characters, of the IBAN's country).
     #[validate(length(min = 1, max = 64))]
-    #[schema(example = "AGRIFRPP", min_length = 1, max_length = 64)]
+    #[schema(
+        example = "AGRIFRPP",
+        min_length = 1,
+        max_length = 64,
+        pattern = r"^ *([A-Za-z] *){6}[A-Za-z2-9] *[A-NP-Za-np-z0-9] *(([A-Za-z0-9] *){3})?$"
+    )]
     pub bic: String,
     /// 2 to 14 (default 14).
     #[validate(range(min = 2, max = 14))]

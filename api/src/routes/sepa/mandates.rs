@@ -438,7 +438,12 @@ pub struct CreateMandate {
     /// The bank's BIC. When absent it is proposed from the IBAN's bank code
     /// (the review shows it; give it to correct it).
     #[validate(length(min = 1, max = 20))]
-    #[schema(example = "AGRIFRPP", min_length = 1, max_length = 20)]
+    #[schema(
+        example = "AGRIFRPP",
+        min_length = 1,
+        max_length = 20,
+        pattern = r"^ *([A-Za-z] *){6}[A-Za-z2-9] *[A-NP-Za-np-z0-9] *(([A-Za-z0-9] *){3})?$"
+    )]
     pub bic: Option<String>,
     /// Where the confirmation goes (and the code, by e-mail); defaults to
     /// the customer's e-mail.
@@ -458,14 +463,14 @@ pub struct CreateMandate {
     /// The debtor's postal address, one entry per line (at most 4 lines of
     /// 70 characters).
     #[validate(length(max = 4), custom(function = "address_lines_ok"))]
-    #[schema(max_items = 4)]
+    #[schema(schema_with = crate::openapi::debtor_address)]
     pub debtor_address: Option<Vec<String>>,
 }
 
 fn address_lines_ok(lines: &[String]) -> Result<(), validator::ValidationError> {
     if lines
         .iter()
-        .any(|l| l.trim().is_empty() || l.chars().count() > 70 || l.contains('\n'))
+        .any(|l| l.trim().is_empty() || l.chars().count() > 70 || l.contains(['\n', '\r']))
     {
         return Err(validator::ValidationError::new("invalid_line"));
     }
@@ -1047,8 +1052,8 @@ pub async fn send_code(
 #[serde(deny_unknown_fields)]
 pub struct SignMandate {
     /// The 6-digit code of `POST .../otp`.
-    #[validate(length(min = 1, max = 16))]
-    #[schema(example = "482913", min_length = 1, max_length = 16)]
+    #[validate(length(min = 1, max = 12))]
+    #[schema(example = "482913", min_length = 1, max_length = 12)]
     pub code: String,
 }
 

@@ -26,11 +26,11 @@ use crate::state::AppState;
 #[derive(Debug, Clone, Copy, Deserialize, Validate, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct MoneyInput {
-    /// Minor units (cents): an integer, never a float.
-    #[schema(example = 12999)]
+    /// Minor units (cents): a positive integer.
+    #[schema(example = 12999, minimum = 1)]
     pub amount: i64,
     /// Three upper-case letters.
-    #[schema(value_type = String, example = "EUR")]
+    #[schema(value_type = String, example = "EUR", pattern = "^[A-Z]{3}$")]
     pub currency: Currency,
 }
 

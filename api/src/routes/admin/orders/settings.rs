@@ -77,7 +77,7 @@ impl From<PaymentSettings> for PaymentSettingsView {
 #[serde(deny_unknown_fields)]
 pub struct PutPaymentSettings {
     /// E.164, or null for none.
-    #[schema(value_type = Option<String>, example = "+33140000000")]
+    #[schema(value_type = Option<String>, example = "+33140000000", pattern = r"^\+[1-9][0-9]{7,14}$")]
     pub collections_phone: Option<Msisdn>,
     /// 0 to 60.
     #[validate(range(max = 60))]
@@ -181,20 +181,42 @@ pub enum Always {
 #[serde(deny_unknown_fields)]
 pub struct WeekView {
     #[serde(default)]
-    #[schema(example = json!([["09:00", "20:00"]]))]
+    #[schema(schema_with = opening_ranges)]
     pub monday: Vec<[String; 2]>,
     #[serde(default)]
+    #[schema(schema_with = opening_ranges)]
     pub tuesday: Vec<[String; 2]>,
     #[serde(default)]
+    #[schema(schema_with = opening_ranges)]
     pub wednesday: Vec<[String; 2]>,
     #[serde(default)]
+    #[schema(schema_with = opening_ranges)]
     pub thursday: Vec<[String; 2]>,
     #[serde(default)]
+    #[schema(schema_with = opening_ranges)]
     pub friday: Vec<[String; 2]>,
     #[serde(default)]
+    #[schema(schema_with = opening_ranges)]
     pub saturday: Vec<[String; 2]>,
     #[serde(default)]
+    #[schema(schema_with = opening_ranges)]
     pub sunday: Vec<[String; 2]>,
+}
+
+/// A day's opening ranges: pairs of local times `HH:MM` (00:00 to 23:59).
+fn opening_ranges() -> utoipa::openapi::schema::Array {
+    use utoipa::openapi::schema::{ArrayBuilder, ObjectBuilder, Type};
+    let time = ObjectBuilder::new()
+        .schema_type(Type::String)
+        .pattern(Some("^([01][0-9]|2[0-3]):[0-5][0-9]$"));
+    let range = ArrayBuilder::new()
+        .items(time)
+        .min_items(Some(2))
+        .max_items(Some(2));
+    ArrayBuilder::new()
+        .items(range)
+        .examples([serde_json::json!([["09:00", "20:00"]])])
+        .build()
 }
 
 const DAY_NAMES: [&str; 7] = [
