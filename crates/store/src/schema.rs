@@ -470,6 +470,75 @@ diesel::table! {
     }
 }
 
+diesel::table! {
+    events (id) {
+        id -> Text,
+        org_id -> Text,
+        event_type -> Text,
+        object_type -> Text,
+        object_id -> Text,
+        customer_id -> Nullable<Text>,
+        actor -> Text,
+        data -> Text,
+        created_at -> Timestamp,
+    }
+}
+
+diesel::table! {
+    webhook_endpoints (id) {
+        id -> Text,
+        org_id -> Text,
+        url -> Text,
+        description -> Text,
+        event_types -> Text,
+        enabled -> Bool,
+        disabled_reason -> Nullable<Text>,
+        secret_sealed -> Text,
+        previous_secret_sealed -> Nullable<Text>,
+        previous_secret_expires_at -> Nullable<Timestamp>,
+        failing_since -> Nullable<Timestamp>,
+        created_at -> Timestamp,
+        updated_at -> Timestamp,
+    }
+}
+
+diesel::table! {
+    webhook_deliveries (id) {
+        id -> Text,
+        org_id -> Text,
+        endpoint_id -> Text,
+        event_id -> Text,
+        status -> Text,
+        attempts -> Integer,
+        next_attempt_at -> Nullable<Timestamp>,
+        claim_token -> Nullable<Text>,
+        claimed_until -> Nullable<Timestamp>,
+        created_at -> Timestamp,
+        updated_at -> Timestamp,
+    }
+}
+
+diesel::table! {
+    webhook_attempts (id) {
+        id -> Text,
+        delivery_id -> Text,
+        org_id -> Text,
+        endpoint_id -> Text,
+        event_id -> Text,
+        attempt -> Integer,
+        outcome -> Text,
+        http_status -> Nullable<Integer>,
+        latency_ms -> Integer,
+        response -> Text,
+        error -> Nullable<Text>,
+        next_retry_at -> Nullable<Timestamp>,
+        started_at -> Timestamp,
+    }
+}
+
+diesel::joinable!(webhook_deliveries -> events (event_id));
+diesel::joinable!(webhook_deliveries -> webhook_endpoints (endpoint_id));
+
 diesel::allow_tables_to_appear_in_same_query!(
     organizations,
     staff_users,
@@ -504,4 +573,8 @@ diesel::allow_tables_to_appear_in_same_query!(
     mandate_documents,
     sepa_collections,
     outbox_attachments,
+    events,
+    webhook_endpoints,
+    webhook_deliveries,
+    webhook_attempts,
 );

@@ -142,6 +142,14 @@ INSERT INTO security_events (id, org_id, customer_id, kind, actor, session_id, c
   VALUES ('{p}sev', '{p}org', '{p}cus', 'password_changed', 'customer', '{p}ses', {t});
 INSERT INTO contact_changes (id, org_id, customer_id, field, new_value, requested_by, requester_id, code_hash, attempts, max_attempts, expires_at, status, created_at)
   VALUES ('{p}cch', '{p}org', '{p}cus', 'email', 'n@{p}.example', 'staff', '{p}stf', 'h', 0, 5, {t}, 'pending', {t});
+INSERT INTO events (id, org_id, event_type, object_type, object_id, customer_id, actor, data, created_at)
+  VALUES ('{p}evt', '{p}org', 'customer.created', 'customer', '{p}cus', '{p}cus', 'staff', '{{}}', {t});
+INSERT INTO webhook_endpoints (id, org_id, url, description, event_types, enabled, secret_sealed, created_at, updated_at)
+  VALUES ('{p}whe', '{p}org', 'https://hooks.example/{p}', '', '[\"*\"]', TRUE, 'sealed', {t}, {t});
+INSERT INTO webhook_deliveries (id, org_id, endpoint_id, event_id, status, attempts, next_attempt_at, created_at, updated_at)
+  VALUES ('{p}whd', '{p}org', '{p}whe', '{p}evt', 'pending', 1, {t}, {t}, {t});
+INSERT INTO webhook_attempts (id, delivery_id, org_id, endpoint_id, event_id, attempt, outcome, http_status, latency_ms, response, started_at)
+  VALUES ('{p}wha', '{p}whd', '{p}org', '{p}whe', '{p}evt', 1, 'failed', 500, 12, 'oops', {t});
 "
     );
     conn.batch_execute(&sql).unwrap();

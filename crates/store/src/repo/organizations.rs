@@ -118,12 +118,14 @@ pub fn delete_with_data(
     org_id: &str,
     throttle_keys: &[String],
 ) -> Result<bool, StoreError> {
+    use crate::schema::events;
     use crate::schema::{
         account_entries, accounts, adjustments, api_keys, cards, charges, contact_changes,
         contact_channels, creditor_settings, customers, idempotency_keys, instalments,
         login_throttles, mandate_documents, mandate_signatures, mandates, one_time_codes, orders,
         outbox, outbox_attachments, payment_settings, refresh_tokens, refund_parts, refunds,
-        sandbox_ledger, security_events, sepa_collections, sessions, staff_users,
+        sandbox_ledger, security_events, sepa_collections, sessions, staff_users, webhook_attempts,
+        webhook_deliveries, webhook_endpoints,
     };
     crate::tx::transaction(conn, |conn| {
         let exists: i64 = organizations::table
@@ -139,6 +141,16 @@ pub fn delete_with_data(
         let org_mandates = mandates::table
             .filter(mandates::org_id.eq(org_id))
             .select(mandates::id);
+
+        // Webhooks and events: the delivery log, then the deliveries, the
+        // endpoints and the events they refer to.
+        diesel::delete(webhook_attempts::table.filter(webhook_attempts::org_id.eq(org_id)))
+            .execute(conn)?;
+        diesel::delete(webhook_deliveries::table.filter(webhook_deliveries::org_id.eq(org_id)))
+            .execute(conn)?;
+        diesel::delete(webhook_endpoints::table.filter(webhook_endpoints::org_id.eq(org_id)))
+            .execute(conn)?;
+        diesel::delete(events::table.filter(events::org_id.eq(org_id))).execute(conn)?;
 
         // Sign-in: tokens of its sessions, then the sessions, codes and
         // the security history that may name them.
