@@ -473,9 +473,170 @@ pub fn spec() -> Spec {
     // ones that read the paths, or a schema the routes register again.
     ProblemExtensions.modify(&mut spec);
     CommonResponses.modify(&mut spec);
+    new_password_rule(&mut spec);
+    sandbox_card_rule(&mut spec);
+    order_plan_forms(&mut spec);
+    time_zone_names(&mut spec);
     edge_string_rules(&mut spec);
     spec.info.version = env!("CARGO_PKG_VERSION").to_owned();
     spec
+}
+
+/// The properties in which a client chooses a new password
+/// (`(component, property)`), checked with `guichet_domain::password`.
+pub const NEW_PASSWORD_FIELDS: [(&str, &str); 5] = [
+    ("RegisterRequest", "password"),
+    ("ActivateRequest", "password"),
+    ("ResetRequest", "password"),
+    ("StaffSetupRequest", "password"),
+    ("ChangePassword", "new_password"),
+];
+
+/// The pattern of a new password: rules 1 to 6 of the password rule
+/// (length apart, which `minLength`/`maxLength` state) as lookaheads built
+/// from the domain's own character classes, over text without the control
+/// characters the edge refuses.
+pub fn new_password_pattern() -> String {
+    use guichet_domain::password::CLASSES;
+    let mut pattern = String::from("^");
+    for class in CLASSES {
+        pattern.push_str(&format!("(?=[\\s\\S]*{class})"));
+    }
+    pattern.push_str("[^\\u0000-\\u0008\\u000B\\u000C\\u000E-\\u001F\\u007F-\\u009F]*$");
+    pattern
+}
+
+/// Writes the password rule into the schema of every new password: the
+/// lengths and the composition exactly, and in words the two rules a schema
+/// cannot state (not a common password, no personal data), which answer
+/// 422 with their own codes.
+fn new_password_rule(spec: &mut Spec) {
+    use guichet_domain::password::{MAX_LENGTH, MIN_LENGTH};
+    let Some(components) = &mut spec.components else {
+        return;
+    };
+    for (component, property) in NEW_PASSWORD_FIELDS {
+        let Some(RefOr::T(Schema::Object(object))) = components.schemas.get_mut(component) else {
+            continue;
+        };
+        let Some(RefOr::T(Schema::Object(field))) = object.properties.get_mut(property) else {
+            continue;
+        };
+        field.min_length = Some(MIN_LENGTH);
+        field.max_length = Some(MAX_LENGTH);
+        field.pattern = Some(new_password_pattern());
+        field.description = Some(format!(
+            "{MIN_LENGTH} to {MAX_LENGTH} characters, with an upper-case letter (Unicode `Lu`), a \
+lower-case letter (`Ll`), a digit (`N`) and a special character (neither a letter, nor a \
+number, nor white space), as `pattern` states. Two rules no schema can state answer 422 too: \
+`password_too_common` (one of the 30,000 most common passwords, decorations undone) and \
+`password_contains_personal_data` (the person's or the organization's name or e-mail)."
+        ));
+    }
+}
+
+/// White space as Rust's `str::trim` reads it (the Unicode `White_Space`
+/// property), spelled out: `\s` differs between Rust and ECMA-262.
+const WHITE_SPACE: &str =
+    "\\t\\n\\v\\f\\r \\u0085\\u00A0\\u1680\\u2000-\\u200A\\u2028\\u2029\\u202F\\u205F\\u3000";
+
+/// The sandbox's tokenization takes its test cards only: the number is one
+/// of them, with spaces or hyphens anywhere and white space around
+/// (`guichet_domain::gateway::Pan::parse`); the security code is 3 or 4
+/// digits with white space around (`Cvc::parse`).
+fn sandbox_card_rule(spec: &mut Spec) {
+    use guichet_domain::gateway::TEST_CARDS;
+    let Some(components) = &mut spec.components else {
+        return;
+    };
+    let Some(RefOr::T(Schema::Object(object))) = components.schemas.get_mut("NewCardToken") else {
+        return;
+    };
+    let cards: Vec<String> = TEST_CARDS
+        .iter()
+        .map(|(number, _)| {
+            number
+                .chars()
+                .map(|digit| format!("[ -]*{digit}"))
+                .collect::<String>()
+        })
+        .collect();
+    let number = format!(
+        "^[{WHITE_SPACE}]*(?:{})[ -]*[{WHITE_SPACE}]*$",
+        cards.join("|")
+    );
+    if let Some(RefOr::T(Schema::Object(field))) = object.properties.get_mut("number") {
+        field.pattern = Some(number);
+        field.description = Some(
+            "One of the sandbox's test card numbers (spaces or hyphens allowed between digits); \
+any other number is refused."
+                .to_owned(),
+        );
+    }
+    if let Some(RefOr::T(Schema::Object(field))) = object.properties.get_mut("cvc") {
+        field.pattern = Some(format!("^[{WHITE_SPACE}]*[0-9]{{3,4}}[{WHITE_SPACE}]*$"));
+        field.description = Some(
+            "The security code: 4 digits for American Express, 3 for the others (a wrong \
+length for the brand answers 422 `invalid_card`)."
+                .to_owned(),
+        );
+    }
+}
+
+/// An order gives its instalments in one of two forms: equal instalments
+/// (`instalments` with `first_due_date`) or an explicit `plan`, never both
+/// (`routes::admin::orders::order::build_schedule`). A null counts as
+/// absent.
+fn order_plan_forms(spec: &mut Spec) {
+    use utoipa::openapi::schema::{AllOfBuilder, OneOfBuilder};
+    let Some(components) = &mut spec.components else {
+        return;
+    };
+    let Some(order) = components.schemas.get_mut("CreateOrder") else {
+        return;
+    };
+    let typed = |kind: Type| ObjectBuilder::new().schema_type(kind).build();
+    let null = || typed(Type::Null);
+    let equal = ObjectBuilder::new()
+        .title(Some("Equal instalments"))
+        .required("instalments")
+        .required("first_due_date")
+        .property("instalments", typed(Type::Integer))
+        .property("first_due_date", typed(Type::String))
+        .property("plan", null())
+        .build();
+    let explicit = ObjectBuilder::new()
+        .title(Some("Explicit plan"))
+        .required("plan")
+        .property("plan", typed(Type::Array))
+        .property("instalments", null())
+        .property("first_due_date", null())
+        .build();
+    let forms = OneOfBuilder::new().item(equal).item(explicit).build();
+    let original = std::mem::replace(order, RefOr::T(Schema::Object(Default::default())));
+    *order = RefOr::T(Schema::AllOf(
+        AllOfBuilder::new()
+            .item(original)
+            .item(RefOr::T(Schema::OneOf(forms)))
+            .build(),
+    ));
+}
+
+/// The time zone of the contact-channel settings is one of the IANA names
+/// the server knows (`OrgTimeZone::parse`).
+fn time_zone_names(spec: &mut Spec) {
+    use guichet_domain::contact_channels::OrgTimeZone;
+    let Some(components) = &mut spec.components else {
+        return;
+    };
+    let Some(RefOr::T(Schema::Object(object))) = components.schemas.get_mut("ContactChannelsView")
+    else {
+        return;
+    };
+    if let Some(RefOr::T(Schema::Object(field))) = object.properties.get_mut("time_zone") {
+        field.enum_values = Some(OrgTimeZone::names().map(Into::into).collect());
+        field.pattern = None;
+    }
 }
 
 /// A string with no control character but tab, carriage return and line
