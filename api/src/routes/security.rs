@@ -399,9 +399,12 @@ pub struct TimePage {
     pub cursor: Option<String>,
 }
 
+/// A position in a time-ordered list: the last item's time and id.
+type TimePosition = (DateTime<Utc>, String);
+
 impl TimePage {
     /// The limit, and the position after which the page starts.
-    fn resolve(&self) -> Result<(i64, Option<(DateTime<Utc>, String)>), ApiError> {
+    fn resolve(&self) -> Result<(i64, Option<TimePosition>), ApiError> {
         let (limit, _) = Page {
             limit: self.limit,
             cursor: None,
