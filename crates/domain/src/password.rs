@@ -55,10 +55,10 @@ pub const MIN_LENGTH: usize = 8;
 /// expensive work (hashing, list look-up) is done.
 pub const MAX_LENGTH: usize = 128;
 
-/// The character classes of rules 3 to 6, as regular expressions that read
-/// the same in Rust's `regex` and in ECMA-262 with the `u` flag (the
-/// dialect of OpenAPI's `pattern`), so that the API document can state the
-/// rule exactly ([`CLASSES`]). White space is spelled out: `\s` differs
+/// The character classes of rules 3 to 6, by Unicode general category, as
+/// regular expressions that read the same in Rust's `regex` and in
+/// ECMA-262 with the `u` flag, so that the rule is the one the API
+/// documents in those terms. White space is spelled out: `\s` differs
 /// between the two (U+0085, U+FEFF).
 pub const UPPERCASE_CLASS: &str = r"\p{Lu}";
 /// See [`UPPERCASE_CLASS`].
