@@ -16,10 +16,38 @@ DEMO_CUSTOMER_PASSWORD='Sophie-Demo-2026!'
 DEMO_ADMIN_EMAIL=admin@fractio.guichet.localhost
 DEMO_ADMIN_PASSWORD='Admin-Fractio-2026!'
 
-# Installs the pinned Python tools into the virtual environment, once.
+# The Python the tools run on: the newest CPython 3.12 or later found on
+# PATH or in pyenv, else python3. (CPython 3.11.7 can crash inside
+# schemathesis with "SystemError: AST constructor recursion depth
+# mismatch", a bug of that release fixed in later ones.)
+ci_python() {
+  local candidate
+  for candidate in python3.14 python3.13 python3.12 \
+    "${PYENV_ROOT:-$HOME/.pyenv}"/versions/3.1[4-9].*/bin/python3 \
+    "${PYENV_ROOT:-$HOME/.pyenv}"/versions/3.13.*/bin/python3 \
+    "${PYENV_ROOT:-$HOME/.pyenv}"/versions/3.12.*/bin/python3; do
+    if command -v "$candidate" >/dev/null 2>&1 &&
+      "$candidate" -c 'import sys, venv, ensurepip; sys.exit(sys.version_info < (3, 12))' 2>/dev/null; then
+      command -v "$candidate"
+      return
+    fi
+  done
+  command -v python3
+}
+
+# Installs the pinned Python tools into the virtual environment, once (and
+# again when the chosen Python changes).
 python_tools() {
+  local python version
+  python=$(ci_python)
+  version=$("$python" -c 'import sys; print("%d.%d" % sys.version_info[:2])')
+  if [ -x "$CI_VENV/bin/python" ] &&
+    [ "$("$CI_VENV/bin/python" -c 'import sys; print("%d.%d" % sys.version_info[:2])')" != "$version" ]; then
+    rm -rf "$CI_VENV"
+  fi
   if [ ! -x "$CI_VENV/bin/python" ]; then
-    python3 -m venv "$CI_VENV" || {
+    echo "Python tools on $("$python" --version 2>&1)"
+    "$python" -m venv "$CI_VENV" || {
       apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq python3-venv
       python3 -m venv "$CI_VENV"
     }

@@ -481,9 +481,175 @@ pub fn spec() -> Spec {
     // ones that read the paths, or a schema the routes register again.
     ProblemExtensions.modify(&mut spec);
     CommonResponses.modify(&mut spec);
+    new_password_rule(&mut spec);
+    sandbox_card_rule(&mut spec);
+    order_plan_forms(&mut spec);
+    time_zone_names(&mut spec);
     edge_string_rules(&mut spec);
     spec.info.version = env!("CARGO_PKG_VERSION").to_owned();
     spec
+}
+
+/// The properties in which a client chooses a new password
+/// (`(component, property)`), checked with `guichet_domain::password`.
+pub const NEW_PASSWORD_FIELDS: [(&str, &str); 5] = [
+    ("RegisterRequest", "password"),
+    ("ActivateRequest", "password"),
+    ("ResetRequest", "password"),
+    ("StaffSetupRequest", "password"),
+    ("ChangePassword", "new_password"),
+];
+
+/// Writes the password rule into the schema of every new password: the
+/// lengths as keywords, the rest in words with its codes. (A `pattern`
+/// with lookaheads and `\p{Lu}`-style classes would state the composition
+/// exactly in ECMA-262, but the OpenAPI validators read patterns as Python
+/// regular expressions, which have no Unicode categories; and the common
+/// password and personal data rules cannot be stated anyway.)
+fn new_password_rule(spec: &mut Spec) {
+    use guichet_domain::password::{MAX_LENGTH, MIN_LENGTH};
+    let Some(components) = &mut spec.components else {
+        return;
+    };
+    for (component, property) in NEW_PASSWORD_FIELDS {
+        let Some(RefOr::T(Schema::Object(object))) = components.schemas.get_mut(component) else {
+            continue;
+        };
+        let Some(RefOr::T(Schema::Object(field))) = object.properties.get_mut(property) else {
+            continue;
+        };
+        field.min_length = Some(MIN_LENGTH);
+        field.max_length = Some(MAX_LENGTH);
+        field.pattern = None;
+        field.description = Some(format!(
+            "{MIN_LENGTH} to {MAX_LENGTH} characters. The rest of the password rule answers 422 \
+with one code per unmet rule: an upper-case letter (Unicode category `Lu`, \
+`password_missing_uppercase`), a lower-case letter (`Ll`, `password_missing_lowercase`), a \
+digit (any number, `N`, `password_missing_digit`), a special character (neither a letter, nor a \
+number, nor white space, `password_missing_special`), not one of the 30,000 most common \
+passwords with their decorations undone (`password_too_common`), nor containing the person's \
+or the organization's name or e-mail (`password_contains_personal_data`)."
+        ));
+    }
+}
+
+/// White space as Rust's `str::trim` reads it (the Unicode `White_Space`
+/// property), spelled out: `\s` differs between Rust and ECMA-262.
+const WHITE_SPACE: &str =
+    "\\t\\n\\v\\f\\r \\u0085\\u00A0\\u1680\\u2000-\\u200A\\u2028\\u2029\\u202F\\u205F\\u3000";
+
+/// The sandbox's tokenization takes its test cards only: the number is one
+/// of them, with spaces or hyphens anywhere and white space around
+/// (`guichet_domain::gateway::Pan::parse`); the security code is 3 or 4
+/// digits with white space around (`Cvc::parse`).
+fn sandbox_card_rule(spec: &mut Spec) {
+    use guichet_domain::gateway::TEST_CARDS;
+    let Some(components) = &mut spec.components else {
+        return;
+    };
+    let Some(RefOr::T(Schema::Object(object))) = components.schemas.get_mut("NewCardToken") else {
+        return;
+    };
+    let cards: Vec<String> = TEST_CARDS
+        .iter()
+        .map(|(number, _)| {
+            number
+                .chars()
+                .map(|digit| format!("[ -]*{digit}"))
+                .collect::<String>()
+        })
+        .collect();
+    let number = format!(
+        "^[{WHITE_SPACE}]*(?:{})[ -]*[{WHITE_SPACE}]*$",
+        cards.join("|")
+    );
+    if let Some(RefOr::T(Schema::Object(field))) = object.properties.get_mut("number") {
+        field.pattern = Some(number);
+        field.description = Some(
+            "One of the sandbox's test card numbers (spaces or hyphens allowed between digits); \
+any other number is refused."
+                .to_owned(),
+        );
+    }
+    if let Some(RefOr::T(Schema::Object(field))) = object.properties.get_mut("cvc") {
+        field.pattern = Some(format!("^[{WHITE_SPACE}]*[0-9]{{3,4}}[{WHITE_SPACE}]*$"));
+        field.description = Some(
+            "The security code: 4 digits for American Express, 3 for the others (a wrong \
+length for the brand answers 422 `invalid_card`)."
+                .to_owned(),
+        );
+    }
+}
+
+/// An order gives its instalments in one of two forms: equal instalments
+/// (`instalments` with `first_due_date`) or an explicit `plan`, never both
+/// (`routes::admin::orders::order::build_schedule`). A null counts as
+/// absent.
+fn order_plan_forms(spec: &mut Spec) {
+    use utoipa::openapi::schema::{AllOfBuilder, OneOfBuilder};
+    let Some(components) = &mut spec.components else {
+        return;
+    };
+    let Some(order) = components.schemas.get_mut("CreateOrder") else {
+        return;
+    };
+    let typed = |kind: Type| ObjectBuilder::new().schema_type(kind).build();
+    let null = || typed(Type::Null);
+    let equal = ObjectBuilder::new()
+        .title(Some("Equal instalments"))
+        .required("instalments")
+        .required("first_due_date")
+        .property("instalments", typed(Type::Integer))
+        .property("first_due_date", typed(Type::String))
+        .property("plan", null())
+        .build();
+    let explicit = ObjectBuilder::new()
+        .title(Some("Explicit plan"))
+        .required("plan")
+        .property("plan", typed(Type::Array))
+        .property("instalments", null())
+        .property("first_due_date", null())
+        .build();
+    let forms = OneOfBuilder::new().item(equal).item(explicit).build();
+    let original = std::mem::replace(order, RefOr::T(Schema::Object(Default::default())));
+    *order = RefOr::T(Schema::AllOf(
+        AllOfBuilder::new()
+            .item(original)
+            .item(RefOr::T(Schema::OneOf(forms)))
+            .build(),
+    ));
+}
+
+/// The time zone of the contact-channel settings is one of the IANA names
+/// the server knows (`OrgTimeZone::parse`).
+fn time_zone_names(spec: &mut Spec) {
+    use guichet_domain::contact_channels::OrgTimeZone;
+    let Some(components) = &mut spec.components else {
+        return;
+    };
+    let Some(RefOr::T(Schema::Object(object))) = components.schemas.get_mut("ContactChannelsView")
+    else {
+        return;
+    };
+    if let Some(RefOr::T(Schema::Object(field))) = object.properties.get_mut("time_zone") {
+        // A pattern rather than an enum: generated clients make an enum a
+        // type with one member per name, and `GMT+0`, `GMT-0` and `GMT0`
+        // collide there.
+        let names: Vec<String> = OrgTimeZone::names().map(regex_escape).collect();
+        field.pattern = Some(format!("^(?:{})$", names.join("|")));
+    }
+}
+
+/// `text` as a regular expression matching only itself.
+fn regex_escape(text: &str) -> String {
+    let mut escaped = String::with_capacity(text.len());
+    for c in text.chars() {
+        if "\\^$.|?*+()[]{}".contains(c) {
+            escaped.push('\\');
+        }
+        escaped.push(c);
+    }
+    escaped
 }
 
 /// A string with no control character but tab, carriage return and line

@@ -19,10 +19,10 @@ use guichet_store::repo::security_events::{self, Actor, Kind, SecurityEvent};
 use guichet_store::repo::{customers, organizations, sessions};
 use guichet_store::{DbConnection, OptionalExt, StoreError};
 use serde::{Deserialize, Serialize};
-use utoipa::ToSchema;
+use utoipa::{IntoParams, ToSchema};
 use validator::Validate;
 
-use super::admin::{Page, encode_cursor};
+use super::admin::{Page, parse_time_cursor, time_cursor};
 use crate::auth::CustomerPrincipal;
 use crate::auth::principal::StaffActor;
 use crate::edge::json::Json;
@@ -385,35 +385,51 @@ pub struct ContactChangeList {
 const AUTH_FAILURES: &str = "Codes: `unauthenticated`, `invalid_token`.";
 const NOT_CUSTOMER: &str = "Not a customer token. Codes: `forbidden`.";
 
-/// A keyset cursor over (time, id), newest first.
-fn time_cursor(at: DateTime<Utc>, id: &str) -> String {
-    encode_cursor(&format!("{}.{id}", at.timestamp_micros()))
+/// `?limit=&cursor=` of the lists ordered by time, newest first: the
+/// cursor is the last item's time in microseconds since 1970, `.` and its id.
+#[derive(Debug, Deserialize, Validate, IntoParams)]
+#[serde(deny_unknown_fields)]
+pub struct TimePage {
+    /// Items per page, 1 to 100 (default 20).
+    #[validate(range(min = 1, max = 100))]
+    #[param(minimum = 1, maximum = 100, default = 20, nullable = false)]
+    pub limit: Option<i64>,
+    /// The `next_cursor` of the previous page.
+    #[param(nullable = false, pattern = "^[0-9]{1,16}\\.[A-Za-z0-9_-]{1,64}$")]
+    pub cursor: Option<String>,
 }
 
-fn read_time_cursor(after: Option<String>) -> Result<Option<(DateTime<Utc>, String)>, ApiError> {
-    let Some(after) = after else {
-        return Ok(None);
-    };
-    after
-        .split_once('.')
-        .and_then(|(micros, id)| {
-            let at = DateTime::from_timestamp_micros(micros.parse().ok()?)?;
-            Some((at, id.to_owned()))
-        })
-        .map(Some)
-        .ok_or_else(|| {
-            ApiError::new(ProblemCode::InvalidParameter)
-                .detail("Curseur invalide.", "Invalid cursor.")
-                .field("cursor", "invalid")
-        })
+/// A position in a time-ordered list: the last item's time and id.
+type TimePosition = (DateTime<Utc>, String);
+
+impl TimePage {
+    /// The limit, and the position after which the page starts.
+    fn resolve(&self) -> Result<(i64, Option<TimePosition>), ApiError> {
+        let (limit, _) = Page {
+            limit: self.limit,
+            cursor: None,
+        }
+        .resolve()?;
+        let Some(cursor) = &self.cursor else {
+            return Ok((limit, None));
+        };
+        let after = parse_time_cursor(cursor)
+            .ok_or_else(|| {
+                ApiError::new(ProblemCode::InvalidParameter)
+                    .detail("Curseur invalide.", "Invalid cursor.")
+                    .field("cursor", "invalid")
+            })?;
+        Ok((limit, Some(after)))
+    }
 }
+
 
 /// The contact changes that wait for the customer's confirmation.
 #[utoipa::path(
     tag = "me",
     operation_id = "listMyContactChanges",
     security(("bearer" = [])),
-    params(Page),
+    params(TimePage),
     responses(
         (status = 200, description = "Pending changes, newest first, values masked.", body = ContactChangeList),
         (status = 400, description = "Codes: `invalid_parameter` (`limit` outside 1–100, bad cursor).", body = Problem, content_type = "application/problem+json"),
@@ -425,10 +441,9 @@ fn read_time_cursor(after: Option<String>) -> Result<Option<(DateTime<Utc>, Stri
 pub async fn list_contact_changes(
     principal: CustomerPrincipal,
     state: web::Data<AppState>,
-    page: web::Query<Page>,
+    page: web::Query<TimePage>,
 ) -> Result<web::Json<ContactChangeList>, ApiError> {
     let (limit, after) = page.resolve()?;
-    let after = read_time_cursor(after)?;
     let now = state.clock.now();
     let store = state.store.clone();
     let mut items = web::block(move || {
@@ -685,7 +700,7 @@ pub struct SecurityEventList {
     tag = "me",
     operation_id = "listMySecurityEvents",
     security(("bearer" = [])),
-    params(Page),
+    params(TimePage),
     responses(
         (status = 200, description = "A page of events, newest first.", body = SecurityEventList),
         (status = 400, description = "Codes: `invalid_parameter` (`limit` outside 1–100, bad cursor).", body = Problem, content_type = "application/problem+json"),
@@ -697,11 +712,10 @@ pub struct SecurityEventList {
 pub async fn list_security_events(
     principal: CustomerPrincipal,
     state: web::Data<AppState>,
-    page: web::Query<Page>,
+    page: web::Query<TimePage>,
 ) -> Result<web::Json<SecurityEventList>, ApiError> {
     let (limit, after) = page.resolve()?;
-    let after =
-        read_time_cursor(after)?.map(|(created_at, id)| security_events::After { created_at, id });
+    let after = after.map(|(created_at, id)| security_events::After { created_at, id });
     let store = state.store.clone();
     let mut items = web::block(move || {
         let mut conn = store.conn()?;

@@ -72,6 +72,12 @@ impl OrgTimeZone {
             })
     }
 
+    /// Every name [`OrgTimeZone::parse`] takes (the IANA database's zones and
+    /// links, as spelled there).
+    pub fn names() -> impl Iterator<Item = &'static str> {
+        chrono_tz::TZ_VARIANTS.iter().map(|tz| tz.name())
+    }
+
     /// The IANA name.
     pub fn name(&self) -> &'static str {
         self.0.name()

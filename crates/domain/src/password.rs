@@ -7,11 +7,11 @@
 //!
 //! 1. be at least 8 characters long (Unicode scalar values, not bytes),
 //! 2. be at most 128 characters long,
-//! 3. contain an upper-case letter,
-//! 4. contain a lower-case letter,
-//! 5. contain a digit,
-//! 6. contain a special character — anything that is neither alphanumeric nor
-//!    whitespace (`!`, `@`, `€`, `_`, …),
+//! 3. contain an upper-case letter (Unicode category `Lu`: `A`, `É`, …),
+//! 4. contain a lower-case letter (`Ll`: `a`, `é`, `ß`, …),
+//! 5. contain a digit (any number, `N`: `0`–`9`, `²`, `٣`, …),
+//! 6. contain a special character — anything that is neither a letter
+//!    (`L`), nor a number (`N`), nor white space (`!`, `@`, `€`, `_`, …),
 //! 7. not be, once normalized (see below), one of the 30 000 most common
 //!    passwords of the `zxcvbn` frequency list (see
 //!    `crates/domain/data/README.md`),
@@ -54,6 +54,28 @@ pub const MIN_LENGTH: usize = 8;
 /// Most characters a password may have; longer inputs are refused before any
 /// expensive work (hashing, list look-up) is done.
 pub const MAX_LENGTH: usize = 128;
+
+/// The character classes of rules 3 to 6, by Unicode general category, as
+/// regular expressions that read the same in Rust's `regex` and in
+/// ECMA-262 with the `u` flag, so that the rule is the one the API
+/// documents in those terms. White space is spelled out: `\s` differs
+/// between the two (U+0085, U+FEFF).
+pub const UPPERCASE_CLASS: &str = r"\p{Lu}";
+/// See [`UPPERCASE_CLASS`].
+pub const LOWERCASE_CLASS: &str = r"\p{Ll}";
+/// See [`UPPERCASE_CLASS`].
+pub const DIGIT_CLASS: &str = r"\p{N}";
+/// See [`UPPERCASE_CLASS`].
+pub const SPECIAL_CLASS: &str =
+    r"[^\p{L}\p{N}\t\n\v\f\r \u0085\u00A0\u1680\u2000-\u200A\u2028\u2029\u202F\u205F\u3000]";
+/// The four classes a password must each contain a character of, in the
+/// order of rules 3 to 6.
+pub const CLASSES: [&str; 4] = [UPPERCASE_CLASS, LOWERCASE_CLASS, DIGIT_CLASS, SPECIAL_CLASS];
+
+/// [`CLASSES`] compiled (a class that did not compile would match nothing,
+/// refusing every password: a unit test makes sure they all do).
+static CLASS_REGEXES: LazyLock<[Option<regex::Regex>; 4]> =
+    LazyLock::new(|| CLASSES.map(|class| regex::Regex::new(class).ok()));
 
 /// Argon2id cost parameters used for new hashes: `(memory in KiB, passes,
 /// lanes)`. Stored hashes below any of them are flagged for rehashing.
@@ -352,16 +374,13 @@ pub fn check_password_for(candidate: &str, personal: &Personal) -> Result<(), Ve
         failed.push(PasswordRule::TooLong);
     }
 
-    let (mut upper, mut lower, mut digit, mut special) = (false, false, false, false);
-    for c in candidate.chars() {
-        upper |= c.is_uppercase();
-        lower |= c.is_lowercase();
-        digit |= c.is_numeric();
-        special |= !c.is_alphanumeric() && !c.is_whitespace();
-        if upper && lower && digit && special {
-            break;
-        }
-    }
+    let has = |index: usize| {
+        CLASS_REGEXES
+            .get(index)
+            .and_then(Option::as_ref)
+            .is_some_and(|re| re.is_match(candidate))
+    };
+    let (upper, lower, digit, special) = (has(0), has(1), has(2), has(3));
     if !upper {
         failed.push(PasswordRule::MissingUppercase);
     }
@@ -554,6 +573,27 @@ pub fn burn_dummy_verification(password: &str) {
 
 #[cfg(test)]
 mod tests {
+    #[test]
+    fn character_classes_follow_the_unicode_categories() {
+        use super::*;
+        assert!(CLASS_REGEXES.iter().all(Option::is_some));
+        // Accented letters count as letters of their case.
+        assert_eq!(check_password("Élan-vital-9"), Ok(()));
+        assert_eq!(check_password("ÉLAN-VITAL-9ß"), Ok(()));
+        // Circled letters are symbols (So), not upper-case letters (Lu).
+        assert_eq!(
+            check_password("Ⓐbricot-vital-9"),
+            Err(vec![PasswordRule::MissingUppercase])
+        );
+        // A non-breaking space is white space, not a special character.
+        assert_eq!(
+            check_password("Abricot\u{a0}vital9"),
+            Err(vec![PasswordRule::MissingSpecial])
+        );
+        // U+FEFF is not white space: it counts as special.
+        assert_eq!(check_password("Abricot\u{feff}vital9"), Ok(()));
+    }
+
     use super::*;
     use argon2::password_hash::PasswordHasher;
     use std::time::{Duration, Instant};

@@ -442,6 +442,44 @@ fn an_exact_last_page_has_no_cursor() {
 }
 
 #[test]
+fn any_cursor_of_the_documented_shape_is_a_position_and_others_are_400() {
+    let app = TestApp::spawn();
+    let org = app.org("acme");
+    let mut ids: Vec<String> = (1..=3)
+        .map(|i| {
+            app.customer(&org, &format!("c{i}@example.com"), None)["id"]
+                .as_str()
+                .unwrap()
+                .to_owned()
+        })
+        .collect();
+    ids.sort();
+
+    // A cursor is a position in the id order, whether or not an item has it.
+    assert_eq!(page(&app, &org.admin, "cursor=0").0, ids);
+    assert_eq!(page(&app, &org.admin, "cursor=zzz").0, Vec::<String>::new());
+    assert_eq!(
+        page(&app, &org.admin, &format!("cursor={}", ids[0])).0,
+        ids[1..]
+    );
+    assert_eq!(
+        page(&app, &org.admin, &format!("cursor={}", "A".repeat(64)))
+            .0
+            .len(),
+        3
+    );
+
+    for cursor in ["Europe%2FParis", "a.b", "%C3%A9t%C3%A9", &"a".repeat(65)] {
+        let res = get(
+            &app,
+            &format!("/v1/admin/customers?cursor={cursor}"),
+            &org.admin,
+        );
+        res.assert_problem(400, "invalid_parameter");
+    }
+}
+
+#[test]
 fn bad_paging_parameters_are_400_invalid_parameter() {
     let app = TestApp::spawn();
     let org = app.org("acme");

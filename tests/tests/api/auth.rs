@@ -496,6 +496,27 @@ fn a_weak_password_is_refused_with_every_unmet_rule_and_nothing_is_sent() {
 }
 
 #[test]
+fn password_characters_are_read_by_their_unicode_categories_as_documented() {
+    let app = TestApp::spawn();
+    let org = app.org("acme");
+    app.customer(&org, "claire@example.com", None);
+
+    // A circled letter is a symbol (So), not an upper-case letter (Lu); a
+    // non-breaking space is white space, not a special character.
+    let circled = register(&app, &org, "claire@example.com", "Ⓐbricot-vital-9");
+    let nbsp = register(&app, &org, "claire@example.com", "Abricot\u{a0}vital9");
+    let accented = register(&app, &org, "claire@example.com", "Élan-vital-9");
+
+    let problem = circled.assert_problem(422, "password_missing_uppercase");
+    assert_eq!(
+        problem["errors"],
+        json!([{"field": "password", "code": "password_missing_uppercase"}])
+    );
+    nbsp.assert_problem(422, "password_missing_special");
+    assert_eq!(accented.status, 202, "{}", accented.text());
+}
+
+#[test]
 fn a_10_kb_password_is_refused_as_too_long() {
     let app = TestApp::spawn();
     let org = app.org("acme");

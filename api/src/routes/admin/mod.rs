@@ -7,7 +7,6 @@ pub mod orders;
 pub mod organization;
 pub mod staff;
 
-use base64::Engine;
 use serde::Deserialize;
 use utoipa::IntoParams;
 use validator::Validate;
@@ -29,7 +28,7 @@ pub struct Page {
     #[param(minimum = 1, maximum = 100, default = 20, nullable = false)]
     pub limit: Option<i64>,
     /// The `next_cursor` of the previous page.
-    #[param(nullable = false)]
+    #[param(nullable = false, pattern = "^[A-Za-z0-9_-]{1,64}$")]
     pub cursor: Option<String>,
 }
 
@@ -88,16 +87,46 @@ pub fn next_cursor<T>(items: &mut Vec<T>, limit: i64, id: impl Fn(&T) -> &str) -
     items.last().map(|item| encode_cursor(id(item)))
 }
 
-/// An opaque cursor for the item with this id.
+/// The cursor for the item with this id: the id itself. Clients treat it
+/// as opaque; its documented shape (`^[A-Za-z0-9_-]{1,64}$`) is all the
+/// server asks of it, any such string being a position in the id order.
 pub fn encode_cursor(id: &str) -> String {
-    base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(id)
+    id.to_owned()
+}
+
+/// Whether `text` has the shape of an id cursor (the documented pattern).
+pub fn is_id_cursor(text: &str) -> bool {
+    (1..=64).contains(&text.len())
+        && text
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b'-')
+}
+
+/// The pattern of a cursor over a list ordered by time: the last item's
+/// time in microseconds since 1970, `.` and its id.
+pub const TIME_CURSOR_PATTERN: &str = "^[0-9]{1,16}\\.[A-Za-z0-9_-]{1,64}$";
+
+/// A keyset cursor over (time, id).
+pub fn time_cursor(at: chrono::DateTime<chrono::Utc>, id: &str) -> String {
+    format!("{}.{id}", at.timestamp_micros())
+}
+
+/// The (time, id) position a cursor of [`TIME_CURSOR_PATTERN`] names; any
+/// string of that shape is a position.
+pub fn parse_time_cursor(cursor: &str) -> Option<(chrono::DateTime<chrono::Utc>, String)> {
+    let (micros, id) = cursor.split_once('.')?;
+    if !(1..=16).contains(&micros.len())
+        || !micros.bytes().all(|b| b.is_ascii_digit())
+        || !is_id_cursor(id)
+    {
+        return None;
+    }
+    let at = chrono::DateTime::from_timestamp_micros(micros.parse().ok()?)?;
+    Some((at, id.to_owned()))
 }
 
 fn decode_cursor(cursor: &str) -> Option<String> {
-    let bytes = base64::engine::general_purpose::URL_SAFE_NO_PAD
-        .decode(cursor)
-        .ok()?;
-    String::from_utf8(bytes).ok().filter(|s| s.len() <= 64)
+    is_id_cursor(cursor).then(|| cursor.to_owned())
 }
 
 /// Distinguishes "absent" from "null" in PATCH bodies.

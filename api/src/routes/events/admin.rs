@@ -12,7 +12,7 @@ use utoipa::{IntoParams, PartialSchema, ToSchema};
 
 use crate::auth::StaffPrincipal;
 use crate::problem::{ApiError, Problem, ProblemCode};
-use crate::routes::admin::{AUTH_FAILURES, Page, ROLE_FAILURE, encode_cursor};
+use crate::routes::admin::{AUTH_FAILURES, Page, ROLE_FAILURE, parse_time_cursor, time_cursor};
 use crate::state::AppState;
 
 /// An event type's name (`noun.verb`), one of the catalogue.
@@ -129,7 +129,7 @@ pub struct EventQuery {
     #[param(minimum = 1, maximum = 100, default = 20, nullable = false)]
     pub limit: Option<i64>,
     /// The `next_cursor` of the previous page.
-    #[param(nullable = false)]
+    #[param(nullable = false, pattern = "^[0-9]{1,16}\\.[A-Za-z0-9_-]{1,64}$")]
     pub cursor: Option<String>,
 }
 
@@ -141,16 +141,11 @@ fn invalid(field: &str, fr: &str, en: &str) -> ApiError {
 
 /// A cursor names the last event of a page by its instant and id.
 fn cursor_of(e: &events::Event) -> String {
-    encode_cursor(&format!("{}.{}", e.created_at.timestamp_micros(), e.id))
+    time_cursor(e.created_at, &e.id)
 }
 
-fn position_of(decoded: &str) -> Option<PagePosition> {
-    let (micros, id) = decoded.split_once('.')?;
-    let created_at = DateTime::from_timestamp_micros(micros.parse().ok()?)?;
-    guichet_domain::ids::has_shape(id, "evt").then(|| PagePosition {
-        created_at,
-        id: id.to_owned(),
-    })
+fn position_of(cursor: &str) -> Option<PagePosition> {
+    parse_time_cursor(cursor).map(|(created_at, id)| PagePosition { created_at, id })
 }
 
 const LIST_400: &str = "`type` not in the catalogue, `after` not an RFC 3339 instant, `limit` outside 1–100, a bad cursor, or an unknown parameter. Codes: `invalid_parameter`.";
@@ -180,11 +175,12 @@ pub async fn list(
     query: web::Query<EventQuery>,
 ) -> Result<web::Json<EventList>, ApiError> {
     let query = query.into_inner();
-    let (limit, cursor) = Page {
+    let (limit, _) = Page {
         limit: query.limit,
-        cursor: query.cursor,
+        cursor: None,
     }
     .resolve()?;
+    let cursor = query.cursor;
     let position = match cursor {
         None => None,
         Some(decoded) => Some(
