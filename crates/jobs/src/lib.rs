@@ -13,6 +13,7 @@ pub mod notify;
 pub mod refunds;
 pub mod runner;
 pub mod sepa;
+pub mod webhooks;
 
 /// Which payment gateway charges cards.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
