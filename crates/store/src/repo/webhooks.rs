@@ -236,26 +236,6 @@ pub fn rotate_secret(
     Ok(())
 }
 
-/// The stored (sealed) secrets of an endpoint: the current one, and the
-/// previous one with its expiry.
-pub fn sealed_secrets(
-    conn: &mut DbConnection,
-    org_id: &str,
-    id: &str,
-) -> Result<(String, Option<String>, Option<DateTime<Utc>>), StoreError> {
-    let (current, previous, until): (String, Option<String>, Option<NaiveDateTime>) =
-        webhook_endpoints::table
-            .filter(webhook_endpoints::org_id.eq(org_id))
-            .filter(webhook_endpoints::id.eq(id))
-            .select((
-                webhook_endpoints::secret_sealed,
-                webhook_endpoints::previous_secret_sealed,
-                webhook_endpoints::previous_secret_expires_at,
-            ))
-            .first(conn)?;
-    Ok((current, previous, opt_from_db_time(until)))
-}
-
 /// Queues one delivery of `event` to `endpoint_id`, created and due at
 /// `now` (a redelivery or a test ping). Returns its id.
 pub fn queue(
