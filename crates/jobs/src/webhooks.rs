@@ -351,7 +351,7 @@ impl WebhookRun {
             + self
                 .settings
                 .lease
-                .saturating_sub(TOTAL_TIMEOUT + Duration::from_secs(5));
+                .saturating_sub(TOTAL_TIMEOUT + Duration::from_secs(2));
         let threads = self.settings.concurrency.clamp(1, order.len().max(1));
         std::thread::scope(|scope| {
             for _ in 0..threads {

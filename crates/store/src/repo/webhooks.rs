@@ -501,7 +501,8 @@ pub struct Due {
 /// Leases up to `limit` due pending deliveries of enabled endpoints that no
 /// other dispatcher holds, to `token` until `until`: one atomic `UPDATE`
 /// (with `FOR UPDATE SKIP LOCKED` on PostgreSQL; in a `BEGIN IMMEDIATE`
-/// transaction on SQLite). Returned in order: due first, then oldest.
+/// transaction on SQLite). Returned in order: due first, then in the
+/// order they were queued (`seq`).
 pub fn claim(
     conn: &mut DbConnection,
     now: DateTime<Utc>,
@@ -509,11 +510,13 @@ pub fn claim(
     limit: i64,
     token: &str,
 ) -> Result<Vec<Due>, StoreError> {
-    use diesel::sql_types::{BigInt, Text, Timestamp};
+    use diesel::sql_types::{BigInt, Nullable, Text, Timestamp};
     #[derive(QueryableByName)]
     struct Claimed {
         #[diesel(sql_type = Text)]
         id: String,
+        #[diesel(sql_type = Nullable<BigInt>)]
+        seq: Option<i64>,
     }
     let pick = |lock: &str| {
         format!(
@@ -522,9 +525,9 @@ pub fn claim(
                JOIN webhook_endpoints e ON e.id = d.endpoint_id \
                WHERE d.status = 'pending' AND d.next_attempt_at <= $3 AND e.enabled \
                  AND (d.claimed_until IS NULL OR d.claimed_until < $3) \
-               ORDER BY d.next_attempt_at, d.created_at, d.id LIMIT $4{lock}) \
+               ORDER BY d.next_attempt_at, d.seq LIMIT $4{lock}) \
                AND status = 'pending' AND (claimed_until IS NULL OR claimed_until < $3) \
-             RETURNING id"
+             RETURNING id, seq"
         )
     };
     let ids: Vec<Claimed> = match conn {
@@ -551,6 +554,10 @@ pub fn claim(
     if ids.is_empty() {
         return Ok(Vec::new());
     }
+    let order: std::collections::HashMap<String, i64> = ids
+        .iter()
+        .map(|c| (c.id.clone(), c.seq.unwrap_or(i64::MAX)))
+        .collect();
     let ids: Vec<String> = ids.into_iter().map(|c| c.id).collect();
     type DueRow = (
         (String, i32, NaiveDateTime, NaiveDateTime),
@@ -621,13 +628,13 @@ pub fn claim(
             .into_iter()
             .collect()
     };
-    let mut due: Vec<(NaiveDateTime, NaiveDateTime, Due)> = rows
+    let mut due: Vec<(NaiveDateTime, i64, Due)> = rows
         .into_iter()
         .map(|(d, e, v)| {
             let first_attempt_at = firsts.get(&d.0).copied().map(from_db_time);
             (
                 d.2,
-                d.3,
+                order.get(&d.0).copied().unwrap_or(i64::MAX),
                 Due {
                     first_attempt_at,
                     id: d.0,
@@ -652,7 +659,7 @@ pub fn claim(
             )
         })
         .collect();
-    due.sort_by(|a, b| (a.0, a.1, &a.2.id).cmp(&(b.0, b.1, &b.2.id)));
+    due.sort_by_key(|d| (d.0, d.1));
     Ok(due.into_iter().map(|(_, _, d)| d).collect())
 }
 
