@@ -533,12 +533,17 @@ impl WebhookRun {
         report.interrupted += released.len() as u64;
         let mut conn = self.store.conn()?;
         let (recorded, disabled) = guichet_store::transaction(&mut conn, |conn| {
+            let involved: Vec<&str> = sent.iter().map(|s| s.due.endpoint_id.as_str()).collect();
+            let alive = webhooks::lock_endpoints(conn, &involved)?;
             let mut recorded = Vec::with_capacity(outcomes.len());
             for outcome in &outcomes {
-                recorded.push(webhooks::record(conn, outcome, &lease.token, now)?);
+                recorded.push(
+                    alive.contains(&outcome.endpoint_id)
+                        && webhooks::record(conn, outcome, &lease.token, now)?,
+                );
             }
             let mut disabled = 0u64;
-            for (endpoint_id, healthy) in &health {
+            for (endpoint_id, healthy) in health.iter().filter(|(e, _)| alive.contains(e)) {
                 if *healthy {
                     webhooks::mark_healthy(conn, endpoint_id)?;
                 } else if let Some(endpoint) =

@@ -185,8 +185,11 @@ pub fn update(conn: &mut DbConnection, endpoint: &Endpoint) -> Result<(), StoreE
 /// Deletes an endpoint with its deliveries (pending ones are thereby
 /// cancelled) and their attempts. `NotFound` when it is not the
 /// organization's.
+/// Call it inside a transaction: the endpoint is locked first, so that a
+/// dispatcher recording attempts ([`lock_endpoints`]) and the deletion
+/// run one after the other.
 pub fn delete(conn: &mut DbConnection, org_id: &str, id: &str) -> Result<(), StoreError> {
-    get(conn, org_id, id)?;
+    lock(conn, org_id, id)?;
     diesel::delete(
         webhook_attempts::table
             .filter(webhook_attempts::org_id.eq(org_id))
@@ -697,6 +700,32 @@ pub struct Outcome {
     pub started_at: DateTime<Utc>,
 }
 
+/// Locks the endpoints `ids` until the end of the transaction (PostgreSQL
+/// row locks, taken in id order; SQLite writers are already serialized)
+/// and returns those that still exist. A dispatcher calls it before
+/// recording attempts, so that an endpoint deleted meanwhile is seen gone.
+pub fn lock_endpoints(
+    conn: &mut DbConnection,
+    ids: &[&str],
+) -> Result<std::collections::HashSet<String>, StoreError> {
+    let mut sorted: Vec<&str> = ids.to_vec();
+    sorted.sort_unstable();
+    sorted.dedup();
+    let found: Vec<String> = match conn {
+        DbConnection::Postgresql(pg) => webhook_endpoints::table
+            .filter(webhook_endpoints::id.eq_any(&sorted))
+            .select(webhook_endpoints::id)
+            .order(webhook_endpoints::id)
+            .for_update()
+            .load(pg)?,
+        DbConnection::Sqlite(_) => webhook_endpoints::table
+            .filter(webhook_endpoints::id.eq_any(&sorted))
+            .select(webhook_endpoints::id)
+            .load(conn)?,
+    };
+    Ok(found.into_iter().collect())
+}
+
 /// Records an attempt of a delivery `token` holds: the delivery becomes
 /// `succeeded`, stays `pending` (due at `next_retry_at`) or becomes
 /// `failed`, its lease ends, and the attempt joins the log. `false` (and
@@ -806,8 +835,8 @@ pub fn mark_failing(
         .map(Endpoint::from))
 }
 
-/// The queue: pending deliveries, and when the longest-waiting due one
-/// became due (`None` when nothing is due at `now`).
+/// The queue: pending deliveries, and when the longest-waiting due one of
+/// an enabled endpoint became due (`None` when nothing is due at `now`).
 pub fn queue_stats(
     conn: &mut DbConnection,
     now: DateTime<Utc>,
@@ -817,6 +846,8 @@ pub fn queue_stats(
         .count()
         .get_result(conn)?;
     let oldest: Option<NaiveDateTime> = webhook_deliveries::table
+        .inner_join(webhook_endpoints::table)
+        .filter(webhook_endpoints::enabled.eq(true))
         .filter(webhook_deliveries::status.eq(STATUS_PENDING))
         .filter(webhook_deliveries::next_attempt_at.le(to_db_time(now)))
         .select(diesel::dsl::min(webhook_deliveries::next_attempt_at))
