@@ -234,7 +234,7 @@ fn agent(policy: AddressPolicy) -> ureq::Agent {
         .proxy(None)
         .user_agent(USER_AGENT)
         .max_idle_connections(256)
-        .max_idle_connections_per_host(8)
+        .max_idle_connections_per_host(64)
         .build();
     ureq::Agent::with_parts(
         config,
