@@ -726,61 +726,120 @@ pub fn lock_endpoints(
     Ok(found.into_iter().collect())
 }
 
-/// Records an attempt of a delivery `token` holds: the delivery becomes
-/// `succeeded`, stays `pending` (due at `next_retry_at`) or becomes
-/// `failed`, its lease ends, and the attempt joins the log. `false` (and
-/// nothing written) when the delivery is no longer held by `token` (its
-/// endpoint was deleted, or the lease ran out and another took it).
-pub fn record(
+/// Records a batch of attempts of deliveries `token` holds, in the
+/// caller's transaction, in a few statements whatever the batch's size:
+/// the held deliveries are locked (PostgreSQL) and read back, then updated
+/// by outcome, and their attempts inserted together. Returns, for each
+/// outcome, whether it was recorded (`false`: no longer held by `token`,
+/// nothing written for it).
+pub fn record_all(
     conn: &mut DbConnection,
-    outcome: &Outcome,
+    outcomes: &[Outcome],
     token: &str,
     now: DateTime<Utc>,
-) -> Result<bool, StoreError> {
-    let status = match (outcome.succeeded, outcome.next_retry_at) {
-        (true, _) => STATUS_SUCCEEDED,
-        (false, Some(_)) => STATUS_PENDING,
-        (false, None) => STATUS_FAILED,
-    };
-    let n = diesel::update(
-        webhook_deliveries::table
-            .filter(webhook_deliveries::id.eq(&outcome.delivery_id))
-            .filter(webhook_deliveries::claim_token.eq(token)),
-    )
-    .set((
-        webhook_deliveries::status.eq(status),
-        webhook_deliveries::attempts.eq(outcome.attempt),
-        webhook_deliveries::next_attempt_at.eq(opt_to_db_time(outcome.next_retry_at)),
-        webhook_deliveries::claim_token.eq(None::<String>),
-        webhook_deliveries::claimed_until.eq(None::<NaiveDateTime>),
-        webhook_deliveries::updated_at.eq(to_db_time(now)),
-    ))
-    .execute(conn)?;
-    if n == 0 {
-        return Ok(false);
+) -> Result<Vec<bool>, StoreError> {
+    const CHUNK: usize = 500;
+    let mut held: std::collections::HashSet<String> = std::collections::HashSet::new();
+    for chunk in outcomes.chunks(CHUNK) {
+        let ids: Vec<&str> = chunk.iter().map(|o| o.delivery_id.as_str()).collect();
+        let query = webhook_deliveries::table
+            .filter(webhook_deliveries::id.eq_any(ids))
+            .filter(webhook_deliveries::claim_token.eq(token))
+            .select(webhook_deliveries::id);
+        let found: Vec<String> = match conn {
+            DbConnection::Postgresql(pg) => query.for_update().load(pg)?,
+            DbConnection::Sqlite(_) => query.load(conn)?,
+        };
+        held.extend(found);
     }
-    diesel::insert_into(webhook_attempts::table)
-        .values((
-            webhook_attempts::id.eq(guichet_domain::ids::new_id("wha")),
-            webhook_attempts::delivery_id.eq(&outcome.delivery_id),
-            webhook_attempts::org_id.eq(&outcome.org_id),
-            webhook_attempts::endpoint_id.eq(&outcome.endpoint_id),
-            webhook_attempts::event_id.eq(&outcome.event_id),
-            webhook_attempts::attempt.eq(outcome.attempt),
-            webhook_attempts::outcome.eq(if outcome.succeeded {
-                STATUS_SUCCEEDED
-            } else {
-                STATUS_FAILED
-            }),
-            webhook_attempts::http_status.eq(outcome.http_status),
-            webhook_attempts::latency_ms.eq(outcome.latency_ms),
-            webhook_attempts::response.eq(&outcome.response),
-            webhook_attempts::error.eq(&outcome.error),
-            webhook_attempts::next_retry_at.eq(opt_to_db_time(outcome.next_retry_at)),
-            webhook_attempts::started_at.eq(to_db_time(outcome.started_at)),
-        ))
-        .execute(conn)?;
-    Ok(true)
+    let recorded: Vec<bool> = outcomes
+        .iter()
+        .map(|o| held.contains(&o.delivery_id))
+        .collect();
+    let at = to_db_time(now);
+    let mut ended: [(&str, Vec<&str>); 2] =
+        [(STATUS_SUCCEEDED, Vec::new()), (STATUS_FAILED, Vec::new())];
+    for (o, kept) in outcomes.iter().zip(&recorded) {
+        if !kept {
+            continue;
+        }
+        match (o.succeeded, o.next_retry_at) {
+            (true, _) => ended[0].1.push(&o.delivery_id),
+            (false, None) => ended[1].1.push(&o.delivery_id),
+            (false, Some(next)) => {
+                diesel::update(
+                    webhook_deliveries::table.filter(webhook_deliveries::id.eq(&o.delivery_id)),
+                )
+                .set((
+                    webhook_deliveries::attempts.eq(webhook_deliveries::attempts + 1),
+                    webhook_deliveries::next_attempt_at.eq(Some(to_db_time(next))),
+                    webhook_deliveries::claim_token.eq(None::<String>),
+                    webhook_deliveries::claimed_until.eq(None::<NaiveDateTime>),
+                    webhook_deliveries::updated_at.eq(at),
+                ))
+                .execute(conn)?;
+            }
+        }
+    }
+    for (status, ids) in &ended {
+        for chunk in ids.chunks(CHUNK) {
+            diesel::update(webhook_deliveries::table.filter(webhook_deliveries::id.eq_any(chunk)))
+                .set((
+                    webhook_deliveries::status.eq(*status),
+                    webhook_deliveries::attempts.eq(webhook_deliveries::attempts + 1),
+                    webhook_deliveries::next_attempt_at.eq(None::<NaiveDateTime>),
+                    webhook_deliveries::claim_token.eq(None::<String>),
+                    webhook_deliveries::claimed_until.eq(None::<NaiveDateTime>),
+                    webhook_deliveries::updated_at.eq(at),
+                ))
+                .execute(conn)?;
+        }
+    }
+    let rows: Vec<_> = outcomes
+        .iter()
+        .zip(&recorded)
+        .filter(|(_, kept)| **kept)
+        .map(|(o, _)| {
+            (
+                webhook_attempts::id.eq(guichet_domain::ids::new_id("wha")),
+                webhook_attempts::delivery_id.eq(&o.delivery_id),
+                webhook_attempts::org_id.eq(&o.org_id),
+                webhook_attempts::endpoint_id.eq(&o.endpoint_id),
+                webhook_attempts::event_id.eq(&o.event_id),
+                webhook_attempts::attempt.eq(o.attempt),
+                webhook_attempts::outcome.eq(if o.succeeded {
+                    STATUS_SUCCEEDED
+                } else {
+                    STATUS_FAILED
+                }),
+                webhook_attempts::http_status.eq(o.http_status),
+                webhook_attempts::latency_ms.eq(o.latency_ms),
+                webhook_attempts::response.eq(&o.response),
+                webhook_attempts::error.eq(&o.error),
+                webhook_attempts::next_retry_at.eq(opt_to_db_time(o.next_retry_at)),
+                webhook_attempts::started_at.eq(to_db_time(o.started_at)),
+            )
+        })
+        .collect();
+    match conn {
+        // One statement per chunk: a round trip each.
+        DbConnection::Postgresql(pg) => {
+            for chunk in rows.chunks(CHUNK) {
+                diesel::insert_into(webhook_attempts::table)
+                    .values(chunk)
+                    .execute(pg)?;
+            }
+        }
+        // In-process: one cached statement per row costs little.
+        DbConnection::Sqlite(lite) => {
+            for row in rows {
+                diesel::insert_into(webhook_attempts::table)
+                    .values(row)
+                    .execute(lite)?;
+            }
+        }
+    }
+    Ok(recorded)
 }
 
 /// After a success: the endpoint is no longer failing.
