@@ -23,3 +23,4 @@ mod schedules;
 mod schema;
 mod sepa_accounts;
 mod staff_powers;
+mod webhooks;
