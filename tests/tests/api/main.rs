@@ -22,3 +22,4 @@ mod schedules;
 mod schema;
 mod sepa_accounts;
 mod staff_powers;
+mod webhook_delivery;
