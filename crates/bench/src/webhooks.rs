@@ -11,11 +11,12 @@
 //!    the dispatcher idle, then `--drain-events` events are written the
 //!    same way and `GET /v1/me` is loaded again while they are delivered;
 //!    the ratio of the two rates (target ≥ 0.70).
-//! 3. **What an event costs the action that writes it**: a charge on an
-//!    account of the `gerance` organization (which writes its event),
-//!    loaded in turns with no endpoint, then with one endpoint subscribed to
-//!    every type (the event fanned out and delivered meanwhile); the rate
-//!    with ÷ the rate without (target ≥ 0.90, i.e. ≤ 10 % lost).
+//! 3. **What an event costs the action that writes it**: a card change by
+//!    the lender's demo customer (`PUT /v1/me/schedules/{id}/card`, which
+//!    writes `schedule.card_changed`), loaded in turns with no enabled
+//!    endpoint, then with one endpoint subscribed to every type (the event
+//!    fanned out and delivered meanwhile); the rate with ÷ the rate without
+//!    (target ≥ 0.90, i.e. ≤ 10 % lost).
 //!
 //! Every delivery is checked: a valid Standard Webhooks signature under its
 //! endpoint's secret, the right endpoint for its type, and no event
@@ -45,10 +46,12 @@ use crate::server::{self, Backend, Database, DatabaseArgs, Server, ServerConfig}
 
 /// The demo organization's admin (`api/src/demo/mod.rs`).
 const DEMO_ADMIN: (&str, &str) = ("admin@demo.guichet.localhost", "Admin-Demo-2026!");
-/// The property manager's admin and its tenant's rent account
-/// (`api/src/demo/property.rs`).
-const GERANCE: &str = "gerance";
-const GERANCE_ADMIN: (&str, &str) = ("admin@gerance.guichet.localhost", "Admin-Gerance-2026!");
+/// The lender's admin and customer (`api/src/demo/lender.rs`), and the
+/// schedule of hers that takes a new card.
+const LENDER: &str = "fractio";
+const LENDER_ADMIN: (&str, &str) = ("admin@fractio.guichet.localhost", "Admin-Fractio-2026!");
+const SOPHIE: (&str, &str) = ("sophie.laurent@example.com", "Sophie-Demo-2026!");
+const CARD_CHANGE_ORDER: &str = "FR-10421";
 
 /// Types the seeded events take, one per endpoint (known to the server's
 /// catalogue, so that an endpoint can subscribe to each).
@@ -87,16 +90,16 @@ pub struct WebhookArgs {
     #[arg(long, default_value_t = 10, value_parser = clap::value_parser!(u32).range(1..=10))]
     endpoints: u32,
 
-    /// Keep-alive connections loading `GET /v1/me` and the charges.
+    /// Keep-alive connections loading `GET /v1/me` and the card changes.
     #[arg(long, default_value_t = 16, value_parser = clap::value_parser!(u16).range(1..=1024))]
     connections: u16,
 
     /// Measured seconds of each `GET /v1/me` window and of each turn of
-    /// the charge measurement.
+    /// the card change measurement.
     #[arg(long, default_value_t = 10, value_parser = clap::value_parser!(u64).range(1..=600))]
     duration_secs: u64,
 
-    /// Turns of the charge measurement (each: without, then with the endpoint).
+    /// Turns of the card change measurement (each: without, then with the endpoint).
     #[arg(long, default_value_t = 2, value_parser = clap::value_parser!(u32).range(1..=20))]
     turns: u32,
 
@@ -324,7 +327,9 @@ async fn serve_connection(
             .iter()
             .any(|(n, v)| n == "connection" && v.eq_ignore_ascii_case("close"));
         stream
-            .write_all(b"HTTP/1.1 200 OK\r\ncontent-type: text/plain\r\ncontent-length: 2\r\n\r\nok")
+            .write_all(
+                b"HTTP/1.1 200 OK\r\ncontent-type: text/plain\r\ncontent-length: 2\r\n\r\nok",
+            )
             .await?;
         if close {
             return Ok(());
@@ -620,33 +625,63 @@ fn run(args: &WebhookArgs) -> Result<(Value, bool), String> {
         "GET /v1/me: {idle_rate:.0}/s idle, {busy_rate:.0}/s draining; drain {drain_secs:.1} s"
     ));
 
-    // 3. A charge, without and with one endpoint subscribed.
-    let gerance_admin = staff_token(&mut setup, GERANCE, GERANCE_ADMIN)?;
-    let accounts = setup
-        .send(&RequestSpec::get("/v1/admin/accounts?limit=1").bearer(&gerance_admin))?
+    // 3. A card change, without and with one endpoint subscribed.
+    let lender_admin = staff_token(&mut setup, LENDER, LENDER_ADMIN)?;
+    let sophie = setup
+        .send(&RequestSpec::json(
+            "POST",
+            "/v1/auth/login",
+            &json!({"organization": LENDER, "email": SOPHIE.0, "password": SOPHIE.1}),
+        ))?
         .expect(200)
-        .map_err(|e| format!("listing accounts: {e}"))?
-        .json()?;
-    let account = accounts["data"][0]["id"]
+        .map_err(|e| format!("Sophie's login: {e}"))?
+        .json()?["access_token"]
         .as_str()
-        .ok_or("gerance has no account")?
+        .ok_or("login: no access_token")?
         .to_owned();
-    let charge = RequestSpec::json(
-        "POST",
-        &format!("/v1/admin/accounts/{account}/charges"),
-        &json!({"amount": {"amount": 100, "currency": "EUR"}, "label": "Bench"}),
+    let schedules = setup
+        .send(&RequestSpec::get("/v1/me/schedules?limit=100").bearer(&sophie))?
+        .expect(200)
+        .map_err(|e| format!("Sophie's schedules: {e}"))?
+        .json()?;
+    let schedule = schedules["data"]
+        .as_array()
+        .and_then(|list| list.iter().find(|s| s["order_number"] == CARD_CHANGE_ORDER))
+        .and_then(|s| s["id"].as_str())
+        .ok_or_else(|| format!("Sophie has no schedule {CARD_CHANGE_ORDER}"))?
+        .to_owned();
+    let card_token = setup
+        .send(&RequestSpec::json(
+            "POST",
+            "/v1/sandbox/card-tokens",
+            &json!({"number": "4242424242424242", "exp_month": 12, "exp_year": 2030, "cvc": "123"}),
+        ))?
+        .expect(201)
+        .map_err(|e| format!("a sandbox card token: {e}"))?
+        .json()?["token"]
+        .as_str()
+        .ok_or("no card token")?
+        .to_owned();
+    let card_change = RequestSpec::json(
+        "PUT",
+        &format!("/v1/me/schedules/{schedule}/card"),
+        &json!({"card_token": card_token}),
     )
-    .bearer(&gerance_admin);
-    let charge = Arc::new(charge.encode(&server.addr.to_string())?);
-    let (gerance_endpoint, gerance_key) = create_endpoint(
+    .bearer(&sophie);
+    setup
+        .send(&card_change)?
+        .expect(200)
+        .map_err(|e| format!("a card change: {e}"))?;
+    let card_change = Arc::new(card_change.encode(&server.addr.to_string())?);
+    let (lender_endpoint, lender_key) = create_endpoint(
         &mut setup,
-        &gerance_admin,
+        &lender_admin,
         &format!("http://{}/g", receiver.addr),
         &["*"],
     )?;
     {
         let mut seen = receiver.seen.lock().map_err(|_| "receiver poisoned")?;
-        seen.keys.insert("/g".to_owned(), vec![gerance_key]);
+        seen.keys.insert("/g".to_owned(), vec![lender_key]);
         seen.wants.insert("/g".to_owned(), "*".to_owned());
     }
     let set_enabled = |setup: &mut Setup<'_>, enabled: bool| -> Result<(), String> {
@@ -654,10 +689,10 @@ fn run(args: &WebhookArgs) -> Result<(Value, bool), String> {
             .send(
                 &RequestSpec::json(
                     "PATCH",
-                    &format!("/v1/admin/webhook-endpoints/{gerance_endpoint}"),
+                    &format!("/v1/admin/webhook-endpoints/{lender_endpoint}"),
                     &json!({"enabled": enabled}),
                 )
-                .bearer(&gerance_admin),
+                .bearer(&lender_admin),
             )?
             .expect(200)
             .map(|_| ())
@@ -668,25 +703,25 @@ fn run(args: &WebhookArgs) -> Result<(Value, bool), String> {
     let mut without_outcomes = Vec::new();
     let mut with_outcomes = Vec::new();
     for turn in 0..args.turns {
-        progress(&format!("charges, turn {}: no endpoint", turn + 1));
+        progress(&format!("card changes, turn {}: no endpoint", turn + 1));
         set_enabled(&mut setup, false)?;
-        let outcome = runtime.block_on(load::run(load_config, Arc::clone(&charge)))?;
+        let outcome = runtime.block_on(load::run(load_config, Arc::clone(&card_change)))?;
         without.push(rate(&outcome, window));
         without_outcomes.push(load_json(&outcome, window));
-        progress(&format!("charges, turn {}: one endpoint", turn + 1));
+        progress(&format!("card changes, turn {}: one endpoint", turn + 1));
         set_enabled(&mut setup, true)?;
-        let outcome = runtime.block_on(load::run(load_config, Arc::clone(&charge)))?;
+        let outcome = runtime.block_on(load::run(load_config, Arc::clone(&card_change)))?;
         with.push(rate(&outcome, window));
         with_outcomes.push(load_json(&outcome, window));
     }
     server.check_alive()?;
-    // What the endpoint got of the charges' events, once delivered.
+    // What the endpoint got of the card changes' events, once delivered.
     std::thread::sleep(Duration::from_secs(2));
-    let charge_events: u64 = {
+    let card_change_events: u64 = {
         use diesel::prelude::*;
         use guichet_store::schema::webhook_deliveries;
         webhook_deliveries::table
-            .filter(webhook_deliveries::endpoint_id.eq(&gerance_endpoint))
+            .filter(webhook_deliveries::endpoint_id.eq(&lender_endpoint))
             .count()
             .get_result::<i64>(&mut conn)
             .map_err(|e| e.to_string())?
@@ -704,7 +739,7 @@ fn run(args: &WebhookArgs) -> Result<(Value, bool), String> {
     let seen = receiver.seen.lock().map_err(|_| "receiver poisoned")?;
     let problems = seen.bad_signatures + seen.wrong_endpoint + seen.duplicates + seen.unknown_path;
     let ratio_me = busy_rate / idle_rate;
-    let ratio_charge = with_mean / without_mean;
+    let ratio_card_change = with_mean / without_mean;
     let targets = vec![
         target(
             "dispatch_deliveries_per_s",
@@ -729,11 +764,14 @@ fn run(args: &WebhookArgs) -> Result<(Value, bool), String> {
             ),
         ),
         target(
-            "charge_with_endpoint_vs_without",
+            "card_change_with_endpoint_vs_without",
             "at_least",
             0.90,
-            ratio_charge,
-            format!("{with_mean:.0} ÷ {without_mean:.0} charges/s, {} turns", args.turns),
+            ratio_card_change,
+            format!(
+                "{with_mean:.0} ÷ {without_mean:.0} card changes/s, {} turns",
+                args.turns
+            ),
         ),
     ];
     let report = json!({
@@ -761,13 +799,13 @@ fn run(args: &WebhookArgs) -> Result<(Value, bool), String> {
             "draining": load_json(&busy, window),
             "ratio": round(ratio_me, 3),
         },
-        "charge_event_cost": {
+        "card_change_event_cost": {
             "without_endpoint_per_s": without.iter().map(|r| round(*r, 1)).collect::<Vec<_>>(),
             "with_endpoint_per_s": with.iter().map(|r| round(*r, 1)).collect::<Vec<_>>(),
             "without": without_outcomes,
             "with": with_outcomes,
-            "deliveries_queued_for_the_endpoint": charge_events,
-            "ratio": round(ratio_charge, 3),
+            "deliveries_queued_for_the_endpoint": card_change_events,
+            "ratio": round(ratio_card_change, 3),
         },
         "receiver": {
             "received": seen.received,

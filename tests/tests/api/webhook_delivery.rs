@@ -7,7 +7,7 @@
 use std::time::{Duration, Instant};
 
 use guichet_tests::identity::Org;
-use guichet_tests::webhooks::{Receiver, Received, Reply, VerifyError};
+use guichet_tests::webhooks::{Received, Receiver, Reply, VerifyError};
 use guichet_tests::{Options, Response, TestApp};
 use serde_json::{Value, json};
 
@@ -210,7 +210,11 @@ fn a_receiver_failing_twice_gets_the_event_three_times_under_one_id_and_the_log_
         .collect();
     assert_eq!(
         seen,
-        [(1, "failed", 500), (2, "failed", 500), (3, "succeeded", 200)],
+        [
+            (1, "failed", 500),
+            (2, "failed", 500),
+            (3, "succeeded", 200)
+        ],
         "{detail}"
     );
     // The failed attempts say when the next one was due; the answer is kept.
@@ -238,7 +242,10 @@ fn a_receiver_that_hangs_is_cut_at_fifteen_seconds_and_tried_again() {
     // The production timeout, measured: no flag shortens it here.
     let app = app();
     let org = app.org("acme");
-    let receiver = Receiver::scripted(vec![Reply::Hang(Duration::from_secs(40))], Reply::Status(200));
+    let receiver = Receiver::scripted(
+        vec![Reply::Hang(Duration::from_secs(40))],
+        Reply::Status(200),
+    );
     let (id, secret) = endpoint(&app, &org, &receiver.url, &["*"]);
     let test = ok(
         post(
@@ -282,7 +289,9 @@ fn a_receiver_that_hangs_is_cut_at_fifteen_seconds_and_tried_again() {
         "recorded {cut_after:?} after the request arrived"
     );
     // The retry gets through, under the same id.
-    let got = pump(&app, &receiver, chrono::Duration::seconds(1), |r| r.len() >= 2);
+    let got = pump(&app, &receiver, chrono::Duration::seconds(1), |r| {
+        r.len() >= 2
+    });
     assert_eq!(got.len(), 2);
     verified(&app, &got[1], &secret);
     assert_eq!(got[1].webhook_id(), got[0].webhook_id());
@@ -317,13 +326,18 @@ fn during_a_rotation_both_secrets_verify_and_after_it_only_the_new_one() {
     verified(&app, request, &new);
     for secret in [&old, &new] {
         let key = guichet_tests::webhooks::secret_key(secret).unwrap();
-        let stamp: i64 = request.header("webhook-timestamp").unwrap().parse().unwrap();
+        let stamp: i64 = request
+            .header("webhook-timestamp")
+            .unwrap()
+            .parse()
+            .unwrap();
         let one = guichet_tests::webhooks::sign(&key, request.webhook_id(), stamp, &request.body);
         assert!(header.split(' ').any(|s| s == one), "{header}");
     }
 
     // A day later the old secret is no longer used.
-    app.clock.advance(chrono::Duration::hours(24) + chrono::Duration::minutes(1));
+    app.clock
+        .advance(chrono::Duration::hours(24) + chrono::Duration::minutes(1));
     let admin = app
         .request("POST", "/v1/auth/staff/login")
         .json(&json!({"organization": org.slug, "email": org.admin_email,
@@ -337,7 +351,11 @@ fn during_a_rotation_both_secrets_verify_and_after_it_only_the_new_one() {
     let got = receiver.wait_for(2, Duration::from_secs(10));
     let request = &got[1];
     assert_eq!(
-        request.header("webhook-signature").unwrap().split(' ').count(),
+        request
+            .header("webhook-signature")
+            .unwrap()
+            .split(' ')
+            .count(),
         1
     );
     verified(&app, request, &new);
@@ -373,7 +391,10 @@ fn a_test_ping_and_a_redelivery_arrive_signed_under_the_events_id() {
     assert_eq!(ping["type"], "ping");
     assert_eq!(ping["id"], event_id);
     std::thread::sleep(Duration::from_millis(300));
-    assert!(other.requests().is_empty(), "the ping went to another endpoint");
+    assert!(
+        other.requests().is_empty(),
+        "the ping went to another endpoint"
+    );
 
     // An event both endpoints want, delivered once to each.
     new_customer(&app, &org, "ada@example.com");
