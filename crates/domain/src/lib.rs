@@ -26,3 +26,4 @@ pub mod gateway;
 pub mod pdf;
 pub mod schedule;
 pub mod sepa;
+pub mod webhooks;

@@ -15,6 +15,7 @@ pub mod refunds;
 pub mod retention;
 pub mod runner;
 pub mod sepa;
+pub mod webhooks;
 
 /// Which payment gateway charges cards.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]

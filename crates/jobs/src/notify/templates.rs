@@ -64,6 +64,14 @@ pub enum Template {
         /// Already formatted (`129.99 EUR`).
         amount: String,
     },
+    /// A webhook endpoint failed for 3 days and was disabled (to the
+    /// organization's admins).
+    WebhookEndpointDisabled {
+        org_name: String,
+        /// The endpoint's id (`whe_...`).
+        endpoint_id: String,
+        url: String,
+    },
     /// The bank returned a SEPA collection: the amount is due again.
     CollectionRejected {
         org_name: String,
@@ -99,6 +107,7 @@ impl Template {
             Template::MandateSigned { .. } => "mandate_signed",
             Template::CollectionPrenotice { .. } => "collection_prenotice",
             Template::CollectionRejected { .. } => "collection_rejected",
+            Template::WebhookEndpointDisabled { .. } => "webhook_endpoint_disabled",
         }
     }
 
@@ -372,6 +381,27 @@ impl Template {
                     )
                 }
             }
+            Template::WebhookEndpointDisabled {
+                org_name,
+                endpoint_id,
+                url,
+            } => {
+                if fr {
+                    (
+                        format!("{org_name} : point de réception de webhooks désactivé"),
+                        format!(
+                            "Bonjour,\n\nDepuis 3 jours, chaque envoi d'événement à {url} ({endpoint_id}) a échoué. Ce point de réception a été désactivé : aucun événement ne lui est plus envoyé. Consultez son journal d'envois (GET /v1/admin/webhook-endpoints/{endpoint_id}/deliveries), corrigez le récepteur puis réactivez-le (PATCH avec \"enabled\": true).\n"
+                        ),
+                    )
+                } else {
+                    (
+                        format!("{org_name}: webhook endpoint disabled"),
+                        format!(
+                            "Hello,\n\nFor 3 days, every event sent to {url} ({endpoint_id}) has failed. The endpoint was disabled: no more events are sent to it. Read its delivery log (GET /v1/admin/webhook-endpoints/{endpoint_id}/deliveries), fix the receiver, then enable it again (PATCH with \"enabled\": true).\n"
+                        ),
+                    )
+                }
+            }
         };
         Rendered { subject, body }
     }
@@ -416,7 +446,8 @@ mod tests {
                 | Template::DebitUnpaid { .. }
                 | Template::MandateSigned { .. }
                 | Template::CollectionPrenotice { .. }
-                | Template::CollectionRejected { .. } => unreachable!(),
+                | Template::CollectionRejected { .. }
+                | Template::WebhookEndpointDisabled { .. } => unreachable!(),
             };
             for locale in [Locale::Fr, Locale::En] {
                 let r = template.render(locale, Channel::Email);
@@ -438,6 +469,21 @@ mod tests {
         .render(Locale::Fr, Channel::Sms);
         assert!(sms.subject.is_empty());
         assert!(sms.body.contains("333444") && sms.body.chars().count() <= 160);
+    }
+
+    #[test]
+    fn the_disabled_endpoint_message_names_it_in_both_languages() {
+        let template = Template::WebhookEndpointDisabled {
+            org_name: "Floa".into(),
+            endpoint_id: "whe_1".into(),
+            url: "https://hooks.floa.example/in".into(),
+        };
+        assert!(!template.carries_secret());
+        for locale in [Locale::Fr, Locale::En] {
+            let r = template.render(locale, Channel::Email);
+            assert!(r.subject.contains("Floa") && r.subject.contains("webhook"));
+            assert!(r.body.contains("https://hooks.floa.example/in") && r.body.contains("whe_1"));
+        }
     }
 
     #[test]

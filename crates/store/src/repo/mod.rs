@@ -25,6 +25,7 @@ pub mod security_events;
 pub mod sessions;
 pub mod staff;
 pub mod throttles;
+pub mod webhooks;
 
 use chrono::{DateTime, NaiveDateTime, Utc};
 
