@@ -153,7 +153,15 @@ mod tests {
 
     #[test]
     fn unknown_names_do_not_parse() {
-        for name in ["", "*", "order", "order.", "Order.Created", "order.created ", "ping.x"] {
+        for name in [
+            "",
+            "*",
+            "order",
+            "order.",
+            "Order.Created",
+            "order.created ",
+            "ping.x",
+        ] {
             assert_eq!(EventType::parse(name), None, "{name}");
         }
     }

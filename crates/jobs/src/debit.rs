@@ -60,6 +60,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
 use chrono::{DateTime, NaiveDate, Utc};
+use guichet_domain::events::{Actor, EventType};
 use guichet_domain::gateway::{ChargeReceipt, GatewayError, PaymentGateway};
 use guichet_domain::schedule::{
     DebitOutcome, Instalment, InstalmentStatus, RetryPolicy, idempotency_key, record_debit_result,
@@ -70,7 +71,6 @@ use guichet_store::repo::charges::{self, Charge};
 use guichet_store::repo::schedules::{self, ClaimedInstalment, Order};
 use guichet_store::repo::{events, payment, regularizations};
 use guichet_store::snapshots;
-use guichet_domain::events::{Actor, EventType};
 use guichet_store::{DbConnection, Store, StoreError};
 use serde::Serialize;
 
@@ -513,7 +513,9 @@ impl DebitRun {
             let now = self.now();
             let mut conn = self.conn()?;
             let settled = match &found {
-                Some(outcome) => regularizations::settle(&mut conn, charge, outcome, now, Actor::System)?,
+                Some(outcome) => {
+                    regularizations::settle(&mut conn, charge, outcome, now, Actor::System)?
+                }
                 None => regularizations::abandon(&mut conn, charge, now)?,
             };
             if settled {
@@ -1096,7 +1098,16 @@ fn record_events(
         DebitOutcome::Paid => EventType::InstalmentPaid,
         DebitOutcome::RetryOn(_) | DebitOutcome::Unpaid => EventType::InstalmentFailed,
     };
-    events::emit(conn, kind, &order.org_id, &id, None, Actor::System, &data, at)?;
+    events::emit(
+        conn,
+        kind,
+        &order.org_id,
+        &id,
+        None,
+        Actor::System,
+        &data,
+        at,
+    )?;
     if outcome == DebitOutcome::Unpaid {
         events::emit(
             conn,

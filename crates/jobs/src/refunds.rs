@@ -32,12 +32,12 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
 use chrono::{DateTime, Utc};
+use guichet_domain::events::{Actor, EventType};
 use guichet_domain::gateway::{GatewayError, PaymentGateway, RefundReceipt};
 use guichet_domain::{Clock, Money, ids};
 use guichet_store::repo::charges::{self, Charge};
-use guichet_store::repo::refunds::{self, Refund, RefundPart};
-use guichet_domain::events::{Actor, EventType};
 use guichet_store::repo::events;
+use guichet_store::repo::refunds::{self, Refund, RefundPart};
 use guichet_store::snapshots;
 use guichet_store::{Store, StoreError};
 use serde::Serialize;

@@ -37,14 +37,14 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use chrono::{DateTime, Months, NaiveDate, Utc};
+use guichet_domain::events::{Actor, EventType};
 use guichet_domain::sepa::Iban;
 use guichet_domain::sepa::pain008::SequenceType;
 use guichet_domain::{Clock, Currency, Money};
 use guichet_store::repo::accounts::{self, EntryKind};
 use guichet_store::repo::collections::{self, Collection, CoverCandidate, DueCollection};
-use guichet_store::repo::{creditor, customers, organizations};
-use guichet_domain::events::{Actor, EventType};
 use guichet_store::repo::events;
+use guichet_store::repo::{creditor, customers, organizations};
 use guichet_store::snapshots;
 use guichet_store::{DbConnection, Store, StoreError};
 use serde::Serialize;

@@ -19,9 +19,9 @@ use crate::edge::json::Json;
 use crate::problem::{ApiError, Problem, ProblemCode};
 use crate::routes::auth::purpose;
 use crate::routes::events;
-use guichet_domain::events::EventType;
 use crate::routes::security::{self, ContactField};
 use crate::state::AppState;
+use guichet_domain::events::EventType;
 
 /// A customer, as the business sees it (never a password).
 #[derive(Debug, Serialize, ToSchema)]

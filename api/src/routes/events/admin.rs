@@ -6,8 +6,8 @@ use chrono::{DateTime, Utc};
 use guichet_domain::events::EventType;
 use guichet_store::repo::events::{self, PagePosition};
 use serde::{Deserialize, Serialize};
-use utoipa::openapi::schema::{ObjectBuilder, Schema, Type};
 use utoipa::openapi::RefOr;
+use utoipa::openapi::schema::{ObjectBuilder, Schema, Type};
 use utoipa::{IntoParams, PartialSchema, ToSchema};
 
 use crate::auth::StaffPrincipal;

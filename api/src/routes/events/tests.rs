@@ -78,7 +78,9 @@ fn order() -> Order {
             created_at: at,
         },
         schedule,
-        instalment_ids: (1..=3).map(|n| (n, format!("ins_{n}"))).collect::<BTreeMap<_, _>>(),
+        instalment_ids: (1..=3)
+            .map(|n| (n, format!("ins_{n}")))
+            .collect::<BTreeMap<_, _>>(),
         refunds: vec![refund],
         created_at: at,
         updated_at: at,

@@ -284,10 +284,8 @@ pub fn purge(
         }
         diesel::delete(webhook_attempts::table.filter(webhook_attempts::event_id.eq_any(&ids)))
             .execute(conn)?;
-        diesel::delete(
-            webhook_deliveries::table.filter(webhook_deliveries::event_id.eq_any(&ids)),
-        )
-        .execute(conn)?;
+        diesel::delete(webhook_deliveries::table.filter(webhook_deliveries::event_id.eq_any(&ids)))
+            .execute(conn)?;
         Ok(diesel::delete(events::table.filter(events::id.eq_any(&ids))).execute(conn)?)
     })
 }

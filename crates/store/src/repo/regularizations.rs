@@ -8,8 +8,8 @@
 
 use chrono::{DateTime, NaiveDate, Utc};
 use diesel::prelude::*;
-use guichet_domain::events::{Actor, EventType};
 use guichet_domain::card::CardView;
+use guichet_domain::events::{Actor, EventType};
 use guichet_domain::gateway::{ChargeReceipt, GatewayError};
 use guichet_domain::ids;
 use guichet_domain::schedule::Offer;

@@ -19,8 +19,8 @@ use crate::auth::StaffPrincipal;
 use crate::edge::json::Json;
 use crate::problem::{ApiError, Problem, ProblemCode};
 use crate::routes::admin::{AUTH_FAILURES, Page, ROLE_FAILURE, next_cursor};
-use crate::routes::views::{AdjustmentView, ScheduleList, ScheduleView};
 use crate::routes::events;
+use crate::routes::views::{AdjustmentView, ScheduleList, ScheduleView};
 use crate::state::AppState;
 use guichet_domain::events::EventType;
 
