@@ -20,7 +20,7 @@ use std::time::{Duration, Instant, SystemTime};
 
 use serde_json::{Value, json};
 use support::{Db, Server};
-use webhooks::{Receiver, Received, Reply};
+use webhooks::{Received, Receiver, Reply};
 
 /// How long a dispatcher's claim lasts here: a dead server's deliveries
 /// come back after it (the server's floor: an attempt of up to 15 s must fit).
@@ -89,7 +89,10 @@ fn assert_verified(request: &Received, secret: &str) -> Value {
 fn a_delivery_cut_by_kill_9_is_sent_again_after_the_restart_under_the_same_id() {
     let db = Db::fresh("webhook_kill");
     // The first request hangs: the server dies while it waits for the answer.
-    let receiver = Receiver::scripted(vec![Reply::Hang(Duration::from_secs(60))], Reply::Status(200));
+    let receiver = Receiver::scripted(
+        vec![Reply::Hang(Duration::from_secs(60))],
+        Reply::Status(200),
+    );
     let server = Server::start(&db, &flags());
     let admin = server.admin_token();
     let (endpoint_id, secret) = endpoint(&server, &admin, &receiver.url, &["customer.created"]);
@@ -147,7 +150,12 @@ fn two_servers_on_one_database_never_send_a_delivery_twice() {
     let b = Server::start(&db, &flags());
     let admin = a.admin_token();
     let (_, secret) = endpoint(&a, &admin, &receiver.url, &["customer.created"]);
-    let (_, other_secret) = endpoint(&b, &admin, &receiver.url.replace("/hook", "/other"), &["customer.created"]);
+    let (_, other_secret) = endpoint(
+        &b,
+        &admin,
+        &receiver.url.replace("/hook", "/other"),
+        &["customer.created"],
+    );
 
     const EVENTS: usize = 150;
     let writers: Vec<_> = [&a, &b]

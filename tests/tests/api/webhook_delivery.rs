@@ -446,3 +446,416 @@ fn a_test_ping_and_a_redelivery_arrive_signed_under_the_events_id() {
     assert!(log.iter().all(|d| d["status"] == "succeeded"), "{log:?}");
     assert_eq!(deliveries(&app, &org, &other_id).len(), 3);
 }
+
+// ------------------------------------------------------- every event type
+
+/// Waits until the receiver holds an event of each of `types`, then checks
+/// every request not checked yet (from `from` on) at the server's clock
+/// now: signed under `secret`, `webhook-id` = the event's id, the object of
+/// the type's kind. Returns the number of requests checked so far.
+fn verify_arrivals(
+    app: &TestApp,
+    receiver: &Receiver,
+    secret: &str,
+    from: usize,
+    types: &[&str],
+) -> usize {
+    let got = receiver.wait_until(Duration::from_secs(30), |r| {
+        types
+            .iter()
+            .all(|t| r.iter().any(|req| req.event_type() == *t))
+    });
+    for t in types {
+        assert!(
+            got.iter().any(|r| r.event_type() == *t),
+            "no {t} arrived; got {:?}",
+            got.iter().map(Received::event_type).collect::<Vec<_>>()
+        );
+    }
+    for request in &got[from..] {
+        let event = verified(app, request, secret);
+        let kind = guichet_domain::events::EventType::parse(event["type"].as_str().unwrap())
+            .unwrap_or_else(|| panic!("an unknown type: {event}"));
+        assert_eq!(event["object"]["type"], kind.object_type(), "{event}");
+        assert!(event["object"]["id"].is_string(), "{event}");
+        assert!(event["data"].is_object(), "{event}");
+        assert!(event["created_at"].is_string(), "{event}");
+    }
+    got.len()
+}
+
+fn sandbox(app: &TestApp) -> std::sync::Arc<guichet_gateway::SandboxGateway> {
+    std::sync::Arc::new(guichet_gateway::SandboxGateway::with_token_key(
+        app.store.clone(),
+        std::sync::Arc::new(app.clock.clone()),
+        guichet_tests::TEST_SECRET_KEY.as_bytes(),
+    ))
+}
+
+fn tokenize(app: &TestApp, number: &str) -> String {
+    ok(
+        app.request("POST", "/v1/sandbox/card-tokens")
+            .json(&json!({"number": number, "exp_month": 12, "exp_year": 2030, "cvc": "123"}))
+            .send(),
+        201,
+    )["token"]
+        .as_str()
+        .unwrap()
+        .to_owned()
+}
+
+/// Creditor settings, and an account of `customer` owing 100.00 EUR.
+fn seed_sepa(app: &TestApp, org: &Org, customer: &str) -> String {
+    use diesel::prelude::*;
+    use guichet_store::schema::{accounts, creditor_settings};
+    let mut conn = app.store.conn().unwrap();
+    let now = guichet_domain::Clock::now(&app.clock).naive_utc();
+    diesel::insert_into(creditor_settings::table)
+        .values((
+            creditor_settings::org_id.eq(&org.id),
+            creditor_settings::name.eq("Régie du Parc"),
+            creditor_settings::address.eq("12 rue des Lilas\n75011 Paris"),
+            creditor_settings::creditor_id.eq("FR72ZZZ123456"),
+            creditor_settings::iban.eq("FR7630006000011234567890189"),
+            creditor_settings::bic.eq("AGRIFRPP"),
+            creditor_settings::prenotification_days.eq(2),
+            creditor_settings::updated_at.eq(now),
+        ))
+        .execute(&mut conn)
+        .unwrap();
+    let account = guichet_domain::ids::new_id("acc");
+    diesel::insert_into(accounts::table)
+        .values((
+            accounts::id.eq(&account),
+            accounts::org_id.eq(&org.id),
+            accounts::customer_id.eq(customer),
+            accounts::label.eq("Loyer"),
+            accounts::reference.eq(guichet_domain::ids::new_id("REF")),
+            accounts::balance.eq(10_000),
+            accounts::currency.eq("EUR"),
+            accounts::created_at.eq(now),
+            accounts::updated_at.eq(now),
+        ))
+        .execute(&mut conn)
+        .unwrap();
+    account
+}
+
+#[test]
+fn every_event_type_reaches_the_receiver_signed() {
+    use guichet_domain::Clock;
+    use guichet_domain::gateway::test_cards;
+    use guichet_domain::schedule::InstalmentStatus;
+    use guichet_store::repo::collections::{self, Collection};
+    use guichet_store::repo::schedules;
+
+    let app = app();
+    let org = app.org("acme");
+    let receiver = Receiver::start();
+    let (endpoint_id, secret) = endpoint(&app, &org, &receiver.url, &["*"]);
+    let today = app.clock.today();
+    let gateway = sandbox(&app);
+
+    // ping
+    ok(
+        post(
+            &app,
+            &org.admin,
+            &format!("/v1/admin/webhook-endpoints/{endpoint_id}/test"),
+            &json!({}),
+        ),
+        202,
+    );
+
+    // customer.created, customer.updated, customer.blocked, customer.unblocked
+    let other = new_customer(&app, &org, "lea@example.com");
+    let path = format!("/v1/admin/customers/{other}");
+    ok(
+        app.request("PATCH", &path)
+            .bearer(&org.admin)
+            .json(&json!({"name": "Léa Martin"}))
+            .send(),
+        200,
+    );
+    ok(
+        post(&app, &org.admin, &format!("{path}/block"), &json!({})),
+        200,
+    );
+    ok(
+        post(&app, &org.admin, &format!("{path}/unblock"), &json!({})),
+        200,
+    );
+
+    // order.created, by staff.
+    let (payer, tokens) = app.registered_customer(&org, "paul@example.com", Some("+33612345678"));
+    ok(
+        post(
+            &app,
+            &org.admin,
+            "/v1/admin/orders",
+            &json!({
+                "customer_id": payer,
+                "order_number": "CMD-WH-1",
+                "merchant_brand": "Maison & Jardin",
+                "purchase_date": "2026-11-20",
+                "total": {"amount": 30000, "currency": "EUR"},
+                "instalments": 3,
+                "first_due_date": "2026-12-05",
+                "card_token": tokenize(&app, test_cards::VISA),
+            }),
+        ),
+        201,
+    );
+
+    // schedule.card_changed, by the customer.
+    let later = app.seed_order(
+        &org.id,
+        &payer,
+        30_000,
+        3,
+        today + chrono::Duration::days(20),
+        test_cards::VISA,
+    );
+    ok(
+        app.request("PUT", &format!("/v1/me/schedules/{later}/card"))
+            .bearer(&tokens.access)
+            .json(&json!({"card_token": tokenize(&app, test_cards::MASTERCARD)}))
+            .send(),
+        200,
+    );
+
+    // schedule.regularized: an unpaid instalment paid at once.
+    let unpaid = app.seed_order(
+        &org.id,
+        &payer,
+        30_000,
+        3,
+        today - chrono::Duration::days(21),
+        test_cards::VISA,
+    );
+    {
+        let mut conn = app.store.conn().unwrap();
+        let mut order = schedules::get(&mut conn, &org.id, &unpaid).unwrap();
+        order.schedule.instalment_mut(1).unwrap().status = InstalmentStatus::Unpaid;
+        schedules::save_schedule(&mut conn, &mut order, chrono::Utc::now()).unwrap();
+    }
+    ok(
+        app.request("POST", &format!("/v1/me/schedules/{unpaid}/regularization"))
+            .bearer(&tokens.access)
+            .header("idempotency-key", "wh-regularization-1")
+            .json(&json!({"payments": 1, "card_token": tokenize(&app, test_cards::MASTERCARD)}))
+            .send(),
+        200,
+    );
+
+    // mandate.signed: drafted and signed by the customer with an SMS code.
+    let account = seed_sepa(&app, &org, &payer);
+    let draft = ok(
+        app.request("POST", &format!("/v1/me/accounts/{account}/mandates"))
+            .bearer(&tokens.access)
+            .json(&json!({"iban": "FR76 3000 6000 0112 3456 7890 189"}))
+            .send(),
+        201,
+    );
+    let mandate = draft["id"].as_str().unwrap().to_owned();
+    let before = app.wait_for_messages("+33612345678", 0).len();
+    ok(
+        app.request("POST", &format!("/v1/me/mandates/{mandate}/otp"))
+            .bearer(&tokens.access)
+            .json(&json!({"channel": "sms"}))
+            .send(),
+        202,
+    );
+    let code = app.nth_message("+33612345678", before + 1).code(6).unwrap();
+    ok(
+        app.request("POST", &format!("/v1/me/mandates/{mandate}/signature"))
+            .bearer(&tokens.access)
+            .json(&json!({"code": code}))
+            .send(),
+        200,
+    );
+
+    // collection.presented (the SEPA step of a run), collection.paid,
+    // collection.rejected (the bank's results), mandate.revoked.
+    let now = app.clock.now();
+    let mut presented = Vec::new();
+    for _ in 0..2 {
+        let c = Collection::scheduled(
+            &org.id,
+            &mandate,
+            &account,
+            guichet_domain::sepa::pain008::SequenceType::First,
+            1_000,
+            today,
+            Some(now),
+            now,
+        );
+        collections::insert(&mut app.store.conn().unwrap(), &c).unwrap();
+        presented.push(c.id);
+    }
+    guichet_jobs::sepa::SepaRun::new(app.store.clone(), std::sync::Arc::new(app.clock.clone()))
+        .run(today)
+        .unwrap();
+    ok(
+        post(
+            &app,
+            &org.admin,
+            &format!("/v1/admin/sepa/collections/{}/result", presented[0]),
+            &json!({"outcome": "paid"}),
+        ),
+        200,
+    );
+    ok(
+        post(
+            &app,
+            &org.admin,
+            &format!("/v1/admin/sepa/collections/{}/result", presented[1]),
+            &json!({"outcome": "rejected", "reason": "AM04"}),
+        ),
+        200,
+    );
+    ok(
+        post(
+            &app,
+            &org.admin,
+            &format!("/v1/admin/mandates/{mandate}/revocation"),
+            &json!({}),
+        ),
+        200,
+    );
+
+    // instalment.paid and instalment.failed (a debit run), order.cancelled
+    // by staff, refund.paid and refund.failed (a refunds run).
+    let refunded = app.seed_order(&org.id, &payer, 20_000, 2, today, test_cards::VISA);
+    let refused = app.seed_order(&org.id, &payer, 20_000, 2, today, test_cards::REFUND_FAILS);
+    let poor = app.seed_order(
+        &org.id,
+        &payer,
+        20_000,
+        2,
+        today,
+        test_cards::INSUFFICIENT_FUNDS,
+    );
+    let debit = |app: &TestApp| {
+        guichet_jobs::debit::DebitRun::new(
+            app.store.clone(),
+            gateway.clone(),
+            std::sync::Arc::new(app.clock.clone()),
+        )
+        .run(app.clock.today(), 100)
+        .unwrap()
+    };
+    let report = debit(&app);
+    assert_eq!(report.paid, 2, "{report:?}");
+    for order in [&refunded, &refused] {
+        ok(
+            post(
+                &app,
+                &org.admin,
+                &format!("/v1/admin/orders/{order}/cancellations"),
+                &json!({"amount": {"amount": 20000, "currency": "EUR"}}),
+            ),
+            201,
+        );
+    }
+    guichet_jobs::refunds::RefundRun::new(
+        app.store.clone(),
+        gateway.clone(),
+        std::sync::Arc::new(app.clock.clone()),
+    )
+    .run()
+    .unwrap();
+
+    let before_unpaid = verify_arrivals(
+        &app,
+        &receiver,
+        &secret,
+        0,
+        &[
+            "ping",
+            "customer.created",
+            "customer.updated",
+            "customer.blocked",
+            "customer.unblocked",
+            "order.created",
+            "order.cancelled",
+            "schedule.card_changed",
+            "schedule.regularized",
+            "instalment.paid",
+            "instalment.failed",
+            "refund.paid",
+            "refund.failed",
+            "mandate.signed",
+            "mandate.revoked",
+            "collection.presented",
+            "collection.paid",
+            "collection.rejected",
+        ],
+    );
+
+    // schedule.unpaid: the retry three days later fails too.
+    app.clock.advance(chrono::Duration::days(3));
+    let report = debit(&app);
+    assert_eq!(report.unpaid, 1, "{report:?} ({poor})");
+    let total = verify_arrivals(
+        &app,
+        &receiver,
+        &secret,
+        before_unpaid,
+        &["schedule.unpaid"],
+    );
+
+    // Every type of the catalogue came, each event once.
+    std::thread::sleep(Duration::from_millis(300));
+    let got = receiver.requests();
+    assert_eq!(got.len(), total, "late arrivals");
+    let mut ids: Vec<&str> = got.iter().map(Received::webhook_id).collect();
+    ids.sort_unstable();
+    let before_dedup = ids.len();
+    ids.dedup();
+    assert_eq!(ids.len(), before_dedup, "an event delivered twice");
+    let mut types: Vec<String> = got.iter().map(Received::event_type).collect();
+    types.sort();
+    types.dedup();
+    let mut catalogue: Vec<String> = guichet_domain::events::EventType::ALL
+        .iter()
+        .map(|t| t.as_str().to_owned())
+        .collect();
+    catalogue.sort();
+    assert_eq!(types, catalogue);
+    // And the log lists each delivery as succeeded at the first attempt.
+    let mut log = Vec::new();
+    let mut cursor = String::new();
+    loop {
+        let page = ok(
+            get(
+                &app,
+                &relogin(&app, &org),
+                &format!("/v1/admin/webhook-endpoints/{endpoint_id}/deliveries?limit=100{cursor}"),
+            ),
+            200,
+        );
+        log.extend(page["data"].as_array().unwrap().iter().cloned());
+        match page["next_cursor"].as_str() {
+            Some(next) => cursor = format!("&cursor={next}"),
+            None => break,
+        }
+    }
+    assert_eq!(log.len(), total, "{log:?}");
+    assert!(
+        log.iter()
+            .all(|d| d["status"] == "succeeded" && d["attempts"] == 1),
+        "{log:?}"
+    );
+}
+
+/// A fresh access token of the organization's admin (after the clock
+/// moved past the old one's life).
+fn relogin(app: &TestApp, org: &Org) -> String {
+    let res = app
+        .request("POST", "/v1/auth/staff/login")
+        .json(&json!({"organization": org.slug, "email": org.admin_email,
+                      "password": guichet_tests::identity::PASSWORD}))
+        .send();
+    ok(res, 200)["access_token"].as_str().unwrap().to_owned()
+}
