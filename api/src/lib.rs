@@ -4,6 +4,7 @@
 pub mod auth;
 pub mod config;
 pub mod demo;
+pub mod dev;
 pub mod edge;
 pub mod faults;
 pub mod metrics;

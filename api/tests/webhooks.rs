@@ -215,3 +215,181 @@ fn two_servers_on_one_database_never_send_a_delivery_twice() {
     drop(a);
     drop(b);
 }
+
+/// `guichet dev webhook-receiver` on a free port, its output read line by
+/// line; killed when dropped.
+struct DevReceiver {
+    child: std::process::Child,
+    port: u16,
+    lines: std::sync::mpsc::Receiver<String>,
+}
+
+impl DevReceiver {
+    fn start(secrets: &[&str]) -> DevReceiver {
+        use std::io::BufRead;
+        let mut command = std::process::Command::new(support::BIN);
+        command.args(["dev", "webhook-receiver", "--port", "0"]);
+        for secret in secrets {
+            command.args(["--secret", secret]);
+        }
+        let mut child = command
+            .env_remove("GUICHET_WEBHOOK_SECRET")
+            .stdout(std::process::Stdio::piped())
+            .spawn()
+            .unwrap();
+        let stdout = child.stdout.take().unwrap();
+        let (tx, lines) = std::sync::mpsc::channel();
+        std::thread::spawn(move || {
+            for line in std::io::BufReader::new(stdout).lines() {
+                let Ok(line) = line else { break };
+                if tx.send(line).is_err() {
+                    break;
+                }
+            }
+        });
+        let banner = lines.recv_timeout(Duration::from_secs(10)).unwrap();
+        let port = banner
+            .split("http://127.0.0.1:")
+            .nth(1)
+            .and_then(|rest| rest.split('/').next())
+            .unwrap_or_else(|| panic!("no port in {banner:?}"))
+            .parse()
+            .unwrap();
+        DevReceiver { child, port, lines }
+    }
+
+    /// Waits for a line containing every one of `needles`.
+    fn wait_for(&self, needles: &[&str]) -> String {
+        let deadline = Instant::now() + Duration::from_secs(20);
+        loop {
+            let left = deadline.saturating_duration_since(Instant::now());
+            match self.lines.recv_timeout(left) {
+                Ok(line) if needles.iter().all(|n| line.contains(n)) => return line,
+                Ok(_) => {}
+                Err(_) => panic!("no line with {needles:?}"),
+            }
+        }
+    }
+
+    fn post(&self, headers: &[(&str, &str)], body: &str) -> u16 {
+        use std::io::{Read, Write};
+        let mut stream = std::net::TcpStream::connect(("127.0.0.1", self.port)).unwrap();
+        let mut head = format!(
+            "POST / HTTP/1.1\r\nHost: x\r\nConnection: close\r\nContent-Type: application/json\r\nContent-Length: {}\r\n",
+            body.len()
+        );
+        for (name, value) in headers {
+            head.push_str(&format!("{name}: {value}\r\n"));
+        }
+        head.push_str("\r\n");
+        stream.write_all(head.as_bytes()).unwrap();
+        stream.write_all(body.as_bytes()).unwrap();
+        let mut answer = String::new();
+        stream.read_to_string(&mut answer).unwrap();
+        answer.split(' ').nth(1).unwrap().parse().unwrap()
+    }
+}
+
+impl Drop for DevReceiver {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+#[test]
+fn the_dev_receiver_prints_verified_events_and_refuses_bad_signatures() {
+    let secret = "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw";
+    let other = "whsec_AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA=";
+    let receiver = DevReceiver::start(&[other, secret]);
+    let key = webhooks::secret_key(secret).unwrap();
+    let body = r#"{"id":"evt_1","type":"customer.created"}"#;
+    let now = unix_now();
+    let signature = webhooks::sign(&key, "evt_1", now, body.as_bytes());
+    let stamp = now.to_string();
+    let status = receiver.post(
+        &[
+            ("webhook-id", "evt_1"),
+            ("webhook-timestamp", &stamp),
+            ("webhook-signature", &signature),
+        ],
+        body,
+    );
+    assert_eq!(status, 200);
+    receiver.wait_for(&["verified evt_1 customer.created"]);
+    // Another body under the same signature, an old timestamp, no header.
+    let status = receiver.post(
+        &[
+            ("webhook-id", "evt_1"),
+            ("webhook-timestamp", &stamp),
+            ("webhook-signature", &signature),
+        ],
+        r#"{"id":"evt_1","type":"customer.blocked"}"#,
+    );
+    assert_eq!(status, 400);
+    receiver.wait_for(&["REJECTED", "no signature matches"]);
+    let old = now - 3600;
+    let old_signature = webhooks::sign(&key, "evt_1", old, body.as_bytes());
+    let status = receiver.post(
+        &[
+            ("webhook-id", "evt_1"),
+            ("webhook-timestamp", &old.to_string()),
+            ("webhook-signature", &old_signature),
+        ],
+        body,
+    );
+    assert_eq!(status, 400);
+    receiver.wait_for(&["REJECTED", "tolerance"]);
+    assert_eq!(receiver.post(&[], body), 400);
+    receiver.wait_for(&["REJECTED", "no webhook-id"]);
+}
+
+#[test]
+fn the_dev_receiver_shows_the_events_of_a_demo_organization() {
+    let db = Db::fresh("webhook_dev");
+    let server = Server::start(&db, &flags());
+    let admin = server.admin_token();
+    // The receiver's port first (the endpoint's URL), then its secret.
+    let probe = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = probe.local_addr().unwrap().port();
+    drop(probe);
+    let (id, secret) = endpoint(
+        &server,
+        &admin,
+        &format!("http://127.0.0.1:{port}/"),
+        &["*"],
+    );
+    let receiver = {
+        use std::io::BufRead;
+        let mut child = std::process::Command::new(support::BIN)
+            .args(["dev", "webhook-receiver", "--port", &port.to_string()])
+            .env("GUICHET_WEBHOOK_SECRET", &secret)
+            .stdout(std::process::Stdio::piped())
+            .spawn()
+            .unwrap();
+        let stdout = child.stdout.take().unwrap();
+        let (tx, lines) = std::sync::mpsc::channel();
+        std::thread::spawn(move || {
+            for line in std::io::BufReader::new(stdout).lines() {
+                let Ok(line) = line else { break };
+                if tx.send(line).is_err() {
+                    break;
+                }
+            }
+        });
+        lines.recv_timeout(Duration::from_secs(10)).unwrap();
+        DevReceiver { child, port, lines }
+    };
+    let res = server.post(
+        &format!("/v1/admin/webhook-endpoints/{id}/test"),
+        Some(&admin),
+        &[],
+        &json!({}),
+    );
+    assert_eq!(res.status, 202, "{}", res.body);
+    let event_id = res.json()["event_id"].as_str().unwrap().to_owned();
+    receiver.wait_for(&["verified", &event_id, "ping"]);
+    let customer = new_customer(&server, &admin, "dev-receiver@example.com");
+    receiver.wait_for(&["verified", "customer.created"]);
+    receiver.wait_for(&[&customer]);
+}
