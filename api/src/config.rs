@@ -37,41 +37,6 @@ pub enum Command {
     /// Run a background job once (what `serve` runs periodically).
     #[command(subcommand)]
     Jobs(JobsCommand),
-    /// Tools for trying Guichet on a development machine.
-    #[command(subcommand)]
-    Dev(DevCommand),
-}
-
-/// `guichet dev ...`
-#[derive(Debug, Subcommand)]
-pub enum DevCommand {
-    /// Receive webhooks on 127.0.0.1: check each request's Standard
-    /// Webhooks signature and timestamp, print the event, answer 200 (or
-    /// 400 when it does not verify). Point an endpoint at it with a server
-    /// started with `--webhook-allow-http --webhook-allow-address 127.0.0.1`.
-    WebhookReceiver(WebhookReceiverArgs),
-}
-
-/// `guichet dev webhook-receiver`
-#[derive(Debug, Clone, Args)]
-pub struct WebhookReceiverArgs {
-    /// Port to listen on, on 127.0.0.1 (0: any free port, printed).
-    #[arg(long, default_value_t = 8090)]
-    pub port: u16,
-    /// The endpoint's signing secret (`whsec_...`, as its creation
-    /// answered); repeat it, or separate with commas, to accept the old
-    /// and the new secret of a rotation.
-    #[arg(
-        long = "secret",
-        env = "GUICHET_WEBHOOK_SECRET",
-        value_delimiter = ',',
-        required = true
-    )]
-    pub secrets: Vec<String>,
-    /// How far `webhook-timestamp` may be from this machine's clock, in
-    /// seconds (the Standard Webhooks libraries' default: 300).
-    #[arg(long, default_value_t = 300, value_parser = clap::value_parser!(u32).range(1..=86_400))]
-    pub tolerance_secs: u32,
 }
 
 /// `guichet jobs ...`

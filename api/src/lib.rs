@@ -4,7 +4,6 @@
 pub mod auth;
 pub mod config;
 pub mod demo;
-pub mod dev;
 pub mod edge;
 pub mod faults;
 pub mod metrics;

@@ -1,4 +1,4 @@
-//! The `guichet` command: `serve`, `migrate`, `openapi`, `admin`, `jobs`, `dev`.
+//! The `guichet` command: `serve`, `migrate`, `openapi`, `admin`, `jobs`.
 
 use std::io::Write as _;
 use std::net::TcpListener;
@@ -8,8 +8,8 @@ use std::time::Instant;
 
 use clap::Parser;
 use guichet_api::config::{
-    AdminCommand, Cli, Command, CreateApiKeyArgs, CreateOrgArgs, DbArgs, DebitArgs, DevCommand,
-    JobsCommand, LogFormat, RefundArgs, ServeArgs, Settings,
+    AdminCommand, Cli, Command, CreateApiKeyArgs, CreateOrgArgs, DbArgs, DebitArgs, JobsCommand,
+    LogFormat, RefundArgs, ServeArgs, Settings,
 };
 use guichet_api::server::{Parts, start};
 use guichet_api::{demo, openapi, telemetry};
@@ -33,9 +33,6 @@ fn main() -> ExitCode {
         Command::Admin(AdminCommand::CreateApiKey(args)) => create_api_key(&args),
         Command::Jobs(JobsCommand::Debit(args)) => debit_run(&args),
         Command::Jobs(JobsCommand::Refunds(args)) => refunds_run(&args),
-        Command::Dev(DevCommand::WebhookReceiver(args)) => {
-            guichet_api::dev::webhook_receiver(&args)
-        }
     }
 }
 
