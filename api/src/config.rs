@@ -37,6 +37,34 @@ pub enum Command {
     /// Run a background job once (what `serve` runs periodically).
     #[command(subcommand)]
     Jobs(JobsCommand),
+    /// Development tools.
+    #[command(subcommand)]
+    Dev(DevCommand),
+}
+
+/// `guichet dev ...`
+#[derive(Debug, Subcommand)]
+pub enum DevCommand {
+    /// Run a local webhook receiver on 127.0.0.1: it checks each request's
+    /// Standard Webhooks signature against the given secrets, answers 200
+    /// and prints one line per event (id, type, verified yes/no).
+    WebhookReceiver(WebhookReceiverArgs),
+}
+
+/// `guichet dev webhook-receiver`
+#[derive(Debug, Clone, Args)]
+pub struct WebhookReceiverArgs {
+    /// Port on 127.0.0.1 (0: any free port, printed at start).
+    #[arg(long, default_value_t = 8090)]
+    pub port: u16,
+    /// The endpoint's signing secret (`whsec_...`); repeat it to accept
+    /// the former secret too during a rotation.
+    #[arg(long = "secret", required = true, value_parser = parse_secret)]
+    pub secrets: Vec<guichet_domain::webhooks::Secret>,
+}
+
+fn parse_secret(value: &str) -> Result<guichet_domain::webhooks::Secret, String> {
+    guichet_domain::webhooks::Secret::parse(value.trim()).map_err(|e| e.to_string())
 }
 
 /// `guichet jobs ...`
@@ -54,6 +82,101 @@ pub enum JobsCommand {
     /// Pay pending refunds at the payment gateway (what `jobs debit` also
     /// does last); prints the report. Exit status as `jobs debit`.
     Refunds(RefundArgs),
+    /// Send the webhook deliveries that are due (what `serve` does
+    /// continually), then print the report. Exit status: 0 everything due
+    /// was delivered, 1 aborted (database unavailable), 3 deliveries failed
+    /// and are retried later or are held by another dispatcher, 4 stopped
+    /// by SIGTERM/SIGINT.
+    Webhooks(WebhookJobArgs),
+}
+
+/// `guichet jobs webhooks`
+#[derive(Debug, Clone, Args)]
+pub struct WebhookJobArgs {
+    #[command(flatten)]
+    pub db: DbArgs,
+    #[command(flatten)]
+    pub secret: SecretArgs,
+    #[command(flatten)]
+    pub webhooks: WebhookArgs,
+    /// Print the report as JSON.
+    #[arg(long)]
+    pub json: bool,
+}
+
+/// How webhooks are delivered (`serve` and `jobs webhooks`).
+#[derive(Debug, Clone, Args)]
+pub struct WebhookArgs {
+    /// Allow plain `http://` webhook endpoint URLs (self-hosted testing
+    /// only; production endpoints should be `https://`).
+    #[arg(long, env = "GUICHET_WEBHOOK_ALLOW_HTTP")]
+    pub webhook_allow_http: bool,
+
+    /// Addresses or CIDR ranges webhooks may be sent to although they are
+    /// loopback, private, link-local or otherwise internal (repeatable or
+    /// comma-separated, e.g. `127.0.0.1,10.1.0.0/16`). Every other internal
+    /// address is refused, at creation and at each delivery.
+    #[arg(
+        long = "webhook-allow-address",
+        env = "GUICHET_WEBHOOK_ALLOW_ADDRESSES",
+        value_delimiter = ','
+    )]
+    pub webhook_allow_addresses: Vec<guichet_domain::webhooks::Cidr>,
+
+    /// Milliseconds between two passes of the webhook dispatcher when it
+    /// has nothing to send (each pass sends everything due); 0 disables it
+    /// in `serve` (run `guichet jobs webhooks` instead).
+    #[arg(long, env = "GUICHET_WEBHOOK_INTERVAL_MS", default_value_t = 1000,
+          value_parser = clap::value_parser!(u64).range(0..=600_000))]
+    pub webhook_interval_ms: u64,
+
+    /// Deliveries sent at once (each to a different endpoint; one
+    /// endpoint's deliveries go one after the other, in order), 1 to 256.
+    #[arg(long, env = "GUICHET_WEBHOOK_CONCURRENCY", default_value_t = 16,
+          value_parser = clap::value_parser!(u16).range(1..=256))]
+    pub webhook_concurrency: u16,
+
+    /// Deliveries the dispatcher claims at once, 1 to 5000.
+    #[arg(long, env = "GUICHET_WEBHOOK_BATCH", default_value_t = 500,
+          value_parser = clap::value_parser!(i64).range(1..=5000))]
+    pub webhook_batch: i64,
+
+    /// For tests only: seconds a dispatcher's claim on deliveries lasts
+    /// (30 to 3600; docs/CONFIGURATION.md).
+    #[arg(long, hide = true, default_value_t = 120,
+          value_parser = clap::value_parser!(u64).range(30..=3600))]
+    pub webhook_lease_secs: u64,
+
+    /// For tests only: multiplies the retry delays and the 3-day limits
+    /// (e.g. 0.001 turns 5 s into 5 ms; docs/CONFIGURATION.md).
+    #[arg(long, hide = true, default_value_t = 1.0, value_parser = parse_scale)]
+    pub webhook_backoff_scale: f64,
+}
+
+fn parse_scale(value: &str) -> Result<f64, String> {
+    match value.trim().parse::<f64>() {
+        Ok(v) if v > 0.0 && v <= 1.0 => Ok(v),
+        _ => Err(format!("{value:?} is not a number above 0 and at most 1")),
+    }
+}
+
+impl WebhookArgs {
+    /// What the API checks endpoint URLs against.
+    pub fn policy(&self) -> guichet_domain::webhooks::AddressPolicy {
+        guichet_domain::webhooks::AddressPolicy::new(self.webhook_allow_addresses.clone())
+    }
+
+    /// The dispatcher's settings.
+    pub fn dispatcher(&self) -> guichet_jobs::webhooks::Settings {
+        guichet_jobs::webhooks::Settings {
+            policy: self.policy(),
+            allow_http: self.webhook_allow_http,
+            batch: self.webhook_batch,
+            concurrency: usize::from(self.webhook_concurrency),
+            lease: std::time::Duration::from_secs(self.webhook_lease_secs),
+            backoff_scale: self.webhook_backoff_scale,
+        }
+    }
 }
 
 /// `guichet jobs refunds`
@@ -422,6 +545,8 @@ pub struct ServeArgs {
     #[arg(long, env = "GUICHET_EVENTS_RETENTION_DAYS", default_value_t = 30,
           value_parser = clap::value_parser!(u32).range(1..=3650))]
     pub events_retention_days: u32,
+    #[command(flatten)]
+    pub webhooks: WebhookArgs,
 
     /// A bank directory file (`country,bank_code,bic,name`, see
     /// crates/domain/data/README.md) whose entries add to or replace the
@@ -534,6 +659,8 @@ pub struct Settings {
     pub idempotency_lock: chrono::Duration,
     /// Test-only pauses before a COMMIT (`--fault-pause`).
     pub faults: crate::faults::Faults,
+    /// Webhook endpoints and their dispatcher.
+    pub webhooks: WebhookArgs,
 }
 
 impl Settings {
@@ -621,6 +748,7 @@ impl Settings {
                 i64::try_from(args.idempotency_lock_seconds).unwrap_or(60),
             ),
             faults: crate::faults::Faults::new(args.fault_pause.clone()),
+            webhooks: args.webhooks.clone(),
         })
     }
 }

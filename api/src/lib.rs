@@ -16,6 +16,7 @@ pub mod secrets;
 pub mod server;
 pub mod state;
 pub mod telemetry;
+pub mod webhooks;
 
 #[cfg(test)]
 mod tests;

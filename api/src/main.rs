@@ -8,8 +8,8 @@ use std::time::Instant;
 
 use clap::Parser;
 use guichet_api::config::{
-    AdminCommand, Cli, Command, CreateApiKeyArgs, CreateOrgArgs, DbArgs, DebitArgs, JobsCommand,
-    LogFormat, RefundArgs, ServeArgs, Settings,
+    AdminCommand, Cli, Command, CreateApiKeyArgs, CreateOrgArgs, DbArgs, DebitArgs, DevCommand,
+    JobsCommand, LogFormat, RefundArgs, ServeArgs, Settings, WebhookJobArgs,
 };
 use guichet_api::server::{Parts, start};
 use guichet_api::{demo, openapi, telemetry};
@@ -33,6 +33,13 @@ fn main() -> ExitCode {
         Command::Admin(AdminCommand::CreateApiKey(args)) => create_api_key(&args),
         Command::Jobs(JobsCommand::Debit(args)) => debit_run(&args),
         Command::Jobs(JobsCommand::Refunds(args)) => refunds_run(&args),
+        Command::Jobs(JobsCommand::Webhooks(args)) => webhooks_run(&args),
+        Command::Dev(DevCommand::WebhookReceiver(args)) => {
+            match guichet_api::webhooks::receiver::run(args.port, args.secrets) {
+                Ok(()) => ExitCode::SUCCESS,
+                Err(e) => fail(e),
+            }
+        }
     }
 }
 
@@ -220,6 +227,7 @@ fn serve(args: &ServeArgs) -> ExitCode {
     )
     .spawn(std::time::Duration::from_secs(3600));
     let parts = Parts::new(&settings, store.clone(), clock);
+    let webhook_runs = parts.spawn_webhooks(&settings);
     let result = actix_web::rt::System::new().block_on(async move {
         let server = actix_web::rt::spawn(start(&settings, parts, listener)?);
         // The server installs its SIGTERM/SIGINT handlers on its first poll:
@@ -237,11 +245,17 @@ fn serve(args: &ServeArgs) -> ExitCode {
     // The job threads stop as `guichet jobs ...` does on SIGTERM: each asked
     // at once, then waited for (the batch in hand is finished, what is held
     // released).
-    for job in [&debits, &sepa_runs, &refund_runs].into_iter().flatten() {
+    for job in [&debits, &sepa_runs, &refund_runs, &webhook_runs]
+        .into_iter()
+        .flatten()
+    {
         job.request_stop();
     }
     events_purge.request_stop();
-    for job in [debits, sepa_runs, refund_runs].into_iter().flatten() {
+    for job in [debits, sepa_runs, refund_runs, webhook_runs]
+        .into_iter()
+        .flatten()
+    {
         job.stop();
     }
     events_purge.stop();
@@ -511,6 +525,54 @@ fn refunds_run(args: &RefundArgs) -> ExitCode {
         report.ending(),
         report.left_pending,
         "pending refunds",
+        report.held_elsewhere,
+        report.held_until,
+    );
+    ExitCode::from(report.ending().exit_code())
+}
+
+fn webhooks_run(args: &WebhookJobArgs) -> ExitCode {
+    telemetry::init(LogFormat::Text);
+    let result = (|| {
+        let stop = Stop::on_signals()?;
+        let secret = guichet_api::config::secret_key(
+            &args.secret.secret_key,
+            args.secret.env,
+            &args.db.data_dir,
+        )?;
+        let store = open_store(&args.db)?;
+        let clock: Arc<dyn Clock> = Arc::new(SystemClock);
+        guichet_jobs::webhooks::WebhookRun::new(
+            store,
+            clock,
+            guichet_jobs::notify::OutboxKey::derive(&secret),
+            args.webhooks.dispatcher(),
+            Arc::default(),
+        )
+        .run_until(stop.flag())
+    })();
+    let report = match result {
+        Ok(report) => report,
+        Err(e) => return fail(e),
+    };
+    if args.json {
+        let json = serde_json::json!({"ending": report.ending(), "webhooks": report});
+        println!("{json}");
+    } else {
+        println!("webhooks:");
+        println!("  claimed:            {}", report.claimed);
+        println!("  succeeded:          {}", report.succeeded);
+        println!("  retrying:           {}", report.retrying);
+        println!("  failed:             {}", report.failed);
+        println!("  interrupted:        {}", report.interrupted);
+        println!("  lost:               {}", report.lost);
+        println!("  endpoints disabled: {}", report.endpoints_disabled);
+        println!("  left pending:       {}", report.left_pending);
+    }
+    explain(
+        report.ending(),
+        report.left_pending,
+        "due webhook deliveries",
         report.held_elsewhere,
         report.held_until,
     );

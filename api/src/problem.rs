@@ -209,6 +209,14 @@ problem_codes! {
     /// Only a presented collection can receive the bank's result.
     CollectionNotPresented = ("collection_not_presented", 409, "Prélèvement non présenté", "Collection not presented"),
     /// An unexpected error; quote the request id to support.
+    /// A value breaks a rule of the field beyond its type and length (see
+    /// `errors`; e.g. a webhook URL that is not `https://`).
+    ValidationFailed = ("validation_failed", 422, "Valeur refusée", "Validation failed"),
+    /// The webhook URL's host leads to a loopback, private, link-local,
+    /// multicast, unspecified or otherwise internal address.
+    WebhookUrlForbidden = ("webhook_url_forbidden", 422, "Adresse de webhook interdite", "Webhook URL forbidden"),
+    /// An event type is not in the catalogue (docs/EVENTS.md) and is not `*`.
+    UnknownEventType = ("unknown_event_type", 422, "Type d'événement inconnu", "Unknown event type"),
     InternalError = ("internal_error", 500, "Erreur interne", "Internal error"),
     /// The database cannot be reached right now; retry later.
     DatabaseUnavailable = ("database_unavailable", 503, "Base de données indisponible", "Database unavailable"),

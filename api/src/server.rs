@@ -64,6 +64,7 @@ impl Parts {
                 bank_directory: settings.bank_directory.clone(),
                 idempotency_lock: settings.idempotency_lock,
                 faults: settings.faults.clone(),
+                webhooks: crate::webhooks::WebhookState::new(&settings.webhooks),
             }),
             metrics: web::Data::from(metrics),
             edge: web::Data::new(EdgeConfig {
@@ -74,6 +75,20 @@ impl Parts {
             body_limit: web::Data::new(BodyLimit(settings.body_limit)),
             document: Arc::new(crate::openapi::document()),
         }
+    }
+}
+
+impl Parts {
+    /// Starts the webhook dispatcher thread (`guichet serve`), counting
+    /// into this application's `/metrics`; `None` when disabled.
+    pub fn spawn_webhooks(&self, settings: &Settings) -> Option<guichet_jobs::runner::Periodic> {
+        crate::webhooks::spawn(
+            &settings.webhooks,
+            &self.state.webhooks,
+            self.state.store.clone(),
+            self.state.clock.clone(),
+            &settings.secret_key,
+        )
     }
 }
 

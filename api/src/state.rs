@@ -37,6 +37,8 @@ pub struct AppState {
     pub idempotency_lock: chrono::Duration,
     /// Test-only pauses before a COMMIT (`--fault-pause`).
     pub faults: crate::faults::Faults,
+    /// Webhook URL rules and delivery counters.
+    pub webhooks: crate::webhooks::WebhookState,
 }
 
 impl AppState {

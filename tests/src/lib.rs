@@ -44,7 +44,7 @@ pub const TEST_SECRET_KEY: &str = "test-server-key-0123456789abcdef012345";
 /// Defaults of test servers, unless a test passes the flag itself: limits
 /// high enough for a suite that signs in a lot from 127.0.0.1, and a
 /// quick outbox.
-const TEST_DEFAULTS: [(&str, &str); 7] = [
+const TEST_DEFAULTS: [(&str, &str); 8] = [
     ("--auth-rate-limit", "100000"),
     ("--auth-sign-in-limit", "100000"),
     ("--auth-code-send-limit", "100000"),
@@ -52,6 +52,7 @@ const TEST_DEFAULTS: [(&str, &str); 7] = [
     ("--code-send-limit-per-ip", "100000"),
     ("--code-send-limit-per-destination", "1000"),
     ("--outbox-interval-ms", "20"),
+    ("--webhook-interval-ms", "50"),
 ];
 
 static COUNTER: AtomicU32 = AtomicU32::new(0);
@@ -126,6 +127,7 @@ pub struct TestApp {
     pub store: Store,
     agent: ureq::Agent,
     dispatcher: Option<guichet_api::notify::dispatch::DispatcherHandle>,
+    webhooks: Option<guichet_jobs::runner::Periodic>,
     handle: ServerHandle,
     thread: Option<JoinHandle<()>>,
     // Dropped last: the database outlives the server.
@@ -204,6 +206,7 @@ impl TestApp {
         .unwrap()
         .spawn();
         let parts = Parts::new(&settings, store.clone(), Arc::new(clock.clone()));
+        let webhooks = parts.spawn_webhooks(&settings);
         let listener = TcpListener::bind("127.0.0.1:0").unwrap();
         let port = listener.local_addr().unwrap().port();
         let (tx, rx) = std::sync::mpsc::channel();
@@ -227,6 +230,7 @@ impl TestApp {
             store,
             agent: http::agent(),
             dispatcher: Some(dispatcher),
+            webhooks,
             handle,
             thread: Some(thread),
             _pg: pg,
@@ -259,6 +263,9 @@ impl Drop for TestApp {
     fn drop(&mut self) {
         if let Some(dispatcher) = self.dispatcher.take() {
             dispatcher.stop();
+        }
+        if let Some(webhooks) = self.webhooks.take() {
+            webhooks.stop();
         }
         drop(self.handle.stop(false));
         if let Some(thread) = self.thread.take() {

@@ -67,7 +67,8 @@ pub async fn readyz(state: web::Data<AppState>) -> Result<web::Json<Readiness>, 
 /// Prometheus metrics.
 ///
 /// Prometheus metrics: request counts and latency histograms per route,
-/// method and status; database pool state.
+/// method and status; database pool state; webhook deliveries by outcome,
+/// queue depth and the oldest due delivery's wait.
 #[utoipa::path(
     operation_id = "getMetrics",
     security(()),
@@ -77,9 +78,25 @@ pub async fn readyz(state: web::Data<AppState>) -> Result<web::Json<Readiness>, 
 )]
 #[get("/metrics")]
 pub async fn metrics(state: web::Data<AppState>) -> HttpResponse {
-    let text = state
+    let mut text = state
         .metrics
         .render(state.store.pool_state(), state.store.backend().as_str());
+    let now = state.clock.now();
+    let store = state.store.clone();
+    // The queue is the database's: without it, the gauges are left out
+    // rather than reported as zero.
+    let queue = web::block(move || {
+        let mut conn = store.conn()?;
+        guichet_store::repo::webhooks::queue_stats(&mut conn, now)
+    })
+    .await
+    .ok()
+    .and_then(Result::ok);
+    text.push_str(&crate::webhooks::render_metrics(
+        &state.webhooks.counters,
+        queue,
+        now,
+    ));
     HttpResponse::Ok()
         .content_type("text/plain; version=0.0.4; charset=utf-8")
         .body(text)

@@ -22,7 +22,8 @@ use utoipa_actix_web::service_config::ServiceConfig;
 pub fn configure(cfg: &mut ServiceConfig) {
     // A path under a registered scope never falls through to a later one:
     // the deeper /v1/me/... routes go before scope("/v1/me").
-    cfg.configure(sepa::configure)
+    cfg.service(admin::webhooks::deliveries::redeliver)
+        .configure(sepa::configure)
         .configure(schedules::configure)
         .configure(sandbox::configure)
         .service(health::healthz)
@@ -76,6 +77,18 @@ pub fn configure(cfg: &mut ServiceConfig) {
                 .service(admin::api_keys::create)
                 .service(admin::api_keys::list)
                 .service(admin::api_keys::revoke),
+        )
+        .service(
+            scope("/v1/admin/webhook-endpoints")
+                .service(admin::webhooks::create)
+                .service(admin::webhooks::list)
+                .service(admin::webhooks::get_one)
+                .service(admin::webhooks::update)
+                .service(admin::webhooks::remove)
+                .service(admin::webhooks::rotate_secret)
+                .service(admin::webhooks::deliveries::list)
+                .service(admin::webhooks::deliveries::get_one)
+                .service(admin::webhooks::deliveries::test),
         )
         .service(
             scope("/v1/admin/organization")

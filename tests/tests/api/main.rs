@@ -24,3 +24,4 @@ mod schema;
 mod sepa_accounts;
 mod staff_powers;
 mod webhook_delivery;
+mod webhooks;

@@ -6,6 +6,7 @@ pub mod customers;
 pub mod orders;
 pub mod organization;
 pub mod staff;
+pub mod webhooks;
 
 use base64::Engine;
 use serde::Deserialize;

@@ -105,6 +105,21 @@ pub fn get(conn: &mut DbConnection, org_id: &str, id: &str) -> Result<Endpoint, 
         .into())
 }
 
+/// Locks the endpoint until the end of the transaction (PostgreSQL row
+/// lock; SQLite writers are already serialized by `BEGIN IMMEDIATE`) and
+/// reads it. Call it inside the transaction.
+pub fn lock(conn: &mut DbConnection, org_id: &str, id: &str) -> Result<Endpoint, StoreError> {
+    if let DbConnection::Postgresql(pg) = conn {
+        webhook_endpoints::table
+            .filter(webhook_endpoints::org_id.eq(org_id))
+            .filter(webhook_endpoints::id.eq(id))
+            .select(webhook_endpoints::id)
+            .for_update()
+            .first::<String>(pg)?;
+    }
+    get(conn, org_id, id)
+}
+
 /// Up to `limit` endpoints of the organization, newest first, after the
 /// endpoint `after` (the previous page's last).
 pub fn list(
