@@ -131,7 +131,11 @@ fn start(dir: &Path, run: usize, database_url: Option<&str>) -> (Child, String, 
         .env("GUICHET_LOG", "info")
         .args(["serve", "--demo", "--listen", "127.0.0.1:0"])
         // As the README starts it for its webhook session.
-        .args(["--webhook-allow-http", "--webhook-allow-address", "127.0.0.1"])
+        .args([
+            "--webhook-allow-http",
+            "--webhook-allow-address",
+            "127.0.0.1",
+        ])
         .args(
             database_url
                 .map(|url| ["--database-url", url])
@@ -280,7 +284,10 @@ fn the_readme_sessions_work_on_every_start_of_the_demo() {
     assert_eq!(names, ["guichet-data", "tmp"]);
     let endpoint: serde_json::Value =
         serde_json::from_str(&std::fs::read_to_string(tmp.join("endpoint.json")).unwrap()).unwrap();
-    assert!(endpoint["id"].as_str().unwrap().starts_with("whe_"), "{endpoint}");
+    assert!(
+        endpoint["id"].as_str().unwrap().starts_with("whe_"),
+        "{endpoint}"
+    );
     let secret = std::fs::read_to_string(tmp.join("whsec")).unwrap();
     assert!(secret.trim().starts_with("whsec_"), "{secret}");
     for file in ["mandate-unsigned.pdf", "mandate-signed.pdf"] {

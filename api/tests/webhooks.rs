@@ -22,9 +22,9 @@ use serde_json::{Value, json};
 use support::{Db, Server};
 use webhooks::{Received, Receiver, Reply};
 
-/// How long a dispatcher's claim lasts here: a dead server's deliveries
-/// come back after it (the server's floor: an attempt of up to 15 s must fit).
-const LEASE: &str = "20";
+/// How long a dispatcher's claim lasts here (the test-only flag's floor):
+/// a dead server's deliveries come back after it.
+const LEASE: &str = "30";
 
 fn flags() -> Vec<&'static str> {
     vec![
@@ -214,4 +214,68 @@ fn two_servers_on_one_database_never_send_a_delivery_twice() {
     assert_eq!(per_delivery.len(), 2 * EVENTS);
     drop(a);
     drop(b);
+}
+
+#[test]
+fn the_dev_receiver_shows_the_events_of_a_demo_organization_verified() {
+    use std::io::BufRead;
+    let db = Db::fresh("webhook_dev");
+    let server = Server::start(&db, &flags());
+    let admin = server.admin_token();
+    // The receiver's port first (the endpoint's URL), then its secret.
+    let probe = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = probe.local_addr().unwrap().port();
+    drop(probe);
+    let (id, secret) = endpoint(
+        &server,
+        &admin,
+        &format!("http://127.0.0.1:{port}/"),
+        &["*"],
+    );
+    let mut child = std::process::Command::new(support::BIN)
+        .args(["dev", "webhook-receiver", "--port", &port.to_string()])
+        .args([
+            "--secret",
+            "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw",
+            "--secret",
+            &secret,
+        ])
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let stdout = child.stdout.take().unwrap();
+    let (tx, lines) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        for line in std::io::BufReader::new(stdout).lines() {
+            let Ok(line) = line else { break };
+            if tx.send(line).is_err() {
+                break;
+            }
+        }
+    });
+    let wait_for = |needles: &[&str]| -> String {
+        let deadline = Instant::now() + Duration::from_secs(30);
+        loop {
+            let left = deadline.saturating_duration_since(Instant::now());
+            match lines.recv_timeout(left) {
+                Ok(line) if needles.iter().all(|n| line.contains(n)) => return line,
+                Ok(_) => {}
+                Err(_) => panic!("no receiver line with {needles:?}"),
+            }
+        }
+    };
+    wait_for(&[&format!("http://127.0.0.1:{port}/")]);
+    let res = server.post(
+        &format!("/v1/admin/webhook-endpoints/{id}/test"),
+        Some(&admin),
+        &[],
+        &json!({}),
+    );
+    assert_eq!(res.status, 202, "{}", res.body);
+    let event_id = res.json()["event_id"].as_str().unwrap().to_owned();
+    wait_for(&[&event_id, "ping", "verified: yes"]);
+    new_customer(&server, &admin, "dev-receiver@example.com");
+    wait_for(&["customer.created", "verified: yes"]);
+    let _ = child.kill();
+    let _ = child.wait();
 }
