@@ -139,6 +139,19 @@ fn deliveries(app: &TestApp, org: &Org, endpoint: &str) -> Vec<Value> {
         .clone()
 }
 
+/// The delivery log of an endpoint once no delivery is pending (waiting
+/// up to 10 s for the dispatcher to record what the receiver answered).
+fn settled_log(app: &TestApp, org: &Org, endpoint: &str) -> Vec<Value> {
+    let deadline = Instant::now() + Duration::from_secs(10);
+    loop {
+        let log = deliveries(app, org, endpoint);
+        if log.iter().all(|d| d["status"] != "pending") || Instant::now() > deadline {
+            return log;
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}
+
 // -------------------------------------------------------------------- tests
 
 #[test]
@@ -175,7 +188,7 @@ fn a_receiver_failing_twice_gets_the_event_three_times_under_one_id_and_the_log_
     std::thread::sleep(Duration::from_millis(300));
     assert_eq!(receiver.requests().len(), 3);
 
-    let log = deliveries(&app, &org, &id);
+    let log = settled_log(&app, &org, &id);
     assert_eq!(log.len(), 1, "{log:?}");
     let delivery = &log[0];
     assert_eq!(delivery["event_id"], got[0].webhook_id());
@@ -440,11 +453,12 @@ fn a_test_ping_and_a_redelivery_arrive_signed_under_the_events_id() {
     assert_eq!(got_other[2].webhook_id(), event_id);
     verified(&app, &got[2], &secret);
     verified(&app, &got_other[2], &other_secret);
-    // The log: the ping, the event, its redelivery.
-    let log = deliveries(&app, &org, &id);
+    // The log: the ping, the event, its redelivery (recorded once the
+    // dispatcher's batch is done, just after the receiver answered).
+    let log = settled_log(&app, &org, &id);
     assert_eq!(log.len(), 3, "{log:?}");
     assert!(log.iter().all(|d| d["status"] == "succeeded"), "{log:?}");
-    assert_eq!(deliveries(&app, &org, &other_id).len(), 3);
+    assert_eq!(settled_log(&app, &org, &other_id).len(), 3);
 }
 
 // ------------------------------------------------------- every event type
@@ -823,24 +837,35 @@ fn every_event_type_reaches_the_receiver_signed() {
         .collect();
     catalogue.sort();
     assert_eq!(types, catalogue);
-    // And the log lists each delivery as succeeded at the first attempt.
-    let mut log = Vec::new();
-    let mut cursor = String::new();
-    loop {
-        let page = ok(
-            get(
-                &app,
-                &relogin(&app, &org),
-                &format!("/v1/admin/webhook-endpoints/{endpoint_id}/deliveries?limit=100{cursor}"),
-            ),
-            200,
-        );
-        log.extend(page["data"].as_array().unwrap().iter().cloned());
-        match page["next_cursor"].as_str() {
-            Some(next) => cursor = format!("&cursor={next}"),
-            None => break,
+    // And the log lists each delivery as succeeded at the first attempt
+    // (once the dispatcher has recorded the last answers).
+    let admin = relogin(&app, &org);
+    let deadline = Instant::now() + Duration::from_secs(10);
+    let log = loop {
+        let mut log = Vec::new();
+        let mut cursor = String::new();
+        loop {
+            let page = ok(
+                get(
+                    &app,
+                    &admin,
+                    &format!(
+                        "/v1/admin/webhook-endpoints/{endpoint_id}/deliveries?limit=100{cursor}"
+                    ),
+                ),
+                200,
+            );
+            log.extend(page["data"].as_array().unwrap().iter().cloned());
+            match page["next_cursor"].as_str() {
+                Some(next) => cursor = format!("&cursor={next}"),
+                None => break,
+            }
         }
-    }
+        if log.iter().all(|d| d["status"] != "pending") || Instant::now() > deadline {
+            break log;
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    };
     assert_eq!(log.len(), total, "{log:?}");
     assert!(
         log.iter()
