@@ -142,9 +142,10 @@ pub struct WebhookArgs {
     pub webhook_batch: i64,
 
     /// For tests only: seconds a dispatcher's claim on deliveries lasts
-    /// (30 to 3600; docs/CONFIGURATION.md).
+    /// (20 to 3600; docs/CONFIGURATION.md): a dead dispatcher's deliveries
+    /// are sent again once it ends.
     #[arg(long, hide = true, default_value_t = 120,
-          value_parser = clap::value_parser!(u64).range(30..=3600))]
+          value_parser = clap::value_parser!(u64).range(20..=3600))]
     pub webhook_lease_secs: u64,
 
     /// For tests only: multiplies the retry delays and the 3-day limits

@@ -1043,3 +1043,75 @@ fn json_logs_give_latencies_in_milliseconds_without_float_noise() {
     }
     assert!(seen >= 20, "{seen} request lines in {stderr}");
 }
+
+#[test]
+fn jobs_webhooks_on_an_empty_data_dir_reports_nothing_to_do() {
+    let dir = tempfile::tempdir().unwrap();
+
+    let out = guichet(dir.path())
+        .args(["jobs", "webhooks", "--data-dir", "state", "--json"])
+        .output()
+        .unwrap();
+
+    assert_eq!(out.status.code(), Some(0), "{out:?}");
+    let json = stdout_json(&out);
+    assert_eq!(json["ending"], "done");
+    for field in ["claimed", "succeeded", "retrying", "failed", "left_pending"] {
+        assert_eq!(json["webhooks"][field], 0, "{field} in {json}");
+    }
+}
+
+#[test]
+fn the_dev_webhook_receiver_checks_and_prints_each_event() {
+    let dir = tempfile::tempdir().unwrap();
+    let secret = guichet_domain::webhooks::Secret::generate();
+    let mut child = guichet(dir.path())
+        .args([
+            "dev",
+            "webhook-receiver",
+            "--port",
+            "0",
+            "--secret",
+            secret.expose(),
+        ])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
+    let banner = lines.next().unwrap().unwrap();
+    let address = banner
+        .split("http://")
+        .nth(1)
+        .and_then(|rest| rest.split('/').next())
+        .unwrap_or_else(|| panic!("no address in {banner:?}"))
+        .to_owned();
+    assert!(address.starts_with("127.0.0.1:"), "{banner}");
+    lines.next().unwrap().unwrap();
+
+    let body = r#"{"id":"evt_1","type":"ping"}"#;
+    let send = |signature: &str| {
+        use std::io::Write;
+        let request = format!(
+            "POST /hook HTTP/1.1\r\nHost: x\r\nConnection: close\r\nContent-Type: application/json\r\n\
+             webhook-id: evt_1\r\nwebhook-timestamp: 1795338000\r\nwebhook-signature: {signature}\r\n\
+             Content-Length: {}\r\n\r\n{body}",
+            body.len()
+        );
+        let mut stream = std::net::TcpStream::connect(&address).unwrap();
+        stream.write_all(request.as_bytes()).unwrap();
+        let mut answer = String::new();
+        stream.read_to_string(&mut answer).unwrap();
+        answer
+    };
+    let good =
+        guichet_domain::webhooks::sign(secret.key(), "evt_1", 1_795_338_000, body.as_bytes());
+    assert!(send(&good).starts_with("HTTP/1.1 200"));
+    let line = lines.next().unwrap().unwrap();
+    assert!(line.ends_with(" evt_1 ping verified: yes"), "{line}");
+    assert!(send("v1,AAAA").starts_with("HTTP/1.1 200"));
+    let line = lines.next().unwrap().unwrap();
+    assert!(line.ends_with(" evt_1 ping verified: no"), "{line}");
+    let _ = child.kill();
+    let _ = child.wait();
+}

@@ -160,7 +160,8 @@ pub fn base_delay(attempt: u32) -> Duration {
 /// When to try again after failed attempt `attempt`, made at `now`, of a
 /// delivery first tried at `first_attempt_at`: the delay of
 /// [`base_delay`], scaled by `scale` (1.0 in production; tests shorten it),
-/// moved by `jitter` (in -1.0..=1.0, times [`JITTER`]). `None` once that
+/// moved by `jitter` (in -1.0..=1.0, times [`JITTER`]), at least 1 ms
+/// later than `now`. `None` once that
 /// instant is more than [`GIVE_UP_AFTER`] (also scaled) after the first
 /// attempt: the delivery is given up.
 pub fn next_retry(
@@ -172,7 +173,7 @@ pub fn next_retry(
 ) -> Option<DateTime<Utc>> {
     let base = base_delay(attempt).num_milliseconds() as f64 * scale;
     let jittered = base * (1.0 + JITTER * jitter.clamp(-1.0, 1.0));
-    let at = now + Duration::milliseconds(jittered.round().max(0.0) as i64);
+    let at = now + Duration::milliseconds(jittered.round().max(1.0) as i64);
     let limit =
         Duration::milliseconds((GIVE_UP_AFTER.num_milliseconds() as f64 * scale).round() as i64);
     (at <= first_attempt_at + limit).then_some(at)
@@ -659,7 +660,11 @@ mod tests {
         assert!(now <= first + Duration::days(3));
         assert!(now > first + Duration::days(3) - Duration::hours(6));
         assert_eq!(attempts, 18);
-        // A scale shortens everything alike (tests).
+        // A scale shortens everything alike (tests), never to nothing.
+        assert_eq!(
+            next_retry(1, first, first, 0.000_001, 0.0),
+            Some(first + Duration::milliseconds(1))
+        );
         assert_eq!(
             next_retry(1, first, first, 0.001, 0.0),
             Some(first + Duration::milliseconds(5))

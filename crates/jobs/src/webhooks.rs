@@ -127,6 +127,16 @@ pub struct WebhookReport {
 }
 
 impl WebhookReport {
+    /// Adds the counts of one batch.
+    fn add(&mut self, batch: &WebhookReport) {
+        self.succeeded += batch.succeeded;
+        self.retrying += batch.retrying;
+        self.failed += batch.failed;
+        self.interrupted += batch.interrupted;
+        self.lost += batch.lost;
+        self.endpoints_disabled += batch.endpoints_disabled;
+    }
+
     /// Stopped, unfinished (due deliveries left, or attempts failed and
     /// retried later) or done.
     pub fn ending(&self) -> Ending {
@@ -234,7 +244,7 @@ fn agent(policy: AddressPolicy) -> ureq::Agent {
         .proxy(None)
         .user_agent(USER_AGENT)
         .max_idle_connections(256)
-        .max_idle_connections_per_host(8)
+        .max_idle_connections_per_host(64)
         .build();
     ureq::Agent::with_parts(
         config,
@@ -292,32 +302,58 @@ impl WebhookRun {
     pub fn run_until(&self, stop: &AtomicBool) -> Result<WebhookReport, String> {
         let mut report = WebhookReport::default();
         let unavailable = |e: StoreError| format!("webhook dispatch aborted: {e}");
-        loop {
-            if stop.load(Ordering::SeqCst) {
-                break;
-            }
-            let lease = Lease::new("whl", self.settings.lease);
-            let claimed_at = Instant::now();
-            let now = self.clock.now();
-            let claimed = {
-                let mut conn = self.store.conn().map_err(unavailable)?;
-                webhooks::claim(
-                    &mut conn,
-                    now,
-                    lease.until(now),
-                    self.settings.batch,
-                    &lease.token,
-                )
-                .map_err(unavailable)?
+        // A batch's attempts are recorded on a thread of their own while the
+        // next batch is claimed and sent (one endpoint's deliveries of the
+        // next batch still go after those of this one).
+        std::thread::scope(|scope| {
+            let mut recording: Option<std::thread::ScopedJoinHandle<'_, _>> = None;
+            let join = |recording: Option<
+                std::thread::ScopedJoinHandle<'_, Result<WebhookReport, StoreError>>,
+            >,
+                        report: &mut WebhookReport| {
+                match recording.map(|handle| handle.join()) {
+                    None => Ok(()),
+                    Some(Ok(Ok(delta))) => {
+                        report.add(&delta);
+                        Ok(())
+                    }
+                    Some(Ok(Err(e))) => Err(unavailable(e)),
+                    Some(Err(_)) => Err("webhook dispatch aborted: recording panicked".to_owned()),
+                }
             };
-            if claimed.is_empty() {
-                break;
+            loop {
+                if stop.load(Ordering::SeqCst) {
+                    break;
+                }
+                let lease = Lease::new("whl", self.settings.lease);
+                let claimed_at = Instant::now();
+                let now = self.clock.now();
+                let claimed = self.store.conn().and_then(|mut conn| {
+                    webhooks::claim(
+                        &mut conn,
+                        now,
+                        lease.until(now),
+                        self.settings.batch,
+                        &lease.token,
+                    )
+                });
+                let claimed = match claimed {
+                    Ok(claimed) => claimed,
+                    Err(e) => {
+                        join(recording.take(), &mut report)?;
+                        return Err(unavailable(e));
+                    }
+                };
+                if claimed.is_empty() {
+                    break;
+                }
+                report.claimed += claimed.len() as u64;
+                let sent = self.send_all(claimed, stop, claimed_at);
+                join(recording.take(), &mut report)?;
+                recording = Some(scope.spawn(move || self.record(sent, &lease)));
             }
-            report.claimed += claimed.len() as u64;
-            let sent = self.send_all(claimed, stop, claimed_at);
-            self.record(sent, &lease, &mut report)
-                .map_err(unavailable)?;
-        }
+            join(recording.take(), &mut report)
+        })?;
         report.stopped = stop.load(Ordering::SeqCst);
         let mut conn = self.store.conn().map_err(unavailable)?;
         let (left, held, until) =
@@ -351,7 +387,7 @@ impl WebhookRun {
             + self
                 .settings
                 .lease
-                .saturating_sub(TOTAL_TIMEOUT + Duration::from_secs(5));
+                .saturating_sub(TOTAL_TIMEOUT + Duration::from_secs(2));
         let threads = self.settings.concurrency.clamp(1, order.len().max(1));
         std::thread::scope(|scope| {
             for _ in 0..threads {
@@ -477,12 +513,8 @@ impl WebhookRun {
 
     /// Records a batch's attempts in one transaction, and releases what was
     /// not sent.
-    fn record(
-        &self,
-        sent: Vec<Sent>,
-        lease: &Lease,
-        report: &mut WebhookReport,
-    ) -> Result<(), StoreError> {
+    fn record(&self, sent: Vec<Sent>, lease: &Lease) -> Result<WebhookReport, StoreError> {
+        let mut report = WebhookReport::default();
         let now = self.clock.now();
         let scale = self.settings.backoff_scale;
         let disable_before = now
@@ -533,12 +565,11 @@ impl WebhookRun {
         report.interrupted += released.len() as u64;
         let mut conn = self.store.conn()?;
         let (recorded, disabled) = guichet_store::transaction(&mut conn, |conn| {
-            let mut recorded = Vec::with_capacity(outcomes.len());
-            for outcome in &outcomes {
-                recorded.push(webhooks::record(conn, outcome, &lease.token, now)?);
-            }
+            let involved: Vec<&str> = sent.iter().map(|s| s.due.endpoint_id.as_str()).collect();
+            let alive = webhooks::lock_endpoints(conn, &involved)?;
+            let recorded = webhooks::record_all(conn, &outcomes, &lease.token, now)?;
             let mut disabled = 0u64;
-            for (endpoint_id, healthy) in &health {
+            for (endpoint_id, healthy) in health.iter().filter(|(e, _)| alive.contains(e)) {
                 if *healthy {
                     webhooks::mark_healthy(conn, endpoint_id)?;
                 } else if let Some(endpoint) =
@@ -570,7 +601,7 @@ impl WebhookRun {
             };
             counter.fetch_add(1, Ordering::Relaxed);
         }
-        Ok(())
+        Ok(report)
     }
 
     /// Runs the dispatcher on its own thread every `interval` (each pass

@@ -927,3 +927,138 @@ fn concurrent_dispatchers_send_each_delivery_once() {
         .collect();
     assert_eq!(delivered, ids.iter().map(String::as_str).collect());
 }
+
+#[test]
+fn one_endpoints_deliveries_arrive_in_the_order_of_their_events() {
+    let app = loopback_app();
+    let org = app.org("acme");
+    let receiver = Receiver::start(Vec::new());
+    let created = ok(
+        create(
+            &app,
+            &org.admin,
+            &json!({"url": receiver.url, "enabled": false}),
+        ),
+        201,
+    );
+    let path = endpoint_path(created["id"].as_str().unwrap());
+    // Queued at the same instant (the test clock stands still).
+    let events: Vec<String> = (0..30)
+        .map(|_| {
+            ok(
+                call(&app, "POST", &format!("{path}/test"), &org.admin, None),
+                202,
+            )["event_id"]
+                .as_str()
+                .unwrap()
+                .to_owned()
+        })
+        .collect();
+    ok(
+        call(
+            &app,
+            "PATCH",
+            &path,
+            &org.admin,
+            Some(&json!({"enabled": true})),
+        ),
+        200,
+    );
+    let got: Vec<String> = receiver
+        .wait_for(30)
+        .iter()
+        .map(|g| g.header("webhook-id").unwrap().to_owned())
+        .collect();
+    assert_eq!(got, events);
+}
+
+#[test]
+fn an_endpoint_failing_for_three_days_is_disabled_and_its_admins_told() {
+    // The retry delays and the 3 days are scaled down: 3 days = 2.6 s.
+    let app = TestApp::spawn_with(Options {
+        args: vec![
+            "--webhook-allow-http".into(),
+            "--webhook-allow-address".into(),
+            "127.0.0.1".into(),
+            "--webhook-backoff-scale".into(),
+            "0.00001".into(),
+        ],
+        ..Options::default()
+    });
+    let org = app.org("acme");
+    let receiver = Receiver::start(vec![503; 50]);
+    let created = ok(create(&app, &org.admin, &json!({"url": receiver.url})), 201);
+    let path = endpoint_path(created["id"].as_str().unwrap());
+    let ping = ok(
+        call(&app, "POST", &format!("{path}/test"), &org.admin, None),
+        202,
+    );
+    let delivery = ping["delivery_id"].as_str().unwrap();
+    assert_eq!(receiver.wait_for(1).len(), 1);
+    let deadline = Instant::now() + Duration::from_secs(10);
+    let failing = loop {
+        let endpoint = ok(call(&app, "GET", &path, &org.admin, None), 200);
+        if !endpoint["failing_since"].is_null() || Instant::now() > deadline {
+            break endpoint;
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    };
+    assert_eq!(failing["failing_since"], "2026-11-22T09:00:00Z");
+    assert_eq!(failing["enabled"], true);
+
+    // A minute later (20 000 scaled minutes): tried again, given up, and
+    // the endpoint disabled.
+    app.clock.advance(chrono::Duration::minutes(1));
+    assert_eq!(receiver.wait_for(2).len(), 2);
+    let deadline = Instant::now() + Duration::from_secs(10);
+    let disabled = loop {
+        let endpoint = ok(call(&app, "GET", &path, &org.admin, None), 200);
+        if endpoint["enabled"] == false || Instant::now() > deadline {
+            break endpoint;
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    };
+    assert_eq!(disabled["enabled"], false, "{disabled}");
+    assert_eq!(disabled["disabled_reason"], "failing");
+    let log = ok(
+        call(
+            &app,
+            "GET",
+            &format!("{path}/deliveries/{delivery}"),
+            &org.admin,
+            None,
+        ),
+        200,
+    );
+    assert_eq!(log["status"], "failed");
+    assert_eq!(log["attempts"], 2);
+    assert_eq!(log["next_attempt_at"], Value::Null);
+    assert_eq!(log["attempts_log"][1]["next_retry_at"], Value::Null);
+    let mail = app
+        .wait_for_messages(&org.admin_email, 1)
+        .into_iter()
+        .find(|m| m.subject.contains("webhook"))
+        .expect("the admin is told");
+    assert!(mail.body.contains(&receiver.url), "{}", mail.body);
+
+    // Nothing more is sent to it; enabling it again clears the failure.
+    ok(
+        call(&app, "POST", &format!("{path}/test"), &org.admin, None),
+        202,
+    );
+    std::thread::sleep(Duration::from_millis(300));
+    assert_eq!(receiver.got.lock().unwrap().len(), 2);
+    let enabled = ok(
+        call(
+            &app,
+            "PATCH",
+            &path,
+            &org.admin,
+            Some(&json!({"enabled": true})),
+        ),
+        200,
+    );
+    assert_eq!(enabled["disabled_reason"], Value::Null);
+    assert_eq!(enabled["failing_since"], Value::Null);
+    assert_eq!(receiver.wait_for(3).len(), 3);
+}

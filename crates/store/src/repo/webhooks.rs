@@ -185,8 +185,11 @@ pub fn update(conn: &mut DbConnection, endpoint: &Endpoint) -> Result<(), StoreE
 /// Deletes an endpoint with its deliveries (pending ones are thereby
 /// cancelled) and their attempts. `NotFound` when it is not the
 /// organization's.
+/// Call it inside a transaction: the endpoint is locked first, so that a
+/// dispatcher recording attempts ([`lock_endpoints`]) and the deletion
+/// run one after the other.
 pub fn delete(conn: &mut DbConnection, org_id: &str, id: &str) -> Result<(), StoreError> {
-    get(conn, org_id, id)?;
+    lock(conn, org_id, id)?;
     diesel::delete(
         webhook_attempts::table
             .filter(webhook_attempts::org_id.eq(org_id))
@@ -234,26 +237,6 @@ pub fn rotate_secret(
         return Err(StoreError::NotFound);
     }
     Ok(())
-}
-
-/// The stored (sealed) secrets of an endpoint: the current one, and the
-/// previous one with its expiry.
-pub fn sealed_secrets(
-    conn: &mut DbConnection,
-    org_id: &str,
-    id: &str,
-) -> Result<(String, Option<String>, Option<DateTime<Utc>>), StoreError> {
-    let (current, previous, until): (String, Option<String>, Option<NaiveDateTime>) =
-        webhook_endpoints::table
-            .filter(webhook_endpoints::org_id.eq(org_id))
-            .filter(webhook_endpoints::id.eq(id))
-            .select((
-                webhook_endpoints::secret_sealed,
-                webhook_endpoints::previous_secret_sealed,
-                webhook_endpoints::previous_secret_expires_at,
-            ))
-            .first(conn)?;
-    Ok((current, previous, opt_from_db_time(until)))
 }
 
 /// Queues one delivery of `event` to `endpoint_id`, created and due at
@@ -521,7 +504,8 @@ pub struct Due {
 /// Leases up to `limit` due pending deliveries of enabled endpoints that no
 /// other dispatcher holds, to `token` until `until`: one atomic `UPDATE`
 /// (with `FOR UPDATE SKIP LOCKED` on PostgreSQL; in a `BEGIN IMMEDIATE`
-/// transaction on SQLite). Returned in order: due first, then oldest.
+/// transaction on SQLite). Returned in order: due first, then in the
+/// order they were queued (`seq`).
 pub fn claim(
     conn: &mut DbConnection,
     now: DateTime<Utc>,
@@ -529,11 +513,13 @@ pub fn claim(
     limit: i64,
     token: &str,
 ) -> Result<Vec<Due>, StoreError> {
-    use diesel::sql_types::{BigInt, Text, Timestamp};
+    use diesel::sql_types::{BigInt, Nullable, Text, Timestamp};
     #[derive(QueryableByName)]
     struct Claimed {
         #[diesel(sql_type = Text)]
         id: String,
+        #[diesel(sql_type = Nullable<BigInt>)]
+        seq: Option<i64>,
     }
     let pick = |lock: &str| {
         format!(
@@ -542,9 +528,9 @@ pub fn claim(
                JOIN webhook_endpoints e ON e.id = d.endpoint_id \
                WHERE d.status = 'pending' AND d.next_attempt_at <= $3 AND e.enabled \
                  AND (d.claimed_until IS NULL OR d.claimed_until < $3) \
-               ORDER BY d.next_attempt_at, d.created_at, d.id LIMIT $4{lock}) \
+               ORDER BY d.next_attempt_at, d.seq LIMIT $4{lock}) \
                AND status = 'pending' AND (claimed_until IS NULL OR claimed_until < $3) \
-             RETURNING id"
+             RETURNING id, seq"
         )
     };
     let ids: Vec<Claimed> = match conn {
@@ -571,6 +557,10 @@ pub fn claim(
     if ids.is_empty() {
         return Ok(Vec::new());
     }
+    let order: std::collections::HashMap<String, i64> = ids
+        .iter()
+        .map(|c| (c.id.clone(), c.seq.unwrap_or(i64::MAX)))
+        .collect();
     let ids: Vec<String> = ids.into_iter().map(|c| c.id).collect();
     type DueRow = (
         (String, i32, NaiveDateTime, NaiveDateTime),
@@ -641,13 +631,13 @@ pub fn claim(
             .into_iter()
             .collect()
     };
-    let mut due: Vec<(NaiveDateTime, NaiveDateTime, Due)> = rows
+    let mut due: Vec<(NaiveDateTime, i64, Due)> = rows
         .into_iter()
         .map(|(d, e, v)| {
             let first_attempt_at = firsts.get(&d.0).copied().map(from_db_time);
             (
                 d.2,
-                d.3,
+                order.get(&d.0).copied().unwrap_or(i64::MAX),
                 Due {
                     first_attempt_at,
                     id: d.0,
@@ -672,7 +662,7 @@ pub fn claim(
             )
         })
         .collect();
-    due.sort_by(|a, b| (a.0, a.1, &a.2.id).cmp(&(b.0, b.1, &b.2.id)));
+    due.sort_by_key(|d| (d.0, d.1));
     Ok(due.into_iter().map(|(_, _, d)| d).collect())
 }
 
@@ -710,61 +700,146 @@ pub struct Outcome {
     pub started_at: DateTime<Utc>,
 }
 
-/// Records an attempt of a delivery `token` holds: the delivery becomes
-/// `succeeded`, stays `pending` (due at `next_retry_at`) or becomes
-/// `failed`, its lease ends, and the attempt joins the log. `false` (and
-/// nothing written) when the delivery is no longer held by `token` (its
-/// endpoint was deleted, or the lease ran out and another took it).
-pub fn record(
+/// Locks the endpoints `ids` until the end of the transaction (PostgreSQL
+/// row locks, taken in id order; SQLite writers are already serialized)
+/// and returns those that still exist. A dispatcher calls it before
+/// recording attempts, so that an endpoint deleted meanwhile is seen gone.
+pub fn lock_endpoints(
     conn: &mut DbConnection,
-    outcome: &Outcome,
+    ids: &[&str],
+) -> Result<std::collections::HashSet<String>, StoreError> {
+    let mut sorted: Vec<&str> = ids.to_vec();
+    sorted.sort_unstable();
+    sorted.dedup();
+    let found: Vec<String> = match conn {
+        DbConnection::Postgresql(pg) => webhook_endpoints::table
+            .filter(webhook_endpoints::id.eq_any(&sorted))
+            .select(webhook_endpoints::id)
+            .order(webhook_endpoints::id)
+            .for_update()
+            .load(pg)?,
+        DbConnection::Sqlite(_) => webhook_endpoints::table
+            .filter(webhook_endpoints::id.eq_any(&sorted))
+            .select(webhook_endpoints::id)
+            .load(conn)?,
+    };
+    Ok(found.into_iter().collect())
+}
+
+/// Records a batch of attempts of deliveries `token` holds, in the
+/// caller's transaction, in a few statements whatever the batch's size:
+/// the held deliveries are locked (PostgreSQL) and read back, then updated
+/// by outcome, and their attempts inserted together. Returns, for each
+/// outcome, whether it was recorded (`false`: no longer held by `token`,
+/// nothing written for it).
+pub fn record_all(
+    conn: &mut DbConnection,
+    outcomes: &[Outcome],
     token: &str,
     now: DateTime<Utc>,
-) -> Result<bool, StoreError> {
-    let status = match (outcome.succeeded, outcome.next_retry_at) {
-        (true, _) => STATUS_SUCCEEDED,
-        (false, Some(_)) => STATUS_PENDING,
-        (false, None) => STATUS_FAILED,
-    };
-    let n = diesel::update(
-        webhook_deliveries::table
-            .filter(webhook_deliveries::id.eq(&outcome.delivery_id))
-            .filter(webhook_deliveries::claim_token.eq(token)),
-    )
-    .set((
-        webhook_deliveries::status.eq(status),
-        webhook_deliveries::attempts.eq(outcome.attempt),
-        webhook_deliveries::next_attempt_at.eq(opt_to_db_time(outcome.next_retry_at)),
-        webhook_deliveries::claim_token.eq(None::<String>),
-        webhook_deliveries::claimed_until.eq(None::<NaiveDateTime>),
-        webhook_deliveries::updated_at.eq(to_db_time(now)),
-    ))
-    .execute(conn)?;
-    if n == 0 {
-        return Ok(false);
+) -> Result<Vec<bool>, StoreError> {
+    const CHUNK: usize = 500;
+    let mut held: std::collections::HashSet<String> = std::collections::HashSet::new();
+    for chunk in outcomes.chunks(CHUNK) {
+        let ids: Vec<&str> = chunk.iter().map(|o| o.delivery_id.as_str()).collect();
+        let query = webhook_deliveries::table
+            .filter(webhook_deliveries::id.eq_any(ids))
+            .filter(webhook_deliveries::claim_token.eq(token))
+            .select(webhook_deliveries::id);
+        let found: Vec<String> = match conn {
+            DbConnection::Postgresql(pg) => query.for_update().load(pg)?,
+            DbConnection::Sqlite(_) => query.load(conn)?,
+        };
+        held.extend(found);
     }
-    diesel::insert_into(webhook_attempts::table)
-        .values((
-            webhook_attempts::id.eq(guichet_domain::ids::new_id("wha")),
-            webhook_attempts::delivery_id.eq(&outcome.delivery_id),
-            webhook_attempts::org_id.eq(&outcome.org_id),
-            webhook_attempts::endpoint_id.eq(&outcome.endpoint_id),
-            webhook_attempts::event_id.eq(&outcome.event_id),
-            webhook_attempts::attempt.eq(outcome.attempt),
-            webhook_attempts::outcome.eq(if outcome.succeeded {
-                STATUS_SUCCEEDED
-            } else {
-                STATUS_FAILED
-            }),
-            webhook_attempts::http_status.eq(outcome.http_status),
-            webhook_attempts::latency_ms.eq(outcome.latency_ms),
-            webhook_attempts::response.eq(&outcome.response),
-            webhook_attempts::error.eq(&outcome.error),
-            webhook_attempts::next_retry_at.eq(opt_to_db_time(outcome.next_retry_at)),
-            webhook_attempts::started_at.eq(to_db_time(outcome.started_at)),
-        ))
-        .execute(conn)?;
-    Ok(true)
+    let recorded: Vec<bool> = outcomes
+        .iter()
+        .map(|o| held.contains(&o.delivery_id))
+        .collect();
+    let at = to_db_time(now);
+    let mut ended: [(&str, Vec<&str>); 2] =
+        [(STATUS_SUCCEEDED, Vec::new()), (STATUS_FAILED, Vec::new())];
+    for (o, kept) in outcomes.iter().zip(&recorded) {
+        if !kept {
+            continue;
+        }
+        match (o.succeeded, o.next_retry_at) {
+            (true, _) => ended[0].1.push(&o.delivery_id),
+            (false, None) => ended[1].1.push(&o.delivery_id),
+            (false, Some(next)) => {
+                diesel::update(
+                    webhook_deliveries::table.filter(webhook_deliveries::id.eq(&o.delivery_id)),
+                )
+                .set((
+                    webhook_deliveries::attempts.eq(webhook_deliveries::attempts + 1),
+                    webhook_deliveries::next_attempt_at.eq(Some(to_db_time(next))),
+                    webhook_deliveries::claim_token.eq(None::<String>),
+                    webhook_deliveries::claimed_until.eq(None::<NaiveDateTime>),
+                    webhook_deliveries::updated_at.eq(at),
+                ))
+                .execute(conn)?;
+            }
+        }
+    }
+    for (status, ids) in &ended {
+        for chunk in ids.chunks(CHUNK) {
+            diesel::update(webhook_deliveries::table.filter(webhook_deliveries::id.eq_any(chunk)))
+                .set((
+                    webhook_deliveries::status.eq(*status),
+                    webhook_deliveries::attempts.eq(webhook_deliveries::attempts + 1),
+                    webhook_deliveries::next_attempt_at.eq(None::<NaiveDateTime>),
+                    webhook_deliveries::claim_token.eq(None::<String>),
+                    webhook_deliveries::claimed_until.eq(None::<NaiveDateTime>),
+                    webhook_deliveries::updated_at.eq(at),
+                ))
+                .execute(conn)?;
+        }
+    }
+    let rows: Vec<_> = outcomes
+        .iter()
+        .zip(&recorded)
+        .filter(|(_, kept)| **kept)
+        .map(|(o, _)| {
+            (
+                webhook_attempts::id.eq(guichet_domain::ids::new_id("wha")),
+                webhook_attempts::delivery_id.eq(&o.delivery_id),
+                webhook_attempts::org_id.eq(&o.org_id),
+                webhook_attempts::endpoint_id.eq(&o.endpoint_id),
+                webhook_attempts::event_id.eq(&o.event_id),
+                webhook_attempts::attempt.eq(o.attempt),
+                webhook_attempts::outcome.eq(if o.succeeded {
+                    STATUS_SUCCEEDED
+                } else {
+                    STATUS_FAILED
+                }),
+                webhook_attempts::http_status.eq(o.http_status),
+                webhook_attempts::latency_ms.eq(o.latency_ms),
+                webhook_attempts::response.eq(&o.response),
+                webhook_attempts::error.eq(&o.error),
+                webhook_attempts::next_retry_at.eq(opt_to_db_time(o.next_retry_at)),
+                webhook_attempts::started_at.eq(to_db_time(o.started_at)),
+            )
+        })
+        .collect();
+    match conn {
+        // One statement per chunk: a round trip each.
+        DbConnection::Postgresql(pg) => {
+            for chunk in rows.chunks(CHUNK) {
+                diesel::insert_into(webhook_attempts::table)
+                    .values(chunk)
+                    .execute(pg)?;
+            }
+        }
+        // In-process: one cached statement per row costs little.
+        DbConnection::Sqlite(lite) => {
+            for row in rows {
+                diesel::insert_into(webhook_attempts::table)
+                    .values(row)
+                    .execute(lite)?;
+            }
+        }
+    }
+    Ok(recorded)
 }
 
 /// After a success: the endpoint is no longer failing.
@@ -819,8 +894,8 @@ pub fn mark_failing(
         .map(Endpoint::from))
 }
 
-/// The queue: pending deliveries, and when the longest-waiting due one
-/// became due (`None` when nothing is due at `now`).
+/// The queue: pending deliveries, and when the longest-waiting due one of
+/// an enabled endpoint became due (`None` when nothing is due at `now`).
 pub fn queue_stats(
     conn: &mut DbConnection,
     now: DateTime<Utc>,
@@ -830,6 +905,8 @@ pub fn queue_stats(
         .count()
         .get_result(conn)?;
     let oldest: Option<NaiveDateTime> = webhook_deliveries::table
+        .inner_join(webhook_endpoints::table)
+        .filter(webhook_endpoints::enabled.eq(true))
         .filter(webhook_deliveries::status.eq(STATUS_PENDING))
         .filter(webhook_deliveries::next_attempt_at.le(to_db_time(now)))
         .select(diesel::dsl::min(webhook_deliveries::next_attempt_at))
