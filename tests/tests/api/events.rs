@@ -4,7 +4,7 @@
 
 use std::sync::Arc;
 
-use chrono::{Duration, NaiveDate, Utc};
+use chrono::{Duration, Utc};
 use diesel::prelude::*;
 use guichet_domain::gateway::test_cards;
 use guichet_domain::sepa::pain008::SequenceType;
@@ -863,6 +863,7 @@ fn old_events_are_purged_with_their_deliveries() {
     assert!(all_events(&app, &key).is_empty());
 }
 
+#[test]
 fn the_retention_flag_takes_1_to_3650_days() {
     use clap::Parser;
     use guichet_api::config::{Cli, Command};
@@ -884,9 +885,4 @@ fn the_retention_flag_takes_1_to_3650_days() {
         unreachable!()
     };
     assert_eq!(args.events_retention_days, 30);
-}
-
-#[allow(dead_code)]
-fn date(y: i32, m: u32, d: u32) -> NaiveDate {
-    NaiveDate::from_ymd_opt(y, m, d).unwrap()
 }

@@ -203,6 +203,7 @@ impl Event {
 }
 
 /// Builds and [`record`]s an event in the caller's transaction.
+#[allow(clippy::too_many_arguments)]
 pub fn emit(
     conn: &mut DbConnection,
     kind: EventType,
