@@ -130,6 +130,12 @@ fn start(dir: &Path, run: usize, database_url: Option<&str>) -> (Child, String, 
         .env_remove("GUICHET_LISTEN")
         .env("GUICHET_LOG", "info")
         .args(["serve", "--demo", "--listen", "127.0.0.1:0"])
+        // As the README starts it for its webhook session.
+        .args([
+            "--webhook-allow-http",
+            "--webhook-allow-address",
+            "127.0.0.1",
+        ])
         .args(
             database_url
                 .map(|url| ["--database-url", url])
@@ -238,7 +244,7 @@ fn the_readme_sessions_work_on_every_start_of_the_demo() {
         }
     }
     let blocks = sessions();
-    assert_eq!(blocks.len(), 4, "the README's sessions: {blocks:#?}");
+    assert_eq!(blocks.len(), 5, "the README's sessions: {blocks:#?}");
     assert!(
         blocks.iter().any(|b| !announced(b).is_empty()),
         "no refusal announced in the README's sessions"
@@ -276,6 +282,14 @@ fn the_readme_sessions_work_on_every_start_of_the_demo() {
         .collect();
     names.sort();
     assert_eq!(names, ["guichet-data", "tmp"]);
+    let endpoint: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(tmp.join("endpoint.json")).unwrap()).unwrap();
+    assert!(
+        endpoint["id"].as_str().unwrap().starts_with("whe_"),
+        "{endpoint}"
+    );
+    let secret = std::fs::read_to_string(tmp.join("whsec")).unwrap();
+    assert!(secret.trim().starts_with("whsec_"), "{secret}");
     for file in ["mandate-unsigned.pdf", "mandate-signed.pdf"] {
         let pdf = std::fs::read(tmp.join(file)).unwrap();
         assert!(pdf.starts_with(b"%PDF-"), "{file}");

@@ -11,6 +11,7 @@ mod scenarios;
 mod schedules;
 mod sepa;
 mod server;
+mod webhooks;
 
 use std::collections::BTreeMap;
 use std::path::PathBuf;
@@ -38,7 +39,8 @@ const SETTLE: Duration = Duration::from_secs(1);
     version,
     about,
     after_help = "Other benchmarks: `guichet-bench debit --help` (the debit job), \
-                  `guichet-bench sepa --help` (SEPA documents and exports)."
+                  `guichet-bench sepa --help` (SEPA documents and exports), \
+                  `guichet-bench webhooks --help` (webhook dispatch)."
 )]
 struct Args {
     #[command(flatten)]
@@ -155,6 +157,9 @@ fn main() -> ExitCode {
     }
     if std::env::args_os().nth(1).is_some_and(|a| a == "sepa") {
         return sepa::main(std::env::args_os().skip(1));
+    }
+    if std::env::args_os().nth(1).is_some_and(|a| a == "webhooks") {
+        return webhooks::main(std::env::args_os().skip(1));
     }
     let args = Args::parse();
     match run(&args) {

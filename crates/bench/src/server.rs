@@ -189,6 +189,15 @@ pub struct Server {
 impl Server {
     /// Starts the server on a free port; `label` names its log file.
     pub fn spawn(config: &ServerConfig, label: &str) -> Result<Server, String> {
+        Server::spawn_with(config, label, &[])
+    }
+
+    /// [`Server::spawn`] with `extra` arguments after the usual ones.
+    pub fn spawn_with(
+        config: &ServerConfig,
+        label: &str,
+        extra: &[String],
+    ) -> Result<Server, String> {
         let addr = free_port()?;
         let data_dir = config.work_dir.join("data");
         std::fs::create_dir_all(&data_dir)
@@ -233,6 +242,7 @@ impl Server {
         if config.demo {
             command.arg("--demo");
         }
+        command.args(extra);
         let spawned_at = Instant::now();
         let child = command
             .spawn()

@@ -23,4 +23,5 @@ mod schedules;
 mod schema;
 mod sepa_accounts;
 mod staff_powers;
+mod webhook_delivery;
 mod webhooks;
