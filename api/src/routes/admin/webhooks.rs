@@ -27,30 +27,6 @@ pub const ADMIN_ONLY: &str =
 const NOT_FOUND: &str = "No such webhook endpoint in your organization. Codes: `not_found`.";
 const URL_REFUSALS: &str = "The URL is not `https://` (or `http://` when the server allows it), or is malformed (`validation_failed`); its host leads to an internal address (`webhook_url_forbidden`); an event type is unknown (`unknown_event_type`). Codes: `validation_failed`, `webhook_url_forbidden`, `unknown_event_type`.";
 
-/// The event types an endpoint may subscribe to: the catalogue of
-/// docs/EVENTS.md.
-pub const EVENT_TYPES: &[&str] = &[
-    "ping",
-    "customer.created",
-    "customer.updated",
-    "customer.blocked",
-    "customer.unblocked",
-    "order.created",
-    "order.cancelled",
-    "schedule.card_changed",
-    "schedule.regularized",
-    "schedule.unpaid",
-    "instalment.paid",
-    "instalment.failed",
-    "refund.paid",
-    "refund.failed",
-    "mandate.signed",
-    "mandate.revoked",
-    "collection.presented",
-    "collection.paid",
-    "collection.rejected",
-];
-
 /// Admins and API keys may manage webhooks; agents may not.
 pub fn admin_or_key(principal: &StaffPrincipal) -> Result<(), ApiError> {
     match &principal.actor {
@@ -202,7 +178,7 @@ pub struct SecretRotation {
 /// `["*"]` when it names `*`.
 fn event_types(types: Vec<String>) -> Result<Vec<String>, ApiError> {
     for (i, t) in types.iter().enumerate() {
-        if t != "*" && !EVENT_TYPES.contains(&t.as_str()) {
+        if t != "*" && guichet_domain::events::EventType::parse(t).is_none() {
             let shown: String = t.chars().take(100).collect();
             return Err(ApiError::new(ProblemCode::UnknownEventType)
                 .detail(
