@@ -3,6 +3,7 @@
 
 pub mod admin;
 pub mod auth;
+pub mod consents;
 pub mod enums;
 pub mod health;
 pub mod idempotency;
@@ -22,6 +23,7 @@ pub fn configure(cfg: &mut ServiceConfig) {
     // A path under a registered scope never falls through to a later one:
     // the deeper /v1/me/... routes go before scope("/v1/me").
     cfg.configure(sepa::configure)
+        .configure(consents::configure)
         .configure(schedules::configure)
         .configure(sandbox::configure)
         .service(health::healthz)
