@@ -589,6 +589,47 @@ fn record_refusal(state: &AppState, consent: &Consent, code: &str, now: DateTime
     })
 }
 
+/// The card step's preconditions: a live step token of this link, a
+/// state that may give a card; returns the step token's record, the
+/// settings, the account and the number of this bank attempt.
+fn card_step_checks(
+    conn: &mut DbConnection,
+    state: &AppState,
+    link: &Link,
+    body: &ConsentCard,
+    now: DateTime<Utc>,
+) -> Result<(OneTimeCode, ConsentSettings, ConsentAccount, i64), ApiError> {
+    let consent = &link.consent;
+    let step_hash = body
+        .step_token
+        .as_deref()
+        .map(|t| flows::code_hash(state, STEP_PURPOSE, t.trim()));
+    let step = match &step_hash {
+        Some(hash) => codes::find_by_hash(conn, STEP_PURPOSE, hash)?,
+        None => None,
+    }
+    .filter(|s| s.subject_id == link.invitation.id && s.consumed_at.is_none() && s.expires_at > now)
+    .ok_or_else(|| {
+        step_not_completed(
+            "Vérifiez d'abord le code reçu par SMS (ce jeton d'étape est inconnu, déjà utilisé ou expiré).",
+            "Verify the code received by SMS first (this step token is unknown, already used or expired).",
+        )
+    })?;
+    if !matches!(
+        consent.status,
+        ConsentStatus::CodeVerified | ConsentStatus::Failed | ConsentStatus::AwaitingBank
+    ) {
+        return Err(step_not_completed(
+            "Vérifiez d'abord le code reçu par SMS.",
+            "Verify the code received by SMS first.",
+        ));
+    }
+    let settings = settings_of(conn, &consent.org_id)?;
+    let account = consents::get_account(conn, &consent.org_id, &consent.account_id)?;
+    let attempt = consents::bank_attempts(conn, &consent.id)? + 1;
+    Ok((step, settings, account, attempt))
+}
+
 /// Give the card, confirm the client reference, accept the terms.
 ///
 /// Needs the step token of the SMS code. The card arrives as a gateway
@@ -629,38 +670,16 @@ pub async fn card(
     let state_for = state.clone();
     let accepted = web::block(move || {
         let state = &*state_for;
-        let mut conn = state.store.conn()?;
-        let conn = &mut conn;
-        let link = resolve(conn, &token, now)?;
+        // No connection is held while the gateway is asked (the sandbox
+        // takes one of the same pool).
+        let (link, step, settings, account, attempt) = {
+            let mut conn = state.store.conn()?;
+            let conn = &mut conn;
+            let link = resolve(conn, &token, now)?;
+            let (step, settings, account, attempt) = card_step_checks(conn, state, &link, &body, now)?;
+            (link, step, settings, account, attempt)
+        };
         let consent = &link.consent;
-        let step_hash = body
-            .step_token
-            .as_deref()
-            .map(|t| flows::code_hash(state, STEP_PURPOSE, t.trim()));
-        let step = match &step_hash {
-            Some(hash) => codes::find_by_hash(conn, STEP_PURPOSE, hash)?,
-            None => None,
-        }
-            .filter(|s| {
-                s.subject_id == link.invitation.id && s.consumed_at.is_none() && s.expires_at > now
-            })
-            .ok_or_else(|| {
-                step_not_completed(
-                    "Vérifiez d'abord le code reçu par SMS (ce jeton d'étape est inconnu, déjà utilisé ou expiré).",
-                    "Verify the code received by SMS first (this step token is unknown, already used or expired).",
-                )
-            })?;
-        if !matches!(
-            consent.status,
-            ConsentStatus::CodeVerified | ConsentStatus::Failed | ConsentStatus::AwaitingBank
-        ) {
-            return Err(step_not_completed(
-                "Vérifiez d'abord le code reçu par SMS.",
-                "Verify the code received by SMS first.",
-            ));
-        }
-        let settings = settings_of(conn, &consent.org_id)?;
-        let account = consents::get_account(conn, &consent.org_id, &consent.account_id)?;
         let refuse = |code: ProblemCode| {
             record_refusal(state, consent, code.as_str(), now)?;
             Err::<(), ApiError>(card_refusal(code))
@@ -685,7 +704,6 @@ pub async fn card(
         {
             refuse(ProblemCode::CardReferenceMismatch)?;
         }
-        let attempt = consents::bank_attempts(conn, &consent.id)? + 1;
         let key = format!("consent:{}:bank:{attempt}", consent.id);
         let session = gateway
             .start_authentication(&consent.org_id, &body.card_token, &key)
@@ -696,6 +714,8 @@ pub async fn card(
                 ),
                 other => gateway_problem(&other),
             })?;
+        let mut conn = state.store.conn()?;
+        let conn = &mut conn;
         guichet_store::transaction(conn, |conn| {
             consents::lock(conn, &consent.org_id, &consent.id)?;
             if !codes::consume(conn, &step.id, now)? {
@@ -827,9 +847,14 @@ pub async fn completion(
     let state_for = state.clone();
     let outcome = web::block(move || {
         let state = &*state_for;
-        let mut conn = state.store.conn()?;
-        let conn = &mut conn;
-        let link = resolve(conn, &token, now)?;
+        // No connection is held while the gateway is asked (the sandbox
+        // takes one of the same pool).
+        let (link, settings) = {
+            let mut conn = state.store.conn()?;
+            let link = resolve(&mut conn, &token, now)?;
+            let settings = settings_of(&mut conn, &link.consent.org_id)?;
+            (link, settings)
+        };
         let consent = &link.consent;
         let session_id = match (&consent.status, &consent.sca_session_id) {
             (ConsentStatus::AwaitingBank, Some(id)) => id.clone(),
@@ -846,7 +871,8 @@ pub async fn completion(
             .gateway
             .authentication_outcome(&consent.org_id, &session_id)
             .map_err(|e| gateway_problem(&e))?;
-        let settings = settings_of(conn, &consent.org_id)?;
+        let mut conn = state.store.conn()?;
+        let conn = &mut conn;
         match outcome {
             AuthenticationOutcome::Pending => Err(ApiError::new(ProblemCode::BankAuthenticationPending)
                 .detail(

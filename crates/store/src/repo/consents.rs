@@ -401,8 +401,9 @@ pub fn reinvite(
     Ok(())
 }
 
-/// The accepted card step: the bank session. Only from `code_verified` or
-/// `failed`.
+/// The accepted card step: the bank session. Only from `code_verified`,
+/// `failed` or `awaiting_bank` (a new card replaces a session the
+/// cardholder left).
 pub fn start_bank_step(
     conn: &mut DbConnection,
     org_id: &str,
@@ -417,6 +418,7 @@ pub fn start_bank_step(
             .filter(consents::status.eq_any([
                 ConsentStatus::CodeVerified.as_str(),
                 ConsentStatus::Failed.as_str(),
+                ConsentStatus::AwaitingBank.as_str(),
             ])),
     )
     .set((
