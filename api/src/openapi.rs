@@ -42,6 +42,7 @@ regularization, SEPA mandates, autopay. Errors are RFC 9457 problem details \
         (name = "me", description = "The signed-in customer's own data (customer token)."),
         (name = "admin", description = "The business side: customers, staff, API keys, settings (staff token or API key)."),
         (name = "schedules", description = "The customer's instalment schedules: card change, regularization, contact channels (customer token)."),
+        (name = "consents", description = "Consent invitations: the business orders a service for a client account and tracks it (staff token or API key); the cardholder activates it alone by link (public, by the link's token)."),
         (name = "sandbox", description = "The built-in sandbox payment gateway: tokenization of test cards, and its ledger of the charges and refunds it received (served only when the sandbox is the gateway)."),
     ),
 )]

@@ -104,6 +104,7 @@ fn settings_missing() -> ApiError {
     operation_id = "getConsentSettings",
     tag = "consents",
     security(("bearer" = [])),
+    extensions(("x-api-key" = json!(true))),
     responses(
         (status = 200, description = "The settings.", body = ConsentSettingsView),
         (status = 401, description = AUTH_FAILURES, body = Problem, content_type = "application/problem+json"),
@@ -219,6 +220,7 @@ pub struct ConsentAccountPage {
     operation_id = "createConsentAccount",
     tag = "consents",
     security(("bearer" = [])),
+    extensions(("x-api-key" = json!(true))),
     request_body = NewConsentAccount,
     responses(
         (status = 201, description = "The account.", body = ConsentAccountView),
@@ -273,6 +275,7 @@ pub async fn create_account(
     operation_id = "listConsentAccounts",
     tag = "consents",
     security(("bearer" = [])),
+    extensions(("x-api-key" = json!(true))),
     params(Page),
     responses(
         (status = 200, description = "A page of accounts.", body = ConsentAccountPage),
@@ -432,6 +435,7 @@ fn send_invitation(
     operation_id = "createConsent",
     tag = "consents",
     security(("bearer" = [])),
+    extensions(("x-api-key" = json!(true))),
     request_body = NewConsent,
     responses(
         (status = 201, description = "The consent, `invitation_sent`.", body = ConsentView,
@@ -535,6 +539,7 @@ pub struct ConsentPage {
     operation_id = "listConsents",
     tag = "consents",
     security(("bearer" = [])),
+    extensions(("x-api-key" = json!(true))),
     params(ConsentListQuery),
     responses(
         (status = 200, description = "A page of consents.", body = ConsentPage),
@@ -599,6 +604,7 @@ fn load(
     operation_id = "getConsent",
     tag = "consents",
     security(("bearer" = [])),
+    extensions(("x-api-key" = json!(true))),
     params(("id" = String, Path, description = "Consent id (`cns_...`).")),
     responses(
         (status = 200, description = "The consent.", body = ConsentView),
@@ -664,6 +670,7 @@ pub struct UpdateConsent {
     operation_id = "updateConsent",
     tag = "consents",
     security(("bearer" = [])),
+    extensions(("x-api-key" = json!(true))),
     params(("id" = String, Path, description = "Consent id (`cns_...`).")),
     request_body = UpdateConsent,
     responses(
@@ -749,6 +756,7 @@ pub async fn update(
     operation_id = "resendConsentInvitation",
     tag = "consents",
     security(("bearer" = [])),
+    extensions(("x-api-key" = json!(true))),
     params(("id" = String, Path, description = "Consent id (`cns_...`).")),
     responses(
         (status = 201, description = "The consent, `invitation_sent` with its new expiry.", body = ConsentView),
@@ -807,6 +815,7 @@ pub async fn reinvite(
     operation_id = "revokeConsent",
     tag = "consents",
     security(("bearer" = [])),
+    extensions(("x-api-key" = json!(true))),
     params(("id" = String, Path, description = "Consent id (`cns_...`).")),
     responses(
         (status = 200, description = "The consent, `revoked`.", body = ConsentView),
@@ -915,6 +924,7 @@ pub struct ConsentTemplates {
     operation_id = "getConsentTemplates",
     tag = "consents",
     security(("bearer" = [])),
+    extensions(("x-api-key" = json!(true))),
     params(TemplateQuery),
     responses(
         (status = 200, description = "The texts.", body = ConsentTemplates),

@@ -176,6 +176,7 @@ pub struct ConsentWelcome {
 #[utoipa::path(
     operation_id = "getConsentInvitation",
     tag = "consents",
+    security(()),
     params(("token" = String, Path, description = "The activation link's token.")),
     responses(
         (status = 200, description = "The welcome step.", body = ConsentWelcome),
@@ -277,6 +278,7 @@ fn welcome_of(
 #[utoipa::path(
     operation_id = "sendConsentCode",
     tag = "consents",
+    security(()),
     params(("token" = String, Path, description = "The activation link's token.")),
     responses(
         (status = 202, description = "Sent; the masked number.", body = CodeSent),
@@ -439,6 +441,7 @@ fn issue_step_token(
 #[utoipa::path(
     operation_id = "verifyConsentCode",
     tag = "consents",
+    security(()),
     params(("token" = String, Path, description = "The activation link's token.")),
     request_body = VerifyConsentCode,
     responses(
@@ -642,6 +645,7 @@ fn card_step_checks(
 #[utoipa::path(
     operation_id = "submitConsentCard",
     tag = "consents",
+    security(()),
     params(("token" = String, Path, description = "The activation link's token.")),
     request_body = ConsentCard,
     responses(
@@ -826,6 +830,7 @@ enum Completed {
 #[utoipa::path(
     operation_id = "completeConsent",
     tag = "consents",
+    security(()),
     params(("token" = String, Path, description = "The activation link's token.")),
     responses(
         (status = 200, description = "Active.", body = ConsentActivated),

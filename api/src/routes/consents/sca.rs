@@ -39,6 +39,7 @@ const OUTCOMES: [(&str, &str); 6] = [
 #[utoipa::path(
     operation_id = "getSandboxScaPage",
     tag = "sandbox",
+    security(()),
     params(("id" = String, Path, description = "The session (`sca_sandbox_...`).")),
     responses(
         (status = 200, description = "The page.", body = String, content_type = "text/html"),
@@ -105,6 +106,7 @@ pub struct ScaSessionView {
 #[utoipa::path(
     operation_id = "answerSandboxSca",
     tag = "sandbox",
+    security(()),
     params(("id" = String, Path, description = "The session (`sca_sandbox_...`).")),
     request_body = ScaAnswer,
     responses(
