@@ -183,7 +183,7 @@ pub async fn put_settings(
     let saved = settings.clone();
     web::block(move || {
         let mut conn = store.conn()?;
-        consents::put_settings(&mut conn, &saved)
+        guichet_store::transaction(&mut conn, |conn| consents::put_settings(conn, &saved))
     })
     .await??;
     Ok(web::Json(settings_view(settings)))

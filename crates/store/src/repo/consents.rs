@@ -52,22 +52,20 @@ pub fn settings(
     }))
 }
 
-/// Writes the settings (insert or replace).
+/// Writes the settings (insert or replace); call it in a transaction.
 pub fn put_settings(conn: &mut DbConnection, s: &ConsentSettings) -> Result<(), StoreError> {
-    crate::transaction(conn, |conn| {
-        diesel::delete(consent_settings::table.find(&s.org_id)).execute(conn)?;
-        diesel::insert_into(consent_settings::table)
-            .values((
-                consent_settings::org_id.eq(&s.org_id),
-                consent_settings::activation_url.eq(&s.activation_url),
-                consent_settings::video_url.eq(&s.video_url),
-                consent_settings::terms_version.eq(&s.terms_version),
-                consent_settings::terms_url.eq(&s.terms_url),
-                consent_settings::updated_at.eq(to_db_time(s.updated_at)),
-            ))
-            .execute(conn)?;
-        Ok(())
-    })
+    diesel::delete(consent_settings::table.find(&s.org_id)).execute(conn)?;
+    diesel::insert_into(consent_settings::table)
+        .values((
+            consent_settings::org_id.eq(&s.org_id),
+            consent_settings::activation_url.eq(&s.activation_url),
+            consent_settings::video_url.eq(&s.video_url),
+            consent_settings::terms_version.eq(&s.terms_version),
+            consent_settings::terms_url.eq(&s.terms_url),
+            consent_settings::updated_at.eq(to_db_time(s.updated_at)),
+        ))
+        .execute(conn)?;
+    Ok(())
 }
 
 /// A client account the service can be ordered for.
