@@ -27,7 +27,10 @@ use crate::routes::consents::link_hash;
 /// The accounting office's slug.
 pub const SLUG: &str = "fiduciaire";
 const NAME: &str = "Fiduciaire Dupont & Associés";
-const ADMIN: (&str, &str) = ("admin@fiduciaire.guichet.localhost", "Admin-Fiduciaire-2026!");
+const ADMIN: (&str, &str) = (
+    "admin@fiduciaire.guichet.localhost",
+    "Admin-Fiduciaire-2026!",
+);
 /// The client account of the README's session (its reference ends with the
 /// sandbox's test Visa credit card's last four digits, 4242).
 pub const README_REFERENCE: &str = "BE-CARO-0042-4242";
@@ -74,13 +77,23 @@ pub fn seed(
                 updated_at: now,
             },
         )?;
-        account(conn, &org.id, "Boulangerie Martin SRL", README_REFERENCE, now)?;
+        account(
+            conn,
+            &org.id,
+            "Boulangerie Martin SRL",
+            README_REFERENCE,
+            now,
+        )?;
         let others = [
             account(conn, &org.id, "Garage Lambert SA", "BE-CARO-0107-4444", now)?,
             account(conn, &org.id, "Cabinet Vert SPRL", "BE-CARO-0311-5556", now)?,
         ];
         let people = [
-            ("Sophie Lambert", "sophie.lambert@example.com", "+32470100001"),
+            (
+                "Sophie Lambert",
+                "sophie.lambert@example.com",
+                "+32470100001",
+            ),
             ("Hugo Lambert", "hugo.lambert@example.com", "+32470100002"),
             ("Inès Vert", "ines.vert@example.com", "+32470100003"),
             ("Jean Vert", "jean.vert@example.com", "+32470100004"),
@@ -181,31 +194,60 @@ fn consent_in(
             || (rank(status) > rank(s) && rank(status) <= rank(ConsentStatus::Failed))
             || (status == ConsentStatus::Revoked && rank(s) <= rank(ConsentStatus::Active))
     };
-    let mut steps = vec![Step::new(&consent, "invitation_sent", Some(consent.email_masked.clone()), at(0))];
+    let mut steps = vec![Step::new(
+        &consent,
+        "invitation_sent",
+        Some(consent.email_masked.clone()),
+        at(0),
+    )];
     if reached(ConsentStatus::Opened) {
         steps.push(Step::new(&consent, "link_opened", None, at(10)));
     }
     if reached(ConsentStatus::CodeSent) {
-        steps.push(Step::new(&consent, "code_sent", Some(consent.mobile_masked.clone()), at(11)));
+        steps.push(Step::new(
+            &consent,
+            "code_sent",
+            Some(consent.mobile_masked.clone()),
+            at(11),
+        ));
     }
     if reached(ConsentStatus::CodeVerified) {
         steps.push(Step::new(&consent, "code_verified", None, at(12)));
     }
     if reached(ConsentStatus::AwaitingBank) {
-        let card = if status == ConsentStatus::Failed { "visa 5556" } else { "visa 4444" };
-        steps.push(Step::new(&consent, consents::BANK_STARTED, Some(card.to_owned()), at(15)));
+        let card = if status == ConsentStatus::Failed {
+            "visa 5556"
+        } else {
+            "visa 4444"
+        };
+        steps.push(Step::new(
+            &consent,
+            consents::BANK_STARTED,
+            Some(card.to_owned()),
+            at(15),
+        ));
     }
     match status {
         ConsentStatus::Active | ConsentStatus::Revoked => {
             steps.push(Step::new(&consent, "bank_succeeded", None, at(20)));
-            steps.push(Step::new(&consent, consents::CONFIRMATION_SENT, Some(consent.email_masked.clone()), at(20)));
+            steps.push(Step::new(
+                &consent,
+                consents::CONFIRMATION_SENT,
+                Some(consent.email_masked.clone()),
+                at(20),
+            ));
             steps.push(Step::new(&consent, consents::CONTACTS_ERASED, None, at(21)));
             if status == ConsentStatus::Revoked {
                 steps.push(Step::new(&consent, "revoked", None, at(60)));
             }
         }
         ConsentStatus::Failed => {
-            steps.push(Step::new(&consent, "bank_failed", Some("card_blocked".to_owned()), at(20)));
+            steps.push(Step::new(
+                &consent,
+                "bank_failed",
+                Some("card_blocked".to_owned()),
+                at(20),
+            ));
         }
         ConsentStatus::Expired => {
             steps.push(Step::new(&consent, "expired", None, consent.expires_at));

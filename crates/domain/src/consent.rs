@@ -142,8 +142,10 @@ pub struct TemplateText {
 }
 
 impl OfficeTemplate {
-    pub const ALL: [OfficeTemplate; 2] =
-        [OfficeTemplate::InformClient, OfficeTemplate::InformCardholder];
+    pub const ALL: [OfficeTemplate; 2] = [
+        OfficeTemplate::InformClient,
+        OfficeTemplate::InformCardholder,
+    ];
 
     pub fn as_str(self) -> &'static str {
         match self {

@@ -35,8 +35,8 @@ use guichet_domain::gateway::{
     AuthenticationFailure, AuthenticationOutcome, AuthenticationSession, CardDetails, CardToken,
     ChargeReceipt, GatewayError, Lookup, PaymentGateway, RefundReceipt,
 };
-use guichet_store::repo::sca::{self, ScaSession};
 use guichet_store::repo::sandbox::{self as ledger, Entry, Kind, Outcome};
+use guichet_store::repo::sca::{self, ScaSession};
 use guichet_store::{DbConnection, Store, StoreError};
 
 /// How long a charge of the slow test card waits before answering, unless
@@ -393,7 +393,10 @@ impl PaymentGateway for SandboxGateway {
         client_reference: &str,
     ) -> Result<bool, GatewayError> {
         self.check_available()?;
-        let card = self.tokens.decode(token).ok_or(GatewayError::UnknownToken)?;
+        let card = self
+            .tokens
+            .decode(token)
+            .ok_or(GatewayError::UnknownToken)?;
         Ok(reference_matches(client_reference, &card.view.last4))
     }
 

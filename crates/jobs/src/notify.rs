@@ -121,7 +121,15 @@ pub fn queue_returning_id(
 ) -> Result<String, StoreError> {
     let seal = template.carries_secret().then_some(key);
     enqueue(
-        conn, org_id, channel, recipient, template, locale, now, &[], seal,
+        conn,
+        org_id,
+        channel,
+        recipient,
+        template,
+        locale,
+        now,
+        &[],
+        seal,
     )
 }
 

@@ -232,12 +232,24 @@ fn an_order_sends_a_fourteen_day_link_stored_only_as_a_hash() {
     let events = event_types(&app, &office.org.id);
     assert_eq!(events.len(), 1);
     assert_eq!(events[0].0, "consent.invitation_sent");
-    assert!(!events[0].1.contains("anne@cons-order.example"), "{}", events[0].1);
+    assert!(
+        !events[0].1.contains("anne@cons-order.example"),
+        "{}",
+        events[0].1
+    );
     assert!(!events[0].1.contains("+32470123467"), "{}", events[0].1);
-    assert!(events[0].1.contains(created["mobile_masked"].as_str().unwrap()));
+    assert!(
+        events[0]
+            .1
+            .contains(created["mobile_masked"].as_str().unwrap())
+    );
 
     // Tracked in the list, filtered by status.
-    let list = admin_get(&app, &office.org, "/v1/admin/consents?status=invitation_sent");
+    let list = admin_get(
+        &app,
+        &office.org,
+        "/v1/admin/consents?status=invitation_sent",
+    );
     assert_eq!(list["data"].as_array().unwrap().len(), 1);
     let list = admin_get(&app, &office.org, "/v1/admin/consents?status=active");
     assert!(list["data"].as_array().unwrap().is_empty());
@@ -268,7 +280,8 @@ fn ordering_needs_settings_a_known_account_and_valid_contacts() {
     )
     .assert_problem(409, "client_reference_taken");
     let body = json!({"account_id": account, "cardholder_name": "A", "email": "a@x.example", "mobile": "+32470123467", "language": "fr"});
-    post(&app, "/v1/admin/consents", &org.admin, &body).assert_problem(409, "consent_settings_missing");
+    post(&app, "/v1/admin/consents", &org.admin, &body)
+        .assert_problem(409, "consent_settings_missing");
     let office = office(&app, "cons-rules-2");
     for (patch, field) in [
         (json!({"email": "not-an-email"}), "email"),
@@ -278,7 +291,8 @@ fn ordering_needs_settings_a_known_account_and_valid_contacts() {
         for (k, v) in patch.as_object().unwrap() {
             bad[k] = v.clone();
         }
-        let p = post(&app, "/v1/admin/consents", &office.org.admin, &bad).assert_problem(400, "invalid_field");
+        let p = post(&app, "/v1/admin/consents", &office.org.admin, &bad)
+            .assert_problem(400, "invalid_field");
         assert_eq!(p["errors"][0]["field"], field);
     }
     let mut bad = body.clone();
@@ -290,7 +304,10 @@ fn ordering_needs_settings_a_known_account_and_valid_contacts() {
     post(&app, "/v1/admin/consents", &office.org.admin, &bad).assert_problem(400, "unknown_field");
     bad.as_object_mut().unwrap().remove("extra");
     bad["cardholder_name"] = json!("Anne\u{0}");
-    assert_eq!(post(&app, "/v1/admin/consents", &office.org.admin, &bad).status, 400);
+    assert_eq!(
+        post(&app, "/v1/admin/consents", &office.org.admin, &bad).status,
+        400
+    );
     let res = app
         .request("POST", "/v1/admin/consents")
         .bearer(&office.org.admin)
@@ -337,10 +354,12 @@ fn only_the_office_sees_its_consents() {
             .send()
             .assert_problem(401, "unauthenticated");
     }
-    assert!(admin_get(&app, &b.org, "/v1/admin/consents")["data"]
-        .as_array()
-        .unwrap()
-        .is_empty());
+    assert!(
+        admin_get(&app, &b.org, "/v1/admin/consents")["data"]
+            .as_array()
+            .unwrap()
+            .is_empty()
+    );
     let (_, customer) = app.registered_customer(&a.org, "cust@cons-iso.example", None);
     for path in ["/v1/admin/consents", "/v1/admin/consent-accounts"] {
         app.request("GET", path)
@@ -349,9 +368,18 @@ fn only_the_office_sees_its_consents() {
             .assert_problem(403, "forbidden");
     }
     // An API key of the office may order and track.
-    let key = post(&app, "/v1/admin/api-keys", &a.org.admin, &json!({"name": "books"})).json();
+    let key = post(
+        &app,
+        "/v1/admin/api-keys",
+        &a.org.admin,
+        &json!({"name": "books"}),
+    )
+    .json();
     let secret = key["secret"].as_str().unwrap();
-    let list = app.request("GET", "/v1/admin/consents").bearer(secret).send();
+    let list = app
+        .request("GET", "/v1/admin/consents")
+        .bearer(secret)
+        .send();
     assert_eq!(list.status, 200);
     assert_eq!(list.json()["data"].as_array().unwrap().len(), 1);
     // Settings are for admins, not API keys.
@@ -388,7 +416,12 @@ fn the_cardholder_activates_and_the_contacts_are_erased() {
     assert_eq!(welcome["office"]["name"], "Org cons-flow");
     assert_eq!(consent(&app, &office.org, &id)["status"], "opened");
 
-    let res = public(&app, "POST", &format!("/v1/consents/{token}/sms-code"), None);
+    let res = public(
+        &app,
+        "POST",
+        &format!("/v1/consents/{token}/sms-code"),
+        None,
+    );
     assert_eq!(res.status, 202);
     assert_eq!(res.json()["destination"], created["mobile_masked"]);
     let tracked = consent(&app, &office.org, &id);
@@ -405,8 +438,13 @@ fn the_cardholder_activates_and_the_contacts_are_erased() {
     assert_eq!(consent(&app, &office.org, &id)["status"], "code_verified");
 
     // Completion before the card.
-    public(&app, "POST", &format!("/v1/consents/{token}/completion"), None)
-        .assert_problem(409, "bank_step_not_started");
+    public(
+        &app,
+        "POST",
+        &format!("/v1/consents/{token}/completion"),
+        None,
+    )
+    .assert_problem(409, "bank_step_not_started");
     let res = card(&app, &token, &step, &visa());
     assert_eq!(res.status, 202, "{}", res.text());
     let accepted = res.json();
@@ -423,8 +461,13 @@ fn the_cardholder_activates_and_the_contacts_are_erased() {
     let page = app.get(&url[app.base.len()..]);
     assert_eq!(page.status, 200);
     assert!(page.text().contains("card_blocked"));
-    public(&app, "POST", &format!("/v1/consents/{token}/completion"), None)
-        .assert_problem(409, "bank_authentication_pending");
+    public(
+        &app,
+        "POST",
+        &format!("/v1/consents/{token}/completion"),
+        None,
+    )
+    .assert_problem(409, "bank_authentication_pending");
     bank(&app, &url, "succeeded");
     // Redirect parameters are not read: a bare completion asks the gateway.
     let res = public(
@@ -440,7 +483,11 @@ fn the_cardholder_activates_and_the_contacts_are_erased() {
 
     // The confirmation names the terms and the office for revoking.
     let confirmation = app.nth_message(email, 2);
-    assert!(confirmation.body.contains("https://example.com/terms/2026-11"));
+    assert!(
+        confirmation
+            .body
+            .contains("https://example.com/terms/2026-11")
+    );
     assert!(confirmation.body.contains("révoquer"));
     assert!(confirmation.body.contains("2026-12-01"));
 
@@ -451,7 +498,10 @@ fn the_cardholder_activates_and_the_contacts_are_erased() {
         if tracked["contacts_erased"] == true {
             break tracked;
         }
-        assert!(std::time::Instant::now() < deadline, "never erased: {tracked}");
+        assert!(
+            std::time::Instant::now() < deadline,
+            "never erased: {tracked}"
+        );
         std::thread::sleep(std::time::Duration::from_millis(20));
     };
     assert_eq!(tracked["status"], "active");
@@ -475,17 +525,31 @@ fn the_cardholder_activates_and_the_contacts_are_erased() {
 
     assert_eq!(
         sorted_types(&app, &office.org.id),
-        ["consent.activated", "consent.invitation_sent", "consent.opened"]
+        [
+            "consent.activated",
+            "consent.invitation_sent",
+            "consent.opened"
+        ]
     );
     // The link has served.
     let p = public(&app, "GET", &format!("/v1/consents/{token}"), None)
         .assert_problem(409, "consent_already_active");
     assert_eq!(p["consent_status"], "active");
     // Nothing to edit or resend any more.
-    post(&app, &format!("/v1/admin/consents/{id}/invitations"), &office.org.admin, &json!({}))
-        .assert_problem(409, "consent_not_reinvitable");
+    post(
+        &app,
+        &format!("/v1/admin/consents/{id}/invitations"),
+        &office.org.admin,
+        &json!({}),
+    )
+    .assert_problem(409, "consent_not_reinvitable");
     // The cardholder revokes through the office.
-    let res = post(&app, &format!("/v1/admin/consents/{id}/revocation"), &office.org.admin, &json!({}));
+    let res = post(
+        &app,
+        &format!("/v1/admin/consents/{id}/revocation"),
+        &office.org.admin,
+        &json!({}),
+    );
     assert_eq!(res.status, 200, "{}", res.text());
     assert_eq!(res.json()["status"], "revoked");
 }
@@ -498,7 +562,8 @@ fn assert_no_trace(app: &TestApp, secrets: &[&str]) {
             {
                 use diesel::connection::SimpleConnection;
                 let mut conn = app.store.conn().unwrap();
-                conn.batch_execute("PRAGMA wal_checkpoint(TRUNCATE);").unwrap();
+                conn.batch_execute("PRAGMA wal_checkpoint(TRUNCATE);")
+                    .unwrap();
             }
             for file in ["guichet.db", "guichet.db-wal"] {
                 let Ok(bytes) = std::fs::read(app.data_dir.join(file)) else {
@@ -506,9 +571,7 @@ fn assert_no_trace(app: &TestApp, secrets: &[&str]) {
                 };
                 for secret in secrets {
                     assert!(
-                        !bytes
-                            .windows(secret.len())
-                            .any(|w| w == secret.as_bytes()),
+                        !bytes.windows(secret.len()).any(|w| w == secret.as_bytes()),
                         "{secret} is still in {file}"
                     );
                 }
@@ -571,23 +634,41 @@ fn each_refused_card_names_what_to_check_and_the_step_can_be_retried() {
     let expiring = res.json()["token"].as_str().unwrap().to_owned();
     let cases = [
         (body(&visa(), REFERENCE, false, TERMS), "terms_not_accepted"),
-        (body(&visa(), REFERENCE, true, "2020-01"), "terms_not_accepted"),
-        (body(&visa(), "BE-CARO-0042-9999", true, TERMS), "client_reference_mismatch"),
+        (
+            body(&visa(), REFERENCE, true, "2020-01"),
+            "terms_not_accepted",
+        ),
+        (
+            body(&visa(), "BE-CARO-0042-9999", true, TERMS),
+            "client_reference_mismatch",
+        ),
         (body(&debit, REFERENCE, true, TERMS), "card_not_credit"),
-        (body(&mastercard, REFERENCE, true, TERMS), "card_reference_mismatch"),
-        (body("tok_sandbox_nonsense", REFERENCE, true, TERMS), "card_token_invalid"),
+        (
+            body(&mastercard, REFERENCE, true, TERMS),
+            "card_reference_mismatch",
+        ),
+        (
+            body("tok_sandbox_nonsense", REFERENCE, true, TERMS),
+            "card_token_invalid",
+        ),
     ];
     for (body, code) in &cases {
         let p = public(&app, "POST", &path, Some(body.clone())).assert_problem(422, code);
         assert!(p["detail"].as_str().is_some_and(|d| d.len() > 20), "{p}");
     }
-    let p = public(&app, "POST", &path, Some(body(&debit, REFERENCE, true, TERMS)))
-        .assert_problem(422, "card_not_credit");
+    let p = public(
+        &app,
+        "POST",
+        &path,
+        Some(body(&debit, REFERENCE, true, TERMS)),
+    )
+    .assert_problem(422, "card_not_credit");
     assert!(p["detail"].as_str().unwrap().contains("Débit"), "{p}");
     // The card expires at the end of November: refused on 1 December
     // (the link is still valid).
     // (The step token lives 15 minutes: a new code after the clock moved.)
-    app.clock.set(Utc.with_ymd_and_hms(2026, 12, 1, 8, 0, 0).unwrap());
+    app.clock
+        .set(Utc.with_ymd_and_hms(2026, 12, 1, 8, 0, 0).unwrap());
     let step = verified(&app, &token, "+32470123467", 1);
     card(&app, &token, &step, &expiring).assert_problem(422, "card_expired");
     let tracked = consent(&app, &signed_in_again(&app, &office.org), id);
@@ -632,8 +713,13 @@ fn steps_cannot_be_skipped() {
     let mut forged = no_step.clone();
     forged["step_token"] = json!("x".repeat(43));
     public(&app, "POST", &path, Some(forged)).assert_problem(403, "step_not_completed");
-    public(&app, "POST", &format!("/v1/consents/{token}/completion"), None)
-        .assert_problem(409, "bank_step_not_started");
+    public(
+        &app,
+        "POST",
+        &format!("/v1/consents/{token}/completion"),
+        None,
+    )
+    .assert_problem(409, "bank_step_not_started");
     // A step token of another link does not serve here.
     order(&app, &office, "bob@cons-skip.example", "+32470999999");
     let other = link(&app, "bob@cons-skip.example", 1);
@@ -666,26 +752,47 @@ fn a_bank_failure_is_named_and_the_card_step_can_be_retried() {
     ] {
         let res = card(&app, &token, &step, &visa());
         assert_eq!(res.status, 202, "{}", res.text());
-        let url = res.json()["next_action"]["url"].as_str().unwrap().to_owned();
+        let url = res.json()["next_action"]["url"]
+            .as_str()
+            .unwrap()
+            .to_owned();
         bank(&app, &url, reason);
-        let p = public(&app, "POST", &format!("/v1/consents/{token}/completion"), None)
-            .assert_problem(422, "bank_authentication_failed");
+        let p = public(
+            &app,
+            "POST",
+            &format!("/v1/consents/{token}/completion"),
+            None,
+        )
+        .assert_problem(422, "bank_authentication_failed");
         assert_eq!(p["reason"], reason);
         assert_eq!(p["office"]["name"], "Org cons-bank");
         let tracked = consent(&app, &office.org, id);
         assert_eq!(tracked["status"], "failed");
         assert_eq!(tracked["failure_reason"], reason);
-        let last = tracked["timeline"].as_array().unwrap().last().unwrap().clone();
+        let last = tracked["timeline"]
+            .as_array()
+            .unwrap()
+            .last()
+            .unwrap()
+            .clone();
         assert_eq!(last["step"], "bank_failed");
         assert_eq!(last["detail"], reason);
         // The answer is final: asking again does not fail twice.
-        public(&app, "POST", &format!("/v1/consents/{token}/completion"), None)
-            .assert_problem(409, "bank_step_not_started");
+        public(
+            &app,
+            "POST",
+            &format!("/v1/consents/{token}/completion"),
+            None,
+        )
+        .assert_problem(409, "bank_step_not_started");
         step = p["step_token"].as_str().unwrap().to_owned();
     }
     let p = {
         let res = card(&app, &token, &step, &visa());
-        let url = res.json()["next_action"]["url"].as_str().unwrap().to_owned();
+        let url = res.json()["next_action"]["url"]
+            .as_str()
+            .unwrap()
+            .to_owned();
         // The page is answered once.
         bank(&app, &url, "succeeded");
         let path = &url[url.find("/v1/sandbox/sca/").unwrap()..];
@@ -693,12 +800,20 @@ fn a_bank_failure_is_named_and_the_card_step_can_be_retried() {
             .assert_problem(409, "sca_already_decided");
         public(&app, "POST", path, Some(json!({"outcome": "maybe"})))
             .assert_problem(400, "invalid_field");
-        public(&app, "POST", &format!("/v1/consents/{token}/completion"), None)
+        public(
+            &app,
+            "POST",
+            &format!("/v1/consents/{token}/completion"),
+            None,
+        )
     };
     assert_eq!(p.status, 200, "{}", p.text());
     let types = sorted_types(&app, &office.org.id);
     assert_eq!(types.iter().filter(|t| *t == "consent.failed").count(), 5);
-    assert_eq!(types.iter().filter(|t| *t == "consent.activated").count(), 1);
+    assert_eq!(
+        types.iter().filter(|t| *t == "consent.activated").count(),
+        1
+    );
 }
 
 #[test]
@@ -719,7 +834,12 @@ fn concurrent_completions_activate_once() {
             .map(|_| {
                 scope.spawn(|| {
                     barrier.wait();
-                    public(&app, "POST", &format!("/v1/consents/{token}/completion"), None)
+                    public(
+                        &app,
+                        "POST",
+                        &format!("/v1/consents/{token}/completion"),
+                        None,
+                    )
                 })
             })
             .collect();
@@ -728,7 +848,11 @@ fn concurrent_completions_activate_once() {
     let ok = answers.iter().filter(|r| r.status == 200).count();
     assert!(ok >= 1);
     for r in &answers {
-        assert!(r.status == 200 || (r.status == 409 && r.json()["code"] == "consent_already_active"), "{}", r.text());
+        assert!(
+            r.status == 200 || (r.status == 409 && r.json()["code"] == "consent_already_active"),
+            "{}",
+            r.text()
+        );
     }
     let activated = event_types(&app, &office.org.id)
         .into_iter()
@@ -737,7 +861,11 @@ fn concurrent_completions_activate_once() {
     assert_eq!(activated, 1);
     assert_eq!(app.wait_for_messages("anne@cons-race.example", 2).len(), 2);
     std::thread::sleep(std::time::Duration::from_millis(200));
-    assert_eq!(app.messages_now("anne@cons-race.example").len(), 2, "one confirmation");
+    assert_eq!(
+        app.messages_now("anne@cons-race.example").len(),
+        2,
+        "one confirmation"
+    );
 }
 
 #[test]
@@ -752,7 +880,12 @@ fn sms_codes_are_capped_per_link_even_at_once() {
             .map(|_| {
                 scope.spawn(|| {
                     barrier.wait();
-                    public(&app, "POST", &format!("/v1/consents/{token}/sms-code"), None)
+                    public(
+                        &app,
+                        "POST",
+                        &format!("/v1/consents/{token}/sms-code"),
+                        None,
+                    )
                 })
             })
             .collect();
@@ -767,13 +900,19 @@ fn sms_codes_are_capped_per_link_even_at_once() {
     // Five wrong codes burn the code.
     let path = format!("/v1/consents/{token}/sms-code/verification");
     let right = app.nth_message("+32470123467", 3).code(6).unwrap();
-    let wrong = if right == "000000" { "111111" } else { "000000" };
+    let wrong = if right == "000000" {
+        "111111"
+    } else {
+        "000000"
+    };
     for _ in 0..4 {
-        public(&app, "POST", &path, Some(json!({"code": wrong}))).assert_problem(422, "invalid_code");
+        public(&app, "POST", &path, Some(json!({"code": wrong})))
+            .assert_problem(422, "invalid_code");
     }
     public(&app, "POST", &path, Some(json!({"code": wrong})))
         .assert_problem(429, "code_attempts_exceeded");
-    public(&app, "POST", &path, Some(json!({"code": right}))).assert_problem(429, "code_attempts_exceeded");
+    public(&app, "POST", &path, Some(json!({"code": right})))
+        .assert_problem(429, "code_attempts_exceeded");
 }
 
 // ---------------------------------------------------- expiry and resend
@@ -786,11 +925,13 @@ fn a_link_lives_fourteen_days_and_a_new_invitation_fourteen_more() {
     let id = created["id"].as_str().unwrap();
     let token = link(&app, "anne@cons-expiry.example", 1);
     let start = app.clock.now();
-    app.clock.set(start + Duration::days(13) + Duration::hours(23));
+    app.clock
+        .set(start + Duration::days(13) + Duration::hours(23));
     let res = public(&app, "GET", &format!("/v1/consents/{token}"), None);
     assert_eq!(res.status, 200, "{}", res.text());
     let step = verified(&app, &token, "+32470123467", 0);
-    app.clock.set(start + Duration::days(14) + Duration::minutes(1));
+    app.clock
+        .set(start + Duration::days(14) + Duration::minutes(1));
     for (method, path, body) in [
         ("GET", format!("/v1/consents/{token}"), None),
         ("POST", format!("/v1/consents/{token}/sms-code"), None),
@@ -802,7 +943,9 @@ fn a_link_lives_fourteen_days_and_a_new_invitation_fourteen_more() {
         (
             "POST",
             format!("/v1/consents/{token}/card"),
-            Some(json!({"step_token": step, "card_token": visa(), "client_reference": REFERENCE, "terms_accepted": true, "terms_version": TERMS})),
+            Some(
+                json!({"step_token": step, "card_token": visa(), "client_reference": REFERENCE, "terms_accepted": true, "terms_version": TERMS}),
+            ),
         ),
         ("POST", format!("/v1/consents/{token}/completion"), None),
     ] {
@@ -826,16 +969,28 @@ fn a_link_lives_fourteen_days_and_a_new_invitation_fourteen_more() {
 
     // The office sends a new invitation, valid 14 days again; the old link
     // is dead.
-    let res = post(&app, &format!("/v1/admin/consents/{id}/invitations"), &office.org.admin, &json!({}));
+    let res = post(
+        &app,
+        &format!("/v1/admin/consents/{id}/invitations"),
+        &office.org.admin,
+        &json!({}),
+    );
     assert_eq!(res.status, 201, "{}", res.text());
     let again = res.json();
     assert_eq!(again["status"], "invitation_sent");
-    let expires = chrono::DateTime::parse_from_rfc3339(again["expires_at"].as_str().unwrap()).unwrap();
-    assert_eq!(expires.with_timezone(&Utc), app.clock.now() + Duration::days(14));
+    let expires =
+        chrono::DateTime::parse_from_rfc3339(again["expires_at"].as_str().unwrap()).unwrap();
+    assert_eq!(
+        expires.with_timezone(&Utc),
+        app.clock.now() + Duration::days(14)
+    );
     let fresh = link(&app, "anne@cons-expiry.example", 2);
     assert_ne!(fresh, token);
     public(&app, "GET", &format!("/v1/consents/{token}"), None).assert_problem(404, "not_found");
-    assert_eq!(public(&app, "GET", &format!("/v1/consents/{fresh}"), None).status, 200);
+    assert_eq!(
+        public(&app, "GET", &format!("/v1/consents/{fresh}"), None).status,
+        200
+    );
 }
 
 #[test]
@@ -854,7 +1009,12 @@ fn the_office_edits_the_mobile_and_resends() {
     let edited = res.json();
     assert_eq!(edited["mobile"], "+32470000002");
     assert_eq!(steps(&edited).last().unwrap(), "contacts_edited");
-    let res = post(&app, &format!("/v1/admin/consents/{id}/invitations"), &office.org.admin, &json!({}));
+    let res = post(
+        &app,
+        &format!("/v1/admin/consents/{id}/invitations"),
+        &office.org.admin,
+        &json!({}),
+    );
     assert_eq!(res.status, 201);
     public(&app, "GET", &format!("/v1/consents/{old}"), None).assert_problem(404, "not_found");
     let fresh = link(&app, "anne.m@cons-edit.example", 1);
@@ -862,13 +1022,29 @@ fn the_office_edits_the_mobile_and_resends() {
     assert!(!step.is_empty());
     assert!(app.messages_now("+32470000001").is_empty());
     // Revoked: the link is gone, nothing may change.
-    let res = post(&app, &format!("/v1/admin/consents/{id}/revocation"), &office.org.admin, &json!({}));
+    let res = post(
+        &app,
+        &format!("/v1/admin/consents/{id}/revocation"),
+        &office.org.admin,
+        &json!({}),
+    );
     assert_eq!(res.status, 200);
-    public(&app, "GET", &format!("/v1/consents/{fresh}"), None).assert_problem(410, "consent_revoked");
-    post(&app, &format!("/v1/admin/consents/{id}/revocation"), &office.org.admin, &json!({}))
-        .assert_problem(409, "consent_already_revoked");
-    post(&app, &format!("/v1/admin/consents/{id}/invitations"), &office.org.admin, &json!({}))
-        .assert_problem(409, "consent_not_reinvitable");
+    public(&app, "GET", &format!("/v1/consents/{fresh}"), None)
+        .assert_problem(410, "consent_revoked");
+    post(
+        &app,
+        &format!("/v1/admin/consents/{id}/revocation"),
+        &office.org.admin,
+        &json!({}),
+    )
+    .assert_problem(409, "consent_already_revoked");
+    post(
+        &app,
+        &format!("/v1/admin/consents/{id}/invitations"),
+        &office.org.admin,
+        &json!({}),
+    )
+    .assert_problem(409, "consent_not_reinvitable");
     app.request("PATCH", &format!("/v1/admin/consents/{id}"))
         .bearer(&office.org.admin)
         .json(&json!({"mobile": "+32470000003"}))
@@ -889,7 +1065,11 @@ fn templates_inform_the_client_and_the_cardholder() {
     let app = TestApp::spawn();
     let office = office(&app, "cons-tpl");
     let created = order(&app, &office, "anne@cons-tpl.example", "+32470123467");
-    let blank = admin_get(&app, &office.org, "/v1/admin/consents/templates?language=en");
+    let blank = admin_get(
+        &app,
+        &office.org,
+        "/v1/admin/consents/templates?language=en",
+    );
     assert_eq!(blank["language"], "en");
     let names: Vec<&str> = blank["data"]
         .as_array()
@@ -898,16 +1078,35 @@ fn templates_inform_the_client_and_the_cardholder() {
         .map(|t| t["name"].as_str().unwrap())
         .collect();
     assert_eq!(names, ["inform_client", "inform_cardholder"]);
-    assert!(blank["data"][1]["body"].as_str().unwrap().contains("{cardholder}"));
-    assert!(blank["data"][1]["body"].as_str().unwrap().contains("phishing"));
+    assert!(
+        blank["data"][1]["body"]
+            .as_str()
+            .unwrap()
+            .contains("{cardholder}")
+    );
+    assert!(
+        blank["data"][1]["body"]
+            .as_str()
+            .unwrap()
+            .contains("phishing")
+    );
     let filled = admin_get(
         &app,
         &office.org,
-        &format!("/v1/admin/consents/templates?consent={}", created["id"].as_str().unwrap()),
+        &format!(
+            "/v1/admin/consents/templates?consent={}",
+            created["id"].as_str().unwrap()
+        ),
     );
     assert_eq!(filled["language"], "fr");
     let body = filled["data"][1]["body"].as_str().unwrap();
-    for needle in ["Anne Martin", "Boulangerie Martin SRL", REFERENCE, "anne@cons-tpl.example", "https://video.example.com/5-steps"] {
+    for needle in [
+        "Anne Martin",
+        "Boulangerie Martin SRL",
+        REFERENCE,
+        "anne@cons-tpl.example",
+        "https://video.example.com/5-steps",
+    ] {
         assert!(body.contains(needle), "{needle}: {body}");
     }
     assert!(!body.contains('{'), "{body}");

@@ -725,20 +725,16 @@ impl PaymentGateway for Counting {
         merchant: &str,
         token: &str,
         key: &str,
-    ) -> Result<
-        guichet_domain::gateway::AuthenticationSession,
-        guichet_domain::gateway::GatewayError,
-    > {
+    ) -> Result<guichet_domain::gateway::AuthenticationSession, guichet_domain::gateway::GatewayError>
+    {
         self.inner.start_authentication(merchant, token, key)
     }
     fn authentication_outcome(
         &self,
         merchant: &str,
         session_id: &str,
-    ) -> Result<
-        guichet_domain::gateway::AuthenticationOutcome,
-        guichet_domain::gateway::GatewayError,
-    > {
+    ) -> Result<guichet_domain::gateway::AuthenticationOutcome, guichet_domain::gateway::GatewayError>
+    {
         self.inner.authentication_outcome(merchant, session_id)
     }
 }

@@ -371,5 +371,9 @@ fn the_accounting_office_has_a_consent_in_each_status() {
         .json(&json!({"account_id": readme, "cardholder_name": "Anne Martin", "email": "anne.martin@example.com", "mobile": "+32470123467", "language": "fr"}))
         .send();
     assert_eq!(res.status, 201, "{}", res.text());
-    assert!(app.nth_message("anne.martin@example.com", 1).body.contains("http://127.0.0.1:8080/v1/consents/"));
+    assert!(
+        app.nth_message("anne.martin@example.com", 1)
+            .body
+            .contains("http://127.0.0.1:8080/v1/consents/")
+    );
 }

@@ -5,9 +5,7 @@
 
 use actix_web::{HttpResponse, get, patch, post, put, web};
 use chrono::{DateTime, Utc};
-use guichet_domain::consent::{
-    ConsentStatus, OfficeTemplate, TemplateValues, invitation_lifetime,
-};
+use guichet_domain::consent::{ConsentStatus, OfficeTemplate, TemplateValues, invitation_lifetime};
 use guichet_domain::contact::{Email, Msisdn};
 use guichet_domain::{Locale, ids, secret};
 use guichet_store::repo::consents::{
@@ -53,11 +51,19 @@ pub struct ConsentSettingsBody {
     /// The cardholder's activation page, with `{token}` where the link's
     /// token goes (the page calls `GET /v1/consents/{token}`).
     #[validate(length(min = 10, max = 500))]
-    #[schema(example = "https://app.example.com/activation/{token}", min_length = 10, max_length = 500)]
+    #[schema(
+        example = "https://app.example.com/activation/{token}",
+        min_length = 10,
+        max_length = 500
+    )]
     pub activation_url: String,
     /// The explainer video the invitation links to.
     #[validate(length(min = 10, max = 500))]
-    #[schema(example = "https://video.example.com/5-steps", min_length = 10, max_length = 500)]
+    #[schema(
+        example = "https://video.example.com/5-steps",
+        min_length = 10,
+        max_length = 500
+    )]
     pub video_url: String,
     /// The version of the terms the cardholder accepts.
     #[validate(length(min = 1, max = 32))]
@@ -65,7 +71,11 @@ pub struct ConsentSettingsBody {
     pub terms_version: String,
     /// Where the terms are read.
     #[validate(length(min = 10, max = 500))]
-    #[schema(example = "https://example.com/terms/2026-11", min_length = 10, max_length = 500)]
+    #[schema(
+        example = "https://example.com/terms/2026-11",
+        min_length = 10,
+        max_length = 500
+    )]
     pub terms_url: String,
 }
 
@@ -195,12 +205,18 @@ pub async fn put_settings(
 #[derive(Debug, Deserialize, Validate, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct NewConsentAccount {
-    #[validate(length(min = 1, max = 200), custom(function = "crate::routes::admin::not_blank"))]
+    #[validate(
+        length(min = 1, max = 200),
+        custom(function = "crate::routes::admin::not_blank")
+    )]
     #[schema(example = "Boulangerie Martin SRL", min_length = 1, max_length = 200)]
     pub company_name: String,
     /// The card account's client reference, as printed on its statements
     /// (unique in the organization).
-    #[validate(length(min = 1, max = 64), custom(function = "crate::routes::admin::not_blank"))]
+    #[validate(
+        length(min = 1, max = 64),
+        custom(function = "crate::routes::admin::not_blank")
+    )]
     #[schema(example = "BE-CARO-0042-4242", min_length = 1, max_length = 64)]
     pub client_reference: String,
 }
@@ -314,7 +330,10 @@ pub struct NewConsent {
     #[validate(length(min = 1, max = 64))]
     #[schema(example = "cac_3k9x0d2m7q8r4t6v1w5y", min_length = 1, max_length = 64)]
     pub account_id: String,
-    #[validate(length(min = 1, max = 200), custom(function = "crate::routes::admin::not_blank"))]
+    #[validate(
+        length(min = 1, max = 200),
+        custom(function = "crate::routes::admin::not_blank")
+    )]
     #[schema(example = "Anne Martin", min_length = 1, max_length = 200)]
     pub cardholder_name: String,
     /// Where the invitation goes.
@@ -323,7 +342,12 @@ pub struct NewConsent {
     pub email: String,
     /// Where the SMS code goes, E.164.
     #[validate(length(min = 8, max = 16))]
-    #[schema(example = "+32470123467", min_length = 8, max_length = 16, pattern = r"^\+[1-9][0-9]{6,14}$")]
+    #[schema(
+        example = "+32470123467",
+        min_length = 8,
+        max_length = 16,
+        pattern = r"^\+[1-9][0-9]{6,14}$"
+    )]
     pub mobile: String,
     /// The cardholder's language: `fr` or `en`.
     #[schema(value_type = crate::routes::enums::Language, example = "fr")]
@@ -657,7 +681,12 @@ pub struct UpdateConsent {
     pub email: Option<String>,
     /// E.164.
     #[validate(length(min = 8, max = 16))]
-    #[schema(example = "+32470123467", min_length = 8, max_length = 16, pattern = r"^\+[1-9][0-9]{6,14}$")]
+    #[schema(
+        example = "+32470123467",
+        min_length = 8,
+        max_length = 16,
+        pattern = r"^\+[1-9][0-9]{6,14}$"
+    )]
     pub mobile: Option<String>,
 }
 

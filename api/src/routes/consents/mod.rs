@@ -298,7 +298,11 @@ pub fn expire_if_due(
 
 /// Expires every consent of the organization whose link died (before a
 /// list is read, so that `?status=` filters what is true now).
-pub fn expire_due(conn: &mut DbConnection, org_id: &str, now: DateTime<Utc>) -> Result<(), ApiError> {
+pub fn expire_due(
+    conn: &mut DbConnection,
+    org_id: &str,
+    now: DateTime<Utc>,
+) -> Result<(), ApiError> {
     for id in consents::due_to_expire(conn, org_id, now)? {
         let consent = consents::get(conn, org_id, &id)?;
         expire_if_due(conn, consent, now)?;

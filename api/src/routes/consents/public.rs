@@ -16,7 +16,9 @@ use guichet_domain::identity::{CODE_MAX_ATTEMPTS, SubjectKind, lifetimes};
 use guichet_domain::{Locale, Organization, ids, secret};
 use guichet_store::DbConnection;
 use guichet_store::repo::codes::{self, OneTimeCode};
-use guichet_store::repo::consents::{self, Consent, ConsentAccount, ConsentSettings, Invitation, Step};
+use guichet_store::repo::consents::{
+    self, Consent, ConsentAccount, ConsentSettings, Invitation, Step,
+};
 use guichet_store::repo::organizations;
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
@@ -41,7 +43,8 @@ pub const CODES_PER_LINK_PER_HOUR: u32 = 3;
 const LINK_PARAM: (&str, &str) = ("token", "The activation link's token.");
 const NOT_FOUND: &str = "Unknown, tampered or replaced link. Codes: `not_found`.";
 const GONE: &str = "The link has expired (14 days; `office` says whom to ask for a new one), or the office revoked the consent. Codes: `invitation_expired`, `consent_revoked`.";
-const ACTIVE: &str = "The consent is already active (`consent_status`). Codes: `consent_already_active`.";
+const ACTIVE: &str =
+    "The consent is already active (`consent_status`). Codes: `consent_already_active`.";
 
 /// What a public step works on.
 struct Link {
@@ -64,14 +67,21 @@ fn resolve(conn: &mut DbConnection, token: &str, now: DateTime<Utc>) -> Result<L
     if token.is_empty() || token.len() > 128 {
         return Err(ApiError::not_found());
     }
-    let invitation = consents::find_invitation(conn, &link_hash(token))?.ok_or_else(ApiError::not_found)?;
+    let invitation =
+        consents::find_invitation(conn, &link_hash(token))?.ok_or_else(ApiError::not_found)?;
     let consent = consents::get(conn, &invitation.org_id, &invitation.consent_id)?;
     let org = organizations::get(conn, &invitation.org_id)?;
     if consent.status == ConsentStatus::Revoked {
         return Err(ApiError::new(ProblemCode::ConsentRevoked)
             .detail(
-                format!("{} a révoqué cet accord : ce lien n'est plus valable.", org.name),
-                format!("{} revoked this consent: this link is no longer valid.", org.name),
+                format!(
+                    "{} a révoqué cet accord : ce lien n'est plus valable.",
+                    org.name
+                ),
+                format!(
+                    "{} revoked this consent: this link is no longer valid.",
+                    org.name
+                ),
             )
             .extension("office", office_contact(&org)));
     }
@@ -214,7 +224,14 @@ pub async fn welcome(
                         now,
                     )?;
                     consents::add_step(conn, &Step::new(consent, "link_opened", None, now))?;
-                    record_event(conn, &consent.id, &consent.org_id, "opened", CARDHOLDER, now)?;
+                    record_event(
+                        conn,
+                        &consent.id,
+                        &consent.org_id,
+                        "opened",
+                        CARDHOLDER,
+                        now,
+                    )?;
                 }
                 Ok::<_, ApiError>(())
             })?;
@@ -304,7 +321,8 @@ pub async fn send_code(
     let per_link = format!("consent_sms:{}", link.invitation.id);
     {
         let state = state.clone();
-        web::block(move || flows::limit(&state, &per_link, CODES_PER_LINK_PER_HOUR, 3600)).await??;
+        web::block(move || flows::limit(&state, &per_link, CODES_PER_LINK_PER_HOUR, 3600))
+            .await??;
     }
     flows::limit_sends(&state, &req).await?;
     let now = state.clock.now();
@@ -366,8 +384,13 @@ pub async fn send_code(
             )?;
             consents::add_step(
                 conn,
-                &Step::new(consent, "code_sent", Some(consent.mobile_masked.clone()), now)
-                    .with_message(message_id),
+                &Step::new(
+                    consent,
+                    "code_sent",
+                    Some(consent.mobile_masked.clone()),
+                    now,
+                )
+                .with_message(message_id),
             )?;
             Ok::<_, ApiError>(())
         })
@@ -472,7 +495,14 @@ pub async fn verify_code(
         let state = &*state_for;
         let mut conn = state.store.conn()?;
         let conn = &mut conn;
-        let record = flows::check_code(conn, state, Some(&link.invitation.id), SMS_PURPOSE, &code, now)?;
+        let record = flows::check_code(
+            conn,
+            state,
+            Some(&link.invitation.id),
+            SMS_PURPOSE,
+            &code,
+            now,
+        )?;
         let consent = &link.consent;
         guichet_store::transaction(conn, |conn| {
             consents::lock(conn, &consent.org_id, &consent.id)?;
@@ -517,7 +547,11 @@ pub struct ConsentCard {
     /// The card, as a payment-gateway token (never a card number; with the
     /// sandbox: `POST /v1/sandbox/card-tokens`).
     #[validate(length(min = 1, max = 128))]
-    #[schema(example = "tok_sandbox_001220308f3a9c1d2e4b5a6c7", min_length = 1, max_length = 128)]
+    #[schema(
+        example = "tok_sandbox_001220308f3a9c1d2e4b5a6c7",
+        min_length = 1,
+        max_length = 128
+    )]
     pub card_token: String,
     /// The client reference, as on the card statement (confirms the one
     /// the office entered).
@@ -583,11 +617,19 @@ fn card_refusal(code: ProblemCode) -> ApiError {
 }
 
 /// Records a refused card in the timeline (for the office).
-fn record_refusal(state: &AppState, consent: &Consent, code: &str, now: DateTime<Utc>) -> Result<(), ApiError> {
+fn record_refusal(
+    state: &AppState,
+    consent: &Consent,
+    code: &str,
+    now: DateTime<Utc>,
+) -> Result<(), ApiError> {
     let mut conn = state.store.conn()?;
     guichet_store::transaction(&mut conn, |conn| {
         consents::lock(conn, &consent.org_id, &consent.id)?;
-        consents::add_step(conn, &Step::new(consent, "card_refused", Some(code.to_owned()), now))?;
+        consents::add_step(
+            conn,
+            &Step::new(consent, "card_refused", Some(code.to_owned()), now),
+        )?;
         Ok::<_, ApiError>(())
     })
 }
@@ -879,22 +921,30 @@ pub async fn completion(
         let mut conn = state.store.conn()?;
         let conn = &mut conn;
         match outcome {
-            AuthenticationOutcome::Pending => Err(ApiError::new(ProblemCode::BankAuthenticationPending)
-                .detail(
-                    "Terminez d'abord l'authentification sur la page de votre banque.",
-                    "Finish the authentication on your bank's page first.",
-                )),
+            AuthenticationOutcome::Pending => Err(ApiError::new(
+                ProblemCode::BankAuthenticationPending,
+            )
+            .detail(
+                "Terminez d'abord l'authentification sur la page de votre banque.",
+                "Finish the authentication on your bank's page first.",
+            )),
             AuthenticationOutcome::Succeeded => {
                 let account = consents::get_account(conn, &consent.org_id, &consent.account_id)?;
                 let from = effective_from(today);
                 guichet_store::transaction(conn, |conn| {
                     consents::lock(conn, &consent.org_id, &consent.id)?;
-                    if consents::activate(conn, &consent.org_id, &consent.id, &session_id, from, now)? {
+                    if consents::activate(
+                        conn,
+                        &consent.org_id,
+                        &consent.id,
+                        &session_id,
+                        from,
+                        now,
+                    )? {
                         consents::add_step(conn, &Step::new(consent, "bank_succeeded", None, now))?;
-                        let email = consent
-                            .email
-                            .clone()
-                            .ok_or_else(|| ApiError::internal("an active consent without its e-mail"))?;
+                        let email = consent.email.clone().ok_or_else(|| {
+                            ApiError::internal("an active consent without its e-mail")
+                        })?;
                         let message_id = notify::queue_returning_id(
                             conn,
                             &state.outbox_key(),
@@ -920,7 +970,14 @@ pub async fn completion(
                             )
                             .with_message(message_id),
                         )?;
-                        record_event(conn, &consent.id, &consent.org_id, "activated", CARDHOLDER, now)?;
+                        record_event(
+                            conn,
+                            &consent.id,
+                            &consent.org_id,
+                            "activated",
+                            CARDHOLDER,
+                            now,
+                        )?;
                     }
                     Ok::<_, ApiError>(())
                 })?;
@@ -968,9 +1025,21 @@ pub async fn completion(
                     }
                     consents::add_step(
                         conn,
-                        &Step::new(consent, "bank_failed", Some(reason.as_str().to_owned()), now),
+                        &Step::new(
+                            consent,
+                            "bank_failed",
+                            Some(reason.as_str().to_owned()),
+                            now,
+                        ),
                     )?;
-                    record_event(conn, &consent.id, &consent.org_id, "failed", CARDHOLDER, now)?;
+                    record_event(
+                        conn,
+                        &consent.id,
+                        &consent.org_id,
+                        "failed",
+                        CARDHOLDER,
+                        now,
+                    )?;
                     issue_step_token(conn, state, &link, now)
                 })?;
                 Ok(Completed::Failed(bank_failure(reason, &link.org, step)))

@@ -19,13 +19,17 @@ use crate::edge::json::Json;
 use crate::problem::{ApiError, Problem, ProblemCode};
 use crate::state::AppState;
 
-const NOT_SERVED: &str = "No such session, or not served (the payment gateway is not the sandbox). Codes: `not_found`.";
+const NOT_SERVED: &str =
+    "No such session, or not served (the payment gateway is not the sandbox). Codes: `not_found`.";
 
 /// The outcomes, with the page's labels.
 const OUTCOMES: [(&str, &str); 6] = [
     ("succeeded", "Authentifier (succès)"),
     ("online_payments_disabled", "Carte sans paiements en ligne"),
-    ("card_blocked", "Carte bloquée temporairement dans l'app bancaire"),
+    (
+        "card_blocked",
+        "Carte bloquée temporairement dans l'app bancaire",
+    ),
     ("card_not_activated", "Carte neuve pas encore activée"),
     ("wrong_data", "Données ou code PIN incorrects"),
     ("technical_error", "Erreur technique"),
@@ -66,7 +70,9 @@ pub async fn page(
     let buttons: String = OUTCOMES
         .iter()
         .map(|(name, label)| {
-            format!("<p><button type=\"button\" onclick=\"answer('{name}')\">{label}</button></p>\n")
+            format!(
+                "<p><button type=\"button\" onclick=\"answer('{name}')\">{label}</button></p>\n"
+            )
         })
         .collect();
     let state_line = match &session.outcome {

@@ -410,7 +410,9 @@ impl Template {
             } => {
                 if fr {
                     (
-                        format!("{org_name} : activez le partage de vos relevés de carte de crédit"),
+                        format!(
+                            "{org_name} : activez le partage de vos relevés de carte de crédit"
+                        ),
                         format!(
                             "Bonjour {cardholder_name},\n\n{org_name} a commandé pour {company_name} le partage de vos relevés de carte de crédit. Pour l'activer :\n\n1. Ouvrez le lien d'activation ci-dessous (page de bienvenue).\n2. Saisissez le code reçu par SMS.\n3. Saisissez les détails de votre carte de crédit, confirmez votre référence client et acceptez les conditions.\n4. Confirmez auprès de votre banque avec votre carte et votre lecteur de carte.\n\nAyez sous la main : votre téléphone mobile, votre carte de crédit, votre relevé de carte de crédit (il porte votre référence client) et votre lecteur de carte bancaire.\n\nLes étapes en vidéo : {video_url}\n\nLien d'activation (valable jusqu'au {expires_at}, soit 14 jours) :\n{link}\n"
                         ),
@@ -426,7 +428,9 @@ impl Template {
             }
             Template::ConsentCode { org_name, code } => {
                 let body = if fr {
-                    format!("{org_name} : votre code de vérification est {code}. Valable 10 minutes.")
+                    format!(
+                        "{org_name} : votre code de vérification est {code}. Valable 10 minutes."
+                    )
                 } else {
                     format!("{org_name}: your verification code is {code}. Valid for 10 minutes.")
                 };

@@ -715,7 +715,11 @@ pub fn add_step(conn: &mut DbConnection, s: &Step) -> Result<(), StoreError> {
 }
 
 /// The consent's timeline, oldest first.
-pub fn steps(conn: &mut DbConnection, org_id: &str, consent_id: &str) -> Result<Vec<Step>, StoreError> {
+pub fn steps(
+    conn: &mut DbConnection,
+    org_id: &str,
+    consent_id: &str,
+) -> Result<Vec<Step>, StoreError> {
     Ok(consent_steps::table
         .filter(consent_steps::org_id.eq(org_id))
         .filter(consent_steps::consent_id.eq(consent_id))
@@ -729,9 +733,15 @@ pub fn steps(conn: &mut DbConnection, org_id: &str, consent_id: &str) -> Result<
             consent_steps::message_id,
             consent_steps::at,
         ))
-        .load::<(String, String, String, String, Option<String>, Option<String>, NaiveDateTime)>(
-            conn,
-        )?
+        .load::<(
+            String,
+            String,
+            String,
+            String,
+            Option<String>,
+            Option<String>,
+            NaiveDateTime,
+        )>(conn)?
         .into_iter()
         .map(|r| Step {
             id: r.0,

@@ -120,16 +120,16 @@ pub fn delete_with_data(
 ) -> Result<bool, StoreError> {
     use crate::schema::events;
     use crate::schema::{
-        consent_accounts, consent_invitations, consent_settings, consent_steps, consents,
-        sandbox_sca_sessions,
-    };
-    use crate::schema::{
         account_entries, accounts, adjustments, api_keys, cards, charges, contact_changes,
         contact_channels, creditor_settings, customers, idempotency_keys, instalments,
         login_throttles, mandate_documents, mandate_signatures, mandates, one_time_codes, orders,
         outbox, outbox_attachments, payment_settings, refresh_tokens, refund_parts, refunds,
         sandbox_ledger, security_events, sepa_collections, sessions, staff_users, webhook_attempts,
         webhook_deliveries, webhook_endpoints,
+    };
+    use crate::schema::{
+        consent_accounts, consent_invitations, consent_settings, consent_steps, consents,
+        sandbox_sca_sessions,
     };
     crate::tx::transaction(conn, |conn| {
         let exists: i64 = organizations::table
