@@ -1115,3 +1115,58 @@ fn templates_inform_the_client_and_the_cardholder() {
         .send()
         .assert_problem(400, "invalid_parameter");
 }
+
+#[test]
+fn an_order_with_an_idempotency_key_is_made_once() {
+    let app = TestApp::spawn();
+    let office = office(&app, "cons-idem");
+    let body = json!({"account_id": office.account, "cardholder_name": "Anne Martin",
+                      "email": "anne@cons-idem.example", "mobile": "+32470123467", "language": "fr"});
+    let send = |body: &Value, key: &str| {
+        app.request("POST", "/v1/admin/consents")
+            .bearer(&office.org.admin)
+            .header("idempotency-key", key)
+            .json(body)
+            .send()
+    };
+    let barrier = Barrier::new(20);
+    let answers: Vec<Response> = std::thread::scope(|scope| {
+        let handles: Vec<_> = (0..20)
+            .map(|_| {
+                scope.spawn(|| {
+                    barrier.wait();
+                    send(&body, "order-anne-1")
+                })
+            })
+            .collect();
+        handles.into_iter().map(|h| h.join().unwrap()).collect()
+    });
+    let created: Vec<&Response> = answers.iter().filter(|r| r.status == 201).collect();
+    assert!(!created.is_empty());
+    for r in &answers {
+        assert!(
+            r.status == 201 || (r.status == 409 && r.json()["code"] == "idempotency_key_in_use"),
+            "{}",
+            r.text()
+        );
+    }
+    let ids: std::collections::HashSet<String> = created
+        .iter()
+        .map(|r| r.json()["id"].as_str().unwrap().to_owned())
+        .collect();
+    assert_eq!(ids.len(), 1, "one consent");
+    let replay = send(&body, "order-anne-1");
+    assert_eq!(replay.status, 201);
+    assert_eq!(replay.header("idempotent-replayed"), Some("true"));
+    assert_eq!(replay.json()["id"], created[0].json()["id"]);
+    let mut other = body.clone();
+    other["mobile"] = json!("+32470999999");
+    send(&other, "order-anne-1").assert_problem(422, "idempotency_key_reused");
+    let list = admin_get(&app, &office.org, "/v1/admin/consents");
+    assert_eq!(list["data"].as_array().unwrap().len(), 1);
+    assert_eq!(
+        app.messages_now("anne@cons-idem.example").len(),
+        1,
+        "one invitation"
+    );
+}

@@ -3,7 +3,8 @@
 //! the contacts and sending a new link, revoking it, the two texts to send
 //! the client and the cardholder, and the organization's settings.
 
-use actix_web::{HttpResponse, get, patch, post, put, web};
+use actix_web::http::StatusCode;
+use actix_web::{HttpRequest, HttpResponse, get, patch, post, put, web};
 use chrono::{DateTime, Utc};
 use guichet_domain::consent::{ConsentStatus, OfficeTemplate, TemplateValues, invitation_lifetime};
 use guichet_domain::contact::{Email, Msisdn};
@@ -14,6 +15,7 @@ use guichet_store::repo::consents::{
 use guichet_store::repo::organizations;
 use guichet_store::{DbConnection, StoreError};
 use serde::{Deserialize, Serialize};
+use sha2::{Digest, Sha256};
 use utoipa::{IntoParams, ToSchema};
 use validator::Validate;
 
@@ -21,11 +23,13 @@ use super::{
     ConsentAccountView, ConsentView, activation_link, actor_of, expire_due, expire_if_due,
     link_hash, record_event, view,
 };
-use crate::auth::{AdminPrincipal, StaffPrincipal};
+use crate::auth::{AdminPrincipal, StaffActor, StaffPrincipal};
 use crate::edge::json::Json;
+use crate::faults::FaultPoint;
 use crate::notify::{self, Channel, Template};
 use crate::problem::{ApiError, Problem, ProblemCode};
 use crate::routes::admin::{AUTH_FAILURES, Page, ROLE_FAILURE, next_cursor, status_filter};
+use crate::routes::idempotency::{self, Begun, Committed};
 use crate::state::AppState;
 
 const NOT_FOUND: &str = "No such consent in your organization. Codes: `not_found`.";
@@ -454,26 +458,34 @@ fn send_invitation(
 /// what to have at hand (mobile phone, credit card, the statement with the
 /// client reference, card reader), the explainer video and the activation
 /// link, valid 14 days. The link's token (256 random bits) is stored only
-/// as a hash. Records `consent.invitation_sent`.
+/// as a hash. Records `consent.invitation_sent`. An optional
+/// `Idempotency-Key` makes a retried order give the first answer instead
+/// of a second consent and a second e-mail.
 #[utoipa::path(
     operation_id = "createConsent",
     tag = "consents",
     security(("bearer" = [])),
     extensions(("x-api-key" = json!(true))),
+    params(
+        ("Idempotency-Key" = Option<String>, Header, description = "Optional: 1 to 255 visible ASCII characters, scoped to the staff member or API key; the same key and body replay the first answer for 24 hours (one consent, one invitation)."),
+    ),
     request_body = NewConsent,
     responses(
-        (status = 201, description = "The consent, `invitation_sent`.", body = ConsentView,
+        (status = 201, description = "The consent, `invitation_sent` (also the replay of a first answer, with `Idempotent-Replayed: true`).", body = ConsentView,
             headers(("Location" = String, description = "`/v1/admin/consents/{id}`."))),
-        (status = 400, description = "Codes: `malformed_json`, `unknown_field`, `invalid_field` (an invalid e-mail, a mobile not in E.164, an unknown language).", body = Problem, content_type = "application/problem+json"),
+        (status = 400, description = "Codes: `malformed_json`, `unknown_field`, `invalid_field` (an invalid e-mail, a mobile not in E.164, an unknown language), `invalid_parameter` (a malformed `Idempotency-Key`).", body = Problem, content_type = "application/problem+json"),
         (status = 401, description = AUTH_FAILURES, body = Problem, content_type = "application/problem+json"),
         (status = 403, description = ROLE_FAILURE, body = Problem, content_type = "application/problem+json"),
         (status = 404, description = "No such client account in your organization. Codes: `not_found`.", body = Problem, content_type = "application/problem+json"),
-        (status = 409, description = "Codes: `consent_settings_missing`.", body = Problem, content_type = "application/problem+json"),
+        (status = 409, description = "Codes: `consent_settings_missing`, `idempotency_key_in_use` (another request with this key may still be running: retry after `Retry-After` seconds).", body = Problem, content_type = "application/problem+json",
+            headers(("Retry-After" = u32, description = "With `idempotency_key_in_use`: whole seconds until the key's lock ends."))),
         (status = 415, description = "Codes: `unsupported_media_type`.", body = Problem, content_type = "application/problem+json"),
+        (status = 422, description = "Codes: `idempotency_key_reused` (this key was used with another order).", body = Problem, content_type = "application/problem+json"),
     ),
 )]
 #[post("")]
 pub async fn create(
+    req: HttpRequest,
     principal: StaffPrincipal,
     state: web::Data<AppState>,
     body: Json<NewConsent>,
@@ -481,9 +493,26 @@ pub async fn create(
     let body = body.0;
     let email = parse_email(&body.email)?;
     let mobile = parse_mobile(&body.mobile)?;
+    let key = idempotency::optional_key(&req)?;
     let now = state.clock.now();
+    let mut ticket = None;
+    if let Some(key) = key {
+        let scope = match &principal.actor {
+            StaffActor::Staff { id, .. } | StaffActor::ApiKey { id } => {
+                format!("consent-order:{id}")
+            }
+        };
+        let hash = order_hash(&body, &email, &mobile);
+        match idempotency::begin(&state, scope, key, hash, now).await? {
+            // A first attempt that never answered committed nothing: the
+            // consent commits with its answer.
+            Begun::Fresh(t) | Begun::Resumed(t) => ticket = Some(t),
+            Begun::Replay(replay) => return Ok(replay.respond(|_| {})),
+        }
+    }
     let state_for = state.clone();
-    let view = web::block(move || {
+    let ticket_for = ticket.clone();
+    let outcome = web::block(move || {
         let state = &*state_for;
         let mut conn = state.store.conn()?;
         let conn = &mut conn;
@@ -508,26 +537,70 @@ pub async fn create(
             created_at: now,
             updated_at: now,
         };
-        guichet_store::transaction(conn, |conn| {
-            consents::insert(conn, &consent)?;
-            send_invitation(
-                conn,
-                state,
-                &consent,
-                &account,
-                &settings,
-                &org.name,
-                actor_of(&principal),
-                now,
-            )
-        })?;
-        let consent = consents::get(conn, &principal.org_id, &consent.id)?;
-        view(conn, &consent)
+        idempotency::commit(
+            conn,
+            state,
+            FaultPoint::ConsentOrder,
+            ticket_for.as_ref(),
+            StatusCode::CREATED,
+            |conn| {
+                consents::insert(conn, &consent)?;
+                send_invitation(
+                    conn,
+                    state,
+                    &consent,
+                    &account,
+                    &settings,
+                    &org.name,
+                    actor_of(&principal),
+                    now,
+                )?;
+                let consent = consents::get(conn, &principal.org_id, &consent.id)?;
+                let view = view(conn, &consent)?;
+                serde_json::to_string(&view).map_err(|e| ApiError::internal(e.to_string()))
+            },
+        )
     })
-    .await??;
-    Ok(HttpResponse::Created()
-        .insert_header(("Location", format!("/v1/admin/consents/{}", view.id)))
-        .json(view))
+    .await?;
+    match outcome {
+        Ok(Committed::Done(json)) => {
+            let id = serde_json::from_str::<serde_json::Value>(&json)
+                .ok()
+                .and_then(|v| v["id"].as_str().map(str::to_owned))
+                .unwrap_or_default();
+            Ok(HttpResponse::Created()
+                .insert_header(("Location", format!("/v1/admin/consents/{id}")))
+                .content_type("application/json")
+                .body(json))
+        }
+        Ok(Committed::Replay(replay)) => Ok(replay.respond(|_| {})),
+        // A refusal stored nothing: the key may be used again, unless
+        // another attempt with it answered meanwhile.
+        Err(refused) => match ticket {
+            Some(ticket) => match idempotency::release(&state, ticket).await {
+                Some(replay) => Ok(replay.respond(|_| {})),
+                None => Err(refused),
+            },
+            None => Err(refused),
+        },
+    }
+}
+
+/// What an order's `Idempotency-Key` is bound to.
+fn order_hash(body: &NewConsent, email: &Email, mobile: &Msisdn) -> String {
+    let mut hasher = Sha256::new();
+    for part in [
+        "consent-order",
+        body.account_id.as_str(),
+        body.cardholder_name.trim(),
+        email.as_str(),
+        mobile.as_str(),
+        body.language.as_str(),
+    ] {
+        hasher.update(part.as_bytes());
+        hasher.update(b"\0");
+    }
+    hex::encode(hasher.finalize())
 }
 
 // ------------------------------------------------------------------ track
