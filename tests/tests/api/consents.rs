@@ -402,7 +402,19 @@ fn the_cardholder_activates_and_the_contacts_are_erased() {
     let office = office(&app, "cons-flow");
     let email = "anne.martin@cons-flow.example";
     let mobile = "+32470123467";
-    let created = order(&app, &office, email, mobile);
+    // Ordered with an idempotency key: its stored answer holds the
+    // contacts too, until they are erased.
+    let res = app
+        .request("POST", "/v1/admin/consents")
+        .bearer(&office.org.admin)
+        .header("idempotency-key", "order-anne")
+        .json(
+            &json!({"account_id": office.account, "cardholder_name": "Anne Martin",
+                      "email": email, "mobile": mobile, "language": "fr"}),
+        )
+        .send();
+    assert_eq!(res.status, 201, "{}", res.text());
+    let created = res.json();
     let id = created["id"].as_str().unwrap().to_owned();
     let token = link(&app, email, 1);
 
@@ -522,6 +534,19 @@ fn the_cardholder_activates_and_the_contacts_are_erased() {
         ]
     );
     assert_no_trace(&app, &[email, mobile]);
+    // The order's key still replays its answer, with the contacts erased.
+    let replay = app
+        .request("POST", "/v1/admin/consents")
+        .bearer(&office.org.admin)
+        .header("idempotency-key", "order-anne")
+        .json(
+            &json!({"account_id": office.account, "cardholder_name": "Anne Martin",
+                      "email": email, "mobile": mobile, "language": "fr"}),
+        )
+        .send();
+    assert_eq!(replay.status, 201, "{}", replay.text());
+    assert_eq!(replay.json()["id"], created["id"]);
+    assert_eq!(replay.json()["email"], Value::Null);
 
     assert_eq!(
         sorted_types(&app, &office.org.id),
@@ -593,6 +618,7 @@ fn assert_no_trace(app: &TestApp, secrets: &[&str]) {
                 "events",
                 "one_time_codes",
                 "webhook_deliveries",
+                "idempotency_keys",
             ] {
                 let rows: Vec<Text> =
                     diesel::sql_query(format!("SELECT row_to_json(x)::text AS t FROM {table} x"))

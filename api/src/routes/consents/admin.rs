@@ -499,7 +499,7 @@ pub async fn create(
     if let Some(key) = key {
         let scope = match &principal.actor {
             StaffActor::Staff { id, .. } | StaffActor::ApiKey { id } => {
-                format!("consent-order:{id}")
+                format!("{}{id}", consents::ORDER_SCOPE_PREFIX)
             }
         };
         let hash = order_hash(&body, &email, &mobile);

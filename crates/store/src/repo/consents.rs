@@ -12,7 +12,8 @@ use super::{from_db_time, opt_from_db_time, to_db_time};
 use crate::db::DbConnection;
 use crate::error::StoreError;
 use crate::schema::{
-    consent_accounts, consent_invitations, consent_settings, consent_steps, consents, outbox,
+    consent_accounts, consent_invitations, consent_settings, consent_steps, consents,
+    idempotency_keys, outbox,
 };
 
 /// What an organization's invitations show and link to.
@@ -497,6 +498,35 @@ pub fn erase_contacts(
         ))
         .execute(conn)?;
     add_step(conn, &Step::new(consent, CONTACTS_ERASED, None, now))?;
+    // The answer an order's idempotency key replays holds the contacts of
+    // the order: it keeps its shape with them erased.
+    let stored: Vec<(String, String, Option<String>)> = idempotency_keys::table
+        .filter(idempotency_keys::scope.like(format!("{ORDER_SCOPE_PREFIX}%")))
+        .filter(idempotency_keys::response.like(format!("%\"id\":\"{id}\"%")))
+        .select((
+            idempotency_keys::scope,
+            idempotency_keys::key,
+            idempotency_keys::response,
+        ))
+        .load(conn)?;
+    for (scope, key, response) in stored {
+        let Some(Ok(mut answer)) = response.map(|r| serde_json::from_str::<serde_json::Value>(&r))
+        else {
+            continue;
+        };
+        if answer["id"] != id {
+            continue;
+        }
+        answer["email"] = serde_json::Value::Null;
+        answer["mobile"] = serde_json::Value::Null;
+        diesel::update(
+            idempotency_keys::table
+                .filter(idempotency_keys::scope.eq(&scope))
+                .filter(idempotency_keys::key.eq(&key)),
+        )
+        .set(idempotency_keys::response.eq(answer.to_string()))
+        .execute(conn)?;
+    }
     diesel::update(consent_invitations::table.filter(consent_invitations::consent_id.eq(id)))
         .set(consent_invitations::email.eq(None::<String>))
         .execute(conn)?;
@@ -524,6 +554,10 @@ pub fn erase_contacts(
         .execute(conn)?;
     Ok(())
 }
+
+/// The idempotency scope of consent orders (`consent-order:<staff or API
+/// key id>`): their stored answers hold the contacts, erased with them.
+pub const ORDER_SCOPE_PREFIX: &str = "consent-order:";
 
 /// The step of the confirmation message (its `message_id`).
 pub const CONFIRMATION_SENT: &str = "confirmation_sent";
