@@ -21,6 +21,8 @@ pub enum FaultPoint {
     /// `POST /v1/me/schedules/{id}/regularization`: the settled charge and
     /// the plan applied to the schedule.
     Regularization,
+    /// `POST /v1/admin/consents`: the consent, its invitation and its answer.
+    ConsentOrder,
 }
 
 impl FaultPoint {
@@ -29,6 +31,7 @@ impl FaultPoint {
         FaultPoint::AccountCharge,
         FaultPoint::MandateSignature,
         FaultPoint::Regularization,
+        FaultPoint::ConsentOrder,
     ];
 
     /// The name given on the command line.
@@ -37,6 +40,7 @@ impl FaultPoint {
             FaultPoint::AccountCharge => "account_charge",
             FaultPoint::MandateSignature => "mandate_signature",
             FaultPoint::Regularization => "regularization",
+            FaultPoint::ConsentOrder => "consent_order",
         }
     }
 }

@@ -51,6 +51,7 @@ regularization, SEPA mandates, autopay. Errors are RFC 9457 problem details \
         (name = "webhooks", description = "Webhook endpoints: where the organization's events are sent, signed the Standard Webhooks way; their delivery log, test pings and redeliveries (admin token or API key)."),
         (name = "schedules", description = "The customer's instalment schedules: card change, regularization, contact channels (customer token)."),
         (name = "webhooks", description = "The events Guichet sends to a business's webhook endpoints, one per type (the same JSON as `GET /v1/admin/events/{id}`)."),
+        (name = "consents", description = "Consent invitations: the business orders a service for a client account and tracks it (staff token or API key); the cardholder activates it alone by link (public, by the link's token)."),
         (name = "sandbox", description = "The built-in sandbox payment gateway: tokenization of test cards, and its ledger of the charges and refunds it received (served only when the sandbox is the gateway)."),
     ),
 )]

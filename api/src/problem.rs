@@ -208,6 +208,38 @@ problem_codes! {
     NoCollections = ("no_collections", 404, "Aucun prélèvement ce jour-là", "No collections that day"),
     /// Only a presented collection can receive the bank's result.
     CollectionNotPresented = ("collection_not_presented", 409, "Prélèvement non présenté", "Collection not presented"),
+    /// The organization has not set its consent settings (activation page, video, terms).
+    ConsentSettingsMissing = ("consent_settings_missing", 409, "Paramètres des invitations manquants", "Consent settings missing"),
+    /// Another client account of the organization has this client reference.
+    ClientReferenceTaken = ("client_reference_taken", 409, "Référence client déjà utilisée", "Client reference taken"),
+    /// The consent is active or revoked: its contacts cannot be edited nor a new invitation sent.
+    ConsentNotReinvitable = ("consent_not_reinvitable", 409, "Invitation impossible dans cet état", "Consent cannot be invited again"),
+    /// The consent is already revoked.
+    ConsentAlreadyRevoked = ("consent_already_revoked", 409, "Accord déjà révoqué", "Consent already revoked"),
+    /// The consent is already active: the link has served.
+    ConsentAlreadyActive = ("consent_already_active", 409, "Service déjà activé", "Consent already active"),
+    /// The activation link has expired (14 days); the office can send a new one.
+    InvitationExpired = ("invitation_expired", 410, "Lien d'activation expiré", "Activation link expired"),
+    /// The consent was revoked by the office.
+    ConsentRevoked = ("consent_revoked", 410, "Accord révoqué", "Consent revoked"),
+    /// An earlier step of the activation is missing (the SMS code first), or its step token is spent or expired.
+    StepNotCompleted = ("step_not_completed", 403, "Étape précédente non terminée", "Previous step not completed"),
+    /// The bank step has not started: confirm the card first.
+    BankStepNotStarted = ("bank_step_not_started", 409, "Étape bancaire non commencée", "Bank step not started"),
+    /// The cardholder has not finished on the bank's page yet.
+    BankAuthenticationPending = ("bank_authentication_pending", 409, "Authentification bancaire en attente", "Bank authentication pending"),
+    /// The bank did not authenticate the cardholder; `reason` says what to check.
+    BankAuthenticationFailed = ("bank_authentication_failed", 422, "Authentification bancaire échouée", "Bank authentication failed"),
+    /// The card does not match the client reference the office ordered for.
+    CardReferenceMismatch = ("card_reference_mismatch", 422, "La carte ne correspond pas à la référence client", "Card does not match the client reference"),
+    /// A debit card: the service needs a credit card.
+    CardNotCredit = ("card_not_credit", 422, "Ce n'est pas une carte de crédit", "Not a credit card"),
+    /// The client reference confirmed is not the one the office entered.
+    ClientReferenceMismatch = ("client_reference_mismatch", 422, "Référence client différente", "Client reference mismatch"),
+    /// The terms were not accepted, or not in their current version.
+    TermsNotAccepted = ("terms_not_accepted", 422, "Conditions non acceptées", "Terms not accepted"),
+    /// The sandbox issuer's session was already answered.
+    ScaAlreadyDecided = ("sca_already_decided", 409, "Authentification déjà terminée", "Authentication already finished"),
     /// An unexpected error; quote the request id to support.
     /// A value breaks a rule of the field beyond its type and length (see
     /// `errors`; e.g. a webhook URL that is not `https://`).

@@ -269,6 +269,20 @@ fn the_readme_sessions_work_on_every_start_of_the_demo() {
                 announced(block),
                 "start {run}: the refusals differ from those the README announces\n{block}\n--- output\n{output}"
             );
+            if block.contains("/v1/consents/") {
+                // The consent ends active, and the office's last view shows
+                // the contacts erased.
+                let last = output
+                    .lines()
+                    .rev()
+                    .find(|l| !l.trim().is_empty())
+                    .unwrap_or("");
+                assert!(
+                    last.contains("\"status\":\"active\"")
+                        && last.contains("\"contacts_erased\":true"),
+                    "start {run}: the consent session did not end active and erased\n--- output\n{output}"
+                );
+            }
         }
         stop(&mut server);
     }

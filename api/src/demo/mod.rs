@@ -8,9 +8,13 @@
 //! - `fractio` ([`lender`]): a buy-now-pay-later lender whose customers hold
 //!   schedules in every state;
 //! - `gerance` ([`property`]): a property manager collecting rent by SEPA
-//!   direct debit, with a tenant holding two accounts.
+//!   direct debit, with a tenant holding two accounts;
+//! - `fiduciaire` ([`office`]): an accounting office ordering the sharing
+//!   of its clients' credit-card statements, with one consent in each
+//!   status.
 
 pub mod lender;
+pub mod office;
 pub mod property;
 
 use std::sync::Arc;
@@ -49,7 +53,7 @@ pub struct DemoOrganization {
 
 /// The slugs `--demo` owns: their organizations are deleted and created
 /// again at each start.
-pub const DEMO_SLUGS: [&str; 3] = [DEMO_SLUG, lender::SLUG, property::SLUG];
+pub const DEMO_SLUGS: [&str; 4] = [DEMO_SLUG, lender::SLUG, property::SLUG, office::SLUG];
 
 /// What the demo contains, to print for the person trying it.
 #[derive(Debug, Clone)]
@@ -200,8 +204,9 @@ pub fn seed(
     };
     let (lender, lender_created) = lender::seed(conn, clock, secret_key)?;
     let (property, property_created) = property::seed(conn, secret_key, now)?;
+    let (office, office_created) = office::seed(conn, secret_key, now)?;
     Ok(DemoSummary {
-        created: created || lender_created || property_created,
+        created: created || lender_created || property_created || office_created,
         reset,
         organizations: vec![
             DemoOrganization {
@@ -221,6 +226,12 @@ pub fn seed(
                 name: property.name,
                 what: "a property manager: SEPA direct-debit mandates signed by one-time code",
                 accounts: property::accounts(),
+            },
+            DemoOrganization {
+                slug: office.slug.as_str().to_owned(),
+                name: office.name,
+                what: "an accounting office: consent invitations in every status (seed 001)",
+                accounts: office::accounts(),
             },
         ],
         activation,

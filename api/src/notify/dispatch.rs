@@ -278,7 +278,17 @@ impl Dispatcher {
                     .conn()
                     .map_err(|e| e.to_string())
                     .and_then(|mut conn| {
-                        outbox::mark_sent(&mut conn, &message.id, now).map_err(|e| e.to_string())
+                        // A consent's confirmation sent: its e-mail address and
+                        // mobile number are erased in the same transaction.
+                        guichet_store::transaction(&mut conn, |conn| {
+                            outbox::mark_sent(conn, &message.id, now)?;
+                            guichet_store::repo::consents::erase_contacts_after(
+                                conn,
+                                &message.id,
+                                now,
+                            )
+                        })
+                        .map_err(|e| e.to_string())
                     });
                 if let Err(error) = saved {
                     tracing::warn!(

@@ -5,5 +5,6 @@
 pub mod dispatch;
 
 pub use guichet_jobs::notify::{
-    Channel, OutboxKey, Template, queue, queue_sealed, queue_with_attachments, templates,
+    Channel, OutboxKey, Template, queue, queue_returning_id, queue_sealed, queue_with_attachments,
+    templates,
 };

@@ -142,3 +142,68 @@ pub enum DatabaseBackend {
     Sqlite,
     Postgres,
 }
+
+/// A consent's status.
+#[derive(ToSchema)]
+#[schema(rename_all = "snake_case")]
+pub enum ConsentStatus {
+    InvitationSent,
+    Opened,
+    CodeSent,
+    CodeVerified,
+    AwaitingBank,
+    Active,
+    Failed,
+    Expired,
+    Revoked,
+}
+
+/// A step of a consent's timeline.
+#[derive(ToSchema)]
+#[schema(rename_all = "snake_case")]
+pub enum ConsentStep {
+    InvitationSent,
+    LinkOpened,
+    CodeSent,
+    CodeVerified,
+    CardRefused,
+    BankStarted,
+    BankSucceeded,
+    BankFailed,
+    ConfirmationSent,
+    ContactsErased,
+    ContactsEdited,
+    Expired,
+    Revoked,
+}
+
+/// Why the bank did not authenticate the cardholder.
+#[derive(ToSchema)]
+#[schema(rename_all = "snake_case")]
+pub enum BankFailure {
+    OnlinePaymentsDisabled,
+    CardBlocked,
+    CardNotActivated,
+    WrongData,
+    TechnicalError,
+}
+
+/// The answers of the sandbox issuer's page.
+#[derive(ToSchema)]
+#[schema(rename_all = "snake_case")]
+pub enum ScaOutcome {
+    Succeeded,
+    OnlinePaymentsDisabled,
+    CardBlocked,
+    CardNotActivated,
+    WrongData,
+    TechnicalError,
+}
+
+/// A consent template for the office.
+#[derive(ToSchema)]
+#[schema(rename_all = "snake_case")]
+pub enum ConsentTemplateName {
+    InformClient,
+    InformCardholder,
+}

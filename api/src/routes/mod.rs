@@ -3,6 +3,7 @@
 
 pub mod admin;
 pub mod auth;
+pub mod consents;
 pub mod enums;
 pub mod events;
 pub mod health;
@@ -24,6 +25,7 @@ pub fn configure(cfg: &mut ServiceConfig) {
     // the deeper /v1/me/... routes go before scope("/v1/me").
     cfg.service(admin::webhooks::deliveries::redeliver)
         .configure(sepa::configure)
+        .configure(consents::configure)
         .configure(schedules::configure)
         .configure(sandbox::configure)
         .service(health::healthz)

@@ -13,12 +13,20 @@ pub enum Actor {
     Staff,
     /// The business's server, with an API key.
     ApiKey,
-    /// Guichet itself: a background job.
+    /// Guichet itself: a background job, or time (an expiry).
     System,
+    /// A cardholder following a consent invitation's link (no account).
+    Cardholder,
 }
 
 impl Actor {
-    pub const ALL: [Actor; 4] = [Actor::Customer, Actor::Staff, Actor::ApiKey, Actor::System];
+    pub const ALL: [Actor; 5] = [
+        Actor::Customer,
+        Actor::Staff,
+        Actor::ApiKey,
+        Actor::System,
+        Actor::Cardholder,
+    ];
 
     pub fn as_str(self) -> &'static str {
         match self {
@@ -26,6 +34,7 @@ impl Actor {
             Actor::Staff => "staff",
             Actor::ApiKey => "api_key",
             Actor::System => "system",
+            Actor::Cardholder => "cardholder",
         }
     }
 }
@@ -114,6 +123,18 @@ catalogue! {
         "The bank paid a presented SEPA collection."),
     CollectionRejected = ("collection.rejected", "collection",
         "The bank rejected a presented SEPA collection; its amount is owed again."),
+    ConsentInvitationSent = ("consent.invitation_sent", "consent",
+        "A consent was ordered, or a new invitation sent: the cardholder has a new activation link."),
+    ConsentOpened = ("consent.opened", "consent",
+        "The cardholder opened the activation link for the first time."),
+    ConsentActivated = ("consent.activated", "consent",
+        "The bank authenticated the cardholder: the consent is active from `effective_from`."),
+    ConsentFailed = ("consent.failed", "consent",
+        "The card or bank step failed (`failure_reason`); the cardholder may retry while the link is valid."),
+    ConsentExpired = ("consent.expired", "consent",
+        "The activation link expired before the consent was active."),
+    ConsentRevoked = ("consent.revoked", "consent",
+        "The office revoked the consent."),
 }
 
 impl std::fmt::Display for EventType {
@@ -169,6 +190,6 @@ mod tests {
     #[test]
     fn actors_have_stable_names() {
         let names: Vec<&str> = Actor::ALL.iter().map(|a| a.as_str()).collect();
-        assert_eq!(names, ["customer", "staff", "api_key", "system"]);
+        assert_eq!(names, ["customer", "staff", "api_key", "system", "cardholder"]);
     }
 }

@@ -405,6 +405,67 @@ impl GatewayError {
 /// `None` when it never received it, else the outcome it recorded.
 pub type Lookup<T> = Option<Result<T, GatewayError>>;
 
+/// A strong-authentication session opened at the card's issuer (3-D Secure
+/// style): the cardholder is sent to `redirect_url`, and the outcome is
+/// then asked of the gateway ([`PaymentGateway::authentication_outcome`]),
+/// never read from the redirect.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AuthenticationSession {
+    /// The gateway's session reference.
+    pub id: String,
+    /// The issuer's page the cardholder authenticates on.
+    pub redirect_url: String,
+}
+
+/// Why the issuer did not authenticate the cardholder, as far as it says.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum AuthenticationFailure {
+    /// The card does not allow online payments.
+    OnlinePaymentsDisabled,
+    /// The cardholder blocked the card temporarily in their banking app.
+    CardBlocked,
+    /// A new card not yet used once (at a cash machine or a shop).
+    CardNotActivated,
+    /// Wrong data or PIN.
+    WrongData,
+    /// A technical error at the issuer.
+    TechnicalError,
+}
+
+impl AuthenticationFailure {
+    pub const ALL: [AuthenticationFailure; 5] = [
+        AuthenticationFailure::OnlinePaymentsDisabled,
+        AuthenticationFailure::CardBlocked,
+        AuthenticationFailure::CardNotActivated,
+        AuthenticationFailure::WrongData,
+        AuthenticationFailure::TechnicalError,
+    ];
+
+    /// The stable snake_case name.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            AuthenticationFailure::OnlinePaymentsDisabled => "online_payments_disabled",
+            AuthenticationFailure::CardBlocked => "card_blocked",
+            AuthenticationFailure::CardNotActivated => "card_not_activated",
+            AuthenticationFailure::WrongData => "wrong_data",
+            AuthenticationFailure::TechnicalError => "technical_error",
+        }
+    }
+
+    pub fn parse(s: &str) -> Option<Self> {
+        Self::ALL.into_iter().find(|f| f.as_str() == s)
+    }
+}
+
+/// What the issuer decided in a strong-authentication session.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum AuthenticationOutcome {
+    /// The cardholder has not finished on the issuer's page.
+    Pending,
+    Succeeded,
+    Failed(AuthenticationFailure),
+}
+
 /// A payment service provider, as Guichet uses it. Implementations must be
 /// idempotent on `idempotency_key`: the same key returns the same outcome
 /// and never moves money twice.
@@ -454,6 +515,34 @@ pub trait PaymentGateway: Send + Sync {
 
     /// The view of the card behind `token`.
     fn card(&self, token: &str) -> Result<CardView, GatewayError>;
+
+    /// Whether the issuer knows the card behind `token` as the card of the
+    /// card account with `client_reference` (the reference printed on its
+    /// statements).
+    fn card_matches_reference(
+        &self,
+        merchant: &str,
+        token: &str,
+        client_reference: &str,
+    ) -> Result<bool, GatewayError>;
+
+    /// Opens a strong-authentication session for the card behind `token`,
+    /// idempotent on `idempotency_key` (the same key answers the same
+    /// session).
+    fn start_authentication(
+        &self,
+        merchant: &str,
+        token: &str,
+        idempotency_key: &str,
+    ) -> Result<AuthenticationSession, GatewayError>;
+
+    /// What the issuer decided in session `session_id` of `merchant`.
+    /// [`GatewayError::UnknownToken`] when no such session exists.
+    fn authentication_outcome(
+        &self,
+        merchant: &str,
+        session_id: &str,
+    ) -> Result<AuthenticationOutcome, GatewayError>;
 }
 
 /// The sandbox's test card numbers, in the style PSPs document them. Any

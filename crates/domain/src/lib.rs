@@ -19,6 +19,7 @@ pub use contact::{ContactError, Email, Msisdn};
 pub use money::{Currency, Money, MoneyError};
 pub use organization::{Locale, Organization, Slug};
 pub mod card;
+pub mod consent;
 pub mod contact_channels;
 pub mod events;
 pub mod free_text;

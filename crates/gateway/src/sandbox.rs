@@ -28,13 +28,15 @@ use guichet_domain::Clock;
 use guichet_domain::Money;
 use guichet_domain::card::CardView;
 use guichet_domain::gateway::sandbox::{
-    ChargeBalance, Decision, Delivery, SandboxTokens, charge_decision, charge_id, refund_decision,
-    refund_id,
+    ChargeBalance, Decision, Delivery, SandboxTokens, charge_decision, charge_id,
+    reference_matches, refund_decision, refund_id, sca_outcome, sca_session_id,
 };
 use guichet_domain::gateway::{
-    CardDetails, CardToken, ChargeReceipt, GatewayError, Lookup, PaymentGateway, RefundReceipt,
+    AuthenticationFailure, AuthenticationOutcome, AuthenticationSession, CardDetails, CardToken,
+    ChargeReceipt, GatewayError, Lookup, PaymentGateway, RefundReceipt,
 };
 use guichet_store::repo::sandbox::{self as ledger, Entry, Kind, Outcome};
+use guichet_store::repo::sca::{self, ScaSession};
 use guichet_store::{DbConnection, Store, StoreError};
 
 /// How long a charge of the slow test card waits before answering, unless
@@ -382,6 +384,74 @@ impl PaymentGateway for SandboxGateway {
             .decode(token)
             .map(|card| card.view)
             .ok_or(GatewayError::UnknownToken)
+    }
+
+    fn card_matches_reference(
+        &self,
+        _merchant: &str,
+        token: &str,
+        client_reference: &str,
+    ) -> Result<bool, GatewayError> {
+        self.check_available()?;
+        let card = self
+            .tokens
+            .decode(token)
+            .ok_or(GatewayError::UnknownToken)?;
+        Ok(reference_matches(client_reference, &card.view.last4))
+    }
+
+    fn start_authentication(
+        &self,
+        merchant: &str,
+        token: &str,
+        idempotency_key: &str,
+    ) -> Result<AuthenticationSession, GatewayError> {
+        self.check_available()?;
+        if self.tokens.decode(token).is_none() {
+            return Err(GatewayError::UnknownToken);
+        }
+        let mut conn = self.conn()?;
+        let session = ScaSession {
+            id: sca_session_id(merchant, idempotency_key),
+            merchant: merchant.to_owned(),
+            idempotency_key: idempotency_key.to_owned(),
+            card_token: token.to_owned(),
+            outcome: None,
+            created_at: self.clock.now(),
+            decided_at: None,
+        };
+        let recorded = match sca::insert(&mut conn, &session) {
+            Ok(()) => session,
+            Err(StoreError::Conflict(_)) => sca::find_by_key(&mut conn, merchant, idempotency_key)
+                .map_err(unavailable)?
+                .ok_or(GatewayError::Unavailable)?,
+            Err(e) => return Err(unavailable(e)),
+        };
+        if recorded.card_token != token {
+            return Err(GatewayError::IdempotencyKeyReused);
+        }
+        Ok(AuthenticationSession {
+            redirect_url: format!("/v1/sandbox/sca/{}", recorded.id),
+            id: recorded.id,
+        })
+    }
+
+    fn authentication_outcome(
+        &self,
+        merchant: &str,
+        session_id: &str,
+    ) -> Result<AuthenticationOutcome, GatewayError> {
+        self.check_available()?;
+        let session = sca::get(&mut *self.conn()?, session_id)
+            .map_err(unavailable)?
+            .filter(|s| s.merchant == merchant)
+            .ok_or(GatewayError::UnknownToken)?;
+        Ok(match session.outcome.as_deref() {
+            None => AuthenticationOutcome::Pending,
+            Some(name) => sca_outcome(name).unwrap_or(AuthenticationOutcome::Failed(
+                AuthenticationFailure::TechnicalError,
+            )),
+        })
     }
 }
 

@@ -75,6 +75,7 @@ pub fn queue_with_attachments(
         attachments,
         None,
     )
+    .map(drop)
 }
 
 /// [`queue`] for a message that carries a secret (a code, a link with a
@@ -102,6 +103,34 @@ pub fn queue_sealed(
         &[],
         Some(key),
     )
+    .map(drop)
+}
+
+/// [`queue_sealed`] (when the template carries a secret) or [`queue`],
+/// returning the message's id (so that what it is about can name it).
+#[allow(clippy::too_many_arguments)]
+pub fn queue_returning_id(
+    conn: &mut DbConnection,
+    key: &OutboxKey,
+    org_id: Option<&str>,
+    channel: Channel,
+    recipient: &str,
+    template: &Template,
+    locale: Locale,
+    now: DateTime<Utc>,
+) -> Result<String, StoreError> {
+    let seal = template.carries_secret().then_some(key);
+    enqueue(
+        conn,
+        org_id,
+        channel,
+        recipient,
+        template,
+        locale,
+        now,
+        &[],
+        seal,
+    )
 }
 
 #[allow(clippy::too_many_arguments)]
@@ -115,7 +144,7 @@ fn enqueue(
     now: DateTime<Utc>,
     attachments: &[Attachment],
     seal: Option<&OutboxKey>,
-) -> Result<(), StoreError> {
+) -> Result<String, StoreError> {
     let mut rendered = template.render(locale, channel);
     if let Some(key) = seal {
         rendered.body = key.seal(&rendered.body);
@@ -125,10 +154,11 @@ fn enqueue(
     } else {
         &[]
     };
+    let id = ids::new_id("msg");
     outbox::enqueue_with_attachments(
         conn,
         &Message {
-            id: ids::new_id("msg"),
+            id: id.clone(),
             org_id: org_id.map(str::to_owned),
             channel: channel.as_str().to_owned(),
             recipient: recipient.to_owned(),
@@ -139,5 +169,6 @@ fn enqueue(
             created_at: now,
         },
         attachments,
-    )
+    )?;
+    Ok(id)
 }

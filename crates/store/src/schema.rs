@@ -536,6 +536,88 @@ diesel::table! {
     }
 }
 
+diesel::table! {
+    consent_settings (org_id) {
+        org_id -> Text,
+        activation_url -> Text,
+        video_url -> Text,
+        terms_version -> Text,
+        terms_url -> Text,
+        updated_at -> Timestamp,
+    }
+}
+
+diesel::table! {
+    consent_accounts (id) {
+        id -> Text,
+        org_id -> Text,
+        company_name -> Text,
+        client_reference -> Text,
+        created_at -> Timestamp,
+    }
+}
+
+diesel::table! {
+    consents (id) {
+        id -> Text,
+        org_id -> Text,
+        account_id -> Text,
+        cardholder_name -> Text,
+        email -> Nullable<Text>,
+        mobile -> Nullable<Text>,
+        email_masked -> Text,
+        mobile_masked -> Text,
+        language -> Text,
+        status -> Text,
+        failure_reason -> Nullable<Text>,
+        expires_at -> Timestamp,
+        effective_from -> Nullable<Date>,
+        sca_session_id -> Nullable<Text>,
+        created_at -> Timestamp,
+        updated_at -> Timestamp,
+    }
+}
+
+diesel::table! {
+    consent_invitations (id) {
+        id -> Text,
+        consent_id -> Text,
+        org_id -> Text,
+        token_hash -> Text,
+        email -> Nullable<Text>,
+        email_masked -> Text,
+        expires_at -> Timestamp,
+        dead_at -> Nullable<Timestamp>,
+        opened_at -> Nullable<Timestamp>,
+        created_at -> Timestamp,
+    }
+}
+
+diesel::table! {
+    consent_steps (id) {
+        id -> Text,
+        consent_id -> Text,
+        org_id -> Text,
+        seq -> Integer,
+        kind -> Text,
+        detail -> Nullable<Text>,
+        message_id -> Nullable<Text>,
+        at -> Timestamp,
+    }
+}
+
+diesel::table! {
+    sandbox_sca_sessions (id) {
+        id -> Text,
+        merchant -> Text,
+        idempotency_key -> Text,
+        card_token -> Text,
+        outcome -> Nullable<Text>,
+        created_at -> Timestamp,
+        decided_at -> Nullable<Timestamp>,
+    }
+}
+
 diesel::joinable!(webhook_deliveries -> events (event_id));
 diesel::joinable!(webhook_deliveries -> webhook_endpoints (endpoint_id));
 
@@ -577,4 +659,10 @@ diesel::allow_tables_to_appear_in_same_query!(
     webhook_endpoints,
     webhook_deliveries,
     webhook_attempts,
+    consent_settings,
+    consent_accounts,
+    consents,
+    consent_invitations,
+    consent_steps,
+    sandbox_sca_sessions,
 );

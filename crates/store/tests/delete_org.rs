@@ -150,6 +150,18 @@ INSERT INTO webhook_deliveries (id, org_id, endpoint_id, event_id, status, attem
   VALUES ('{p}whd', '{p}org', '{p}whe', '{p}evt', 'pending', 1, {t}, {t}, {t});
 INSERT INTO webhook_attempts (id, delivery_id, org_id, endpoint_id, event_id, attempt, outcome, http_status, latency_ms, response, started_at)
   VALUES ('{p}wha', '{p}whd', '{p}org', '{p}whe', '{p}evt', 1, 'failed', 500, 12, 'oops', {t});
+INSERT INTO consent_settings (org_id, activation_url, video_url, terms_version, terms_url, updated_at)
+  VALUES ('{p}org', 'https://a.example/{{token}}', 'https://v.example', 'v1', 'https://t.example', {t});
+INSERT INTO consent_accounts (id, org_id, company_name, client_reference, created_at)
+  VALUES ('{p}cac', '{p}org', 'Client', 'REF-{p}', {t});
+INSERT INTO consents (id, org_id, account_id, cardholder_name, email, mobile, email_masked, mobile_masked, language, status, expires_at, created_at, updated_at)
+  VALUES ('{p}cns', '{p}org', '{p}cac', 'Holder', 'h@{p}.example', '+33612345678', 'h***', '+33 6**', 'fr', 'invitation_sent', {t}, {t}, {t});
+INSERT INTO consent_invitations (id, consent_id, org_id, token_hash, email, email_masked, expires_at, created_at)
+  VALUES ('{p}cin', '{p}cns', '{p}org', 'hash{p}', 'h@{p}.example', 'h***', {t}, {t});
+INSERT INTO consent_steps (id, consent_id, org_id, seq, kind, at)
+  VALUES ('{p}cst', '{p}cns', '{p}org', 1, 'invitation_sent', {t});
+INSERT INTO sandbox_sca_sessions (id, merchant, idempotency_key, card_token, created_at)
+  VALUES ('{p}sca', '{p}org', 'key', 'tok', {t});
 "
     );
     conn.batch_execute(&sql).unwrap();

@@ -711,6 +711,32 @@ impl PaymentGateway for Counting {
     ) -> Result<guichet_domain::card::CardView, guichet_domain::gateway::GatewayError> {
         self.inner.card(token)
     }
+    fn card_matches_reference(
+        &self,
+        merchant: &str,
+        token: &str,
+        client_reference: &str,
+    ) -> Result<bool, guichet_domain::gateway::GatewayError> {
+        self.inner
+            .card_matches_reference(merchant, token, client_reference)
+    }
+    fn start_authentication(
+        &self,
+        merchant: &str,
+        token: &str,
+        key: &str,
+    ) -> Result<guichet_domain::gateway::AuthenticationSession, guichet_domain::gateway::GatewayError>
+    {
+        self.inner.start_authentication(merchant, token, key)
+    }
+    fn authentication_outcome(
+        &self,
+        merchant: &str,
+        session_id: &str,
+    ) -> Result<guichet_domain::gateway::AuthenticationOutcome, guichet_domain::gateway::GatewayError>
+    {
+        self.inner.authentication_outcome(merchant, session_id)
+    }
 }
 
 #[test]

@@ -23,7 +23,7 @@ fn seeded() -> TestApp {
         .iter()
         .map(|o| o.slug.as_str())
         .collect();
-    assert_eq!(slugs, ["demo", "fractio", "gerance"]);
+    assert_eq!(slugs, ["demo", "fractio", "gerance", "fiduciaire"]);
     app
 }
 
@@ -305,4 +305,75 @@ fn the_property_manager_session_from_iban_check_to_signed_pdf() {
         .json(&json!({"iban": "FR1420041010050500013M02606", "mode": "one_off", "amount": 100}))
         .send()
         .assert_problem(409, "recurring_mandate_exists");
+}
+
+/// The accounting office: one consent in each status, each with its
+/// timeline, the active one's contacts erased; a new order for the
+/// README's client account goes through.
+#[test]
+fn the_accounting_office_has_a_consent_in_each_status() {
+    let app = seeded();
+    let res = app
+        .request("POST", "/v1/auth/staff/login")
+        .json(&json!({"organization": "fiduciaire", "email": "admin@fiduciaire.guichet.localhost", "password": "Admin-Fiduciaire-2026!"}))
+        .send();
+    assert_eq!(res.status, 200, "{}", res.text());
+    let admin = res.json()["access_token"].as_str().unwrap().to_owned();
+    let get = |path: &str| {
+        let res = app.request("GET", path).bearer(&admin).send();
+        assert_eq!(res.status, 200, "{path}: {}", res.text());
+        res.json()
+    };
+    let all = get("/v1/admin/consents?limit=100");
+    let mut statuses: Vec<&str> = all["data"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|c| c["status"].as_str().unwrap())
+        .collect();
+    statuses.sort_unstable();
+    assert_eq!(
+        statuses,
+        [
+            "active",
+            "awaiting_bank",
+            "code_sent",
+            "code_verified",
+            "expired",
+            "failed",
+            "invitation_sent",
+            "opened",
+            "revoked"
+        ]
+    );
+    for c in all["data"].as_array().unwrap() {
+        assert!(!c["timeline"].as_array().unwrap().is_empty(), "{c}");
+        if c["status"] == "active" {
+            assert_eq!(c["email"], Value::Null);
+            assert_eq!(c["contacts_erased"], true);
+            assert_eq!(c["card"]["last4"], "4444");
+        }
+        if c["status"] == "failed" {
+            assert_eq!(c["failure_reason"], "card_blocked");
+        }
+    }
+    let accounts = get("/v1/admin/consent-accounts");
+    let readme = accounts["data"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|a| a["client_reference"] == "BE-CARO-0042-4242")
+        .unwrap()["id"]
+        .clone();
+    let res = app
+        .request("POST", "/v1/admin/consents")
+        .bearer(&admin)
+        .json(&json!({"account_id": readme, "cardholder_name": "Anne Martin", "email": "anne.martin@example.com", "mobile": "+32470123467", "language": "fr"}))
+        .send();
+    assert_eq!(res.status, 201, "{}", res.text());
+    assert!(
+        app.nth_message("anne.martin@example.com", 1)
+            .body
+            .contains("http://127.0.0.1:8080/v1/consents/")
+    );
 }

@@ -6,6 +6,7 @@ mod admin;
 mod auth;
 mod auth_limits;
 mod collections;
+mod consents;
 mod debits;
 mod demo;
 mod events;

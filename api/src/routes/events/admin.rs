@@ -46,13 +46,14 @@ pub enum EventActorName {
     Staff,
     ApiKey,
     System,
+    Cardholder,
 }
 
 /// What an event is about.
 #[derive(Debug, Serialize, ToSchema)]
 pub struct EventObject {
     /// `schedule`, `instalment`, `order`, `refund`, `mandate`,
-    /// `collection`, `customer` or `webhook_endpoint`.
+    /// `collection`, `customer`, `consent` or `webhook_endpoint`.
     #[serde(rename = "type")]
     #[schema(example = "schedule")]
     pub object_type: String,

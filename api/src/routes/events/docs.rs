@@ -25,6 +25,12 @@ pub fn data_schema(kind: EventType) -> &'static str {
         EventType::CollectionPresented
         | EventType::CollectionPaid
         | EventType::CollectionRejected => "CollectionView",
+        EventType::ConsentInvitationSent
+        | EventType::ConsentOpened
+        | EventType::ConsentActivated
+        | EventType::ConsentFailed
+        | EventType::ConsentExpired
+        | EventType::ConsentRevoked => "ConsentView",
     }
 }
 
@@ -42,6 +48,11 @@ pub fn actors(kind: EventType) -> &'static [&'static str] {
         | EventType::CollectionPaid
         | EventType::CollectionRejected => &["staff", "api_key"],
         EventType::ScheduleCardChanged | EventType::MandateSigned => &["customer"],
+        EventType::ConsentInvitationSent => &["staff", "api_key"],
+        EventType::ConsentRevoked => &["staff", "api_key"],
+        EventType::ConsentOpened | EventType::ConsentActivated => &["cardholder"],
+        EventType::ConsentFailed => &["cardholder"],
+        EventType::ConsentExpired => &["system"],
         EventType::ScheduleRegularized => &["customer", "system"],
         EventType::ScheduleUnpaid
         | EventType::InstalmentPaid

@@ -200,6 +200,30 @@ impl SandboxTokens {
     }
 }
 
+/// Whether the sandbox issuer knows a card ending in `last4` as the card of
+/// the account with `client_reference`: it does when the reference, without
+/// separators, ends with the card's last four digits (`BE-CARO-0042-4242`
+/// is the account of the test card ending in 4242).
+pub fn reference_matches(client_reference: &str, last4: &str) -> bool {
+    let reference = crate::consent::normalize_reference(client_reference);
+    last4.len() == 4 && reference.len() > 4 && reference.ends_with(last4)
+}
+
+/// The answers the sandbox issuer's page offers, by name: `succeeded` or
+/// an [`AuthenticationFailure`](super::AuthenticationFailure).
+pub fn sca_outcome(name: &str) -> Option<super::AuthenticationOutcome> {
+    if name == "succeeded" {
+        return Some(super::AuthenticationOutcome::Succeeded);
+    }
+    super::AuthenticationFailure::parse(name).map(super::AuthenticationOutcome::Failed)
+}
+
+/// The sandbox's session reference for `merchant` and `idempotency_key`.
+pub fn sca_session_id(merchant: &str, idempotency_key: &str) -> String {
+    let digest = Sha256::digest(format!("sca\0{merchant}\0{idempotency_key}").as_bytes());
+    format!("sca_sandbox_{}", &to_hex(&digest)[..24])
+}
+
 /// What the sandbox does with a well-formed request.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Decision {

@@ -51,6 +51,29 @@ pub enum Template {
         /// (`2026-12-06`, `129.99 EUR`).
         collections: Vec<(String, String)>,
     },
+    /// A consent invitation: the steps, what to have at hand, the explainer
+    /// video and the activation link (valid 14 days).
+    ConsentInvitation {
+        org_name: String,
+        cardholder_name: String,
+        company_name: String,
+        /// The activation link, with its token.
+        link: String,
+        video_url: String,
+        /// Already formatted (`2026-12-06 09:00 UTC`).
+        expires_at: String,
+    },
+    /// The SMS code of a consent's activation.
+    ConsentCode { org_name: String, code: String },
+    /// The consent is active: statements are shared from `effective_from`;
+    /// revoking goes through the office.
+    ConsentConfirmed {
+        org_name: String,
+        company_name: String,
+        /// Already formatted (`2026-12-01`).
+        effective_from: String,
+        terms_url: String,
+    },
     /// Pre-notification of a SEPA collection, sent at least the creditor's
     /// notice period before it is presented.
     CollectionPrenotice {
@@ -108,6 +131,9 @@ impl Template {
             Template::CollectionPrenotice { .. } => "collection_prenotice",
             Template::CollectionRejected { .. } => "collection_rejected",
             Template::WebhookEndpointDisabled { .. } => "webhook_endpoint_disabled",
+            Template::ConsentInvitation { .. } => "consent_invitation",
+            Template::ConsentCode { .. } => "consent_code",
+            Template::ConsentConfirmed { .. } => "consent_confirmed",
         }
     }
 
@@ -121,6 +147,8 @@ impl Template {
                 | Template::PasswordReset { .. }
                 | Template::StaffSetup { .. }
                 | Template::MandateCode { .. }
+                | Template::ConsentInvitation { .. }
+                | Template::ConsentCode { .. }
         )
     }
 
@@ -402,6 +430,70 @@ impl Template {
                     )
                 }
             }
+            Template::ConsentInvitation {
+                org_name,
+                cardholder_name,
+                company_name,
+                link,
+                video_url,
+                expires_at,
+            } => {
+                if fr {
+                    (
+                        format!(
+                            "{org_name} : activez le partage de vos relevés de carte de crédit"
+                        ),
+                        format!(
+                            "Bonjour {cardholder_name},\n\n{org_name} a commandé pour {company_name} le partage de vos relevés de carte de crédit. Pour l'activer :\n\n1. Ouvrez le lien d'activation ci-dessous (page de bienvenue).\n2. Saisissez le code reçu par SMS.\n3. Saisissez les détails de votre carte de crédit, confirmez votre référence client et acceptez les conditions.\n4. Confirmez auprès de votre banque avec votre carte et votre lecteur de carte.\n\nAyez sous la main : votre téléphone mobile, votre carte de crédit, votre relevé de carte de crédit (il porte votre référence client) et votre lecteur de carte bancaire.\n\nLes étapes en vidéo : {video_url}\n\nLien d'activation (valable jusqu'au {expires_at}, soit 14 jours) :\n{link}\n"
+                        ),
+                    )
+                } else {
+                    (
+                        format!("{org_name}: activate the sharing of your credit card statements"),
+                        format!(
+                            "Hello {cardholder_name},\n\n{org_name} has ordered, for {company_name}, the sharing of your credit card statements. To activate it:\n\n1. Open the activation link below (welcome page).\n2. Enter the code received by SMS.\n3. Enter your credit card details, confirm your client reference and accept the terms.\n4. Confirm with your bank using your card and card reader.\n\nHave at hand: your mobile phone, your credit card, your credit card statement (it shows your client reference) and your card reader.\n\nThe steps on video: {video_url}\n\nActivation link (valid until {expires_at}, 14 days):\n{link}\n"
+                        ),
+                    )
+                }
+            }
+            Template::ConsentCode { org_name, code } => {
+                let body = if fr {
+                    format!(
+                        "{org_name} : votre code de vérification est {code}. Valable 10 minutes."
+                    )
+                } else {
+                    format!("{org_name}: your verification code is {code}. Valid for 10 minutes.")
+                };
+                if channel == Channel::Sms {
+                    (String::new(), body)
+                } else if fr {
+                    (format!("{org_name} : code de vérification"), body)
+                } else {
+                    (format!("{org_name}: verification code"), body)
+                }
+            }
+            Template::ConsentConfirmed {
+                org_name,
+                company_name,
+                effective_from,
+                terms_url,
+            } => {
+                if fr {
+                    (
+                        format!("{org_name} : partage de vos relevés de carte de crédit activé"),
+                        format!(
+                            "Bonjour,\n\nVous êtes inscrit : vos relevés de carte de crédit seront partagés avec {org_name} pour {company_name} à partir du {effective_from}.\n\nLes conditions générales : {terms_url}\nPour révoquer cet accord, contactez {org_name}.\n\nVotre adresse e-mail et votre numéro de mobile sont effacés de notre base de données une fois ce message envoyé.\n"
+                        ),
+                    )
+                } else {
+                    (
+                        format!("{org_name}: sharing of your credit card statements activated"),
+                        format!(
+                            "Hello,\n\nYou are enrolled: your credit card statements will be shared with {org_name} for {company_name} from {effective_from}.\n\nThe terms: {terms_url}\nTo revoke this agreement, contact {org_name}.\n\nYour e-mail address and mobile number are erased from our database once this message is sent.\n"
+                        ),
+                    )
+                }
+            }
         };
         Rendered { subject, body }
     }
@@ -434,12 +526,26 @@ mod tests {
                 org_name: "Floa".into(),
                 code: "246810".into(),
             },
+            Template::ConsentCode {
+                org_name: "Floa".into(),
+                code: "135790".into(),
+            },
+            Template::ConsentInvitation {
+                org_name: "Floa".into(),
+                cardholder_name: "Anne".into(),
+                company_name: "Client SA".into(),
+                link: "https://app.example/consent/tok-ghi".into(),
+                video_url: "https://video.example".into(),
+                expires_at: "2026-12-06 09:00 UTC".into(),
+            },
         ];
         for template in cases {
             let secret = match &template {
                 Template::RegisterCode { code, .. }
                 | Template::LoginCode { code, .. }
-                | Template::MandateCode { code, .. } => code,
+                | Template::MandateCode { code, .. }
+                | Template::ConsentCode { code, .. } => code,
+                Template::ConsentInvitation { link, .. } => link,
                 Template::PasswordReset { token, .. } | Template::StaffSetup { token, .. } => token,
                 Template::PasswordChanged { .. }
                 | Template::CardChanged { .. }
@@ -447,7 +553,8 @@ mod tests {
                 | Template::MandateSigned { .. }
                 | Template::CollectionPrenotice { .. }
                 | Template::CollectionRejected { .. }
-                | Template::WebhookEndpointDisabled { .. } => unreachable!(),
+                | Template::WebhookEndpointDisabled { .. }
+                | Template::ConsentConfirmed { .. } => unreachable!(),
             };
             for locale in [Locale::Fr, Locale::En] {
                 let r = template.render(locale, Channel::Email);

@@ -127,6 +127,10 @@ pub fn delete_with_data(
         sandbox_ledger, security_events, sepa_collections, sessions, staff_users, webhook_attempts,
         webhook_deliveries, webhook_endpoints,
     };
+    use crate::schema::{
+        consent_accounts, consent_invitations, consent_settings, consent_steps, consents,
+        sandbox_sca_sessions,
+    };
     crate::tx::transaction(conn, |conn| {
         let exists: i64 = organizations::table
             .filter(organizations::id.eq(org_id))
@@ -151,6 +155,22 @@ pub fn delete_with_data(
         diesel::delete(webhook_endpoints::table.filter(webhook_endpoints::org_id.eq(org_id)))
             .execute(conn)?;
         diesel::delete(events::table.filter(events::org_id.eq(org_id))).execute(conn)?;
+
+        // Consents: the timeline and links, then the consents, the client
+        // accounts and the settings; the sandbox issuer's sessions.
+        diesel::delete(consent_steps::table.filter(consent_steps::org_id.eq(org_id)))
+            .execute(conn)?;
+        diesel::delete(consent_invitations::table.filter(consent_invitations::org_id.eq(org_id)))
+            .execute(conn)?;
+        diesel::delete(consents::table.filter(consents::org_id.eq(org_id))).execute(conn)?;
+        diesel::delete(consent_accounts::table.filter(consent_accounts::org_id.eq(org_id)))
+            .execute(conn)?;
+        diesel::delete(consent_settings::table.filter(consent_settings::org_id.eq(org_id)))
+            .execute(conn)?;
+        diesel::delete(
+            sandbox_sca_sessions::table.filter(sandbox_sca_sessions::merchant.eq(org_id)),
+        )
+        .execute(conn)?;
 
         // Sign-in: tokens of its sessions, then the sessions, codes and
         // the security history that may name them.
