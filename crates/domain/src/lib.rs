@@ -23,5 +23,6 @@ pub mod contact_channels;
 pub mod free_text;
 pub mod gateway;
 pub mod pdf;
+pub mod portal;
 pub mod schedule;
 pub mod sepa;
