@@ -41,6 +41,7 @@ regularization, SEPA mandates, autopay. Errors are RFC 9457 problem details \
         (name = "auth", description = "Sign-in for customers and staff: password, first connection, one-time codes, activation codes, password recovery, sessions. Rate limited per IP."),
         (name = "me", description = "The signed-in customer's own data (customer token)."),
         (name = "admin", description = "The business side: customers, staff, API keys, settings (staff token or API key)."),
+        (name = "portal", description = "The client portal: what the business configures (actions, sign-in methods, branding, slug, logo, per-customer overrides, preview), and the public sign-in page data."),
         (name = "schedules", description = "The customer's instalment schedules: card change, regularization, contact channels (customer token)."),
         (name = "sandbox", description = "The built-in sandbox payment gateway: tokenization of test cards, and its ledger of the charges and refunds it received (served only when the sandbox is the gateway)."),
     ),

@@ -7,6 +7,7 @@ pub mod enums;
 pub mod health;
 pub mod idempotency;
 pub mod me;
+pub mod portal;
 pub mod sandbox;
 pub mod schedules;
 pub mod security;
@@ -21,7 +22,8 @@ use utoipa_actix_web::service_config::ServiceConfig;
 pub fn configure(cfg: &mut ServiceConfig) {
     // A path under a registered scope never falls through to a later one:
     // the deeper /v1/me/... routes go before scope("/v1/me").
-    cfg.configure(sepa::configure)
+    cfg.configure(portal::configure)
+        .configure(sepa::configure)
         .configure(schedules::configure)
         .configure(sandbox::configure)
         .service(health::healthz)

@@ -10,6 +10,7 @@ pub mod collections;
 pub mod contact_changes;
 pub mod creditor;
 pub mod customers;
+pub mod dashboard;
 pub mod events;
 pub mod idempotency;
 pub mod limits;
