@@ -16,6 +16,7 @@ mod openapi;
 mod orders;
 mod passwords;
 mod platform;
+mod portal;
 mod refunds;
 mod sandbox;
 mod schedules;

@@ -11,7 +11,7 @@ use guichet_domain::identity::{Customer, SubjectKind};
 use guichet_domain::portal::{self as rules, LogoType, PortalAction, PortalActions};
 use guichet_domain::{Locale, Slug, ids};
 use guichet_store::repo::portal::{self, Logo};
-use guichet_store::repo::{customers, organizations, sessions};
+use guichet_store::repo::{customers, organizations, sessions, staff};
 use guichet_store::{DbConnection, StoreError};
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
@@ -217,6 +217,7 @@ pub async fn put_settings(
     let v = web::block(move || {
         let mut conn = store.conn()?;
         guichet_store::transaction(&mut conn, |conn| {
+            staff::lock_organization(conn, &principal.org_id)?;
             if portal::slug_taken(conn, &principal.org_id, &body.slug)? {
                 return Err(slug_taken());
             }
@@ -307,6 +308,7 @@ pub async fn put_logo(
         guichet_store::transaction(&mut conn, |conn| {
             // The settings row exists once a logo does, so that the logo
             // is served at the portal's slug.
+            staff::lock_organization(conn, &principal.org_id)?;
             if portal::find(conn, &principal.org_id)?.is_none() {
                 let s = portal::get(conn, &principal.org_id, now)?;
                 portal::save(conn, &s)?;
@@ -483,6 +485,9 @@ pub fn test_customer(
     org_id: &str,
     now: DateTime<Utc>,
 ) -> Result<Customer, StoreError> {
+    // One test customer even when several previews start at once, and no
+    // settings change in between loses it.
+    staff::lock_organization(conn, org_id)?;
     let mut s = portal::get(conn, org_id, now)?;
     if let Some(id) = &s.test_customer_id
         && let Ok(c) = customers::get(conn, org_id, id)
