@@ -4,6 +4,7 @@
 pub mod admin;
 pub mod auth;
 pub mod enums;
+pub mod events;
 pub mod health;
 pub mod idempotency;
 pub mod me;
@@ -82,6 +83,11 @@ pub fn configure(cfg: &mut ServiceConfig) {
             scope("/v1/admin/organization")
                 .service(admin::organization::get_settings)
                 .service(admin::organization::update_settings),
+        )
+        .service(
+            scope("/v1/admin/events")
+                .service(events::admin::list)
+                .service(events::admin::get_one),
         )
         .configure(admin::orders::configure);
 }

@@ -8,6 +8,7 @@ mod auth_limits;
 mod collections;
 mod debits;
 mod demo;
+mod events;
 mod hygiene;
 mod idempotency;
 mod mandates;
