@@ -763,3 +763,42 @@ fn the_dashboard_sums_what_is_due_by_currency_with_each_source() {
     assert_eq!(d["notifications"]["unread_count"], 7);
     assert_eq!(d["notifications"]["latest"].as_array().unwrap().len(), 5);
 }
+
+#[test]
+fn a_failed_debit_tells_its_customer_with_a_link_to_the_schedule() {
+    use guichet_domain::gateway::test_cards;
+    use std::sync::Arc;
+    let app = TestApp::spawn();
+    let org = app.org("kine");
+    let (anne, anne_t) = customer(&app, &org, "anne@example.com");
+    let today = guichet_domain::Clock::today(&app.clock);
+    let order = app.seed_order(
+        &org.id,
+        &anne,
+        20_000,
+        2,
+        today,
+        test_cards::INSUFFICIENT_FUNDS,
+    );
+    let gateway = Arc::new(guichet_gateway::SandboxGateway::with_token_key(
+        app.store.clone(),
+        Arc::new(app.clock.clone()),
+        guichet_tests::TEST_SECRET_KEY.as_bytes(),
+    ));
+    guichet_jobs::debit::DebitRun::new(app.store.clone(), gateway, Arc::new(app.clock.clone()))
+        .run(today, 100)
+        .unwrap();
+
+    let list = ok(
+        app.request("GET", "/v1/me/notifications")
+            .bearer(&anne_t.access)
+            .send(),
+        200,
+    );
+    let data = list["data"].as_array().unwrap();
+    assert_eq!(data.len(), 1, "{list}");
+    assert_eq!(data[0]["kind"], "instalment.failed");
+    assert_eq!(data[0]["title"], "Échéance impayée");
+    assert_eq!(data[0]["link"], format!("/v1/me/schedules/{order}"));
+    assert_eq!(data[0]["object_type"], "instalment");
+}
