@@ -36,6 +36,19 @@ pub struct DueSource {
     pub overdue: bool,
 }
 
+/// Instalment, order, order number, brand, due date, amount, currency,
+/// status.
+type InstalmentRow = (
+    String,
+    String,
+    String,
+    String,
+    NaiveDate,
+    i64,
+    String,
+    String,
+);
+
 /// The customer's instalments that are unpaid, late, or due by `until`,
 /// oldest first.
 pub fn instalments_due(
@@ -45,16 +58,7 @@ pub fn instalments_due(
     today: NaiveDate,
     until: NaiveDate,
 ) -> Result<Vec<DueSource>, StoreError> {
-    let rows: Vec<(
-        String,
-        String,
-        String,
-        String,
-        NaiveDate,
-        i64,
-        String,
-        String,
-    )> = instalments::table
+    let rows: Vec<InstalmentRow> = instalments::table
         .inner_join(orders::table.on(orders::id.eq(instalments::order_id)))
         .filter(orders::org_id.eq(org_id))
         .filter(orders::customer_id.eq(customer_id))
