@@ -49,6 +49,7 @@ regularization, SEPA mandates, autopay. Errors are RFC 9457 problem details \
         (name = "me", description = "The signed-in customer's own data (customer token)."),
         (name = "admin", description = "The business side: customers, staff, API keys, settings (staff token or API key)."),
         (name = "webhooks", description = "Webhook endpoints: where the organization's events are sent, signed the Standard Webhooks way; their delivery log, test pings and redeliveries (admin token or API key)."),
+        (name = "portal", description = "The client portal: what the business configures (actions, sign-in methods, branding, slug, logo, per-customer overrides, preview), and the public sign-in page data."),
         (name = "schedules", description = "The customer's instalment schedules: card change, regularization, contact channels (customer token)."),
         (name = "webhooks", description = "The events Guichet sends to a business's webhook endpoints, one per type (the same JSON as `GET /v1/admin/events/{id}`)."),
         (name = "consents", description = "Consent invitations: the business orders a service for a client account and tracks it (staff token or API key); the cardholder activates it alone by link (public, by the link's token)."),

@@ -15,6 +15,7 @@
 
 pub mod lender;
 pub mod office;
+pub mod practice;
 pub mod property;
 
 use std::sync::Arc;
@@ -53,7 +54,13 @@ pub struct DemoOrganization {
 
 /// The slugs `--demo` owns: their organizations are deleted and created
 /// again at each start.
-pub const DEMO_SLUGS: [&str; 4] = [DEMO_SLUG, lender::SLUG, property::SLUG, office::SLUG];
+pub const DEMO_SLUGS: [&str; 5] = [
+    DEMO_SLUG,
+    lender::SLUG,
+    property::SLUG,
+    office::SLUG,
+    practice::SLUG,
+];
 
 /// What the demo contains, to print for the person trying it.
 #[derive(Debug, Clone)]
@@ -205,8 +212,9 @@ pub fn seed(
     let (lender, lender_created) = lender::seed(conn, clock, secret_key)?;
     let (property, property_created) = property::seed(conn, secret_key, now)?;
     let (office, office_created) = office::seed(conn, secret_key, now)?;
+    let (practice, practice_created) = practice::seed(conn, secret_key, now)?;
     Ok(DemoSummary {
-        created: created || lender_created || property_created || office_created,
+        created: created || lender_created || property_created || office_created || practice_created,
         reset,
         organizations: vec![
             DemoOrganization {
@@ -232,6 +240,12 @@ pub fn seed(
                 name: office.name,
                 what: "an accounting office: consent invitations in every status (seed 001)",
                 accounts: office::accounts(),
+            },
+            DemoOrganization {
+                slug: practice.slug.as_str().to_owned(),
+                name: practice.name,
+                what: "a physiotherapy practice: its client portal, sign-in by code, dashboard and notifications",
+                accounts: practice::accounts(),
             },
         ],
         activation,

@@ -9,6 +9,7 @@ pub mod events;
 pub mod health;
 pub mod idempotency;
 pub mod me;
+pub mod portal;
 pub mod sandbox;
 pub mod schedules;
 pub mod security;
@@ -24,6 +25,7 @@ pub fn configure(cfg: &mut ServiceConfig) {
     // A path under a registered scope never falls through to a later one:
     // the deeper /v1/me/... routes go before scope("/v1/me").
     cfg.service(admin::webhooks::deliveries::redeliver)
+        .configure(portal::configure)
         .configure(sepa::configure)
         .configure(consents::configure)
         .configure(schedules::configure)

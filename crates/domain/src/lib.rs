@@ -25,6 +25,7 @@ pub mod events;
 pub mod free_text;
 pub mod gateway;
 pub mod pdf;
+pub mod portal;
 pub mod schedule;
 pub mod sepa;
 pub mod webhooks;

@@ -162,6 +162,14 @@ INSERT INTO consent_steps (id, consent_id, org_id, seq, kind, at)
   VALUES ('{p}cst', '{p}cns', '{p}org', 1, 'invitation_sent', {t});
 INSERT INTO sandbox_sca_sessions (id, merchant, idempotency_key, card_token, created_at)
   VALUES ('{p}sca', '{p}org', 'key', 'tok', {t});
+INSERT INTO portal_settings (org_id, slug, actions, display_name, test_customer_id, updated_at)
+  VALUES ('{p}org', 'portal-{slug}', '[]', 'Portal', '{p}cus', {t});
+INSERT INTO portal_logos (org_id, content_type, content, sha256, updated_at)
+  VALUES ('{p}org', 'image/png', '', 'sha', {t});
+INSERT INTO portal_customer_overrides (org_id, customer_id, action, enabled, updated_at)
+  VALUES ('{p}org', '{p}cus', 'documents', FALSE, {t});
+INSERT INTO notifications (id, org_id, customer_id, kind, title, body, link, test, created_at)
+  VALUES ('{p}ntf', '{p}org', '{p}cus', 'mandate.signed', 'T', 'B', '/v1/me/mandates/{p}mdt', FALSE, {t});
 "
     );
     conn.batch_execute(&sql).unwrap();

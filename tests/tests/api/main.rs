@@ -18,6 +18,7 @@ mod openapi;
 mod orders;
 mod passwords;
 mod platform;
+mod portal;
 mod refunds;
 mod sandbox;
 mod schedules;
