@@ -43,6 +43,8 @@ regularization, SEPA mandates, autopay. Errors are RFC 9457 problem details \
         (name = "admin", description = "The business side: customers, staff, API keys, settings (staff token or API key)."),
         (name = "schedules", description = "The customer's instalment schedules: card change, regularization, contact channels (customer token)."),
         (name = "sandbox", description = "The built-in sandbox payment gateway: tokenization of test cards, and its ledger of the charges and refunds it received (served only when the sandbox is the gateway)."),
+        (name = "documents", description = "Documents the business shares with one customer (staff), and the customer's documents with their signed mandates (customer token). Bytes are streamed, checked against their SHA-256."),
+        (name = "messages", description = "Conversations between a customer and the business: the customer writes (customer token), staff answer, assign, close and reopen (staff token or API key)."),
     ),
 )]
 struct ApiDoc;

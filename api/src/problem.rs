@@ -208,6 +208,10 @@ problem_codes! {
     NoCollections = ("no_collections", 404, "Aucun prélèvement ce jour-là", "No collections that day"),
     /// Only a presented collection can receive the bank's result.
     CollectionNotPresented = ("collection_not_presented", 409, "Prélèvement non présenté", "Collection not presented"),
+    /// The `Range` asked for lies outside the document (see `Content-Range`).
+    RangeNotSatisfiable = ("range_not_satisfiable", 416, "Plage non disponible", "Range not satisfiable"),
+    /// The conversation is closed: the business may reopen it.
+    ConversationClosed = ("conversation_closed", 409, "Conversation close", "Conversation closed"),
     /// An unexpected error; quote the request id to support.
     InternalError = ("internal_error", 500, "Erreur interne", "Internal error"),
     /// The database cannot be reached right now; retry later.

@@ -20,6 +20,7 @@ pub use money::{Currency, Money, MoneyError};
 pub use organization::{Locale, Organization, Slug};
 pub mod card;
 pub mod contact_channels;
+pub mod documents;
 pub mod free_text;
 pub mod gateway;
 pub mod pdf;

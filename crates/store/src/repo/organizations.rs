@@ -111,6 +111,12 @@ pub fn update_settings(conn: &mut DbConnection, org: &Organization) -> Result<()
 /// challenges (`used_challenges`) belong to no organization and expire on
 /// their own.
 ///
+/// Documents go as rows only: their bytes are in the blob store, which the
+/// store crate does not reach. A caller collects
+/// [`super::documents::blob_keys_of_org`] before this call and deletes
+/// those objects once it has committed (the demo does; a blob left behind
+/// by a crash in between is named by no row and never served).
+///
 /// Returns whether the organization existed. Other organizations' rows are
 /// untouched.
 pub fn delete_with_data(
@@ -119,6 +125,7 @@ pub fn delete_with_data(
     throttle_keys: &[String],
 ) -> Result<bool, StoreError> {
     use crate::schema::events;
+    use crate::schema::{conversation_messages, conversations, documents, message_attachments};
     use crate::schema::{
         account_entries, accounts, adjustments, api_keys, cards, charges, contact_changes,
         contact_channels, creditor_settings, customers, idempotency_keys, instalments,
@@ -141,6 +148,18 @@ pub fn delete_with_data(
         let org_mandates = mandates::table
             .filter(mandates::org_id.eq(org_id))
             .select(mandates::id);
+
+        // Messages: attachments, messages, conversations, then the
+        // documents (shared and attached).
+        diesel::delete(message_attachments::table.filter(message_attachments::org_id.eq(org_id)))
+            .execute(conn)?;
+        diesel::delete(
+            conversation_messages::table.filter(conversation_messages::org_id.eq(org_id)),
+        )
+        .execute(conn)?;
+        diesel::delete(conversations::table.filter(conversations::org_id.eq(org_id)))
+            .execute(conn)?;
+        diesel::delete(documents::table.filter(documents::org_id.eq(org_id))).execute(conn)?;
 
         // Webhooks and events: the delivery log, then the deliveries, the
         // endpoints and the events they refer to.
