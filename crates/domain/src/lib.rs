@@ -24,5 +24,6 @@ pub mod documents;
 pub mod free_text;
 pub mod gateway;
 pub mod pdf;
+pub mod portal;
 pub mod schedule;
 pub mod sepa;

@@ -536,6 +536,59 @@ diesel::table! {
     }
 }
 
+diesel::table! {
+    portal_settings (org_id) {
+        org_id -> Text,
+        slug -> Text,
+        actions -> Text,
+        display_name -> Nullable<Text>,
+        accent_color -> Nullable<Text>,
+        contact_email -> Nullable<Text>,
+        phone -> Nullable<Text>,
+        address -> Nullable<Text>,
+        website -> Nullable<Text>,
+        test_customer_id -> Nullable<Text>,
+        updated_at -> Timestamp,
+    }
+}
+
+diesel::table! {
+    portal_logos (org_id) {
+        org_id -> Text,
+        content_type -> Text,
+        content -> Binary,
+        sha256 -> Text,
+        updated_at -> Timestamp,
+    }
+}
+
+diesel::table! {
+    portal_customer_overrides (customer_id, action) {
+        org_id -> Text,
+        customer_id -> Text,
+        action -> Text,
+        enabled -> Bool,
+        updated_at -> Timestamp,
+    }
+}
+
+diesel::table! {
+    notifications (id) {
+        id -> Text,
+        org_id -> Text,
+        customer_id -> Text,
+        kind -> Text,
+        title -> Text,
+        body -> Text,
+        link -> Nullable<Text>,
+        object_type -> Nullable<Text>,
+        object_id -> Nullable<Text>,
+        test -> Bool,
+        read_at -> Nullable<Timestamp>,
+        created_at -> Timestamp,
+    }
+}
+
 diesel::joinable!(webhook_deliveries -> events (event_id));
 diesel::joinable!(webhook_deliveries -> webhook_endpoints (endpoint_id));
 
@@ -597,6 +650,10 @@ diesel::table! {
 }
 
 diesel::allow_tables_to_appear_in_same_query!(
+    portal_settings,
+    portal_logos,
+    portal_customer_overrides,
+    notifications,
     organizations,
     staff_users,
     api_keys,

@@ -158,6 +158,14 @@ INSERT INTO webhook_deliveries (id, org_id, endpoint_id, event_id, status, attem
   VALUES ('{p}whd', '{p}org', '{p}whe', '{p}evt', 'pending', 1, {t}, {t}, {t});
 INSERT INTO webhook_attempts (id, delivery_id, org_id, endpoint_id, event_id, attempt, outcome, http_status, latency_ms, response, started_at)
   VALUES ('{p}wha', '{p}whd', '{p}org', '{p}whe', '{p}evt', 1, 'failed', 500, 12, 'oops', {t});
+INSERT INTO portal_settings (org_id, slug, actions, display_name, test_customer_id, updated_at)
+  VALUES ('{p}org', 'portal-{slug}', '[]', 'Portal', '{p}cus', {t});
+INSERT INTO portal_logos (org_id, content_type, content, sha256, updated_at)
+  VALUES ('{p}org', 'image/png', '', 'sha', {t});
+INSERT INTO portal_customer_overrides (org_id, customer_id, action, enabled, updated_at)
+  VALUES ('{p}org', '{p}cus', 'documents', FALSE, {t});
+INSERT INTO notifications (id, org_id, customer_id, kind, title, body, link, test, created_at)
+  VALUES ('{p}ntf', '{p}org', '{p}cus', 'mandate.signed', 'T', 'B', '/v1/me/mandates/{p}mdt', FALSE, {t});
 "
     );
     conn.batch_execute(&sql).unwrap();

@@ -64,11 +64,15 @@ impl From<Row> for Event {
     }
 }
 
-/// Records `event` and queues one delivery per enabled endpoint of its
-/// organization subscribed to its type, in the caller's transaction.
+/// Records `event`, queues one delivery per enabled endpoint of its
+/// organization subscribed to its type, and writes the portal
+/// notification it gives its customer (if any), in the caller's
+/// transaction.
 pub fn record(conn: &mut DbConnection, event: &Event) -> Result<(), StoreError> {
     insert(conn, event)?;
-    fan_out(conn, event)
+    fan_out(conn, event)?;
+    super::notifications::from_event(conn, event)?;
+    Ok(())
 }
 
 /// Records `event` without queuing any delivery (e.g. a `ping` sent to one

@@ -129,10 +129,11 @@ pub fn delete_with_data(
     use crate::schema::{
         account_entries, accounts, adjustments, api_keys, cards, charges, contact_changes,
         contact_channels, creditor_settings, customers, idempotency_keys, instalments,
-        login_throttles, mandate_documents, mandate_signatures, mandates, one_time_codes, orders,
-        outbox, outbox_attachments, payment_settings, refresh_tokens, refund_parts, refunds,
-        sandbox_ledger, security_events, sepa_collections, sessions, staff_users, webhook_attempts,
-        webhook_deliveries, webhook_endpoints,
+        login_throttles, mandate_documents, mandate_signatures, mandates, notifications,
+        one_time_codes, orders, outbox, outbox_attachments, payment_settings,
+        portal_customer_overrides, portal_logos, portal_settings, refresh_tokens, refund_parts,
+        refunds, sandbox_ledger, security_events, sepa_collections, sessions, staff_users,
+        webhook_attempts, webhook_deliveries, webhook_endpoints,
     };
     crate::tx::transaction(conn, |conn| {
         let exists: i64 = organizations::table
@@ -253,6 +254,19 @@ pub fn delete_with_data(
         .execute(conn)?;
         diesel::delete(mandates::table.filter(mandates::org_id.eq(org_id))).execute(conn)?;
         diesel::delete(accounts::table.filter(accounts::org_id.eq(org_id))).execute(conn)?;
+
+        // The portal: notifications, per-customer overrides, the logo and
+        // the settings (which name the test customer).
+        diesel::delete(notifications::table.filter(notifications::org_id.eq(org_id)))
+            .execute(conn)?;
+        diesel::delete(
+            portal_customer_overrides::table.filter(portal_customer_overrides::org_id.eq(org_id)),
+        )
+        .execute(conn)?;
+        diesel::delete(portal_logos::table.filter(portal_logos::org_id.eq(org_id)))
+            .execute(conn)?;
+        diesel::delete(portal_settings::table.filter(portal_settings::org_id.eq(org_id)))
+            .execute(conn)?;
 
         // Settings.
         diesel::delete(creditor_settings::table.filter(creditor_settings::org_id.eq(org_id)))

@@ -1,0 +1,4 @@
+DROP TABLE notifications;
+DROP TABLE portal_customer_overrides;
+DROP TABLE portal_logos;
+DROP TABLE portal_settings;
