@@ -212,6 +212,8 @@ problem_codes! {
     RangeNotSatisfiable = ("range_not_satisfiable", 416, "Plage non disponible", "Range not satisfiable"),
     /// The conversation is closed: the business may reopen it.
     ConversationClosed = ("conversation_closed", 409, "Conversation close", "Conversation closed"),
+    /// The business has turned this portal action off (for everyone or for you).
+    PortalActionDisabled = ("portal_action_disabled", 403, "Action non proposée", "Portal action disabled"),
     /// An unexpected error; quote the request id to support.
     InternalError = ("internal_error", 500, "Erreur interne", "Internal error"),
     /// The database cannot be reached right now; retry later.

@@ -715,7 +715,7 @@ pub async fn list_mine(
     let store = state.store.clone();
     let data = web::block(move || {
         let mut conn = store.conn()?;
-        crate::routes::portal_hooks::require_action(&mut conn, &principal, "documents")?;
+        crate::routes::portal_hooks::require_action(&mut conn, &principal, guichet_domain::portal::PortalAction::Documents)?;
         let mut out: Vec<MyDocument> = documents::list_shared(
             &mut conn,
             &principal.org_id,
@@ -808,7 +808,7 @@ pub async fn download_mine(
     }
     let found = web::block(move || {
         let mut conn = store.conn()?;
-        crate::routes::portal_hooks::require_action(&mut conn, &principal, "documents")?;
+        crate::routes::portal_hooks::require_action(&mut conn, &principal, guichet_domain::portal::PortalAction::Documents)?;
         if ids::has_shape(&id, "mdt") {
             let m = mandates::get_for_customer(&mut conn, &principal.org_id, &principal.customer_id, &id)?;
             let (pdf, sha) = mandates::document(&mut conn, &m.id)?.ok_or_else(ApiError::not_found)?;

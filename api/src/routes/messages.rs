@@ -281,7 +281,7 @@ pub async fn upload_attachment(
         let p = principal.clone();
         web::block(move || {
             let mut conn = store.conn()?;
-            crate::routes::portal_hooks::require_action(&mut conn, &p, "messages")
+            crate::routes::portal_hooks::require_action(&mut conn, &p, guichet_domain::portal::PortalAction::Messages)
         })
         .await??;
     }
@@ -357,7 +357,7 @@ pub async fn create(
     let detail = web::block(move || {
         {
             let mut conn = st.store.conn()?;
-            crate::routes::portal_hooks::require_action(&mut conn, &principal, "messages")?;
+            crate::routes::portal_hooks::require_action(&mut conn, &principal, guichet_domain::portal::PortalAction::Messages)?;
         }
         reserve(&st, &principal.customer_id)?;
         let mut conn = st.store.conn()?;
@@ -435,7 +435,7 @@ pub async fn list_mine(
     let store = state.store.clone();
     let list = web::block(move || {
         let mut conn = store.conn()?;
-        crate::routes::portal_hooks::require_action(&mut conn, &principal, "messages")?;
+        crate::routes::portal_hooks::require_action(&mut conn, &principal, guichet_domain::portal::PortalAction::Messages)?;
         let filter = ListFilter { customer_id: Some(principal.customer_id.clone()), status: None };
         page_of(&mut conn, &principal.org_id, &filter, after, limit, "customer", false)
     })
@@ -487,7 +487,7 @@ pub async fn get_mine(
     let store = state.store.clone();
     let d = web::block(move || {
         let mut conn = store.conn()?;
-        crate::routes::portal_hooks::require_action(&mut conn, &principal, "messages")?;
+        crate::routes::portal_hooks::require_action(&mut conn, &principal, guichet_domain::portal::PortalAction::Messages)?;
         let c = conversations::get_for_customer(&mut conn, &principal.org_id, &principal.customer_id, &id)?;
         Ok::<_, ApiError>(detail(&mut conn, c, "customer", false)?)
     })
@@ -529,7 +529,7 @@ pub async fn post_mine(
     let m = web::block(move || {
         {
             let mut conn = st.store.conn()?;
-            crate::routes::portal_hooks::require_action(&mut conn, &principal, "messages")?;
+            crate::routes::portal_hooks::require_action(&mut conn, &principal, guichet_domain::portal::PortalAction::Messages)?;
             let c = conversations::get_for_customer(&mut conn, &principal.org_id, &principal.customer_id, &id)?;
             if c.status != "open" {
                 return Err(closed());
@@ -574,7 +574,7 @@ pub async fn read_mine(
     let store = state.store.clone();
     web::block(move || {
         let mut conn = store.conn()?;
-        crate::routes::portal_hooks::require_action(&mut conn, &principal, "messages")?;
+        crate::routes::portal_hooks::require_action(&mut conn, &principal, guichet_domain::portal::PortalAction::Messages)?;
         let c = conversations::get_for_customer(&mut conn, &principal.org_id, &principal.customer_id, &id)?;
         conversations::mark_read(&mut conn, &principal.org_id, &c.id, "customer", now)?;
         Ok::<_, ApiError>(())
