@@ -33,7 +33,9 @@ pub struct Blobs {
 
 impl std::fmt::Debug for Blobs {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Blobs").field("location", &self.location).finish()
+        f.debug_struct("Blobs")
+            .field("location", &self.location)
+            .finish()
     }
 }
 

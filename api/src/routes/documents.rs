@@ -214,6 +214,7 @@ where
     // The first bytes, to recognise the type.
     let mut head: Vec<u8> = Vec::with_capacity(rules::SNIFF_LEN);
     let mut complete = true;
+    let mut ended = true;
     while let Some(chunk) = body.next().await {
         let chunk = chunk.map_err(read_error)?;
         if (head.len() + chunk.len()) as u64 > limit {
@@ -222,12 +223,13 @@ where
         head.extend_from_slice(&chunk);
         if head.len() >= rules::SNIFF_LEN {
             complete = false;
+            ended = false;
             break;
         }
     }
     let sniff = &head[..head.len().min(rules::SNIFF_LEN)];
-    let kind = rules::detect(sniff, complete && head.len() <= rules::SNIFF_LEN)
-        .ok_or_else(unsupported)?;
+    let kind =
+        rules::detect(sniff, complete && head.len() <= rules::SNIFF_LEN).ok_or_else(unsupported)?;
     let mut writer = state
         .blobs
         .writer(&key)
@@ -235,7 +237,8 @@ where
         .map_err(|e| ApiError::internal(e.to_string()))?;
     let outcome: Result<(), ApiError> = async {
         write(&mut writer, &head).await?;
-        while let Some(chunk) = body.next().await {
+        // A finished stream is not polled again.
+        while !ended && let Some(chunk) = body.next().await {
             let chunk = chunk.map_err(read_error)?;
             if writer.size() + chunk.len() as u64 > limit {
                 return Err(too_large(limit));
@@ -288,12 +291,7 @@ fn actor_of(principal: &StaffPrincipal) -> (&'static str, String) {
 }
 
 /// An event about a document, for `events::record`.
-pub fn event(
-    doc: &Document,
-    event_type: &str,
-    actor: &str,
-    now: DateTime<Utc>,
-) -> events::Event {
+pub fn event(doc: &Document, event_type: &str, actor: &str, now: DateTime<Utc>) -> events::Event {
     events::Event {
         id: ids::new_id("evt"),
         org_id: doc.org_id.clone(),
@@ -363,7 +361,11 @@ pub async fn share(
         .headers()
         .get(CONTENT_TYPE)
         .and_then(|v| v.to_str().ok())
-        .is_some_and(|v| v.trim_start().to_ascii_lowercase().starts_with("multipart/form-data"));
+        .is_some_and(|v| {
+            v.trim_start()
+                .to_ascii_lowercase()
+                .starts_with("multipart/form-data")
+        });
     let (title, received) = if multipart {
         if query.title.is_some() {
             return Err(ApiError::new(ProblemCode::InvalidParameter)
@@ -377,9 +379,20 @@ pub async fn share(
     } else {
         let title = check_title(query.title.as_deref().ok_or_else(|| {
             ApiError::new(ProblemCode::InvalidParameter)
-                .detail("Le paramètre title est requis.", "The title parameter is required.")
+                .detail(
+                    "Le paramètre title est requis.",
+                    "The title parameter is required.",
+                )
                 .field("title", "required")
-        })?)?;
+        })?)
+        .map_err(|_| {
+            ApiError::new(ProblemCode::InvalidParameter)
+                .detail(
+                    "Le titre doit compter de 1 à 200 caractères, sans caractère de contrôle.",
+                    "The title must be 1 to 200 characters, without control characters.",
+                )
+                .field("title", "invalid")
+        })?;
         let received = receive(&state, key.clone(), payload, limit).await?;
         (title, received)
     };
@@ -550,10 +563,11 @@ pub async fn list_for_customer(
         let after = match after {
             None => None,
             Some(id) => {
-                let doc = documents::get(&mut conn, &principal.org_id, &id)
-                    .map_err(|_| ApiError::new(ProblemCode::InvalidParameter)
+                let doc = documents::get(&mut conn, &principal.org_id, &id).map_err(|_| {
+                    ApiError::new(ProblemCode::InvalidParameter)
                         .detail("Curseur invalide.", "Invalid cursor.")
-                        .field("cursor", "invalid"))?;
+                        .field("cursor", "invalid")
+                })?;
                 Some((doc.created_at, doc.id))
             }
         };
@@ -715,7 +729,11 @@ pub async fn list_mine(
     let store = state.store.clone();
     let data = web::block(move || {
         let mut conn = store.conn()?;
-        crate::routes::portal_hooks::require_action(&mut conn, &principal, guichet_domain::portal::PortalAction::Documents)?;
+        crate::routes::portal_hooks::require_action(
+            &mut conn,
+            &principal,
+            guichet_domain::portal::PortalAction::Documents,
+        )?;
         let mut out: Vec<MyDocument> = documents::list_shared(
             &mut conn,
             &principal.org_id,
@@ -808,14 +826,25 @@ pub async fn download_mine(
     }
     let found = web::block(move || {
         let mut conn = store.conn()?;
-        crate::routes::portal_hooks::require_action(&mut conn, &principal, guichet_domain::portal::PortalAction::Documents)?;
+        crate::routes::portal_hooks::require_action(
+            &mut conn,
+            &principal,
+            guichet_domain::portal::PortalAction::Documents,
+        )?;
         if ids::has_shape(&id, "mdt") {
-            let m = mandates::get_for_customer(&mut conn, &principal.org_id, &principal.customer_id, &id)?;
-            let (pdf, sha) = mandates::document(&mut conn, &m.id)?.ok_or_else(ApiError::not_found)?;
+            let m = mandates::get_for_customer(
+                &mut conn,
+                &principal.org_id,
+                &principal.customer_id,
+                &id,
+            )?;
+            let (pdf, sha) =
+                mandates::document(&mut conn, &m.id)?.ok_or_else(ApiError::not_found)?;
             let name = format!("mandat-{}.pdf", m.umr.as_deref().unwrap_or(&m.id));
             return Ok::<_, ApiError>(Found::Mandate(pdf, sha, name));
         }
-        let doc = documents::get_for_customer(&mut conn, &principal.org_id, &principal.customer_id, &id)?;
+        let doc =
+            documents::get_for_customer(&mut conn, &principal.org_id, &principal.customer_id, &id)?;
         documents::mark_opened(&mut conn, &principal.org_id, &doc.id, now)?;
         Ok(Found::Blob(doc))
     })
@@ -831,7 +860,13 @@ pub async fn download_mine(
 fn disposition(filename: &str) -> String {
     let ascii: String = filename
         .chars()
-        .map(|c| if c.is_ascii_graphic() && c != '"' && c != '\\' || c == ' ' { c } else { '_' })
+        .map(|c| {
+            if c.is_ascii_graphic() && c != '"' && c != '\\' || c == ' ' {
+                c
+            } else {
+                '_'
+            }
+        })
         .collect();
     let mut encoded = String::new();
     for b in filename.bytes() {
@@ -929,10 +964,7 @@ pub async fn serve_blob(
         return Ok(response);
     }
     let size = u64::try_from(doc.size_bytes).unwrap_or(0);
-    let range = parse_range(
-        req.headers().get(RANGE).and_then(|v| v.to_str().ok()),
-        size,
-    )?;
+    let range = parse_range(req.headers().get(RANGE).and_then(|v| v.to_str().ok()), size)?;
     let checked = state.blobs.digest(&doc.blob_key).await;
     match checked {
         Ok((actual_size, sha)) if actual_size == size && sha == doc.sha256 => {}
@@ -964,7 +996,10 @@ pub async fn serve_blob(
     let mut response = match &range {
         Some(r) => {
             let mut b = HttpResponse::PartialContent();
-            b.insert_header((CONTENT_RANGE, format!("bytes {}-{}/{size}", r.start, r.end - 1)));
+            b.insert_header((
+                CONTENT_RANGE,
+                format!("bytes {}-{}/{size}", r.start, r.end - 1),
+            ));
             b
         }
         None => HttpResponse::Ok(),
@@ -995,39 +1030,49 @@ fn verified(
 ) -> impl Stream<Item = Result<Bytes, std::io::Error>> {
     use sha2::{Digest, Sha256};
     let state = (stream, Sha256::new(), sha256, id, false);
-    futures_util::stream::unfold(state, |(mut stream, mut hasher, sha, id, done)| async move {
-        if done {
-            return None;
-        }
-        match stream.next().await {
-            Some(Ok(chunk)) => {
-                hasher.update(&chunk);
-                Some((Ok(chunk), (stream, hasher, sha, id, false)))
+    futures_util::stream::unfold(
+        state,
+        |(mut stream, mut hasher, sha, id, done)| async move {
+            if done {
+                return None;
             }
-            Some(Err(e)) => Some((
-                Err(std::io::Error::other(e.to_string())),
-                (stream, hasher, sha, id, true),
-            )),
-            None => {
-                let actual = hex::encode(std::mem::take(&mut hasher).finalize());
-                if actual == sha {
-                    None
-                } else {
-                    tracing::error!(document = %id, expected_sha256 = %sha, actual_sha256 = %actual,
+            match stream.next().await {
+                Some(Ok(chunk)) => {
+                    hasher.update(&chunk);
+                    Some((Ok(chunk), (stream, hasher, sha, id, false)))
+                }
+                Some(Err(e)) => Some((
+                    Err(std::io::Error::other(e.to_string())),
+                    (stream, hasher, sha, id, true),
+                )),
+                None => {
+                    let actual = hex::encode(std::mem::take(&mut hasher).finalize());
+                    if actual == sha {
+                        None
+                    } else {
+                        tracing::error!(document = %id, expected_sha256 = %sha, actual_sha256 = %actual,
                         "document bytes changed while being sent");
-                    Some((
-                        Err(std::io::Error::other("document bytes do not match their SHA-256")),
-                        (stream, hasher, sha, id, true),
-                    ))
+                        Some((
+                            Err(std::io::Error::other(
+                                "document bytes do not match their SHA-256",
+                            )),
+                            (stream, hasher, sha, id, true),
+                        ))
+                    }
                 }
             }
-        }
-    })
+        },
+    )
 }
 
 /// Serves bytes held in memory (a signed mandate PDF), checked against
 /// their SHA-256 and with `Range`.
-fn serve_bytes(req: &HttpRequest, bytes: Vec<u8>, sha256: &str, name: &str) -> Result<HttpResponse, ApiError> {
+fn serve_bytes(
+    req: &HttpRequest,
+    bytes: Vec<u8>,
+    sha256: &str,
+    name: &str,
+) -> Result<HttpResponse, ApiError> {
     use sha2::{Digest, Sha256};
     let actual = hex::encode(Sha256::digest(&bytes));
     if actual != sha256 {
@@ -1042,13 +1087,18 @@ fn serve_bytes(req: &HttpRequest, bytes: Vec<u8>, sha256: &str, name: &str) -> R
     let mut response = match &range {
         Some(r) => {
             let mut b = HttpResponse::PartialContent();
-            b.insert_header((CONTENT_RANGE, format!("bytes {}-{}/{size}", r.start, r.end - 1)));
+            b.insert_header((
+                CONTENT_RANGE,
+                format!("bytes {}-{}/{size}", r.start, r.end - 1),
+            ));
             b
         }
         None => HttpResponse::Ok(),
     };
     let body = match range {
-        Some(r) => bytes[usize::try_from(r.start).unwrap_or(0)..usize::try_from(r.end).unwrap_or(0)].to_vec(),
+        Some(r) => bytes
+            [usize::try_from(r.start).unwrap_or(0)..usize::try_from(r.end).unwrap_or(0)]
+            .to_vec(),
         None => bytes,
     };
     Ok(response

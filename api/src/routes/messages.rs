@@ -8,11 +8,11 @@
 use actix_web::{HttpResponse, get, post, put, web};
 use chrono::{DateTime, Utc};
 use guichet_domain::ids;
+use guichet_store::DbConnection;
 use guichet_store::StoreError;
 use guichet_store::repo::conversations::{self, Conversation, ListFilter, Message};
 use guichet_store::repo::documents::{self, Document, KIND_ATTACHMENT};
 use guichet_store::repo::{events, staff};
-use guichet_store::DbConnection;
 use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, ToSchema};
 use validator::Validate;
@@ -114,10 +114,16 @@ pub struct ConversationList {
 #[derive(Debug, Deserialize, Validate, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct NewConversation {
-    #[validate(length(min = 1, max = 200), custom(function = "crate::routes::admin::not_blank"))]
+    #[validate(
+        length(min = 1, max = 200),
+        custom(function = "crate::routes::admin::not_blank")
+    )]
     #[schema(min_length = 1, max_length = 200, pattern = r"\S")]
     pub subject: String,
-    #[validate(length(min = 1, max = 10000), custom(function = "crate::routes::admin::not_blank"))]
+    #[validate(
+        length(min = 1, max = 10000),
+        custom(function = "crate::routes::admin::not_blank")
+    )]
     #[schema(min_length = 1, max_length = 10000, pattern = r"\S")]
     pub body: String,
     /// Ids from `POST /v1/me/attachments`, each used once.
@@ -131,7 +137,10 @@ pub struct NewConversation {
 #[derive(Debug, Deserialize, Validate, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct NewMessage {
-    #[validate(length(min = 1, max = 10000), custom(function = "crate::routes::admin::not_blank"))]
+    #[validate(
+        length(min = 1, max = 10000),
+        custom(function = "crate::routes::admin::not_blank")
+    )]
     #[schema(min_length = 1, max_length = 10000, pattern = r"\S")]
     pub body: String,
     /// Customers only: ids from `POST /v1/me/attachments`, each used once.
@@ -169,14 +178,23 @@ pub struct ConversationQuery {
     pub cursor: Option<String>,
 }
 
-fn view(conn: &mut DbConnection, c: Conversation, reader: &str, staff_view: bool) -> Result<ConversationView, StoreError> {
+fn view(
+    conn: &mut DbConnection,
+    c: Conversation,
+    reader: &str,
+    staff_view: bool,
+) -> Result<ConversationView, StoreError> {
     let unread = conversations::unread_in(conn, &c.org_id, &c.id, reader)?;
     Ok(ConversationView {
         id: c.id,
         customer_id: c.customer_id,
         subject: c.subject,
         status: c.status,
-        assigned_staff_id: if staff_view { c.assigned_staff_id } else { None },
+        assigned_staff_id: if staff_view {
+            c.assigned_staff_id
+        } else {
+            None
+        },
         created_at: c.created_at,
         last_message_at: c.last_message_at,
         closed_at: c.closed_at,
@@ -184,13 +202,18 @@ fn view(conn: &mut DbConnection, c: Conversation, reader: &str, staff_view: bool
     })
 }
 
-fn message_views(conn: &mut DbConnection, org_id: &str, messages: Vec<Message>) -> Result<Vec<MessageView>, StoreError> {
+fn message_views(
+    conn: &mut DbConnection,
+    org_id: &str,
+    messages: Vec<Message>,
+) -> Result<Vec<MessageView>, StoreError> {
     let ids: Vec<String> = messages.iter().map(|m| m.id.clone()).collect();
     let mut attached = conversations::attachments(conn, org_id, &ids)?;
     Ok(messages
         .into_iter()
         .map(|m| {
-            let (mine, rest): (Vec<_>, Vec<_>) = attached.drain(..).partition(|(mid, _)| *mid == m.id);
+            let (mine, rest): (Vec<_>, Vec<_>) =
+                attached.drain(..).partition(|(mid, _)| *mid == m.id);
             attached = rest;
             MessageView {
                 id: m.id,
@@ -204,7 +227,12 @@ fn message_views(conn: &mut DbConnection, org_id: &str, messages: Vec<Message>) 
         .collect())
 }
 
-fn detail(conn: &mut DbConnection, c: Conversation, reader: &str, staff_view: bool) -> Result<ConversationDetail, StoreError> {
+fn detail(
+    conn: &mut DbConnection,
+    c: Conversation,
+    reader: &str,
+    staff_view: bool,
+) -> Result<ConversationDetail, StoreError> {
     let messages = conversations::messages(conn, &c.org_id, &c.id)?;
     let org_id = c.org_id.clone();
     Ok(ConversationDetail {
@@ -213,7 +241,16 @@ fn detail(conn: &mut DbConnection, c: Conversation, reader: &str, staff_view: bo
     })
 }
 
-fn event(org_id: &str, customer_id: &str, event_type: &str, object_type: &str, object_id: &str, actor: &str, data: &impl Serialize, now: DateTime<Utc>) -> events::Event {
+fn event(
+    org_id: &str,
+    customer_id: &str,
+    event_type: &str,
+    object_type: &str,
+    object_id: &str,
+    actor: &str,
+    data: &impl Serialize,
+    now: DateTime<Utc>,
+) -> events::Event {
     events::Event {
         id: ids::new_id("evt"),
         org_id: org_id.to_owned(),
@@ -245,7 +282,12 @@ fn closed() -> ApiError {
 
 /// Reserves one of the customer's messages of the hour, or 429.
 fn reserve(state: &AppState, customer_id: &str) -> Result<(), ApiError> {
-    crate::auth::flows::limit(state, &format!("messages:{customer_id}"), MESSAGES_PER_HOUR, 3600)
+    crate::auth::flows::limit(
+        state,
+        &format!("messages:{customer_id}"),
+        MESSAGES_PER_HOUR,
+        3600,
+    )
 }
 
 /// Upload an attachment for your next message.
@@ -281,7 +323,11 @@ pub async fn upload_attachment(
         let p = principal.clone();
         web::block(move || {
             let mut conn = store.conn()?;
-            crate::routes::portal_hooks::require_action(&mut conn, &p, guichet_domain::portal::PortalAction::Messages)
+            crate::routes::portal_hooks::require_action(
+                &mut conn,
+                &p,
+                guichet_domain::portal::PortalAction::Messages,
+            )
         })
         .await??;
     }
@@ -357,7 +403,11 @@ pub async fn create(
     let detail = web::block(move || {
         {
             let mut conn = st.store.conn()?;
-            crate::routes::portal_hooks::require_action(&mut conn, &principal, guichet_domain::portal::PortalAction::Messages)?;
+            crate::routes::portal_hooks::require_action(
+                &mut conn,
+                &principal,
+                guichet_domain::portal::PortalAction::Messages,
+            )?;
         }
         reserve(&st, &principal.customer_id)?;
         let mut conn = st.store.conn()?;
@@ -374,9 +424,28 @@ pub async fn create(
                 closed_at: None,
             };
             conversations::insert(conn, &conv)?;
-            let msg = customer_message(conn, &principal, &conv.id, &body.body, &body.attachments, now)?;
+            let msg = customer_message(
+                conn,
+                &principal,
+                &conv.id,
+                &body.body,
+                &body.attachments,
+                now,
+            )?;
             let d = detail(conn, conv.clone(), "customer", false)?;
-            events::record(conn, &event(&conv.org_id, &conv.customer_id, "conversation.created", "conversation", &conv.id, "customer", &d.conversation, now))?;
+            events::record(
+                conn,
+                &event(
+                    &conv.org_id,
+                    &conv.customer_id,
+                    "conversation.created",
+                    "conversation",
+                    &conv.id,
+                    "customer",
+                    &d.conversation,
+                    now,
+                ),
+            )?;
             record_message(conn, &conv, &d, &msg.id, "customer", now)?;
             crate::routes::portal_hooks::customer_wrote(conn, &conv, &msg, now)?;
             Ok::<_, ApiError>(d)
@@ -386,7 +455,14 @@ pub async fn create(
     Ok(HttpResponse::Created().json(detail))
 }
 
-fn customer_message(conn: &mut DbConnection, principal: &CustomerPrincipal, conversation_id: &str, body: &str, attachments: &[String], now: DateTime<Utc>) -> Result<Message, ApiError> {
+fn customer_message(
+    conn: &mut DbConnection,
+    principal: &CustomerPrincipal,
+    conversation_id: &str,
+    body: &str,
+    attachments: &[String],
+    now: DateTime<Utc>,
+) -> Result<Message, ApiError> {
     let msg = Message {
         id: ids::new_id("cvm"),
         conversation_id: conversation_id.to_owned(),
@@ -398,16 +474,41 @@ fn customer_message(conn: &mut DbConnection, principal: &CustomerPrincipal, conv
         read_at: None,
     };
     conversations::add_message(conn, &msg)?;
-    match conversations::attach(conn, &principal.org_id, &principal.customer_id, &msg.id, attachments) {
+    match conversations::attach(
+        conn,
+        &principal.org_id,
+        &principal.customer_id,
+        &msg.id,
+        attachments,
+    ) {
         Ok(()) => Ok(msg),
         Err(StoreError::NotFound) => Err(attachments_not_found()),
         Err(e) => Err(e.into()),
     }
 }
 
-fn record_message(conn: &mut DbConnection, conv: &Conversation, d: &ConversationDetail, message_id: &str, actor: &str, now: DateTime<Utc>) -> Result<(), StoreError> {
+fn record_message(
+    conn: &mut DbConnection,
+    conv: &Conversation,
+    d: &ConversationDetail,
+    message_id: &str,
+    actor: &str,
+    now: DateTime<Utc>,
+) -> Result<(), StoreError> {
     if let Some(m) = d.messages.iter().find(|m| m.id == message_id) {
-        events::record(conn, &event(&conv.org_id, &conv.customer_id, "message.created", "message", message_id, actor, m, now))?;
+        events::record(
+            conn,
+            &event(
+                &conv.org_id,
+                &conv.customer_id,
+                "message.created",
+                "message",
+                message_id,
+                actor,
+                m,
+                now,
+            ),
+        )?;
     }
     Ok(())
 }
@@ -433,17 +534,40 @@ pub async fn list_mine(
 ) -> Result<web::Json<ConversationList>, ApiError> {
     let (limit, after) = page.resolve()?;
     let store = state.store.clone();
-    let list = web::block(move || {
+    let page = web::block(move || {
         let mut conn = store.conn()?;
-        crate::routes::portal_hooks::require_action(&mut conn, &principal, guichet_domain::portal::PortalAction::Messages)?;
-        let filter = ListFilter { customer_id: Some(principal.customer_id.clone()), status: None };
-        page_of(&mut conn, &principal.org_id, &filter, after, limit, "customer", false)
+        crate::routes::portal_hooks::require_action(
+            &mut conn,
+            &principal,
+            guichet_domain::portal::PortalAction::Messages,
+        )?;
+        let filter = ListFilter {
+            customer_id: Some(principal.customer_id.clone()),
+            status: None,
+        };
+        page_of(
+            &mut conn,
+            &principal.org_id,
+            &filter,
+            after,
+            limit,
+            "customer",
+            false,
+        )
     })
     .await??;
-    Ok(web::Json(list))
+    Ok(web::Json(page))
 }
 
-fn page_of(conn: &mut DbConnection, org_id: &str, filter: &ListFilter, after: Option<String>, limit: i64, reader: &str, staff_view: bool) -> Result<ConversationList, ApiError> {
+fn page_of(
+    conn: &mut DbConnection,
+    org_id: &str,
+    filter: &ListFilter,
+    after: Option<String>,
+    limit: i64,
+    reader: &str,
+    staff_view: bool,
+) -> Result<ConversationList, ApiError> {
     let after = match after {
         None => None,
         Some(id) => {
@@ -455,13 +579,22 @@ fn page_of(conn: &mut DbConnection, org_id: &str, filter: &ListFilter, after: Op
             Some((c.last_message_at, c.id))
         }
     };
-    let mut items = conversations::list(conn, org_id, filter, after.as_ref().map(|(at, id)| (*at, id.as_str())), limit + 1)?;
+    let mut items = conversations::list(
+        conn,
+        org_id,
+        filter,
+        after.as_ref().map(|(at, id)| (*at, id.as_str())),
+        limit + 1,
+    )?;
     let next = next_cursor(&mut items, limit, |c| &c.id);
     let mut data = Vec::with_capacity(items.len());
     for c in items {
         data.push(view(conn, c, reader, staff_view)?);
     }
-    Ok(ConversationList { data, next_cursor: next })
+    Ok(ConversationList {
+        data,
+        next_cursor: next,
+    })
 }
 
 /// One of your conversations with its messages.
@@ -487,8 +620,17 @@ pub async fn get_mine(
     let store = state.store.clone();
     let d = web::block(move || {
         let mut conn = store.conn()?;
-        crate::routes::portal_hooks::require_action(&mut conn, &principal, guichet_domain::portal::PortalAction::Messages)?;
-        let c = conversations::get_for_customer(&mut conn, &principal.org_id, &principal.customer_id, &id)?;
+        crate::routes::portal_hooks::require_action(
+            &mut conn,
+            &principal,
+            guichet_domain::portal::PortalAction::Messages,
+        )?;
+        let c = conversations::get_for_customer(
+            &mut conn,
+            &principal.org_id,
+            &principal.customer_id,
+            &id,
+        )?;
         Ok::<_, ApiError>(detail(&mut conn, c, "customer", false)?)
     })
     .await??;
@@ -529,8 +671,17 @@ pub async fn post_mine(
     let m = web::block(move || {
         {
             let mut conn = st.store.conn()?;
-            crate::routes::portal_hooks::require_action(&mut conn, &principal, guichet_domain::portal::PortalAction::Messages)?;
-            let c = conversations::get_for_customer(&mut conn, &principal.org_id, &principal.customer_id, &id)?;
+            crate::routes::portal_hooks::require_action(
+                &mut conn,
+                &principal,
+                guichet_domain::portal::PortalAction::Messages,
+            )?;
+            let c = conversations::get_for_customer(
+                &mut conn,
+                &principal.org_id,
+                &principal.customer_id,
+                &id,
+            )?;
             if c.status != "open" {
                 return Err(closed());
             }
@@ -538,12 +689,27 @@ pub async fn post_mine(
         reserve(&st, &principal.customer_id)?;
         let mut conn = st.store.conn()?;
         guichet_store::transaction(&mut conn, |conn| {
-            let conv = conversations::get_for_customer(conn, &principal.org_id, &principal.customer_id, &id)?;
-            let msg = customer_message(conn, &principal, &conv.id, &body.body, &body.attachments, now)?;
+            let conv = conversations::get_for_customer(
+                conn,
+                &principal.org_id,
+                &principal.customer_id,
+                &id,
+            )?;
+            let msg = customer_message(
+                conn,
+                &principal,
+                &conv.id,
+                &body.body,
+                &body.attachments,
+                now,
+            )?;
             let d = detail(conn, conv.clone(), "customer", false)?;
             record_message(conn, &conv, &d, &msg.id, "customer", now)?;
             crate::routes::portal_hooks::customer_wrote(conn, &conv, &msg, now)?;
-            d.messages.into_iter().find(|m| m.id == msg.id).ok_or_else(|| ApiError::internal("message vanished"))
+            d.messages
+                .into_iter()
+                .find(|m| m.id == msg.id)
+                .ok_or_else(|| ApiError::internal("message vanished"))
         })
     })
     .await??;
@@ -574,8 +740,17 @@ pub async fn read_mine(
     let store = state.store.clone();
     web::block(move || {
         let mut conn = store.conn()?;
-        crate::routes::portal_hooks::require_action(&mut conn, &principal, guichet_domain::portal::PortalAction::Messages)?;
-        let c = conversations::get_for_customer(&mut conn, &principal.org_id, &principal.customer_id, &id)?;
+        crate::routes::portal_hooks::require_action(
+            &mut conn,
+            &principal,
+            guichet_domain::portal::PortalAction::Messages,
+        )?;
+        let c = conversations::get_for_customer(
+            &mut conn,
+            &principal.org_id,
+            &principal.customer_id,
+            &id,
+        )?;
         conversations::mark_read(&mut conn, &principal.org_id, &c.id, "customer", now)?;
         Ok::<_, ApiError>(())
     })
@@ -611,17 +786,35 @@ pub async fn list(
     query: web::Query<ConversationQuery>,
 ) -> Result<web::Json<ConversationList>, ApiError> {
     let q = query.into_inner();
-    let page = super::admin::Page { limit: q.limit, cursor: q.cursor };
+    let page = super::admin::Page {
+        limit: q.limit,
+        cursor: q.cursor,
+    };
     let (limit, after) = page.resolve()?;
-    let status = super::admin::status_filter(q.status.as_deref(), |s| matches!(s, "open" | "closed").then(|| s.to_owned()), &["open", "closed"])?;
+    let status = super::admin::status_filter(
+        q.status.as_deref(),
+        |s| matches!(s, "open" | "closed").then(|| s.to_owned()),
+        &["open", "closed"],
+    )?;
     let store = state.store.clone();
-    let list = web::block(move || {
+    let page = web::block(move || {
         let mut conn = store.conn()?;
-        let filter = ListFilter { customer_id: q.customer, status };
-        page_of(&mut conn, &principal.org_id, &filter, after, limit, "staff", true)
+        let filter = ListFilter {
+            customer_id: q.customer,
+            status,
+        };
+        page_of(
+            &mut conn,
+            &principal.org_id,
+            &filter,
+            after,
+            limit,
+            "staff",
+            true,
+        )
     })
     .await??;
-    Ok(web::Json(list))
+    Ok(web::Json(page))
 }
 
 /// One conversation with its messages.
@@ -718,14 +911,22 @@ pub async fn answer(
             let d = detail(conn, conv.clone(), "staff", true)?;
             record_message(conn, &conv, &d, &msg.id, actor_kind, now)?;
             crate::routes::portal_hooks::staff_answered(conn, &conv, &msg, now)?;
-            d.messages.into_iter().find(|m| m.id == msg.id).ok_or_else(|| ApiError::internal("message vanished"))
+            d.messages
+                .into_iter()
+                .find(|m| m.id == msg.id)
+                .ok_or_else(|| ApiError::internal("message vanished"))
         })
     })
     .await??;
     Ok(HttpResponse::Created().json(m))
 }
 
-async fn set_status(principal: StaffPrincipal, state: web::Data<AppState>, id: String, status: &'static str) -> Result<web::Json<ConversationView>, ApiError> {
+async fn set_status(
+    principal: StaffPrincipal,
+    state: web::Data<AppState>,
+    id: String,
+    status: &'static str,
+) -> Result<web::Json<ConversationView>, ApiError> {
     let now = state.clock.now();
     let (actor_kind, _) = staff_actor(&principal);
     let store = state.store.clone();
@@ -737,8 +938,24 @@ async fn set_status(principal: StaffPrincipal, state: web::Data<AppState>, id: S
                 conversations::set_status(conn, &principal.org_id, &id, status, now)?;
                 let c = conversations::get(conn, &principal.org_id, &id)?;
                 let v = view(conn, c.clone(), "staff", true)?;
-                let kind = if status == "closed" { "conversation.closed" } else { "conversation.reopened" };
-                events::record(conn, &event(&c.org_id, &c.customer_id, kind, "conversation", &c.id, actor_kind, &v, now))?;
+                let kind = if status == "closed" {
+                    "conversation.closed"
+                } else {
+                    "conversation.reopened"
+                };
+                events::record(
+                    conn,
+                    &event(
+                        &c.org_id,
+                        &c.customer_id,
+                        kind,
+                        "conversation",
+                        &c.id,
+                        actor_kind,
+                        &v,
+                        now,
+                    ),
+                )?;
                 return Ok::<_, ApiError>(v);
             }
             Ok(view(conn, c, "staff", true)?)
@@ -763,7 +980,11 @@ async fn set_status(principal: StaffPrincipal, state: web::Data<AppState>, id: S
     ),
 )]
 #[post("/{id}/close")]
-pub async fn close(principal: StaffPrincipal, state: web::Data<AppState>, path: web::Path<String>) -> Result<web::Json<ConversationView>, ApiError> {
+pub async fn close(
+    principal: StaffPrincipal,
+    state: web::Data<AppState>,
+    path: web::Path<String>,
+) -> Result<web::Json<ConversationView>, ApiError> {
     set_status(principal, state, path.into_inner(), "closed").await
 }
 
@@ -782,7 +1003,11 @@ pub async fn close(principal: StaffPrincipal, state: web::Data<AppState>, path: 
     ),
 )]
 #[post("/{id}/reopen")]
-pub async fn reopen(principal: StaffPrincipal, state: web::Data<AppState>, path: web::Path<String>) -> Result<web::Json<ConversationView>, ApiError> {
+pub async fn reopen(
+    principal: StaffPrincipal,
+    state: web::Data<AppState>,
+    path: web::Path<String>,
+) -> Result<web::Json<ConversationView>, ApiError> {
     set_status(principal, state, path.into_inner(), "open").await
 }
 
@@ -804,7 +1029,12 @@ pub async fn reopen(principal: StaffPrincipal, state: web::Data<AppState>, path:
     ),
 )]
 #[put("/{id}/assignee")]
-pub async fn assign(principal: StaffPrincipal, state: web::Data<AppState>, path: web::Path<String>, body: Json<Assignment>) -> Result<web::Json<ConversationView>, ApiError> {
+pub async fn assign(
+    principal: StaffPrincipal,
+    state: web::Data<AppState>,
+    path: web::Path<String>,
+    body: Json<Assignment>,
+) -> Result<web::Json<ConversationView>, ApiError> {
     let id = path.into_inner();
     let staff_id = body.0.staff_id;
     let store = state.store.clone();
@@ -845,7 +1075,11 @@ pub async fn assign(principal: StaffPrincipal, state: web::Data<AppState>, path:
     ),
 )]
 #[post("/{id}/read")]
-pub async fn read(principal: StaffPrincipal, state: web::Data<AppState>, path: web::Path<String>) -> Result<HttpResponse, ApiError> {
+pub async fn read(
+    principal: StaffPrincipal,
+    state: web::Data<AppState>,
+    path: web::Path<String>,
+) -> Result<HttpResponse, ApiError> {
     let id = path.into_inner();
     let now = state.clock.now();
     let store = state.store.clone();

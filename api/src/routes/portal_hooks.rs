@@ -43,7 +43,12 @@ pub fn document_shared(
         let fr = locale == guichet_domain::organization::Locale::Fr;
         NewNotification {
             kind: "document.shared".to_owned(),
-            title: if fr { "Nouveau document" } else { "New document" }.to_owned(),
+            title: if fr {
+                "Nouveau document"
+            } else {
+                "New document"
+            }
+            .to_owned(),
             body: if fr {
                 format!("Un document a été partagé avec vous : {title}.")
             } else {
@@ -129,21 +134,32 @@ pub fn staff_answered(
     let link = format!("/v1/me/conversations/{}", conversation.id);
     let customer = customers::get(conn, &conversation.org_id, &conversation.customer_id)?;
     let fr = customer.locale == guichet_domain::organization::Locale::Fr;
-    notifications::notify(conn, &conversation.org_id, &conversation.customer_id, now, |locale| {
-        let fr = locale == guichet_domain::organization::Locale::Fr;
-        NewNotification {
-            kind: "message.answered".to_owned(),
-            title: if fr { "Nouvelle réponse" } else { "New answer" }.to_owned(),
-            body: if fr {
-                format!("L'entreprise a répondu à votre message « {subject} ».")
-            } else {
-                format!("The business answered your message \"{subject}\".")
-            },
-            link: Some(link.clone()),
-            object_type: Some("conversation".to_owned()),
-            object_id: Some(conversation.id.clone()),
-        }
-    })?;
+    notifications::notify(
+        conn,
+        &conversation.org_id,
+        &conversation.customer_id,
+        now,
+        |locale| {
+            let fr = locale == guichet_domain::organization::Locale::Fr;
+            NewNotification {
+                kind: "message.answered".to_owned(),
+                title: if fr {
+                    "Nouvelle réponse"
+                } else {
+                    "New answer"
+                }
+                .to_owned(),
+                body: if fr {
+                    format!("L'entreprise a répondu à votre message « {subject} ».")
+                } else {
+                    format!("The business answered your message \"{subject}\".")
+                },
+                link: Some(link.clone()),
+                object_type: Some("conversation".to_owned()),
+                object_id: Some(conversation.id.clone()),
+            }
+        },
+    )?;
     let (title, body) = if fr {
         (
             format!("Réponse à votre message « {} »", conversation.subject),

@@ -137,8 +137,14 @@ mod tests {
             detect(&[0x89, b'P', b'N', b'G', 0x0D, 0x0A, 0x1A, 0x0A, 0], false),
             Some(DocumentType::Png)
         );
-        assert_eq!(detect(&[0xFF, 0xD8, 0xFF, 0xE0], false), Some(DocumentType::Jpeg));
-        assert_eq!(detect("Bonjour, été\n".as_bytes(), true), Some(DocumentType::Text));
+        assert_eq!(
+            detect(&[0xFF, 0xD8, 0xFF, 0xE0], false),
+            Some(DocumentType::Jpeg)
+        );
+        assert_eq!(
+            detect("Bonjour, été\n".as_bytes(), true),
+            Some(DocumentType::Text)
+        );
         assert_eq!(detect(b"MZ\x90\x00\x03", true), None);
         assert_eq!(detect(b"PK\x03\x04", true), None);
         assert_eq!(detect(b"", true), None);
@@ -149,8 +155,14 @@ mod tests {
 
     #[test]
     fn file_names_are_safe() {
-        assert_eq!(file_name("Facture été 2026", DocumentType::Pdf), "Facture ete 2026.pdf");
-        assert_eq!(file_name("a\"b\r\n;c/..\\d", DocumentType::Text), "a_b___c_..__d.txt");
+        assert_eq!(
+            file_name("Facture été 2026", DocumentType::Pdf),
+            "Facture ete 2026.pdf"
+        );
+        assert_eq!(
+            file_name("a\"b\r\n;c/..\\d", DocumentType::Text),
+            "a_b___c_.._d.txt"
+        );
         assert_eq!(file_name("...", DocumentType::Png), "document.png");
         assert_eq!(file_name("scan.PDF", DocumentType::Pdf), "scan.PDF");
         assert_eq!(file_name(&"x".repeat(200), DocumentType::Jpeg).len(), 84);

@@ -7,13 +7,26 @@ use guichet_tests::{Options, Response, TestApp};
 use serde_json::{Value, json};
 use sha2::{Digest, Sha256};
 
-const PDF: &[u8] = b"%PDF-1.4\n1 0 obj << /Type /Catalog >> endobj\ntrailer << /Root 1 0 R >>\n%%EOF\n";
-const PNG: &[u8] = &[0x89, b'P', b'N', b'G', 0x0D, 0x0A, 0x1A, 0x0A, 0, 0, 0, 13, b'I', b'H', b'D', b'R'];
+const PDF: &[u8] =
+    b"%PDF-1.4\n1 0 obj << /Type /Catalog >> endobj\ntrailer << /Root 1 0 R >>\n%%EOF\n";
+const PNG: &[u8] = &[
+    0x89, b'P', b'N', b'G', 0x0D, 0x0A, 0x1A, 0x0A, 0, 0, 0, 13, b'I', b'H', b'D', b'R',
+];
 
-fn share(app: &TestApp, token: &str, customer: &str, title: &str, content_type: &str, bytes: &[u8]) -> Response {
+fn share(
+    app: &TestApp,
+    token: &str,
+    customer: &str,
+    title: &str,
+    content_type: &str,
+    bytes: &[u8],
+) -> Response {
     app.request(
         "POST",
-        &format!("/v1/admin/customers/{customer}/documents?title={}", urlencode(title)),
+        &format!(
+            "/v1/admin/customers/{customer}/documents?title={}",
+            urlencode(title)
+        ),
     )
     .bearer(token)
     .header("Content-Type", content_type)
@@ -33,7 +46,12 @@ fn urlencode(s: &str) -> String {
         .collect()
 }
 
-fn multipart(app: &TestApp, token: &str, customer: &str, parts: &[(&str, Option<&str>, &[u8])]) -> Response {
+fn multipart(
+    app: &TestApp,
+    token: &str,
+    customer: &str,
+    parts: &[(&str, Option<&str>, &[u8])],
+) -> Response {
     let boundary = "----guichet-test-boundary";
     let mut body = Vec::new();
     for (name, filename, bytes) in parts {
@@ -50,7 +68,10 @@ fn multipart(app: &TestApp, token: &str, customer: &str, parts: &[(&str, Option<
     body.extend_from_slice(format!("--{boundary}--\r\n").as_bytes());
     app.request("POST", &format!("/v1/admin/customers/{customer}/documents"))
         .bearer(token)
-        .header("Content-Type", &format!("multipart/form-data; boundary={boundary}"))
+        .header(
+            "Content-Type",
+            &format!("multipart/form-data; boundary={boundary}"),
+        )
         .body(body)
         .send()
 }
@@ -97,7 +118,14 @@ fn staff_share_and_the_customer_downloads() {
     let app = TestApp::spawn();
     let (org, customer, tokens) = setup(&app);
 
-    let res = share(&app, &org.admin, &customer, "Compte rendu été", "application/octet-stream", PDF);
+    let res = share(
+        &app,
+        &org.admin,
+        &customer,
+        "Compte rendu été",
+        "application/octet-stream",
+        PDF,
+    );
     assert_eq!(res.status, 201, "{}", res.text());
     let doc = res.json();
     let sha = hex::encode(Sha256::digest(PDF));
@@ -125,7 +153,10 @@ fn staff_share_and_the_customer_downloads() {
     }
 
     // The customer's list: new until opened.
-    let list = app.request("GET", "/v1/me/documents").bearer(&tokens.access).send();
+    let list = app
+        .request("GET", "/v1/me/documents")
+        .bearer(&tokens.access)
+        .send();
     assert_eq!(list.status, 200, "{}", list.text());
     let list = list.json();
     assert_eq!(list["data"].as_array().unwrap().len(), 1);
@@ -142,7 +173,10 @@ fn staff_share_and_the_customer_downloads() {
         .send();
     assert_eq!(part.status, 206, "{}", part.text());
     assert_eq!(part.body, &PDF[5..10]);
-    assert_eq!(part.header("content-range"), Some(format!("bytes 5-9/{}", PDF.len()).as_str()));
+    assert_eq!(
+        part.header("content-range"),
+        Some(format!("bytes 5-9/{}", PDF.len()).as_str())
+    );
     assert_eq!(part.header("content-length"), Some("5"));
     let suffix = app
         .request("GET", &format!("/v1/me/documents/{id}/content"))
@@ -157,7 +191,10 @@ fn staff_share_and_the_customer_downloads() {
         .header("Range", &format!("bytes={}-", PDF.len()))
         .send();
     outside.assert_problem(416, "range_not_satisfiable");
-    assert_eq!(outside.header("content-range"), Some(format!("bytes */{}", PDF.len()).as_str()));
+    assert_eq!(
+        outside.header("content-range"),
+        Some(format!("bytes */{}", PDF.len()).as_str())
+    );
 
     let full = app
         .request("GET", &format!("/v1/me/documents/{id}/content"))
@@ -166,10 +203,16 @@ fn staff_share_and_the_customer_downloads() {
     assert_eq!(full.status, 200);
     assert_eq!(full.body, PDF);
     assert_eq!(full.header("content-type"), Some("application/pdf"));
-    assert_eq!(full.header("content-length"), Some(PDF.len().to_string().as_str()));
+    assert_eq!(
+        full.header("content-length"),
+        Some(PDF.len().to_string().as_str())
+    );
     assert_eq!(full.header("etag"), Some(format!("\"{sha}\"").as_str()));
     let disposition = full.header("content-disposition").unwrap();
-    assert!(disposition.starts_with("attachment; filename=\"Compte rendu ete.pdf\""), "{disposition}");
+    assert!(
+        disposition.starts_with("attachment; filename=\"Compte rendu ete.pdf\""),
+        "{disposition}"
+    );
     let again = app
         .request("GET", &format!("/v1/me/documents/{id}/content"))
         .bearer(&tokens.access)
@@ -177,18 +220,36 @@ fn staff_share_and_the_customer_downloads() {
         .send();
     assert_eq!(again.status, 304);
 
-    let list = app.request("GET", "/v1/me/documents").bearer(&tokens.access).send().json();
+    let list = app
+        .request("GET", "/v1/me/documents")
+        .bearer(&tokens.access)
+        .send()
+        .json();
     assert_eq!(list["data"][0]["new"], false);
-    let staff_view = app.request("GET", &format!("/v1/admin/documents/{id}")).bearer(&org.admin).send().json();
+    let staff_view = app
+        .request("GET", &format!("/v1/admin/documents/{id}"))
+        .bearer(&org.admin)
+        .send()
+        .json();
     assert!(staff_view["opened_at"].is_string());
 
     // Withdrawn: gone for the customer, kept for staff.
-    let res = app.request("DELETE", &format!("/v1/admin/documents/{id}")).bearer(&org.admin).send();
+    let res = app
+        .request("DELETE", &format!("/v1/admin/documents/{id}"))
+        .bearer(&org.admin)
+        .send();
     assert_eq!(res.status, 200, "{}", res.text());
     assert!(res.json()["withdrawn_at"].is_string());
-    let res = app.request("DELETE", &format!("/v1/admin/documents/{id}")).bearer(&org.admin).send();
+    let res = app
+        .request("DELETE", &format!("/v1/admin/documents/{id}"))
+        .bearer(&org.admin)
+        .send();
     assert_eq!(res.status, 200);
-    let list = app.request("GET", "/v1/me/documents").bearer(&tokens.access).send().json();
+    let list = app
+        .request("GET", "/v1/me/documents")
+        .bearer(&tokens.access)
+        .send()
+        .json();
     assert_eq!(list["data"].as_array().unwrap().len(), 0);
     app.request("GET", &format!("/v1/me/documents/{id}/content"))
         .bearer(&tokens.access)
@@ -211,26 +272,73 @@ fn staff_share_and_the_customer_downloads() {
 fn multipart_upload_and_its_rules() {
     let app = TestApp::spawn();
     let (org, customer, _) = setup(&app);
-    let res = multipart(&app, &org.admin, &customer, &[("title", None, "Radio".as_bytes()), ("file", Some("x.png"), PNG)]);
+    let res = multipart(
+        &app,
+        &org.admin,
+        &customer,
+        &[
+            ("title", None, "Radio".as_bytes()),
+            ("file", Some("x.png"), PNG),
+        ],
+    );
     assert_eq!(res.status, 201, "{}", res.text());
     assert_eq!(res.json()["content_type"], "image/png");
     assert_eq!(res.json()["filename"], "Radio.png");
     // File first, title after.
-    let res = multipart(&app, &org.admin, &customer, &[("file", Some("n.txt"), "Bonjour\n".as_bytes()), ("title", None, b"Note")]);
+    let res = multipart(
+        &app,
+        &org.admin,
+        &customer,
+        &[
+            ("file", Some("n.txt"), "Bonjour\n".as_bytes()),
+            ("title", None, b"Note"),
+        ],
+    );
     assert_eq!(res.status, 201, "{}", res.text());
     assert_eq!(res.json()["content_type"], "text/plain");
     let stored = count_documents(&app);
     let files = blob_files(&app);
 
     // Refusals store nothing.
-    multipart(&app, &org.admin, &customer, &[("file", Some("x.png"), PNG)]).assert_problem(400, "invalid_field");
-    multipart(&app, &org.admin, &customer, &[("title", None, b"T")]).assert_problem(400, "invalid_field");
-    multipart(&app, &org.admin, &customer, &[("title", None, b"T"), ("file", Some("x.png"), PNG), ("extra", None, b"x")])
+    multipart(&app, &org.admin, &customer, &[("file", Some("x.png"), PNG)])
         .assert_problem(400, "invalid_field");
-    multipart(&app, &org.admin, &customer, &[("title", None, b"   "), ("file", Some("x.png"), PNG)]).assert_problem(400, "invalid_field");
-    multipart(&app, &org.admin, &customer, &[("title", None, b"a\0b"), ("file", Some("x.png"), PNG)]).assert_problem(400, "invalid_field");
-    multipart(&app, &org.admin, &customer, &[("title", None, b"T"), ("file", Some("x.exe"), b"MZ\x90\x00\x03\x00")])
-        .assert_problem(415, "unsupported_media_type");
+    multipart(&app, &org.admin, &customer, &[("title", None, b"T")])
+        .assert_problem(400, "invalid_field");
+    multipart(
+        &app,
+        &org.admin,
+        &customer,
+        &[
+            ("title", None, b"T"),
+            ("file", Some("x.png"), PNG),
+            ("extra", None, b"x"),
+        ],
+    )
+    .assert_problem(400, "invalid_field");
+    multipart(
+        &app,
+        &org.admin,
+        &customer,
+        &[("title", None, b"   "), ("file", Some("x.png"), PNG)],
+    )
+    .assert_problem(400, "invalid_field");
+    multipart(
+        &app,
+        &org.admin,
+        &customer,
+        &[("title", None, b"a\0b"), ("file", Some("x.png"), PNG)],
+    )
+    .assert_problem(400, "invalid_field");
+    multipart(
+        &app,
+        &org.admin,
+        &customer,
+        &[
+            ("title", None, b"T"),
+            ("file", Some("x.exe"), b"MZ\x90\x00\x03\x00"),
+        ],
+    )
+    .assert_problem(415, "unsupported_media_type");
     assert_eq!(count_documents(&app), stored);
     assert_eq!(blob_files(&app), files);
 }
@@ -243,11 +351,35 @@ fn type_by_magic_bytes_size_limit_and_bad_input() {
     });
     let (org, customer, _) = setup(&app);
     // Declared PDF, really a ZIP: refused.
-    share(&app, &org.admin, &customer, "Archive", "application/pdf", b"PK\x03\x04rest").assert_problem(415, "unsupported_media_type");
-    share(&app, &org.admin, &customer, "Empty", "text/plain", b"").assert_problem(415, "unsupported_media_type");
-    share(&app, &org.admin, &customer, "Binary", "text/plain", b"abc\x00def").assert_problem(415, "unsupported_media_type");
+    share(
+        &app,
+        &org.admin,
+        &customer,
+        "Archive",
+        "application/pdf",
+        b"PK\x03\x04rest",
+    )
+    .assert_problem(415, "unsupported_media_type");
+    share(&app, &org.admin, &customer, "Empty", "text/plain", b"")
+        .assert_problem(415, "unsupported_media_type");
+    share(
+        &app,
+        &org.admin,
+        &customer,
+        "Binary",
+        "text/plain",
+        b"abc\x00def",
+    )
+    .assert_problem(415, "unsupported_media_type");
     // Declared text, really a JPEG: taken as a JPEG.
-    let res = share(&app, &org.admin, &customer, "Photo", "text/plain", &[0xFF, 0xD8, 0xFF, 0xE0, 0, 16]);
+    let res = share(
+        &app,
+        &org.admin,
+        &customer,
+        "Photo",
+        "text/plain",
+        &[0xFF, 0xD8, 0xFF, 0xE0, 0, 16],
+    );
     assert_eq!(res.status, 201, "{}", res.text());
     assert_eq!(res.json()["content_type"], "image/jpeg");
     let stored = count_documents(&app);
@@ -256,10 +388,14 @@ fn type_by_magic_bytes_size_limit_and_bad_input() {
     // Over the limit: by Content-Length, before reading.
     let mut big = PDF.to_vec();
     big.resize(4097, b' ');
-    share(&app, &org.admin, &customer, "Big", "application/pdf", &big).assert_problem(413, "payload_too_large");
+    share(&app, &org.admin, &customer, "Big", "application/pdf", &big)
+        .assert_problem(413, "payload_too_large");
     // Exactly the limit is fine.
     big.truncate(4096);
-    assert_eq!(share(&app, &org.admin, &customer, "Max", "application/pdf", &big).status, 201);
+    assert_eq!(
+        share(&app, &org.admin, &customer, "Max", "application/pdf", &big).status,
+        201
+    );
     // A chunked body over the limit is cut while streaming (no Content-Length).
     let mut head = format!(
         "POST /v1/admin/customers/{customer}/documents?title=Chunked HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer {}\r\nContent-Type: application/pdf\r\nTransfer-Encoding: chunked\r\n\r\n",
@@ -284,27 +420,35 @@ fn type_by_magic_bytes_size_limit_and_bad_input() {
     assert_eq!(blob_files(&app), files + 1);
 
     // Title rules and unknown parameters.
-    share(&app, &org.admin, &customer, "", "application/pdf", PDF).assert_problem(400, "invalid_parameter");
+    share(&app, &org.admin, &customer, "", "application/pdf", PDF)
+        .assert_problem(400, "invalid_parameter");
     let long = "x".repeat(201);
-    share(&app, &org.admin, &customer, &long, "application/pdf", PDF).assert_problem(400, "invalid_field");
+    share(&app, &org.admin, &customer, &long, "application/pdf", PDF)
+        .assert_problem(400, "invalid_parameter");
     app.request("POST", &format!("/v1/admin/customers/{customer}/documents"))
         .bearer(&org.admin)
         .header("Content-Type", "application/pdf")
         .body(PDF.to_vec())
         .send()
         .assert_problem(400, "invalid_parameter");
-    app.request("POST", &format!("/v1/admin/customers/{customer}/documents?title=T&colour=red"))
-        .bearer(&org.admin)
-        .header("Content-Type", "application/pdf")
-        .body(PDF.to_vec())
-        .send()
-        .assert_problem(400, "invalid_parameter");
-    app.request("POST", &format!("/v1/admin/customers/{customer}/documents?title=a%00b"))
-        .bearer(&org.admin)
-        .header("Content-Type", "application/pdf")
-        .body(PDF.to_vec())
-        .send()
-        .assert_problem(400, "invalid_parameter");
+    app.request(
+        "POST",
+        &format!("/v1/admin/customers/{customer}/documents?title=T&colour=red"),
+    )
+    .bearer(&org.admin)
+    .header("Content-Type", "application/pdf")
+    .body(PDF.to_vec())
+    .send()
+    .assert_problem(400, "invalid_parameter");
+    app.request(
+        "POST",
+        &format!("/v1/admin/customers/{customer}/documents?title=a%00b"),
+    )
+    .bearer(&org.admin)
+    .header("Content-Type", "application/pdf")
+    .body(PDF.to_vec())
+    .send()
+    .assert_problem(400, "invalid_parameter");
     assert_eq!(count_documents(&app), stored + 1);
 }
 
@@ -319,37 +463,92 @@ fn isolation_and_authorization() {
     let id = doc["id"].as_str().unwrap();
 
     // Another organization's staff: 404 everywhere.
-    share(&app, &other.admin, &customer, "X", "application/pdf", PDF).assert_problem(404, "not_found");
-    app.request("GET", &format!("/v1/admin/documents/{id}")).bearer(&other.admin).send().assert_problem(404, "not_found");
-    app.request("DELETE", &format!("/v1/admin/documents/{id}")).bearer(&other.admin).send().assert_problem(404, "not_found");
-    app.request("GET", &format!("/v1/admin/documents/{id}/content")).bearer(&other.admin).send().assert_problem(404, "not_found");
-    app.request("GET", &format!("/v1/admin/customers/{customer}/documents")).bearer(&other.admin).send().assert_problem(404, "not_found");
+    share(&app, &other.admin, &customer, "X", "application/pdf", PDF)
+        .assert_problem(404, "not_found");
+    app.request("GET", &format!("/v1/admin/documents/{id}"))
+        .bearer(&other.admin)
+        .send()
+        .assert_problem(404, "not_found");
+    app.request("DELETE", &format!("/v1/admin/documents/{id}"))
+        .bearer(&other.admin)
+        .send()
+        .assert_problem(404, "not_found");
+    app.request("GET", &format!("/v1/admin/documents/{id}/content"))
+        .bearer(&other.admin)
+        .send()
+        .assert_problem(404, "not_found");
+    app.request("GET", &format!("/v1/admin/customers/{customer}/documents"))
+        .bearer(&other.admin)
+        .send()
+        .assert_problem(404, "not_found");
     // Another customer (same organization or not): 404.
     for token in [&neighbour.access, &other_tokens.access] {
-        app.request("GET", &format!("/v1/me/documents/{id}/content")).bearer(token).send().assert_problem(404, "not_found");
-        let list = app.request("GET", "/v1/me/documents").bearer(token).send().json();
+        app.request("GET", &format!("/v1/me/documents/{id}/content"))
+            .bearer(token)
+            .send()
+            .assert_problem(404, "not_found");
+        let list = app
+            .request("GET", "/v1/me/documents")
+            .bearer(token)
+            .send()
+            .json();
         assert_eq!(list["data"].as_array().unwrap().len(), 0);
     }
     // A customer on admin routes: 403; no token: 401.
-    share(&app, &tokens.access, &customer, "X", "application/pdf", PDF).assert_problem(403, "forbidden");
-    app.request("GET", &format!("/v1/admin/documents/{id}")).bearer(&tokens.access).send().assert_problem(403, "forbidden");
-    app.request("DELETE", &format!("/v1/admin/documents/{id}")).bearer(&tokens.access).send().assert_problem(403, "forbidden");
-    app.request("GET", &format!("/v1/admin/customers/{other_customer}/documents")).bearer(&tokens.access).send().assert_problem(403, "forbidden");
+    share(&app, &tokens.access, &customer, "X", "application/pdf", PDF)
+        .assert_problem(403, "forbidden");
+    app.request("GET", &format!("/v1/admin/documents/{id}"))
+        .bearer(&tokens.access)
+        .send()
+        .assert_problem(403, "forbidden");
+    app.request("DELETE", &format!("/v1/admin/documents/{id}"))
+        .bearer(&tokens.access)
+        .send()
+        .assert_problem(403, "forbidden");
+    app.request(
+        "GET",
+        &format!("/v1/admin/customers/{other_customer}/documents"),
+    )
+    .bearer(&tokens.access)
+    .send()
+    .assert_problem(403, "forbidden");
     assert_eq!(app.request("GET", "/v1/me/documents").send().status, 401);
-    assert_eq!(app.request("GET", &format!("/v1/me/documents/{id}/content")).send().status, 401);
     assert_eq!(
-        app.request("POST", &format!("/v1/admin/customers/{customer}/documents?title=T")).body(PDF.to_vec()).send().status,
+        app.request("GET", &format!("/v1/me/documents/{id}/content"))
+            .send()
+            .status,
+        401
+    );
+    assert_eq!(
+        app.request(
+            "POST",
+            &format!("/v1/admin/customers/{customer}/documents?title=T")
+        )
+        .body(PDF.to_vec())
+        .send()
+        .status,
         401
     );
     // Staff on the customer's routes: 403.
-    app.request("GET", "/v1/me/documents").bearer(&org.admin).send().assert_problem(403, "forbidden");
+    app.request("GET", "/v1/me/documents")
+        .bearer(&org.admin)
+        .send()
+        .assert_problem(403, "forbidden");
 }
 
 #[test]
 fn a_download_whose_bytes_do_not_match_answers_500() {
     let app = TestApp::spawn();
     let (org, customer, tokens) = setup(&app);
-    let doc = share(&app, &org.admin, &customer, "Report", "application/pdf", PDF).json();
+    let doc = share(
+        &app,
+        &org.admin,
+        &customer,
+        "Report",
+        "application/pdf",
+        PDF,
+    )
+    .json();
     let id = doc["id"].as_str().unwrap();
     // Somebody changed the stored bytes.
     let path = app.data_dir.join("blobs").join(&org.id).join(id);
@@ -385,7 +584,14 @@ fn concurrent_uploads_are_each_stored_once() {
                 s.spawn(move || {
                     let mut body = PDF.to_vec();
                     body.extend_from_slice(format!("% {i}\n").as_bytes());
-                    let res = share(app, admin, customer, &format!("Doc {i}"), "application/pdf", &body);
+                    let res = share(
+                        app,
+                        admin,
+                        customer,
+                        &format!("Doc {i}"),
+                        "application/pdf",
+                        &body,
+                    );
                     assert_eq!(res.status, 201, "{}", res.text());
                     (res.json()["id"].as_str().unwrap().to_owned(), body)
                 })
@@ -393,11 +599,18 @@ fn concurrent_uploads_are_each_stored_once() {
             .collect();
         for h in handles {
             let (id, body) = h.join().unwrap();
-            let got = app.request("GET", &format!("/v1/me/documents/{id}/content")).bearer(&tokens.access).send();
+            let got = app
+                .request("GET", &format!("/v1/me/documents/{id}/content"))
+                .bearer(&tokens.access)
+                .send();
             assert_eq!(got.body, body);
         }
     });
-    let list: Value = app.request("GET", "/v1/me/documents").bearer(&tokens.access).send().json();
+    let list: Value = app
+        .request("GET", "/v1/me/documents")
+        .bearer(&tokens.access)
+        .send()
+        .json();
     assert_eq!(list["data"].as_array().unwrap().len(), 8);
     let _ = json!(null);
 }

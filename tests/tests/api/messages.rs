@@ -31,62 +31,145 @@ fn a_conversation_from_start_to_close() {
         .send()
         .assert_problem(415, "unsupported_media_type");
 
-    let res = post(&app, "/v1/me/conversations", &tokens.access, &json!({
-        "subject": "Rendez-vous", "body": "Bonjour, voici mon ordonnance.", "attachments": [att_id]
-    }));
+    let res = post(
+        &app,
+        "/v1/me/conversations",
+        &tokens.access,
+        &json!({
+            "subject": "Rendez-vous", "body": "Bonjour, voici mon ordonnance.", "attachments": [att_id]
+        }),
+    );
     assert_eq!(res.status, 201, "{}", res.text());
     let conv = res.json();
     let id = conv["id"].as_str().unwrap().to_owned();
     assert_eq!(conv["status"], "open");
     assert_eq!(conv["messages"][0]["attachments"][0]["id"], att_id.as_str());
     // An attachment is used once.
-    post(&app, &format!("/v1/me/conversations/{id}/messages"), &tokens.access, &json!({"body": "encore", "attachments": [att_id]}))
-        .assert_problem(400, "invalid_field");
+    post(
+        &app,
+        &format!("/v1/me/conversations/{id}/messages"),
+        &tokens.access,
+        &json!({"body": "encore", "attachments": [att_id]}),
+    )
+    .assert_problem(400, "invalid_field");
 
     // Staff see it, unread, and answer.
-    let list = app.request("GET", "/v1/admin/conversations?status=open").bearer(&org.admin).send();
+    let list = app
+        .request("GET", "/v1/admin/conversations?status=open")
+        .bearer(&org.admin)
+        .send();
     assert_eq!(list.status, 200, "{}", list.text());
     let list = list.json();
     assert_eq!(list["data"][0]["id"], id.as_str());
     assert_eq!(list["data"][0]["unread"], 1);
-    let by_customer = app.request("GET", &format!("/v1/admin/conversations?customer={customer}")).bearer(&org.admin).send().json();
+    let by_customer = app
+        .request(
+            "GET",
+            &format!("/v1/admin/conversations?customer={customer}"),
+        )
+        .bearer(&org.admin)
+        .send()
+        .json();
     assert_eq!(by_customer["data"].as_array().unwrap().len(), 1);
-    app.request("GET", "/v1/admin/conversations?status=pending").bearer(&org.admin).send().assert_problem(400, "invalid_parameter");
+    app.request("GET", "/v1/admin/conversations?status=pending")
+        .bearer(&org.admin)
+        .send()
+        .assert_problem(400, "invalid_parameter");
     // Staff read the attachment.
-    let file = app.request("GET", &format!("/v1/admin/documents/{att_id}/content")).bearer(&org.admin).send();
+    let file = app
+        .request("GET", &format!("/v1/admin/documents/{att_id}/content"))
+        .bearer(&org.admin)
+        .send();
     assert_eq!(file.body, PDF);
 
-    let res = post(&app, &format!("/v1/admin/conversations/{id}/messages"), &org.admin, &json!({"body": "Bien reçu, à mardi."}));
+    let res = post(
+        &app,
+        &format!("/v1/admin/conversations/{id}/messages"),
+        &org.admin,
+        &json!({"body": "Bien reçu, à mardi."}),
+    );
     assert_eq!(res.status, 201, "{}", res.text());
     assert_eq!(res.json()["author"], "staff");
-    let mine = app.request("GET", &format!("/v1/me/conversations/{id}")).bearer(&tokens.access).send().json();
+    let mine = app
+        .request("GET", &format!("/v1/me/conversations/{id}"))
+        .bearer(&tokens.access)
+        .send()
+        .json();
     assert_eq!(mine["messages"].as_array().unwrap().len(), 2);
     assert_eq!(mine["unread"], 1);
     assert!(mine.get("assigned_staff_id").is_none());
-    let res = app.request("POST", &format!("/v1/me/conversations/{id}/read")).bearer(&tokens.access).send();
+    let res = app
+        .request("POST", &format!("/v1/me/conversations/{id}/read"))
+        .bearer(&tokens.access)
+        .send();
     assert_eq!(res.status, 204);
-    let mine = app.request("GET", "/v1/me/conversations").bearer(&tokens.access).send().json();
+    let mine = app
+        .request("GET", "/v1/me/conversations")
+        .bearer(&tokens.access)
+        .send()
+        .json();
     assert_eq!(mine["data"][0]["unread"], 0);
 
     // Assign, close, reopen.
-    let me = app.request("GET", "/v1/admin/staff").bearer(&org.admin).send().json();
+    let me = app
+        .request("GET", "/v1/admin/staff")
+        .bearer(&org.admin)
+        .send()
+        .json();
     let staff_id = me["data"][0]["id"].as_str().unwrap().to_owned();
-    let res = app.request("PUT", &format!("/v1/admin/conversations/{id}/assignee")).bearer(&org.admin).json(&json!({"staff_id": staff_id})).send();
+    let res = app
+        .request("PUT", &format!("/v1/admin/conversations/{id}/assignee"))
+        .bearer(&org.admin)
+        .json(&json!({"staff_id": staff_id}))
+        .send();
     assert_eq!(res.status, 200, "{}", res.text());
     assert_eq!(res.json()["assigned_staff_id"], staff_id.as_str());
-    let res = app.request("PUT", &format!("/v1/admin/conversations/{id}/assignee")).bearer(&org.admin).json(&json!({"staff_id": "stf_nobody"})).send();
+    let res = app
+        .request("PUT", &format!("/v1/admin/conversations/{id}/assignee"))
+        .bearer(&org.admin)
+        .json(&json!({"staff_id": "stf_nobody"}))
+        .send();
     res.assert_problem(422, "invalid_field");
-    let res = app.request("PUT", &format!("/v1/admin/conversations/{id}/assignee")).bearer(&org.admin).json(&json!({"staff_id": null, "x": 1})).send();
+    let res = app
+        .request("PUT", &format!("/v1/admin/conversations/{id}/assignee"))
+        .bearer(&org.admin)
+        .json(&json!({"staff_id": null, "x": 1}))
+        .send();
     res.assert_problem(400, "unknown_field");
-    let res = app.request("POST", &format!("/v1/admin/conversations/{id}/close")).bearer(&org.admin).send();
+    let res = app
+        .request("POST", &format!("/v1/admin/conversations/{id}/close"))
+        .bearer(&org.admin)
+        .send();
     assert_eq!(res.json()["status"], "closed");
-    post(&app, &format!("/v1/me/conversations/{id}/messages"), &tokens.access, &json!({"body": "Et ensuite ?"}))
-        .assert_problem(409, "conversation_closed");
-    post(&app, &format!("/v1/admin/conversations/{id}/messages"), &org.admin, &json!({"body": "x"}))
-        .assert_problem(409, "conversation_closed");
-    let res = app.request("POST", &format!("/v1/admin/conversations/{id}/reopen")).bearer(&org.admin).send();
+    post(
+        &app,
+        &format!("/v1/me/conversations/{id}/messages"),
+        &tokens.access,
+        &json!({"body": "Et ensuite ?"}),
+    )
+    .assert_problem(409, "conversation_closed");
+    post(
+        &app,
+        &format!("/v1/admin/conversations/{id}/messages"),
+        &org.admin,
+        &json!({"body": "x"}),
+    )
+    .assert_problem(409, "conversation_closed");
+    let res = app
+        .request("POST", &format!("/v1/admin/conversations/{id}/reopen"))
+        .bearer(&org.admin)
+        .send();
     assert_eq!(res.json()["status"], "open");
-    assert_eq!(post(&app, &format!("/v1/me/conversations/{id}/messages"), &tokens.access, &json!({"body": "Merci"})).status, 201);
+    assert_eq!(
+        post(
+            &app,
+            &format!("/v1/me/conversations/{id}/messages"),
+            &tokens.access,
+            &json!({"body": "Merci"})
+        )
+        .status,
+        201
+    );
 
     // Events.
     use diesel::RunQueryDsl;
@@ -102,7 +185,12 @@ fn a_conversation_from_start_to_close() {
         .into_iter()
         .map(|t| t.event_type)
         .collect();
-    for t in ["conversation.created", "message.created", "conversation.closed", "conversation.reopened"] {
+    for t in [
+        "conversation.created",
+        "message.created",
+        "conversation.closed",
+        "conversation.reopened",
+    ] {
         assert!(types.iter().any(|x| x == t), "{t} in {types:?}");
     }
 }
@@ -128,30 +216,93 @@ fn bad_input_isolation_and_authorization() {
         let res = post(&app, "/v1/me/conversations", &tokens.access, &body);
         assert_eq!(res.status, 400, "{body}: {}", res.text());
     }
-    let res = app.request("POST", "/v1/me/conversations").bearer(&tokens.access).header("Content-Type", "application/json").body(b"{".to_vec()).send();
+    let res = app
+        .request("POST", "/v1/me/conversations")
+        .bearer(&tokens.access)
+        .header("Content-Type", "application/json")
+        .body(b"{".to_vec())
+        .send();
     assert_eq!(res.status, 400);
-    let list = app.request("GET", "/v1/me/conversations").bearer(&tokens.access).send().json();
+    let list = app
+        .request("GET", "/v1/me/conversations")
+        .bearer(&tokens.access)
+        .send()
+        .json();
     assert_eq!(list["data"].as_array().unwrap().len(), 0, "nothing stored");
     // 10 000 characters exactly is fine.
-    let res = post(&app, "/v1/me/conversations", &tokens.access, &json!({"subject": "S", "body": "é".repeat(10_000)}));
+    let res = post(
+        &app,
+        "/v1/me/conversations",
+        &tokens.access,
+        &json!({"subject": "S", "body": "é".repeat(10_000)}),
+    );
     assert_eq!(res.status, 201, "{}", res.text());
     let id = res.json()["id"].as_str().unwrap().to_owned();
 
     // Another customer, another organization: 404.
-    app.request("GET", &format!("/v1/me/conversations/{id}")).bearer(&neighbour.access).send().assert_problem(404, "not_found");
-    post(&app, &format!("/v1/me/conversations/{id}/messages"), &neighbour.access, &json!({"body": "x"})).assert_problem(404, "not_found");
-    app.request("GET", &format!("/v1/admin/conversations/{id}")).bearer(&other.admin).send().assert_problem(404, "not_found");
-    post(&app, &format!("/v1/admin/conversations/{id}/messages"), &other.admin, &json!({"body": "x"})).assert_problem(404, "not_found");
-    app.request("POST", &format!("/v1/admin/conversations/{id}/close")).bearer(&other.admin).send().assert_problem(404, "not_found");
-    let theirs = app.request("GET", "/v1/admin/conversations").bearer(&other.admin).send().json();
+    app.request("GET", &format!("/v1/me/conversations/{id}"))
+        .bearer(&neighbour.access)
+        .send()
+        .assert_problem(404, "not_found");
+    post(
+        &app,
+        &format!("/v1/me/conversations/{id}/messages"),
+        &neighbour.access,
+        &json!({"body": "x"}),
+    )
+    .assert_problem(404, "not_found");
+    app.request("GET", &format!("/v1/admin/conversations/{id}"))
+        .bearer(&other.admin)
+        .send()
+        .assert_problem(404, "not_found");
+    post(
+        &app,
+        &format!("/v1/admin/conversations/{id}/messages"),
+        &other.admin,
+        &json!({"body": "x"}),
+    )
+    .assert_problem(404, "not_found");
+    app.request("POST", &format!("/v1/admin/conversations/{id}/close"))
+        .bearer(&other.admin)
+        .send()
+        .assert_problem(404, "not_found");
+    let theirs = app
+        .request("GET", "/v1/admin/conversations")
+        .bearer(&other.admin)
+        .send()
+        .json();
     assert_eq!(theirs["data"].as_array().unwrap().len(), 0);
     // Customer on admin routes, staff on customer routes, no token.
-    app.request("GET", "/v1/admin/conversations").bearer(&tokens.access).send().assert_problem(403, "forbidden");
-    post(&app, &format!("/v1/admin/conversations/{id}/messages"), &tokens.access, &json!({"body": "x"})).assert_problem(403, "forbidden");
-    app.request("GET", "/v1/me/conversations").bearer(&org.admin).send().assert_problem(403, "forbidden");
-    assert_eq!(app.request("GET", "/v1/me/conversations").send().status, 401);
-    assert_eq!(app.request("POST", "/v1/me/conversations").json(&json!({"subject": "S", "body": "B"})).send().status, 401);
-    assert_eq!(app.request("GET", "/v1/admin/conversations").send().status, 401);
+    app.request("GET", "/v1/admin/conversations")
+        .bearer(&tokens.access)
+        .send()
+        .assert_problem(403, "forbidden");
+    post(
+        &app,
+        &format!("/v1/admin/conversations/{id}/messages"),
+        &tokens.access,
+        &json!({"body": "x"}),
+    )
+    .assert_problem(403, "forbidden");
+    app.request("GET", "/v1/me/conversations")
+        .bearer(&org.admin)
+        .send()
+        .assert_problem(403, "forbidden");
+    assert_eq!(
+        app.request("GET", "/v1/me/conversations").send().status,
+        401
+    );
+    assert_eq!(
+        app.request("POST", "/v1/me/conversations")
+            .json(&json!({"subject": "S", "body": "B"}))
+            .send()
+            .status,
+        401
+    );
+    assert_eq!(
+        app.request("GET", "/v1/admin/conversations").send().status,
+        401
+    );
 }
 
 #[test]
@@ -164,20 +315,46 @@ fn customer_messages_are_limited_to_20_an_hour_even_at_once() {
             .map(|i| {
                 let (app, token) = (&app, &tokens.access);
                 s.spawn(move || {
-                    let res = post(app, "/v1/me/conversations", token, &json!({"subject": format!("S{i}"), "body": "B"}));
+                    let res = post(
+                        app,
+                        "/v1/me/conversations",
+                        token,
+                        &json!({"subject": format!("S{i}"), "body": "B"}),
+                    );
                     (res.status, res.header("retry-after").map(str::to_owned))
                 })
             })
             .collect();
         handles.into_iter().map(|h| h.join().unwrap()).collect()
     });
-    assert_eq!(statuses.iter().filter(|(s, _)| *s == 201).count(), 20, "{statuses:?}");
+    assert_eq!(
+        statuses.iter().filter(|(s, _)| *s == 201).count(),
+        20,
+        "{statuses:?}"
+    );
     let limited: Vec<_> = statuses.iter().filter(|(s, _)| *s == 429).collect();
     assert_eq!(limited.len(), 6, "{statuses:?}");
-    assert!(limited.iter().all(|(_, r)| r.as_deref().is_some_and(|r| r.parse::<u64>().unwrap() > 0)));
-    let list = app.request("GET", "/v1/me/conversations?limit=100").bearer(&tokens.access).send().json();
+    assert!(
+        limited
+            .iter()
+            .all(|(_, r)| r.as_deref().is_some_and(|r| r.parse::<u64>().unwrap() > 0))
+    );
+    let list = app
+        .request("GET", "/v1/me/conversations?limit=100")
+        .bearer(&tokens.access)
+        .send()
+        .json();
     assert_eq!(list["data"].as_array().unwrap().len(), 20);
     // An hour later, writing works again.
     app.clock.advance(chrono::Duration::minutes(61));
-    assert_eq!(post(&app, "/v1/me/conversations", &tokens.access, &json!({"subject": "S", "body": "B"})).status, 201);
+    let fresh = app.login(&org, "lea@example.com", guichet_tests::identity::PASSWORD);
+    assert_eq!(fresh.status, 200, "{}", fresh.text());
+    let access = fresh.json()["access_token"].as_str().unwrap().to_owned();
+    let res = post(
+        &app,
+        "/v1/me/conversations",
+        &access,
+        &json!({"subject": "S", "body": "B"}),
+    );
+    assert_eq!(res.status, 201, "{}", res.text());
 }

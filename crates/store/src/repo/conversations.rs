@@ -9,7 +9,9 @@ use super::documents::{self, Document};
 use super::{from_db_time, opt_from_db_time, to_db_time};
 use crate::db::DbConnection;
 use crate::error::StoreError;
-use crate::schema::{conversation_messages, conversations, documents as documents_t, message_attachments};
+use crate::schema::{
+    conversation_messages, conversations, documents as documents_t, message_attachments,
+};
 
 /// A conversation as stored.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -225,18 +227,23 @@ pub fn list(
     if let Some((at, id)) = after {
         let at = to_db_time(at);
         q = q.filter(
-            conversations::last_message_at.lt(at).or(conversations::last_message_at
-                .eq(at)
-                .and(conversations::id.gt(id.to_owned()))),
+            conversations::last_message_at
+                .lt(at)
+                .or(conversations::last_message_at
+                    .eq(at)
+                    .and(conversations::id.gt(id.to_owned()))),
         );
     }
-    Ok(q.order((conversations::last_message_at.desc(), conversations::id.asc()))
-        .limit(limit)
-        .select(ConvRow::as_select())
-        .load(conn)?
-        .into_iter()
-        .map(Conversation::from)
-        .collect())
+    Ok(q.order((
+        conversations::last_message_at.desc(),
+        conversations::id.asc(),
+    ))
+    .limit(limit)
+    .select(ConvRow::as_select())
+    .load(conn)?
+    .into_iter()
+    .map(Conversation::from)
+    .collect())
 }
 
 /// The conversation's messages, oldest first.
@@ -248,7 +255,10 @@ pub fn messages(
     Ok(conversation_messages::table
         .filter(conversation_messages::org_id.eq(org_id))
         .filter(conversation_messages::conversation_id.eq(conversation_id))
-        .order((conversation_messages::created_at.asc(), conversation_messages::id.asc()))
+        .order((
+            conversation_messages::created_at.asc(),
+            conversation_messages::id.asc(),
+        ))
         .select(MsgRow::as_select())
         .load(conn)?
         .into_iter()
@@ -265,8 +275,14 @@ pub fn attachments(
     let links: Vec<(String, String)> = message_attachments::table
         .filter(message_attachments::org_id.eq(org_id))
         .filter(message_attachments::message_id.eq_any(message_ids))
-        .order((message_attachments::message_id.asc(), message_attachments::position.asc()))
-        .select((message_attachments::message_id, message_attachments::document_id))
+        .order((
+            message_attachments::message_id.asc(),
+            message_attachments::position.asc(),
+        ))
+        .select((
+            message_attachments::message_id,
+            message_attachments::document_id,
+        ))
         .load(conn)?;
     let mut out = Vec::with_capacity(links.len());
     for (message_id, document_id) in links {
@@ -335,7 +351,10 @@ pub fn set_status(
             .filter(conversations::org_id.eq(org_id))
             .filter(conversations::id.eq(id)),
     )
-    .set((conversations::status.eq(status), conversations::closed_at.eq(closed_at)))
+    .set((
+        conversations::status.eq(status),
+        conversations::closed_at.eq(closed_at),
+    ))
     .execute(conn)?;
     Ok(())
 }

@@ -157,9 +157,9 @@ pub fn list_shared(
     if let Some((at, id)) = after {
         let at = to_db_time(at);
         q = q.filter(
-            documents::created_at
-                .lt(at)
-                .or(documents::created_at.eq(at).and(documents::id.gt(id.to_owned()))),
+            documents::created_at.lt(at).or(documents::created_at
+                .eq(at)
+                .and(documents::id.gt(id.to_owned()))),
         );
     }
     Ok(q.order((documents::created_at.desc(), documents::id.asc()))
@@ -262,19 +262,23 @@ pub fn mandate_documents(
         .select((
             mandates::id,
             mandates::umr,
-            diesel::dsl::sql::<diesel::sql_types::BigInt>("CAST(length(mandate_documents.pdf) AS BIGINT)"),
+            diesel::dsl::sql::<diesel::sql_types::BigInt>(
+                "CAST(length(mandate_documents.pdf) AS BIGINT)",
+            ),
             mandate_documents::sha256,
             mandate_documents::created_at,
         ))
         .load(conn)?;
     Ok(rows
         .into_iter()
-        .map(|(mandate_id, umr, size_bytes, sha256, at)| MandateDocument {
-            mandate_id,
-            umr,
-            size_bytes,
-            sha256,
-            created_at: from_db_time(at),
-        })
+        .map(
+            |(mandate_id, umr, size_bytes, sha256, at)| MandateDocument {
+                mandate_id,
+                umr,
+                size_bytes,
+                sha256,
+                created_at: from_db_time(at),
+            },
+        )
         .collect())
 }

@@ -125,7 +125,6 @@ pub fn delete_with_data(
     throttle_keys: &[String],
 ) -> Result<bool, StoreError> {
     use crate::schema::events;
-    use crate::schema::{conversation_messages, conversations, documents, message_attachments};
     use crate::schema::{
         account_entries, accounts, adjustments, api_keys, cards, charges, contact_changes,
         contact_channels, creditor_settings, customers, idempotency_keys, instalments,
@@ -135,6 +134,7 @@ pub fn delete_with_data(
         refunds, sandbox_ledger, security_events, sepa_collections, sessions, staff_users,
         webhook_attempts, webhook_deliveries, webhook_endpoints,
     };
+    use crate::schema::{conversation_messages, conversations, documents, message_attachments};
     crate::tx::transaction(conn, |conn| {
         let exists: i64 = organizations::table
             .filter(organizations::id.eq(org_id))
