@@ -433,6 +433,12 @@ pub struct ServeArgs {
           value_parser = clap::value_parser!(u64).range(0..=604_800))]
     pub refund_interval_secs: u64,
 
+    /// Days events are kept (`GET /v1/admin/events`, webhook deliveries
+    /// and their log); older ones are deleted hourly.
+    #[arg(long, env = "GUICHET_EVENTS_RETENTION_DAYS", default_value_t = 30,
+          value_parser = clap::value_parser!(u32).range(1..=3650))]
+    pub events_retention_days: u32,
+
     /// A bank directory file (`country,bank_code,bic,name`, see
     /// crates/domain/data/README.md) whose entries add to or replace the
     /// built-in ones when a BIC is proposed for an IBAN. Read once at start;

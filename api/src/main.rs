@@ -213,6 +213,12 @@ fn serve(args: &ServeArgs) -> ExitCode {
         guichet_jobs::refunds::RefundRun::new(store.clone(), job_gateway.clone(), clock.clone())
             .spawn(std::time::Duration::from_secs(args.refund_interval_secs))
     });
+    let events_purge = guichet_jobs::retention::EventsPurge::new(
+        store.clone(),
+        clock.clone(),
+        args.events_retention_days,
+    )
+    .spawn(std::time::Duration::from_secs(3600));
     let parts = Parts::new(&settings, store.clone(), clock);
     let result = actix_web::rt::System::new().block_on(async move {
         let server = actix_web::rt::spawn(start(&settings, parts, listener)?);
@@ -234,9 +240,11 @@ fn serve(args: &ServeArgs) -> ExitCode {
     for job in [&debits, &sepa_runs, &refund_runs].into_iter().flatten() {
         job.request_stop();
     }
+    events_purge.request_stop();
     for job in [debits, sepa_runs, refund_runs].into_iter().flatten() {
         job.stop();
     }
+    events_purge.stop();
     dispatcher.stop();
     match result {
         Ok(()) => {

@@ -33,6 +33,13 @@ regularization, SEPA mandates, autopay. Errors are RFC 9457 problem details \
         crate::routes::views::MoneyView,
         crate::routes::enums::CardBrand,
         crate::routes::enums::MandateStatus,
+        crate::routes::events::InstalmentEventData,
+        crate::routes::events::RefundEventData,
+        crate::routes::events::PingData,
+        crate::routes::sepa::collections::CollectionView,
+        crate::routes::sepa::mandates::MandateReview,
+        crate::routes::admin::customers::CustomerView,
+        crate::routes::views::ScheduleView,
     )),
     servers((url = "/", description = "The server that serves this document.")),
     modifiers(&SecuritySchemes, &ProblemExtensions, &CommonResponses),
@@ -41,7 +48,9 @@ regularization, SEPA mandates, autopay. Errors are RFC 9457 problem details \
         (name = "auth", description = "Sign-in for customers and staff: password, first connection, one-time codes, activation codes, password recovery, sessions. Rate limited per IP."),
         (name = "me", description = "The signed-in customer's own data (customer token)."),
         (name = "admin", description = "The business side: customers, staff, API keys, settings (staff token or API key)."),
+        (name = "portal", description = "The client portal: what the business configures (actions, sign-in methods, branding, slug, logo, per-customer overrides, preview), and the public sign-in page data."),
         (name = "schedules", description = "The customer's instalment schedules: card change, regularization, contact channels (customer token)."),
+        (name = "webhooks", description = "The events Guichet sends to a business's webhook endpoints, one per type (the same JSON as `GET /v1/admin/events/{id}`)."),
         (name = "sandbox", description = "The built-in sandbox payment gateway: tokenization of test cards, and its ledger of the charges and refunds it received (served only when the sandbox is the gateway)."),
         (name = "documents", description = "Documents the business shares with one customer (staff), and the customer's documents with their signed mandates (customer token). Bytes are streamed, checked against their SHA-256."),
         (name = "messages", description = "Conversations between a customer and the business: the customer writes (customer token), staff answer, assign, close and reopen (staff token or API key)."),
@@ -619,10 +628,24 @@ fn edge_string_rules(spec: &mut Spec) {
 /// The document as pretty JSON, exactly what `guichet openapi` prints and
 /// what `openapi/openapi.json` holds.
 pub fn spec_json() -> String {
-    let mut json = spec().to_pretty_json().unwrap_or_else(|e| {
+    let json = spec().to_pretty_json().unwrap_or_else(|e| {
         // Serializing our own document cannot fail short of a bug.
         panic!("the OpenAPI document does not serialize: {e}")
     });
-    json.push('\n');
-    json
+    // utoipa 5 has no `webhooks`: the section is added after the last
+    // member of the serialized document.
+    let hooks = serde_json::to_string_pretty(&crate::routes::events::docs::webhooks())
+        .unwrap_or_else(|e| panic!("the webhooks section does not serialize: {e}"));
+    let hooks = hooks.replace('\n', "\n  ");
+    let Some(body) = json.trim_end().strip_suffix('}') else {
+        panic!("the OpenAPI document is not a JSON object");
+    };
+    format!("{}{},\n  \"webhooks\": {hooks}\n}}\n", body.trim_end(), "")
+}
+
+/// The complete document as JSON, with its `webhooks`: what
+/// `/api-docs/openapi.json` serves.
+pub fn document() -> serde_json::Value {
+    serde_json::from_str(&spec_json())
+        .unwrap_or_else(|e| panic!("the OpenAPI document is not JSON: {e}"))
 }

@@ -79,6 +79,8 @@ problem_codes! {
     Forbidden = ("forbidden", 403, "Accès refusé", "Forbidden"),
     /// The account is blocked by the business; contact it.
     AccountBlocked = ("account_blocked", 403, "Compte bloqué", "Account blocked"),
+    /// The business has turned this portal action off (for everyone or for this customer).
+    PortalActionDisabled = ("portal_action_disabled", 403, "Action désactivée", "Portal action disabled"),
     /// The organization does not offer this sign-in method.
     LoginMethodDisabled = ("login_method_disabled", 403, "Mode de connexion non proposé", "Sign-in method not offered"),
     /// The request's `Origin` is not an allowed origin.
@@ -91,6 +93,8 @@ problem_codes! {
     EmailAlreadyUsed = ("email_already_used", 409, "Adresse e-mail déjà utilisée", "E-mail already used"),
     /// The customer already has a password: activation is for first access only.
     AlreadyRegistered = ("already_registered", 409, "Accès déjà activé", "Already registered"),
+    /// Another organization's portal already answers at this slug.
+    SlugTaken = ("slug_taken", 409, "Adresse du portail déjà prise", "Slug taken"),
     /// The organization would be left without an active admin.
     LastAdmin = ("last_admin", 409, "Dernier administrateur", "Last admin"),
     /// The link or code has expired; ask for a new one.
@@ -212,8 +216,6 @@ problem_codes! {
     RangeNotSatisfiable = ("range_not_satisfiable", 416, "Plage non disponible", "Range not satisfiable"),
     /// The conversation is closed: the business may reopen it.
     ConversationClosed = ("conversation_closed", 409, "Conversation close", "Conversation closed"),
-    /// The business has turned this portal action off (for everyone or for you).
-    PortalActionDisabled = ("portal_action_disabled", 403, "Action non proposée", "Portal action disabled"),
     /// An unexpected error; quote the request id to support.
     InternalError = ("internal_error", 500, "Erreur interne", "Internal error"),
     /// The database cannot be reached right now; retry later.

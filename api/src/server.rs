@@ -30,7 +30,7 @@ pub struct Parts {
     edge: web::Data<EdgeConfig>,
     body_limit: web::Data<BodyLimit>,
     routes: web::Data<RouteTable>,
-    spec: Arc<utoipa::openapi::OpenApi>,
+    document: Arc<serde_json::Value>,
 }
 
 impl Parts {
@@ -75,7 +75,7 @@ impl Parts {
                 cors: CorsPolicy::new(&settings.cors_origins),
             }),
             body_limit: web::Data::new(BodyLimit(settings.body_limit)),
-            spec,
+            document: Arc::new(crate::openapi::document()),
         }
     }
 }
@@ -108,7 +108,7 @@ pub fn app(
     app.configure(extra)
         .service(
             SwaggerUi::new("/swagger-ui/{_:.*}")
-                .url("/api-docs/openapi.json", (*parts.spec).clone()),
+                .external_url_unchecked("/api-docs/openapi.json", (*parts.document).clone()),
         )
         .route(
             "/swagger-ui",

@@ -31,6 +31,10 @@ pub struct CustomerPrincipal {
     pub customer_id: String,
     pub org_id: String,
     pub session_id: String,
+    /// On a preview session: the staff member seeing the portal as the
+    /// organization's test customer. What such a session does is flagged
+    /// test; it sends no SMS and e-mails only that staff member.
+    pub preview_by: Option<String>,
 }
 
 /// Who acts on the business side.
@@ -219,6 +223,7 @@ impl CustomerToken {
             customer_id: self.claims.sub,
             org_id: self.claims.org,
             session_id: self.claims.sid,
+            preview_by: self.claims.pvw,
         })
     }
 }
@@ -261,6 +266,7 @@ impl FromRequest for CustomerPrincipal {
                     customer_id: c.sub,
                     org_id: c.org,
                     session_id: c.sid,
+                    preview_by: c.pvw,
                 }),
                 _ => Err(forbidden()),
             }

@@ -47,6 +47,10 @@ pub struct AccessClaims {
     pub nbf: i64,
     pub iat: i64,
     pub jti: String,
+    /// On a preview session (a staff member seeing the portal as the
+    /// organization's test customer): the staff member's id.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub pvw: Option<String>,
 }
 
 /// Why a token was refused (all answer 401 `invalid_token`).
@@ -87,7 +91,50 @@ impl TokenService {
         sid: &str,
         now: DateTime<Utc>,
     ) -> Result<(String, DateTime<Utc>), TokenError> {
-        let expires_at = now + lifetimes::access_token();
+        self.issue_with(
+            sub,
+            org,
+            role,
+            sid,
+            None,
+            now + lifetimes::access_token(),
+            now,
+        )
+    }
+
+    /// A preview token: `sub` is the organization's test customer, `pvw`
+    /// the staff member who asked for it; it expires at `expires_at`.
+    pub fn issue_preview(
+        &self,
+        sub: &str,
+        org: &str,
+        sid: &str,
+        staff_id: &str,
+        expires_at: DateTime<Utc>,
+        now: DateTime<Utc>,
+    ) -> Result<(String, DateTime<Utc>), TokenError> {
+        self.issue_with(
+            sub,
+            org,
+            Role::Customer,
+            sid,
+            Some(staff_id.to_owned()),
+            expires_at,
+            now,
+        )
+    }
+
+    #[allow(clippy::too_many_arguments)]
+    fn issue_with(
+        &self,
+        sub: &str,
+        org: &str,
+        role: Role,
+        sid: &str,
+        pvw: Option<String>,
+        expires_at: DateTime<Utc>,
+        now: DateTime<Utc>,
+    ) -> Result<(String, DateTime<Utc>), TokenError> {
         let claims = AccessClaims {
             iss: ISSUER.to_owned(),
             aud: AUDIENCE.to_owned(),
@@ -99,6 +146,7 @@ impl TokenService {
             nbf: now.timestamp(),
             iat: now.timestamp(),
             jti: ids::new_id("jti"),
+            pvw,
         };
         let mut header = Header::new(Algorithm::HS256);
         header.typ = Some(TOKEN_TYPE.to_owned());

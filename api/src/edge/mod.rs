@@ -67,6 +67,13 @@ fn head_size(req: &ServiceRequest) -> usize {
         + req.uri().to_string().len()
 }
 
+/// The body limit of the uploads that have their own (instead of
+/// `--body-limit`); their handlers enforce it on the bytes read as well.
+fn own_body_limit(req: &ServiceRequest) -> Option<usize> {
+    (req.method() == actix_web::http::Method::PUT && req.path() == "/v1/admin/portal/logo")
+        .then_some(guichet_domain::portal::LOGO_MAX_BYTES)
+}
+
 /// Refusals decided from the request head alone, before routing.
 fn precheck(req: &ServiceRequest, config: &EdgeConfig) -> Option<ApiError> {
     if head_size(req) > config.header_limit {
@@ -91,8 +98,11 @@ fn precheck(req: &ServiceRequest, config: &EdgeConfig) -> Option<ApiError> {
                 usize::try_from(config.upload_limit).unwrap_or(usize::MAX),
             ));
         }
-    } else if declared.is_some_and(|n| n > config.body_limit as u64) {
-        return Some(json::payload_too_large(config.body_limit));
+    } else {
+        let limit = own_body_limit(req).unwrap_or(config.body_limit);
+        if declared.is_some_and(|n| n > limit as u64) {
+            return Some(json::payload_too_large(limit));
+        }
     }
     control_in_url(req)
 }

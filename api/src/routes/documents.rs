@@ -821,7 +821,7 @@ pub async fn download_mine(
     let now = state.clock.now();
     let store = state.store.clone();
     enum Found {
-        Blob(Document),
+        Blob(Box<Document>),
         Mandate(Vec<u8>, String, String),
     }
     let found = web::block(move || {
@@ -846,7 +846,7 @@ pub async fn download_mine(
         let doc =
             documents::get_for_customer(&mut conn, &principal.org_id, &principal.customer_id, &id)?;
         documents::mark_opened(&mut conn, &principal.org_id, &doc.id, now)?;
-        Ok(Found::Blob(doc))
+        Ok(Found::Blob(Box::new(doc)))
     })
     .await??;
     match found {

@@ -242,8 +242,7 @@ fn detail(
 }
 
 fn event(
-    org_id: &str,
-    customer_id: &str,
+    conversation: &Conversation,
     event_type: &str,
     object_type: &str,
     object_id: &str,
@@ -253,11 +252,11 @@ fn event(
 ) -> events::Event {
     events::Event {
         id: ids::new_id("evt"),
-        org_id: org_id.to_owned(),
+        org_id: conversation.org_id.clone(),
         event_type: event_type.to_owned(),
         object_type: object_type.to_owned(),
         object_id: object_id.to_owned(),
-        customer_id: Some(customer_id.to_owned()),
+        customer_id: Some(conversation.customer_id.clone()),
         actor: actor.to_owned(),
         data: serde_json::to_string(data).unwrap_or_default(),
         created_at: now,
@@ -376,8 +375,11 @@ pub async fn upload_attachment(
 /// Write to the business: a new conversation.
 ///
 /// Rate limited to 20 messages per hour per customer (429 with
-/// `Retry-After`). The business's contact e-mail is told (a link, never the
-/// attachments). Records `conversation.created` and `message.created`.
+/// `Retry-After`). The business's contact e-mail (`branding.contact_email`
+/// of the portal settings) is told by e-mail, with a link to the
+/// conversation, never the text nor the attachments; when the business has
+/// no contact e-mail, no e-mail is sent (staff see the conversation in
+/// their list). Records `conversation.created` and `message.created`.
 #[utoipa::path(
     operation_id = "createConversation",
     tag = "messages",
@@ -436,8 +438,7 @@ pub async fn create(
             events::record(
                 conn,
                 &event(
-                    &conv.org_id,
-                    &conv.customer_id,
+                    &conv,
                     "conversation.created",
                     "conversation",
                     &conv.id,
@@ -499,8 +500,7 @@ fn record_message(
         events::record(
             conn,
             &event(
-                &conv.org_id,
-                &conv.customer_id,
+                conv,
                 "message.created",
                 "message",
                 message_id,
@@ -640,7 +640,9 @@ pub async fn get_mine(
 /// Answer in one of your conversations.
 ///
 /// Counts toward the 20 messages per hour. A closed conversation takes no
-/// more messages (409): write a new one.
+/// more messages (409): write a new one. The business's contact e-mail is
+/// told as for a new conversation (a link only; no e-mail when the business
+/// has no contact e-mail).
 #[utoipa::path(
     operation_id = "postMyMessage",
     tag = "messages",
@@ -850,8 +852,9 @@ pub async fn get_one(
 
 /// Answer a customer.
 ///
-/// The customer gets a portal notification and an e-mail. Answering a
-/// closed conversation is 409: reopen it first.
+/// The customer gets a portal notification (`message.answered`) and an
+/// e-mail in their language, with a link to the conversation, not the
+/// text. Answering a closed conversation is 409: reopen it first.
 #[utoipa::path(
     operation_id = "answerConversation",
     tag = "messages",
@@ -945,16 +948,7 @@ async fn set_status(
                 };
                 events::record(
                     conn,
-                    &event(
-                        &c.org_id,
-                        &c.customer_id,
-                        kind,
-                        "conversation",
-                        &c.id,
-                        actor_kind,
-                        &v,
-                        now,
-                    ),
+                    &event(&c, kind, "conversation", &c.id, actor_kind, &v, now),
                 )?;
                 return Ok::<_, ApiError>(v);
             }

@@ -5,10 +5,12 @@ pub mod admin;
 pub mod auth;
 pub mod documents;
 pub mod enums;
+pub mod events;
 pub mod health;
 pub mod idempotency;
 pub mod me;
 pub mod messages;
+pub mod portal;
 pub mod portal_hooks;
 pub mod sandbox;
 pub mod schedules;
@@ -24,7 +26,8 @@ use utoipa_actix_web::service_config::ServiceConfig;
 pub fn configure(cfg: &mut ServiceConfig) {
     // A path under a registered scope never falls through to a later one:
     // the deeper /v1/me/... routes go before scope("/v1/me").
-    cfg.configure(sepa::configure)
+    cfg.configure(portal::configure)
+        .configure(sepa::configure)
         .configure(schedules::configure)
         .configure(sandbox::configure)
         .service(health::healthz)
@@ -115,6 +118,11 @@ pub fn configure(cfg: &mut ServiceConfig) {
             scope("/v1/admin/organization")
                 .service(admin::organization::get_settings)
                 .service(admin::organization::update_settings),
+        )
+        .service(
+            scope("/v1/admin/events")
+                .service(events::admin::list)
+                .service(events::admin::get_one),
         )
         .configure(admin::orders::configure);
 }

@@ -12,7 +12,7 @@ use guichet_store::repo::documents::Document;
 use guichet_store::repo::{customers, notifications, outbox, portal};
 
 use crate::auth::CustomerPrincipal;
-use crate::problem::{ApiError, ProblemCode};
+use crate::problem::ApiError;
 
 /// Whether `action` is on for this customer now (the organization's
 /// setting with the customer's override on top, read per request); 403
@@ -22,13 +22,7 @@ pub fn require_action(
     principal: &CustomerPrincipal,
     action: PortalAction,
 ) -> Result<(), ApiError> {
-    if portal::action_enabled(conn, &principal.org_id, &principal.customer_id, action)? {
-        return Ok(());
-    }
-    Err(ApiError::new(ProblemCode::PortalActionDisabled).detail(
-        "Cette action n'est pas proposée dans votre espace.",
-        "This action is not offered in your portal.",
-    ))
+    crate::routes::portal::require_action(conn, principal, action)
 }
 
 /// The customer's notification of a newly shared document, in the

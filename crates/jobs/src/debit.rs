@@ -60,6 +60,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
 use chrono::{DateTime, NaiveDate, Utc};
+use guichet_domain::events::{Actor, EventType};
 use guichet_domain::gateway::{ChargeReceipt, GatewayError, PaymentGateway};
 use guichet_domain::schedule::{
     DebitOutcome, Instalment, InstalmentStatus, RetryPolicy, idempotency_key, record_debit_result,
@@ -68,7 +69,8 @@ use guichet_domain::{Clock, ids};
 use guichet_gateway::SandboxGateway;
 use guichet_store::repo::charges::{self, Charge};
 use guichet_store::repo::schedules::{self, ClaimedInstalment, Order};
-use guichet_store::repo::{payment, regularizations};
+use guichet_store::repo::{events, payment, regularizations};
+use guichet_store::snapshots;
 use guichet_store::{DbConnection, Store, StoreError};
 use serde::Serialize;
 
@@ -511,7 +513,9 @@ impl DebitRun {
             let now = self.now();
             let mut conn = self.conn()?;
             let settled = match &found {
-                Some(outcome) => regularizations::settle(&mut conn, charge, outcome, now)?,
+                Some(outcome) => {
+                    regularizations::settle(&mut conn, charge, outcome, now, Actor::System)?
+                }
                 None => regularizations::abandon(&mut conn, charge, now)?,
             };
             if settled {
@@ -1066,7 +1070,57 @@ fn settle(
             tell_unpaid(conn, order, item.charge, at)?;
         }
     }
+    for (item, outcome) in items.iter().zip(&outcomes) {
+        if let (Some(outcome), Some(order)) = (outcome, orders.get(&item.charge.order_id)) {
+            record_events(conn, order, item.instalment_id, *outcome, at)?;
+        }
+    }
     Ok(outcomes)
+}
+
+/// Records what a debit result changed, in the same transaction: the
+/// instalment paid or failed, and the schedule unpaid when no retry is
+/// left. The snapshots show the order after every result of the chunk.
+fn record_events(
+    conn: &mut DbConnection,
+    order: &Order,
+    instalment_id: &str,
+    outcome: DebitOutcome,
+    at: DateTime<Utc>,
+) -> Result<(), StoreError> {
+    let Some(number) = instalment(order, instalment_id).map(|i| i.number) else {
+        return Ok(());
+    };
+    let Some((id, data)) = snapshots::instalment(order, number) else {
+        return Ok(());
+    };
+    let kind = match outcome {
+        DebitOutcome::Paid => EventType::InstalmentPaid,
+        DebitOutcome::RetryOn(_) | DebitOutcome::Unpaid => EventType::InstalmentFailed,
+    };
+    events::emit(
+        conn,
+        kind,
+        &order.org_id,
+        &id,
+        None,
+        Actor::System,
+        &data,
+        at,
+    )?;
+    if outcome == DebitOutcome::Unpaid {
+        events::emit(
+            conn,
+            EventType::ScheduleUnpaid,
+            &order.org_id,
+            &order.id,
+            None,
+            Actor::System,
+            &snapshots::order(order),
+            at,
+        )?;
+    }
+    Ok(())
 }
 
 /// E-mails the customer that an instalment is now unpaid, with the way to

@@ -1,5 +1,6 @@
 //! Guichet's background jobs: the debit run ([`debit`]), the SEPA
-//! collections step ([`sepa`]) and the refunds run ([`refunds`]), with what
+//! collections step ([`sepa`]), the refunds run ([`refunds`]) and the
+//! events' retention ([`retention`]), with what
 //! they share ([`runner`]: one way to claim work with a lease, to stop on a
 //! signal, and to report counts and an exit status), and the messages they
 //! queue ([`notify`]).
@@ -11,6 +12,7 @@
 pub mod debit;
 pub mod notify;
 pub mod refunds;
+pub mod retention;
 pub mod runner;
 pub mod sepa;
 

@@ -32,10 +32,13 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
 use chrono::{DateTime, Utc};
+use guichet_domain::events::{Actor, EventType};
 use guichet_domain::gateway::{GatewayError, PaymentGateway, RefundReceipt};
 use guichet_domain::{Clock, Money, ids};
 use guichet_store::repo::charges::{self, Charge};
+use guichet_store::repo::events;
 use guichet_store::repo::refunds::{self, Refund, RefundPart};
+use guichet_store::snapshots;
 use guichet_store::{Store, StoreError};
 use serde::Serialize;
 use sha2::{Digest, Sha256};
@@ -440,12 +443,29 @@ impl RefundRun {
     ) -> Result<Settled, StoreError> {
         let mut conn = self.store.conn()?;
         let now = self.clock.now();
-        if !refunds::settle(&mut conn, &refund.id, &lease.token, paid, failure_code, now)? {
-            return Err(StoreError::Conflict(format!(
-                "refund {} was not pending under this run's lease any more",
-                refund.id
-            )));
-        }
+        guichet_store::transaction(&mut conn, |conn| {
+            if !refunds::settle(conn, &refund.id, &lease.token, paid, failure_code, now)? {
+                return Err(StoreError::Conflict(format!(
+                    "refund {} was not pending under this run's lease any more",
+                    refund.id
+                )));
+            }
+            let settled = refunds::get(conn, &refund.id)?;
+            events::emit(
+                conn,
+                if paid {
+                    EventType::RefundPaid
+                } else {
+                    EventType::RefundFailed
+                },
+                &refund.org_id,
+                &refund.id,
+                None,
+                Actor::System,
+                &snapshots::refund(&settled),
+                now,
+            )
+        })?;
         tracing::info!(refund = %refund.id, paid, failure_code, "refund settled");
         Ok(if paid { Settled::Paid } else { Settled::Failed })
     }

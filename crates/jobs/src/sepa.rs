@@ -37,12 +37,15 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use chrono::{DateTime, Months, NaiveDate, Utc};
+use guichet_domain::events::{Actor, EventType};
 use guichet_domain::sepa::Iban;
 use guichet_domain::sepa::pain008::SequenceType;
 use guichet_domain::{Clock, Currency, Money};
 use guichet_store::repo::accounts::{self, EntryKind};
 use guichet_store::repo::collections::{self, Collection, CoverCandidate, DueCollection};
+use guichet_store::repo::events;
 use guichet_store::repo::{creditor, customers, organizations};
+use guichet_store::snapshots;
 use guichet_store::{DbConnection, Store, StoreError};
 use serde::Serialize;
 
@@ -476,6 +479,17 @@ fn present_one(
         now,
     )?;
     collections::mark_mandate_collected(conn, &c.mandate_id, now)?;
+    let presented = collections::get(conn, &c.org_id, &c.id)?;
+    events::emit(
+        conn,
+        EventType::CollectionPresented,
+        &c.org_id,
+        &c.id,
+        None,
+        Actor::System,
+        &snapshots::collection(&presented),
+        now,
+    )?;
     Ok(true)
 }
 

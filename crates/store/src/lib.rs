@@ -10,6 +10,7 @@ pub mod error;
 pub mod migrations;
 pub mod repo;
 pub mod schema;
+pub mod snapshots;
 pub mod tx;
 
 pub use db::{Backend, DatabaseUrl, DbConnection, PoolOptions, PoolState, Store};

@@ -18,8 +18,10 @@ use crate::auth::flows;
 use crate::edge::json::Json;
 use crate::problem::{ApiError, Problem, ProblemCode};
 use crate::routes::auth::purpose;
+use crate::routes::events;
 use crate::routes::security::{self, ContactField};
 use crate::state::AppState;
+use guichet_domain::events::EventType;
 
 /// A customer, as the business sees it (never a password).
 #[derive(Debug, Serialize, ToSchema)]
@@ -232,7 +234,18 @@ pub async fn create(
     let saved = customer.clone();
     web::block(move || {
         let mut conn = store.conn()?;
-        customers::insert(&mut conn, &saved)
+        guichet_store::transaction(&mut conn, |conn| {
+            customers::insert(conn, &saved)?;
+            events::by_staff(
+                conn,
+                EventType::CustomerCreated,
+                &saved.org_id,
+                &saved.id,
+                &principal.actor,
+                &CustomerView::from(saved.clone()),
+                now,
+            )
+        })
     })
     .await?
     .map_err(map_conflict)?;
@@ -393,6 +406,11 @@ pub async fn update(
             if let Some(reference) = body.external_ref {
                 c.external_ref = reference;
             }
+            let changed = !requested.is_empty()
+                || Customer {
+                    updated_at: before.updated_at,
+                    ..c.clone()
+                } != before;
             c.updated_at = now;
             customers::update_profile(conn, &c)?;
             for (field, value) in direct {
@@ -416,7 +434,19 @@ pub async fn update(
                     now,
                 )?;
             }
-            one_with_pending(conn, c, now)
+            let view = one_with_pending(conn, c, now)?;
+            if changed {
+                events::by_staff(
+                    conn,
+                    EventType::CustomerUpdated,
+                    &principal.org_id,
+                    &view.id,
+                    &principal.actor,
+                    &view,
+                    now,
+                )?;
+            }
+            Ok(view)
         })
     })
     .await?
@@ -502,7 +532,24 @@ async fn set_blocked(
                 )?;
             }
             let customer = customers::get(conn, &principal.org_id, &id)?;
-            one_with_pending(conn, customer, now)
+            let view = one_with_pending(conn, customer, now)?;
+            if blocked != current.blocked_at.is_some() {
+                let kind = if blocked {
+                    EventType::CustomerBlocked
+                } else {
+                    EventType::CustomerUnblocked
+                };
+                events::by_staff(
+                    conn,
+                    kind,
+                    &principal.org_id,
+                    &id,
+                    &principal.actor,
+                    &view,
+                    now,
+                )?;
+            }
+            Ok::<_, StoreError>(view)
         })
     })
     .await??;

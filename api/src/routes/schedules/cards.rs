@@ -178,6 +178,15 @@ pub async fn change_card(
             schedules::insert_card(conn, &card)?;
             order.card = card;
             schedules::save_schedule(conn, &mut order, now)?;
+            crate::routes::events::by_customer(
+                conn,
+                guichet_domain::events::EventType::ScheduleCardChanged,
+                &principal.org_id,
+                &principal.customer_id,
+                &order.id,
+                &ScheduleView::from(&order),
+                now,
+            )?;
             let customer = guichet_store::repo::customers::get(
                 conn,
                 &principal.org_id,

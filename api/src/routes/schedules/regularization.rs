@@ -368,11 +368,14 @@ async fn settle_pending(
     web::block(move || {
         let mut conn = state.store.conn()?;
         match outcome {
-            Some(outcome) => {
-                regularizations::settle_with(&mut conn, &pending, &outcome, now, || {
-                    state.faults.pause(FaultPoint::Regularization)
-                })
-            }
+            Some(outcome) => regularizations::settle_with(
+                &mut conn,
+                &pending,
+                &outcome,
+                now,
+                guichet_domain::events::Actor::Customer,
+                || state.faults.pause(FaultPoint::Regularization),
+            ),
             None => regularizations::abandon(&mut conn, &pending, now),
         }
     })

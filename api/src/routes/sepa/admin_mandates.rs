@@ -179,9 +179,20 @@ pub async fn revoke(
                     )
                     .extension("mandate_status", mandate.status.as_str().into()));
             }
-            Ok(mandates::get(conn, &org_id, &id)?)
+            let mandate = mandates::get(conn, &org_id, &id)?;
+            let review = review(conn, &mandate, today)?;
+            crate::routes::events::by_staff(
+                conn,
+                guichet_domain::events::EventType::MandateRevoked,
+                &org_id,
+                &id,
+                &principal.actor,
+                &review,
+                now,
+            )?;
+            Ok(review)
         })?;
-        review(&mut conn, &mandate, today)
+        Ok::<_, ApiError>(mandate)
     })
     .await??;
     Ok(web::Json(review))

@@ -594,7 +594,21 @@ pub async fn record_result(
             if outcome == CollectionStatus::Rejected {
                 reject(conn, &current, reason.as_deref().unwrap_or_default(), now)?;
             }
-            Ok::<_, ApiError>(collections::get(conn, &org_id, &id)?)
+            let settled = collections::get(conn, &org_id, &id)?;
+            crate::routes::events::by_staff(
+                conn,
+                if outcome == CollectionStatus::Rejected {
+                    guichet_domain::events::EventType::CollectionRejected
+                } else {
+                    guichet_domain::events::EventType::CollectionPaid
+                },
+                &org_id,
+                &id,
+                &principal.actor,
+                &CollectionView::from(&settled),
+                now,
+            )?;
+            Ok::<_, ApiError>(settled)
         })
     })
     .await??;

@@ -1238,6 +1238,15 @@ fn sign(
             )?;
             let mandate = mandates::get(conn, &mandate.org_id, &mandate.id)?;
             let review = review(conn, &mandate, today)?;
+            crate::routes::events::by_customer(
+                conn,
+                guichet_domain::events::EventType::MandateSigned,
+                &mandate.org_id,
+                &principal.customer_id,
+                &mandate.id,
+                &review,
+                now,
+            )?;
             serde_json::to_string(&review).map_err(|e| ApiError::internal(e.to_string()))
         },
     )?;

@@ -7,6 +7,8 @@
 use chrono::{DateTime, NaiveDateTime, Utc};
 use diesel::prelude::*;
 
+use guichet_domain::events::{Actor, EventType};
+
 use super::{from_db_time, to_db_time};
 use crate::db::DbConnection;
 use crate::error::StoreError;
@@ -174,4 +176,121 @@ impl Event {
             "data": data,
         })
     }
+}
+
+impl Event {
+    /// A new event (`evt_...`) of type `kind` about `object_id` (of
+    /// `kind`'s object type), with `data` as its snapshot.
+    pub fn new(
+        kind: EventType,
+        org_id: &str,
+        object_id: &str,
+        customer_id: Option<&str>,
+        actor: Actor,
+        data: &impl serde::Serialize,
+        at: DateTime<Utc>,
+    ) -> Result<Event, StoreError> {
+        let data = serde_json::to_string(data)
+            .map_err(|e| StoreError::Database(format!("cannot serialize an event: {e}")))?;
+        Ok(Event {
+            id: guichet_domain::ids::new_id("evt"),
+            org_id: org_id.to_owned(),
+            event_type: kind.as_str().to_owned(),
+            object_type: kind.object_type().to_owned(),
+            object_id: object_id.to_owned(),
+            customer_id: customer_id.map(str::to_owned),
+            actor: actor.as_str().to_owned(),
+            data,
+            created_at: at,
+        })
+    }
+}
+
+/// Builds and [`record`]s an event in the caller's transaction.
+#[allow(clippy::too_many_arguments)]
+pub fn emit(
+    conn: &mut DbConnection,
+    kind: EventType,
+    org_id: &str,
+    object_id: &str,
+    customer_id: Option<&str>,
+    actor: Actor,
+    data: &impl serde::Serialize,
+    at: DateTime<Utc>,
+) -> Result<(), StoreError> {
+    record(
+        conn,
+        &Event::new(kind, org_id, object_id, customer_id, actor, data, at)?,
+    )
+}
+
+/// Where a page of the log starts: after the event created at `created_at`
+/// with id `id` (newest first).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PagePosition {
+    pub created_at: DateTime<Utc>,
+    pub id: String,
+}
+
+/// Events of `org_id`, newest first (by instant, then id), optionally of
+/// one type and created after `since`, starting after `position`, at most
+/// `limit`.
+pub fn list(
+    conn: &mut DbConnection,
+    org_id: &str,
+    event_type: Option<&str>,
+    since: Option<DateTime<Utc>>,
+    position: Option<&PagePosition>,
+    limit: i64,
+) -> Result<Vec<Event>, StoreError> {
+    let mut query = events::table
+        .filter(events::org_id.eq(org_id))
+        .select(Row::as_select())
+        .order((events::created_at.desc(), events::id.desc()))
+        .limit(limit)
+        .into_boxed();
+    if let Some(t) = event_type {
+        query = query.filter(events::event_type.eq(t.to_owned()));
+    }
+    if let Some(since) = since {
+        query = query.filter(events::created_at.gt(to_db_time(since)));
+    }
+    if let Some(p) = position {
+        let at = to_db_time(p.created_at);
+        query = query.filter(
+            events::created_at
+                .lt(at)
+                .or(events::created_at.eq(at).and(events::id.lt(p.id.clone()))),
+        );
+    }
+    Ok(query.load(conn)?.into_iter().map(Event::from).collect())
+}
+
+/// Deletes the events created before `cutoff`, with their webhook
+/// deliveries and attempts, at most `batch` events per call (one
+/// transaction). Idempotent, so several nodes may run it at once. Returns
+/// how many events were deleted; call again while it returns `batch`.
+pub fn purge(
+    conn: &mut DbConnection,
+    cutoff: DateTime<Utc>,
+    batch: i64,
+) -> Result<usize, StoreError> {
+    use crate::schema::webhook_attempts;
+    let cutoff = to_db_time(cutoff);
+    crate::transaction(conn, |conn| {
+        let ids: Vec<String> = events::table
+            .filter(events::created_at.lt(cutoff))
+            .select(events::id)
+            .order(events::created_at.asc())
+            .limit(batch)
+            .load(conn)?;
+        if ids.is_empty() {
+            return Ok(0);
+        }
+        diesel::delete(webhook_attempts::table.filter(webhook_attempts::event_id.eq_any(&ids)))
+            .execute(conn)?;
+        diesel::delete(webhook_deliveries::table.filter(webhook_deliveries::event_id.eq_any(&ids)))
+            .execute(conn)?;
+        Ok(diesel::delete(events::table.filter(events::id.eq_any(&ids))).execute(conn)?)
+    })
 }

@@ -11,6 +11,7 @@ pub mod contact_changes;
 pub mod conversations;
 pub mod creditor;
 pub mod customers;
+pub mod dashboard;
 pub mod documents;
 pub mod events;
 pub mod idempotency;

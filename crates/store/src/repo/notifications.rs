@@ -126,12 +126,19 @@ fn insert(
 /// customer is told about (`portal::notification_for_event`). Called by
 /// `events::record`, so in the event's transaction.
 pub fn from_event(conn: &mut DbConnection, event: &Event) -> Result<Option<String>, StoreError> {
-    let Some(customer_id) = event.customer_id.as_deref() else {
-        return Ok(None);
+    // The customer is the event's, or for events a job records (an
+    // instalment's debit) the one its snapshot names.
+    let data: serde_json::Value = serde_json::from_str(&event.data).unwrap_or_default();
+    let customer_id = match event.customer_id.as_deref() {
+        Some(c) => c.to_owned(),
+        None => match data.get("customer_id").and_then(|v| v.as_str()) {
+            Some(c) => c.to_owned(),
+            None => return Ok(None),
+        },
     };
     let locale: Option<String> = customers::table
         .filter(customers::org_id.eq(&event.org_id))
-        .filter(customers::id.eq(customer_id))
+        .filter(customers::id.eq(&customer_id))
         .select(customers::locale)
         .first(conn)
         .optional()?;
@@ -139,7 +146,7 @@ pub fn from_event(conn: &mut DbConnection, event: &Event) -> Result<Option<Strin
         return Ok(None);
     };
     let locale = Locale::parse(&locale).unwrap_or_default();
-    let Some(n) = notification_for_event(
+    let Some(mut n) = notification_for_event(
         &event.event_type,
         &event.object_type,
         &event.object_id,
@@ -147,7 +154,13 @@ pub fn from_event(conn: &mut DbConnection, event: &Event) -> Result<Option<Strin
     ) else {
         return Ok(None);
     };
-    insert(conn, &event.org_id, customer_id, &n, event.created_at).map(Some)
+    // An instalment's page is its schedule's.
+    if n.link.is_none()
+        && let Some(order) = data.get("order_id").and_then(|v| v.as_str())
+    {
+        n.link = Some(format!("/v1/me/schedules/{order}"));
+    }
+    insert(conn, &event.org_id, &customer_id, &n, event.created_at).map(Some)
 }
 
 /// Where a page of notifications starts: after this one (newest first).

@@ -136,7 +136,7 @@ pub fn save(conn: &mut DbConnection, s: &PortalSettings) -> Result<(), StoreErro
         portal_settings::updated_at.eq(to_db_time(s.updated_at)),
     );
     let n = diesel::update(portal_settings::table.find(&s.org_id))
-        .set(values.clone())
+        .set(values)
         .execute(conn)?;
     if n == 0 {
         diesel::insert_into(portal_settings::table)

@@ -9,6 +9,7 @@
 use chrono::{DateTime, NaiveDate, Utc};
 use diesel::prelude::*;
 use guichet_domain::card::CardView;
+use guichet_domain::events::{Actor, EventType};
 use guichet_domain::gateway::{ChargeReceipt, GatewayError};
 use guichet_domain::ids;
 use guichet_domain::schedule::Offer;
@@ -121,7 +122,8 @@ pub fn abandon(
 
 /// Completes the pending regularization `charge` with the gateway's
 /// `outcome`, in one transaction: on success the plan is applied to the
-/// schedule (and the card put on it when asked); on a refusal the charge is
+/// schedule (and the card put on it when asked) and a `schedule.regularized`
+/// event caused by `actor` is recorded; on a refusal the charge is
 /// marked failed and the schedule is left as it was. Exactly once: a charge
 /// that is no longer pending is left alone and `false` is returned.
 ///
@@ -132,8 +134,9 @@ pub fn settle(
     charge: &Charge,
     outcome: &Result<ChargeReceipt, GatewayError>,
     now: DateTime<Utc>,
+    actor: Actor,
 ) -> Result<bool, StoreError> {
-    settle_with(conn, charge, outcome, now, || {})
+    settle_with(conn, charge, outcome, now, actor, || {})
 }
 
 /// [`settle`], calling `before_commit` last inside the transaction (the
@@ -143,6 +146,7 @@ pub fn settle_with(
     charge: &Charge,
     outcome: &Result<ChargeReceipt, GatewayError>,
     now: DateTime<Utc>,
+    actor: Actor,
     before_commit: impl FnOnce(),
 ) -> Result<bool, StoreError> {
     if let Err(error) = outcome
@@ -213,6 +217,16 @@ pub fn settle_with(
             order.card = card;
         }
         schedules::save_schedule(conn, &mut order, now)?;
+        super::events::emit(
+            conn,
+            EventType::ScheduleRegularized,
+            &charge.org_id,
+            &order.id,
+            (actor == Actor::Customer).then_some(details.customer_id.as_str()),
+            actor,
+            &crate::snapshots::order(&order),
+            now,
+        )?;
         before_commit();
         Ok(true)
     })

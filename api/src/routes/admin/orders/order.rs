@@ -19,8 +19,10 @@ use crate::auth::StaffPrincipal;
 use crate::edge::json::Json;
 use crate::problem::{ApiError, Problem, ProblemCode};
 use crate::routes::admin::{AUTH_FAILURES, Page, ROLE_FAILURE, next_cursor};
+use crate::routes::events;
 use crate::routes::views::{AdjustmentView, ScheduleList, ScheduleView};
 use crate::state::AppState;
+use guichet_domain::events::EventType;
 
 /// An amount in minor units with its ISO 4217 currency.
 #[derive(Debug, Clone, Copy, Deserialize, Validate, ToSchema)]
@@ -278,6 +280,7 @@ pub async fn create(
     let today = state.clock.today();
     let state = state.clone();
     let org_id = principal.org_id;
+    let actor = principal.actor;
     let order = web::block(move || {
         let mut conn = state.store.conn()?;
         let customer = customers::get(&mut conn, &org_id, &body.customer_id)?;
@@ -322,7 +325,16 @@ pub async fn create(
         };
         guichet_store::transaction(&mut conn, |conn| {
             schedules::insert_card(conn, &order.card)?;
-            schedules::insert_order(conn, &order)
+            schedules::insert_order(conn, &order)?;
+            events::by_staff(
+                conn,
+                EventType::OrderCreated,
+                &order.org_id,
+                &order.id,
+                &actor,
+                &ScheduleView::from(&order),
+                now,
+            )
         })
         .map_err(|e| match e {
             StoreError::Conflict(_) => order_number_taken(),
@@ -463,6 +475,17 @@ pub async fn cancel(
                     .field("amount", e.code())
             })?;
             schedules::save_schedule(conn, &mut order, now)?;
+            // Read again: the snapshot shows the refund just recorded.
+            let saved = schedules::get(conn, &principal.org_id, &id)?;
+            events::by_staff(
+                conn,
+                EventType::OrderCancelled,
+                &principal.org_id,
+                &id,
+                &principal.actor,
+                &ScheduleView::from(&saved),
+                now,
+            )?;
             Ok::<_, ApiError>((adjustment, order))
         })
     })

@@ -1,0 +1,171 @@
+//! The snapshots the jobs and the store build without the API's views
+//! (`guichet_store::snapshots`) have exactly the views' JSON.
+
+use std::collections::BTreeMap;
+
+use chrono::{NaiveDate, TimeZone, Utc};
+use guichet_domain::card::{CardBrand, CardView, Funding};
+use guichet_domain::events::EventType;
+use guichet_domain::schedule::{InstalmentStatus, Schedule};
+use guichet_domain::sepa::pain008::SequenceType;
+use guichet_domain::{Currency, Money};
+use guichet_store::repo::collections::{Collection, CollectionStatus};
+use guichet_store::repo::events::Event;
+use guichet_store::repo::refunds::Refund;
+use guichet_store::repo::schedules::{Card, Order};
+use guichet_store::snapshots;
+use serde_json::json;
+
+use super::{InstalmentEventData, RefundEventData};
+use crate::routes::events::admin::EventView;
+use crate::routes::sepa::collections::CollectionView;
+use crate::routes::views::{InstalmentView, RefundView, ScheduleView};
+
+fn date(y: i32, m: u32, d: u32) -> NaiveDate {
+    NaiveDate::from_ymd_opt(y, m, d).unwrap()
+}
+
+fn eur(amount: i64) -> Money {
+    Money::new(amount, Currency::EUR)
+}
+
+fn order() -> Order {
+    let at = Utc.with_ymd_and_hms(2026, 11, 22, 9, 0, 0).unwrap();
+    let mut schedule = Schedule::new(
+        eur(30000),
+        vec![
+            (date(2026, 12, 5), eur(10000)),
+            (date(2027, 1, 5), eur(10000)),
+            (date(2027, 2, 5), eur(10000)),
+        ],
+    )
+    .unwrap();
+    schedule.instalments[0].status = InstalmentStatus::Paid;
+    schedule.instalments[0].paid_at = Some(at);
+    schedule.instalments[0].attempts = 1;
+    schedule.instalments[1].status = InstalmentStatus::Unpaid;
+    schedule.instalments[1].attempts = 3;
+    schedule.cancel(eur(5000), at).unwrap();
+    let refund = Refund {
+        id: "rfd_3k9x0d2m7q8r4t6v1w5y".into(),
+        org_id: "org_1".into(),
+        order_id: "ord_3k9x0d2m7q8r4t6v1w5y".into(),
+        amount: eur(1200),
+        status: "failed".into(),
+        failure_code: Some("card_declined".into()),
+        created_at: at,
+        settled_at: Some(at),
+    };
+    Order {
+        id: "ord_3k9x0d2m7q8r4t6v1w5y".into(),
+        org_id: "org_1".into(),
+        customer_id: "cus_3k9x0d2m7q8r4t6v1w5y".into(),
+        order_number: "CMD-1".into(),
+        merchant_brand: "Maison & Jardin".into(),
+        purchase_date: date(2026, 11, 20),
+        card: Card {
+            id: "crd_1".into(),
+            org_id: "org_1".into(),
+            customer_id: "cus_3k9x0d2m7q8r4t6v1w5y".into(),
+            token: "tok_secret".into(),
+            view: CardView {
+                brand: CardBrand::Mastercard,
+                last4: "4444".into(),
+                exp_month: 3,
+                exp_year: 2029,
+                funding: Funding::Debit,
+            },
+            created_at: at,
+        },
+        schedule,
+        instalment_ids: (1..=3)
+            .map(|n| (n, format!("ins_{n}")))
+            .collect::<BTreeMap<_, _>>(),
+        refunds: vec![refund],
+        created_at: at,
+        updated_at: at,
+    }
+}
+
+#[test]
+fn an_order_snapshot_is_its_schedule_view() {
+    let order = order();
+    let view = serde_json::to_value(ScheduleView::from(&order)).unwrap();
+    assert_eq!(snapshots::order(&order), view);
+    assert!(!view.to_string().contains("tok_secret"));
+}
+
+#[test]
+fn an_instalment_snapshot_is_its_event_data() {
+    let order = order();
+    for number in 1..=3 {
+        let (id, data) = snapshots::instalment(&order, number).unwrap();
+        let instalment = order.schedule.instalment(number).unwrap();
+        let expected = InstalmentEventData {
+            id: format!("ins_{number}"),
+            order_id: order.id.clone(),
+            customer_id: order.customer_id.clone(),
+            instalment: InstalmentView::from(instalment),
+            schedule: ScheduleView::from(&order),
+        };
+        assert_eq!(id, format!("ins_{number}"));
+        assert_eq!(data, serde_json::to_value(expected).unwrap());
+    }
+    assert!(snapshots::instalment(&order, 4).is_none());
+}
+
+#[test]
+fn a_refund_snapshot_is_its_event_data() {
+    let order = order();
+    let refund = &order.refunds[0];
+    let expected = RefundEventData {
+        refund: RefundView::from(refund),
+        order_id: order.id.clone(),
+    };
+    assert_eq!(
+        snapshots::refund(refund),
+        serde_json::to_value(expected).unwrap()
+    );
+}
+
+#[test]
+fn a_collection_snapshot_is_its_view() {
+    let at = Utc.with_ymd_and_hms(2026, 11, 22, 9, 0, 0).unwrap();
+    let mut c = Collection::scheduled(
+        "org_1",
+        "mdt_1",
+        "acc_1",
+        SequenceType::First,
+        12999,
+        date(2026, 12, 1),
+        Some(at),
+        at,
+    );
+    c.status = CollectionStatus::Rejected;
+    c.presented_at = Some(at);
+    c.settled_at = Some(at);
+    c.reject_reason = Some("AM04".into());
+    assert_eq!(
+        snapshots::collection(&c),
+        serde_json::to_value(CollectionView::from(&c)).unwrap()
+    );
+}
+
+#[test]
+fn the_event_schema_has_the_envelopes_shape() {
+    let event = Event::new(
+        EventType::ScheduleCardChanged,
+        "org_1",
+        "ord_1",
+        Some("cus_1"),
+        guichet_domain::events::Actor::Customer,
+        &json!({"id": "ord_1"}),
+        Utc.with_ymd_and_hms(2026, 11, 22, 9, 0, 0).unwrap(),
+    )
+    .unwrap();
+    assert_eq!(
+        serde_json::to_value(EventView::from(event.clone())).unwrap(),
+        event.envelope()
+    );
+    assert_eq!(event.envelope()["object"]["type"], "schedule");
+}

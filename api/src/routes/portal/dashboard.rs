@@ -1,0 +1,253 @@
+//! `/v1/me/portal` (the effective portal for the signed-in customer) and
+//! `/v1/me/dashboard` (what the portal's dashboard shows at a glance).
+
+use std::collections::BTreeMap;
+
+use actix_web::{get, web};
+use chrono::{Duration, NaiveDate};
+use guichet_domain::portal::PortalAction;
+use guichet_store::repo::dashboard::{self, DueKind, DueSource};
+use guichet_store::repo::{customers, notifications, organizations, portal};
+use serde::Serialize;
+use utoipa::ToSchema;
+
+use super::notifications::NotificationView;
+use super::views::{Branding, EffectiveAction, SignInMethods};
+use crate::auth::CustomerToken;
+use crate::problem::{ApiError, Problem};
+use crate::routes::admin::AUTH_FAILURES;
+use crate::state::AppState;
+
+/// Instalments due within this many days count as due soon.
+pub const DUE_SOON_DAYS: i64 = 14;
+
+/// The portal as the signed-in customer has it.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct MyPortal {
+    #[schema(example = "cabinet-kine")]
+    pub slug: String,
+    /// Every action in display order, on or off for this customer (the
+    /// organization's settings with the customer's overrides on top), with
+    /// its label in the customer's language.
+    pub actions: Vec<EffectiveAction>,
+    pub branding: Branding,
+    pub sign_in_methods: SignInMethods,
+    /// The organization's test customer (a preview session).
+    pub test: bool,
+    /// Whether this session is a staff member's preview.
+    pub preview: bool,
+}
+
+/// The signed-in customer's portal.
+///
+/// The effective actions, branding and contact details. Read at each
+/// request: a change by the business shows at once.
+#[utoipa::path(
+    operation_id = "getMyPortal",
+    tag = "me",
+    security(("bearer" = [])),
+    responses(
+        (status = 200, description = "The portal.", body = MyPortal),
+        (status = 401, description = AUTH_FAILURES, body = Problem, content_type = "application/problem+json"),
+        (status = 403, description = "Not a customer token. Codes: `forbidden`.", body = Problem, content_type = "application/problem+json"),
+    ),
+)]
+#[get("/v1/me/portal")]
+pub async fn my_portal(
+    token: CustomerToken,
+    state: web::Data<AppState>,
+) -> Result<web::Json<MyPortal>, ApiError> {
+    let store = state.store.clone();
+    let now = state.clock.now();
+    let out = web::block(move || {
+        let mut conn = store.conn()?;
+        let principal = token.authorize(&mut conn)?;
+        let customer = customers::get(&mut conn, &principal.org_id, &principal.customer_id)?;
+        let s = portal::get(&mut conn, &principal.org_id, now)?;
+        let org = organizations::get(&mut conn, &principal.org_id)?;
+        let over = portal::overrides(&mut conn, &principal.org_id, &principal.customer_id)?;
+        let sha = portal::logo_sha256(&mut conn, &principal.org_id)?;
+        Ok::<_, ApiError>(MyPortal {
+            slug: s.slug.clone(),
+            actions: s
+                .actions
+                .effective(&over)
+                .iter()
+                .map(|a| EffectiveAction::new(a, customer.locale))
+                .collect(),
+            branding: Branding::new(&s, &org.name, sha.as_deref()),
+            sign_in_methods: org.login_methods.into(),
+            test: s.test_customer_id.as_deref() == Some(principal.customer_id.as_str()),
+            preview: principal.preview_by.is_some(),
+        })
+    })
+    .await??;
+    Ok(web::Json(out))
+}
+
+/// An amount in minor units of a currency.
+#[derive(Debug, Clone, Serialize, ToSchema)]
+pub struct Amount {
+    #[schema(example = 4500)]
+    pub amount: i64,
+    #[schema(example = "EUR")]
+    pub currency: String,
+}
+
+/// What a due amount comes from.
+#[derive(Debug, Clone, Copy, Serialize, ToSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum DueSourceKind {
+    /// An instalment of a schedule.
+    Instalment,
+    /// An account's balance (SEPA).
+    Account,
+}
+
+/// One amount owed, with a link to it.
+#[derive(Debug, Clone, Serialize, ToSchema)]
+pub struct DueItem {
+    pub kind: DueSourceKind,
+    /// The instalment's or account's id.
+    pub id: String,
+    pub label: String,
+    pub amount: i64,
+    pub currency: String,
+    /// The instalment's due date; none for a balance.
+    pub due_date: Option<NaiveDate>,
+    pub overdue: bool,
+    /// The API path of the object to pay or read.
+    #[schema(example = "/v1/me/schedules/ord_3k9x0d2m7q8r4t6v1w5y")]
+    pub link: String,
+}
+
+/// The amount due: overdue and due-soon totals by currency, and each
+/// source.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct AmountDue {
+    /// Unpaid or past-due amounts, by currency.
+    pub overdue: Vec<Amount>,
+    /// Amounts due within 14 days and balances owed, by currency.
+    pub due_soon: Vec<Amount>,
+    /// Every source, overdue first.
+    pub sources: Vec<DueItem>,
+}
+
+/// The notifications section.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct NotificationsSection {
+    pub unread_count: i64,
+    /// The latest five, read or not.
+    pub latest: Vec<NotificationView>,
+}
+
+/// What the dashboard shows at a glance. Sections of actions turned off
+/// for the customer are absent (`amount_due` goes with `payments`).
+/// Sections of the documents, messages and bookings actions are added by
+/// those features.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct Dashboard {
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub amount_due: Option<AmountDue>,
+    pub notifications: NotificationsSection,
+}
+
+fn totals<'a>(items: impl Iterator<Item = &'a DueItem>) -> Vec<Amount> {
+    let mut by: BTreeMap<&str, i64> = BTreeMap::new();
+    for i in items {
+        *by.entry(i.currency.as_str()).or_default() += i.amount;
+    }
+    by.into_iter()
+        .map(|(c, amount)| Amount {
+            amount,
+            currency: c.to_owned(),
+        })
+        .collect()
+}
+
+fn item(s: DueSource) -> DueItem {
+    let (kind, link) = match s.kind {
+        DueKind::Instalment => (
+            DueSourceKind::Instalment,
+            format!(
+                "/v1/me/schedules/{}",
+                s.parent_id.as_deref().unwrap_or_default()
+            ),
+        ),
+        DueKind::Account => (DueSourceKind::Account, "/v1/me/accounts".to_owned()),
+    };
+    DueItem {
+        kind,
+        id: s.id,
+        label: s.label,
+        amount: s.amount,
+        currency: s.currency,
+        due_date: s.due_date,
+        overdue: s.overdue,
+        link,
+    }
+}
+
+/// The customer's dashboard.
+///
+/// In one call: the amount due (overdue and due-soon by currency, each
+/// source listed with a link), and the unread notifications count with
+/// the latest five. Sections of actions turned off for the customer are
+/// absent.
+#[utoipa::path(
+    operation_id = "getMyDashboard",
+    tag = "me",
+    security(("bearer" = [])),
+    responses(
+        (status = 200, description = "The dashboard.", body = Dashboard),
+        (status = 401, description = AUTH_FAILURES, body = Problem, content_type = "application/problem+json"),
+        (status = 403, description = "Not a customer token. Codes: `forbidden`.", body = Problem, content_type = "application/problem+json"),
+    ),
+)]
+#[get("/v1/me/dashboard")]
+pub async fn my_dashboard(
+    token: CustomerToken,
+    state: web::Data<AppState>,
+) -> Result<web::Json<Dashboard>, ApiError> {
+    let store = state.store.clone();
+    let today = state.clock.today();
+    let out = web::block(move || {
+        let mut conn = store.conn()?;
+        let principal = token.authorize(&mut conn)?;
+        let (org, cus) = (principal.org_id.as_str(), principal.customer_id.as_str());
+        let actions = portal::effective_actions(&mut conn, org, cus)?;
+        let on = |a: PortalAction| actions.iter().any(|s| s.action == a && s.enabled);
+        let amount_due = if on(PortalAction::Payments) {
+            let mut sources: Vec<DueItem> = dashboard::instalments_due(
+                &mut conn,
+                org,
+                cus,
+                today,
+                today + Duration::days(DUE_SOON_DAYS),
+            )?
+            .into_iter()
+            .chain(dashboard::account_balances(&mut conn, org, cus)?)
+            .map(item)
+            .collect();
+            sources.sort_by_key(|s| !s.overdue);
+            Some(AmountDue {
+                overdue: totals(sources.iter().filter(|s| s.overdue)),
+                due_soon: totals(sources.iter().filter(|s| !s.overdue)),
+                sources,
+            })
+        } else {
+            None
+        };
+        let unread_count = notifications::unread_count(&mut conn, org, cus)?;
+        let latest = notifications::list(&mut conn, org, cus, false, None, 5)?;
+        Ok::<_, ApiError>(Dashboard {
+            amount_due,
+            notifications: NotificationsSection {
+                unread_count,
+                latest: latest.into_iter().map(NotificationView::from).collect(),
+            },
+        })
+    })
+    .await??;
+    Ok(web::Json(out))
+}

@@ -1,0 +1,174 @@
+//! The catalogue of events: every state change a business may want to
+//! learn of, named `noun.verb`. An event names the object it is about (its
+//! kind and id) and carries a snapshot of it as the API shows it; what that
+//! snapshot is for each type is documented in docs/EVENTS.md and in the
+//! OpenAPI document's `webhooks`.
+
+/// Who caused an event.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Actor {
+    /// The customer, signed in to the portal.
+    Customer,
+    /// A staff member of the business.
+    Staff,
+    /// The business's server, with an API key.
+    ApiKey,
+    /// Guichet itself: a background job.
+    System,
+}
+
+impl Actor {
+    pub const ALL: [Actor; 4] = [Actor::Customer, Actor::Staff, Actor::ApiKey, Actor::System];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Actor::Customer => "customer",
+            Actor::Staff => "staff",
+            Actor::ApiKey => "api_key",
+            Actor::System => "system",
+        }
+    }
+}
+
+macro_rules! catalogue {
+    ($( $variant:ident = ($name:literal, $object:literal, $description:literal), )*) => {
+        /// An event type.
+        #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+        pub enum EventType {
+            $( #[doc = $description] $variant, )*
+        }
+
+        impl EventType {
+            /// Every type, in catalogue order.
+            pub const ALL: &'static [EventType] = &[$( EventType::$variant, )*];
+
+            /// The type's name, `noun.verb`.
+            pub fn as_str(self) -> &'static str {
+                match self {
+                    $( EventType::$variant => $name, )*
+                }
+            }
+
+            /// The kind of object the event is about (`object.type` of the
+            /// envelope).
+            pub fn object_type(self) -> &'static str {
+                match self {
+                    $( EventType::$variant => $object, )*
+                }
+            }
+
+            /// What happened, in one line.
+            pub fn description(self) -> &'static str {
+                match self {
+                    $( EventType::$variant => $description, )*
+                }
+            }
+
+            /// The type named `name`, if any.
+            pub fn parse(name: &str) -> Option<EventType> {
+                match name {
+                    $( $name => Some(EventType::$variant), )*
+                    _ => None,
+                }
+            }
+        }
+    };
+}
+
+catalogue! {
+    Ping = ("ping", "webhook_endpoint",
+        "A test event sent to one webhook endpoint on request; nothing changed."),
+    CustomerCreated = ("customer.created", "customer",
+        "A customer was created by staff or an API key."),
+    CustomerUpdated = ("customer.updated", "customer",
+        "A customer's name, e-mail, mobile, locale or reference changed (a contact change waiting for the customer's confirmation is listed in the snapshot)."),
+    CustomerBlocked = ("customer.blocked", "customer",
+        "A customer was blocked: no sign-in, every session ended."),
+    CustomerUnblocked = ("customer.unblocked", "customer",
+        "A blocked customer was unblocked."),
+    OrderCreated = ("order.created", "order",
+        "An order was created with its instalment schedule."),
+    OrderCancelled = ("order.cancelled", "order",
+        "Part or all of what was left of an order was cancelled (the snapshot's last adjustment says which, and its refunds what is paid back)."),
+    ScheduleCardChanged = ("schedule.card_changed", "schedule",
+        "The customer put another card on a schedule."),
+    ScheduleRegularized = ("schedule.regularized", "schedule",
+        "The unpaid instalments of a schedule were paid by a regularization payment."),
+    ScheduleUnpaid = ("schedule.unpaid", "schedule",
+        "An instalment of the schedule became unpaid after its last debit attempt failed."),
+    InstalmentPaid = ("instalment.paid", "instalment",
+        "An instalment was debited from the card."),
+    InstalmentFailed = ("instalment.failed", "instalment",
+        "A debit of an instalment failed: it is presented again on `next_attempt_on`, or it is now unpaid."),
+    RefundPaid = ("refund.paid", "refund",
+        "A refund of a cancellation was paid back to the card."),
+    RefundFailed = ("refund.failed", "refund",
+        "The gateway refused a refund: the business pays it back another way."),
+    MandateSigned = ("mandate.signed", "mandate",
+        "The customer signed a SEPA mandate with the code sent to them."),
+    MandateRevoked = ("mandate.revoked", "mandate",
+        "A signed SEPA mandate was revoked: its scheduled collections are cancelled."),
+    CollectionPresented = ("collection.presented", "collection",
+        "A SEPA collection was presented to the bank (it is in the next export)."),
+    CollectionPaid = ("collection.paid", "collection",
+        "The bank paid a presented SEPA collection."),
+    CollectionRejected = ("collection.rejected", "collection",
+        "The bank rejected a presented SEPA collection; its amount is owed again."),
+}
+
+impl std::fmt::Display for EventType {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::collections::HashSet;
+
+    #[test]
+    fn names_are_unique_and_parse_back() {
+        let mut seen = HashSet::new();
+        for t in EventType::ALL {
+            assert!(seen.insert(t.as_str()), "duplicate {}", t.as_str());
+            assert_eq!(EventType::parse(t.as_str()), Some(*t));
+            assert_eq!(t.to_string(), t.as_str());
+        }
+        assert_eq!(seen.len(), EventType::ALL.len());
+    }
+
+    #[test]
+    fn names_are_noun_dot_verb_of_their_object() {
+        for t in EventType::ALL {
+            assert!(!t.description().is_empty());
+            if *t == EventType::Ping {
+                continue;
+            }
+            let (noun, verb) = t.as_str().split_once('.').expect("noun.verb");
+            assert_eq!(noun, t.object_type().split('_').next().unwrap_or(""), "{t}");
+            assert!(!verb.is_empty() && verb.bytes().all(|b| b.is_ascii_lowercase() || b == b'_'));
+        }
+    }
+
+    #[test]
+    fn unknown_names_do_not_parse() {
+        for name in [
+            "",
+            "*",
+            "order",
+            "order.",
+            "Order.Created",
+            "order.created ",
+            "ping.x",
+        ] {
+            assert_eq!(EventType::parse(name), None, "{name}");
+        }
+    }
+
+    #[test]
+    fn actors_have_stable_names() {
+        let names: Vec<&str> = Actor::ALL.iter().map(|a| a.as_str()).collect();
+        assert_eq!(names, ["customer", "staff", "api_key", "system"]);
+    }
+}

@@ -1,0 +1,128 @@
+//! Event snapshots built from store types, for the places that record an
+//! event without the API's views (the background jobs, and the store
+//! transactions that commit a change themselves). Each has exactly the
+//! JSON shape of the API view it stands for; the API checks this in its
+//! tests (`api/src/routes/events.rs`), so the two cannot drift apart.
+
+use guichet_domain::Money;
+use guichet_domain::card::{Action, available_action};
+use guichet_domain::schedule::Instalment;
+use serde_json::{Value, json};
+
+use crate::repo::collections::Collection;
+use crate::repo::refunds::Refund;
+use crate::repo::schedules::Order;
+
+fn money(m: Money) -> Value {
+    json!({ "amount": m.amount, "currency": m.currency })
+}
+
+fn instalment_view(i: &Instalment) -> Value {
+    json!({
+        "number": i.number,
+        "due_date": i.due_date,
+        "amount": money(i.amount),
+        "status": i.status.as_str(),
+        "paid_at": i.paid_at,
+        "next_attempt_on": i.next_attempt_on,
+    })
+}
+
+fn refund_view(r: &Refund) -> Value {
+    let status = match r.status.as_str() {
+        "paid" => "paid",
+        "failed" => "failed",
+        _ => "pending",
+    };
+    json!({
+        "id": r.id,
+        "amount": money(r.amount),
+        "status": status,
+        "created_at": r.created_at,
+        "settled_at": r.settled_at,
+    })
+}
+
+/// An order with its schedule, as `ScheduleView`.
+pub fn order(o: &Order) -> Value {
+    let s = &o.schedule;
+    let c = &o.card.view;
+    json!({
+        "id": o.id,
+        "customer_id": o.customer_id,
+        "order_number": o.order_number,
+        "merchant_brand": o.merchant_brand,
+        "purchase_date": o.purchase_date,
+        "amount": money(s.remaining_total()),
+        "status": s.status().as_str(),
+        "paid": money(s.paid_amount()),
+        "pending": money(s.pending_amount()),
+        "unpaid": money(s.unpaid_amount()),
+        "card": {
+            "brand": c.brand.as_str(),
+            "last4": c.last4,
+            "exp_month": c.exp_month,
+            "exp_year": c.exp_year,
+            "funding": c.funding.as_str(),
+        },
+        "instalments": s.instalments.iter().map(instalment_view).collect::<Vec<_>>(),
+        "adjustments": s.adjustments.iter().map(|a| json!({
+            "kind": a.kind.as_str(),
+            "amount": money(a.amount),
+            "refund": a.refund.map(money),
+            "at": a.at,
+        })).collect::<Vec<_>>(),
+        "refunds": o.refunds.iter().map(refund_view).collect::<Vec<_>>(),
+        "actions": match available_action(s) {
+            Some(Action::ChangeCard) => vec!["change_card"],
+            Some(Action::Regularize) => vec!["regularize"],
+            None => vec![],
+        },
+    })
+}
+
+/// Instalment `number` of `o`, as `InstalmentEventData`: its id, its
+/// order and customer, the `InstalmentView` fields, and the whole order
+/// after the change as `schedule`. `None` when there is no such instalment.
+pub fn instalment(o: &Order, number: u32) -> Option<(String, Value)> {
+    let i = o.schedule.instalments.iter().find(|i| i.number == number)?;
+    let id = o.instalment_ids.get(&number)?.clone();
+    let mut data = instalment_view(i);
+    if let Value::Object(map) = &mut data {
+        map.insert("id".into(), json!(id));
+        map.insert("order_id".into(), json!(o.id));
+        map.insert("customer_id".into(), json!(o.customer_id));
+        map.insert("schedule".into(), order(o));
+    }
+    Some((id, data))
+}
+
+/// A refund, as `RefundEventData`: the `RefundView` fields and its order.
+pub fn refund(r: &Refund) -> Value {
+    let mut data = refund_view(r);
+    if let Value::Object(map) = &mut data {
+        map.insert("order_id".into(), json!(r.order_id));
+    }
+    data
+}
+
+/// A SEPA collection, as `CollectionView`.
+pub fn collection(c: &Collection) -> Value {
+    json!({
+        "id": c.id,
+        "mandate_id": c.mandate_id,
+        "account_id": c.account_id,
+        "end_to_end_id": c.end_to_end_id,
+        "sequence_type": c.sequence_type.code(),
+        "amount": c.amount,
+        "currency": c.currency,
+        "due_date": c.due_date,
+        "status": c.status.as_str(),
+        "prenotified_at": c.prenotified_at,
+        "presented_at": c.presented_at,
+        "settled_at": c.settled_at,
+        "reject_reason": c.reject_reason,
+        "created_at": c.created_at,
+        "updated_at": c.updated_at,
+    })
+}
