@@ -614,3 +614,108 @@ fn concurrent_uploads_are_each_stored_once() {
     assert_eq!(list["data"].as_array().unwrap().len(), 8);
     let _ = json!(null);
 }
+
+fn portal_settings(documents: bool, messages: bool) -> Value {
+    json!({
+        "slug": "docs",
+        "actions": [
+            {"action": "documents", "enabled": documents},
+            {"action": "messages", "enabled": messages},
+            {"action": "payments", "enabled": true},
+            {"action": "bookings", "enabled": true}
+        ],
+        "sign_in_methods": "both",
+        "branding": {"display_name": "Cabinet Martin", "contact_email": "accueil@kine.example"}
+    })
+}
+
+#[test]
+fn documents_follow_the_portal_settings_at_once_and_notify_the_customer() {
+    let app = TestApp::spawn();
+    let (org, ines, tokens) = setup(&app);
+    let (_, bob) = app.registered_customer(&org, "bob@example.com", None);
+    let res = share(
+        &app,
+        &org.admin,
+        &ines,
+        "Compte rendu",
+        "application/pdf",
+        PDF,
+    );
+    assert_eq!(res.status, 201, "{}", res.text());
+    let doc = res.json()["id"].as_str().unwrap().to_owned();
+
+    // The customer is told, in a notification pointing at the document.
+    let notes = app
+        .request("GET", "/v1/me/notifications")
+        .bearer(&tokens.access)
+        .send();
+    assert_eq!(notes.status, 200, "{}", notes.text());
+    let notes = notes.json();
+    let note = &notes["data"][0];
+    assert_eq!(note["kind"], "document.shared");
+    assert_eq!(note["object_type"], "document");
+    assert_eq!(note["object_id"], doc.as_str());
+    assert_eq!(note["read"], false);
+    assert!(note["body"].as_str().unwrap().contains("Compte rendu"));
+
+    let list = |t: &str| app.request("GET", "/v1/me/documents").bearer(t).send();
+    let content = |t: &str| {
+        app.request("GET", &format!("/v1/me/documents/{doc}/content"))
+            .bearer(t)
+            .send()
+    };
+    assert_eq!(list(&tokens.access).status, 200);
+
+    // Off for the organization: the open sessions are refused at once.
+    let res = app
+        .request("PUT", "/v1/admin/portal/settings")
+        .bearer(&org.admin)
+        .json(&portal_settings(false, true))
+        .send();
+    assert_eq!(res.status, 200, "{}", res.text());
+    list(&tokens.access).assert_problem(403, "portal_action_disabled");
+    content(&tokens.access).assert_problem(403, "portal_action_disabled");
+    list(&bob.access).assert_problem(403, "portal_action_disabled");
+    // Staff still share and list.
+    assert_eq!(
+        share(&app, &org.admin, &ines, "Facture", "text/plain", b"merci").status,
+        201
+    );
+
+    // A per-customer override turns it back on for Ines alone.
+    let res = app
+        .request(
+            "PUT",
+            &format!("/v1/admin/customers/{ines}/portal-settings"),
+        )
+        .bearer(&org.admin)
+        .json(&json!({"documents": true}))
+        .send();
+    assert_eq!(res.status, 200, "{}", res.text());
+    assert_eq!(list(&tokens.access).status, 200);
+    let file = content(&tokens.access);
+    assert_eq!(file.status, 200, "{}", file.text());
+    assert_eq!(file.body, PDF);
+    list(&bob.access).assert_problem(403, "portal_action_disabled");
+
+    // On for the organization, off for Ines by her override.
+    let res = app
+        .request("PUT", "/v1/admin/portal/settings")
+        .bearer(&org.admin)
+        .json(&portal_settings(true, true))
+        .send();
+    assert_eq!(res.status, 200, "{}", res.text());
+    let res = app
+        .request(
+            "PUT",
+            &format!("/v1/admin/customers/{ines}/portal-settings"),
+        )
+        .bearer(&org.admin)
+        .json(&json!({"documents": false}))
+        .send();
+    assert_eq!(res.status, 200, "{}", res.text());
+    list(&tokens.access).assert_problem(403, "portal_action_disabled");
+    content(&tokens.access).assert_problem(403, "portal_action_disabled");
+    assert_eq!(list(&bob.access).status, 200);
+}

@@ -358,3 +358,191 @@ fn customer_messages_are_limited_to_20_an_hour_even_at_once() {
     );
     assert_eq!(res.status, 201, "{}", res.text());
 }
+
+fn portal_settings(slug: &str, messages: bool, contact_email: Option<&str>) -> Value {
+    let mut branding = json!({"display_name": "Cabinet Martin"});
+    if let Some(e) = contact_email {
+        branding["contact_email"] = json!(e);
+    }
+    json!({
+        "slug": slug,
+        "actions": [
+            {"action": "messages", "enabled": messages},
+            {"action": "documents", "enabled": true},
+            {"action": "payments", "enabled": true},
+            {"action": "bookings", "enabled": true}
+        ],
+        "sign_in_methods": "both",
+        "branding": branding
+    })
+}
+
+/// Every e-mail delivered once the outbox is empty (a message queued by an
+/// earlier request is then delivered, so none can be missed).
+fn emails_once_sent(app: &TestApp) -> Vec<guichet_tests::outbox::Delivered> {
+    use guichet_store::repo::outbox;
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+    while outbox::pending_count(&mut app.store.conn().unwrap()).unwrap() > 0 {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "messages still queued"
+        );
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    }
+    app.emails()
+}
+
+#[test]
+fn messages_follow_the_portal_settings_and_each_side_is_told() {
+    let app = TestApp::spawn();
+    let org = app.org("msgs");
+    let (lea, tokens) = app.registered_customer(&org, "lea@example.com", None);
+    let (_, tom) = app.registered_customer(&org, "tom@example.com", None);
+    let res = app
+        .request("PUT", "/v1/admin/portal/settings")
+        .bearer(&org.admin)
+        .json(&portal_settings("msgs", true, Some("accueil@kine.example")))
+        .send();
+    assert_eq!(res.status, 200, "{}", res.text());
+
+    // A customer writes with an attachment: the business's contact address
+    // gets a link, never the attachment nor the text.
+    let att = app
+        .request("POST", "/v1/me/attachments?title=Ordonnance")
+        .bearer(&tokens.access)
+        .header("Content-Type", "application/pdf")
+        .body(PDF.to_vec())
+        .send();
+    assert_eq!(att.status, 201, "{}", att.text());
+    let att_id = att.json()["id"].as_str().unwrap().to_owned();
+    let res = post(
+        &app,
+        "/v1/me/conversations",
+        &tokens.access,
+        &json!({"subject": "Rendez-vous", "body": "Texte confidentiel", "attachments": [att_id]}),
+    );
+    assert_eq!(res.status, 201, "{}", res.text());
+    let id = res.json()["id"].as_str().unwrap().to_owned();
+    let to_business: Vec<_> = emails_once_sent(&app)
+        .into_iter()
+        .filter(|m| m.to.contains("accueil@kine.example"))
+        .collect();
+    assert_eq!(to_business.len(), 1, "{to_business:?}");
+    let mail = &to_business[0];
+    assert!(mail.attachments.is_empty());
+    assert!(
+        mail.body.contains(&format!("/v1/admin/conversations/{id}")),
+        "{}",
+        mail.body
+    );
+    assert!(!mail.body.contains("Texte confidentiel"));
+
+    // Staff answer: a portal notification and an e-mail to the customer.
+    let before = app.emails().len();
+    let res = post(
+        &app,
+        &format!("/v1/admin/conversations/{id}/messages"),
+        &org.admin,
+        &json!({"body": "Bien reçu, à mardi."}),
+    );
+    assert_eq!(res.status, 201, "{}", res.text());
+    let notes = app
+        .request("GET", "/v1/me/notifications?unread=true")
+        .bearer(&tokens.access)
+        .send();
+    assert_eq!(notes.status, 200, "{}", notes.text());
+    let notes = notes.json();
+    assert_eq!(notes["data"][0]["kind"], "message.answered");
+    assert_eq!(notes["data"][0]["object_id"], id.as_str());
+    let emails = emails_once_sent(&app);
+    let to_lea: Vec<_> = emails[before..]
+        .iter()
+        .filter(|m| m.to.contains("lea@example.com"))
+        .collect();
+    assert_eq!(to_lea.len(), 1, "{to_lea:?}");
+    assert!(
+        to_lea[0]
+            .body
+            .contains(&format!("/v1/me/conversations/{id}"))
+    );
+    assert!(to_lea[0].subject.contains("Rendez-vous"));
+
+    // Off for the organization: refused at once in the open session.
+    let res = app
+        .request("PUT", "/v1/admin/portal/settings")
+        .bearer(&org.admin)
+        .json(&portal_settings(
+            "msgs",
+            false,
+            Some("accueil@kine.example"),
+        ))
+        .send();
+    assert_eq!(res.status, 200, "{}", res.text());
+    let list = |t: &str| app.request("GET", "/v1/me/conversations").bearer(t).send();
+    list(&tokens.access).assert_problem(403, "portal_action_disabled");
+    app.request("GET", &format!("/v1/me/conversations/{id}"))
+        .bearer(&tokens.access)
+        .send()
+        .assert_problem(403, "portal_action_disabled");
+    post(
+        &app,
+        &format!("/v1/me/conversations/{id}/messages"),
+        &tokens.access,
+        &json!({"body": "encore"}),
+    )
+    .assert_problem(403, "portal_action_disabled");
+    post(
+        &app,
+        "/v1/me/conversations",
+        &tom.access,
+        &json!({"subject": "S", "body": "B"}),
+    )
+    .assert_problem(403, "portal_action_disabled");
+
+    // Back on for Léa alone by her override; Tom stays refused.
+    let res = app
+        .request("PUT", &format!("/v1/admin/customers/{lea}/portal-settings"))
+        .bearer(&org.admin)
+        .json(&json!({"messages": true}))
+        .send();
+    assert_eq!(res.status, 200, "{}", res.text());
+    assert_eq!(list(&tokens.access).status, 200);
+    list(&tom.access).assert_problem(403, "portal_action_disabled");
+    // And off for her alone while on for everyone.
+    let res = app
+        .request("PUT", "/v1/admin/portal/settings")
+        .bearer(&org.admin)
+        .json(&portal_settings("msgs", true, Some("accueil@kine.example")))
+        .send();
+    assert_eq!(res.status, 200, "{}", res.text());
+    let res = app
+        .request("PUT", &format!("/v1/admin/customers/{lea}/portal-settings"))
+        .bearer(&org.admin)
+        .json(&json!({"messages": false}))
+        .send();
+    assert_eq!(res.status, 200, "{}", res.text());
+    list(&tokens.access).assert_problem(403, "portal_action_disabled");
+    assert_eq!(list(&tom.access).status, 200);
+}
+
+#[test]
+fn without_a_contact_address_no_e_mail_is_sent_for_a_customer_message() {
+    let app = TestApp::spawn();
+    let org = app.org("msgs");
+    let (_, tokens) = app.registered_customer(&org, "lea@example.com", None);
+    let res = app
+        .request("PUT", "/v1/admin/portal/settings")
+        .bearer(&org.admin)
+        .json(&portal_settings("msgs", true, None))
+        .send();
+    assert_eq!(res.status, 200, "{}", res.text());
+    let before = emails_once_sent(&app).len();
+    let res = post(
+        &app,
+        "/v1/me/conversations",
+        &tokens.access,
+        &json!({"subject": "Rendez-vous", "body": "Bonjour"}),
+    );
+    assert_eq!(res.status, 201, "{}", res.text());
+    assert_eq!(emails_once_sent(&app).len(), before);
+}
