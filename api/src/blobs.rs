@@ -156,6 +156,35 @@ impl Blobs {
         Ok(())
     }
 
+    /// Deletes `keys` outside of any runtime (after an organization's rows
+    /// are deleted and committed); a failure is logged, not fatal: such a
+    /// blob is named by no row and never served. Returns how many went.
+    pub fn delete_all_blocking(&self, keys: &[String]) -> usize {
+        if keys.is_empty() {
+            return 0;
+        }
+        let runtime = match tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+        {
+            Ok(runtime) => runtime,
+            Err(e) => {
+                tracing::warn!(error = %e, count = keys.len(), "blobs left behind: no runtime");
+                return 0;
+            }
+        };
+        runtime.block_on(async {
+            let mut deleted = 0;
+            for key in keys {
+                match self.delete(key).await {
+                    Ok(()) => deleted += 1,
+                    Err(e) => tracing::warn!(key = %key, error = %e, "blob left behind"),
+                }
+            }
+            deleted
+        })
+    }
+
     /// Deletes the blob (a missing one is not an error).
     pub async fn delete(&self, key: &str) -> Result<(), BlobError> {
         match self.store.delete(&Path::from(key)).await {
@@ -209,5 +238,44 @@ impl BlobWriter {
         {
             tracing::warn!(error = %e, "aborting a blob upload failed");
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+
+    use super::Blobs;
+
+    #[test]
+    fn delete_all_blocking_removes_the_named_blobs_only() {
+        let dir = tempfile::tempdir().unwrap();
+        let blobs = Blobs::local(dir.path()).unwrap();
+        let runtime = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .unwrap();
+        runtime.block_on(async {
+            for key in ["org_a/doc_1", "org_a/doc_2", "org_b/doc_3"] {
+                blobs.put(key, b"%PDF-1.4".to_vec()).await.unwrap();
+            }
+        });
+        drop(runtime);
+        let gone = [
+            "org_a/doc_1".to_owned(),
+            "org_a/doc_2".to_owned(),
+            "org_a/missing".to_owned(),
+        ];
+        assert_eq!(blobs.delete_all_blocking(&gone), 3);
+        assert_eq!(blobs.delete_all_blocking(&[]), 0);
+        let runtime = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .unwrap();
+        runtime.block_on(async {
+            assert_eq!(blobs.size("org_a/doc_1").await.unwrap(), None);
+            assert_eq!(blobs.size("org_a/doc_2").await.unwrap(), None);
+            assert_eq!(blobs.size("org_b/doc_3").await.unwrap(), Some(8));
+        });
     }
 }

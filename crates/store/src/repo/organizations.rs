@@ -114,8 +114,9 @@ pub fn update_settings(conn: &mut DbConnection, org: &Organization) -> Result<()
 /// Documents go as rows only: their bytes are in the blob store, which the
 /// store crate does not reach. A caller collects
 /// [`super::documents::blob_keys_of_org`] before this call and deletes
-/// those objects once it has committed (the demo does; a blob left behind
-/// by a crash in between is named by no row and never served).
+/// those objects once it has committed (`guichet serve --demo` does on its
+/// reset, `Blobs::delete_all_blocking`; a blob left behind by a crash in
+/// between is named by no row and never served).
 ///
 /// Returns whether the organization existed. Other organizations' rows are
 /// untouched.
