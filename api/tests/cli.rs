@@ -197,7 +197,7 @@ fn serve_demo_says_it_created_the_data_then_that_it_reset_it() {
     assert!(first.contains("slug `demo`"), "{first}");
     assert!(
         second.contains(
-            "Demo data (reset: `demo`, `fractio`, `gerance` deleted with all their data and created again; other organizations are untouched)"
+            "Demo data (reset: `demo`, `fractio`, `gerance`, `kine` deleted with all their data and created again; other organizations are untouched)"
         ),
         "{second}"
     );

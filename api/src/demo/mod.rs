@@ -11,6 +11,7 @@
 //!   direct debit, with a tenant holding two accounts.
 
 pub mod lender;
+pub mod practice;
 pub mod property;
 
 use std::sync::Arc;
@@ -49,7 +50,7 @@ pub struct DemoOrganization {
 
 /// The slugs `--demo` owns: their organizations are deleted and created
 /// again at each start.
-pub const DEMO_SLUGS: [&str; 3] = [DEMO_SLUG, lender::SLUG, property::SLUG];
+pub const DEMO_SLUGS: [&str; 4] = [DEMO_SLUG, lender::SLUG, property::SLUG, practice::SLUG];
 
 /// What the demo contains, to print for the person trying it.
 #[derive(Debug, Clone)]
@@ -211,8 +212,9 @@ pub fn seed(
     };
     let (lender, lender_created) = lender::seed(conn, clock, secret_key)?;
     let (property, property_created) = property::seed(conn, secret_key, now)?;
+    let (practice, practice_created) = practice::seed(conn, secret_key, now)?;
     Ok(DemoSummary {
-        created: created || lender_created || property_created,
+        created: created || lender_created || property_created || practice_created,
         reset,
         stale_blobs,
         organizations: vec![
@@ -233,6 +235,12 @@ pub fn seed(
                 name: property.name,
                 what: "a property manager: SEPA direct-debit mandates signed by one-time code",
                 accounts: property::accounts(),
+            },
+            DemoOrganization {
+                slug: practice.slug.as_str().to_owned(),
+                name: practice.name,
+                what: "a physiotherapy practice: its client portal, sign-in by code, dashboard and notifications",
+                accounts: practice::accounts(),
             },
         ],
         activation,

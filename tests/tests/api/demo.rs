@@ -23,7 +23,7 @@ fn seeded() -> TestApp {
         .iter()
         .map(|o| o.slug.as_str())
         .collect();
-    assert_eq!(slugs, ["demo", "fractio", "gerance"]);
+    assert_eq!(slugs, ["demo", "fractio", "gerance", "kine"]);
     app
 }
 
@@ -305,4 +305,65 @@ fn the_property_manager_session_from_iban_check_to_signed_pdf() {
         .json(&json!({"iban": "FR1420041010050500013M02606", "mode": "one_off", "amount": 100}))
         .send()
         .assert_problem(409, "recurring_mandate_exists");
+}
+
+/// The practice's portal: configured, a test customer, Julie signs in by
+/// a code sent by SMS (Hugo, without a mobile, by e-mail), and her
+/// dashboard shows her notifications.
+#[test]
+fn the_practice_portal_signs_in_by_code_and_shows_the_dashboard() {
+    let app = seeded();
+    let p = app.get("/v1/portal/kine");
+    assert_eq!(p.status, 200, "{}", p.text());
+    let p = p.json();
+    assert_eq!(p["branding"]["display_name"], "Kiné des Lilas");
+    assert_eq!(p["sign_in_methods"], "code");
+
+    let start = |email: &str| {
+        let res = app
+            .request("POST", "/v1/auth/otp/start")
+            .json(&json!({"organization": "kine", "email": email}))
+            .send();
+        assert_eq!(res.status, 202, "{}", res.text());
+        res.json()
+    };
+    assert_eq!(start("julie.moreau@example.com")["channel"], "sms");
+    assert_eq!(start("hugo.lefevre@example.com")["channel"], "email");
+    let code = app.nth_message("+33611223344", 1).code(6).unwrap();
+    let res = app
+        .request("POST", "/v1/auth/otp/verify")
+        .json(&json!({"organization": "kine", "email": "julie.moreau@example.com", "code": code}))
+        .send();
+    assert_eq!(res.status, 200, "{}", res.text());
+    let token = res.json()["access_token"].as_str().unwrap().to_owned();
+
+    let me = app
+        .request("GET", "/v1/me/portal")
+        .bearer(&token)
+        .send()
+        .json();
+    assert_eq!(me["actions"][0]["action"], "documents");
+    assert_eq!(me["actions"][3]["enabled"], false);
+    let d = app
+        .request("GET", "/v1/me/dashboard")
+        .bearer(&token)
+        .send()
+        .json();
+    assert_eq!(d["notifications"]["unread_count"], 2, "{d}");
+    assert_eq!(d["notifications"]["latest"][0]["title"], "Séance de jeudi");
+    assert_eq!(d["amount_due"]["sources"], json!([]));
+
+    // The staff's preview lands on the test customer, not on a patient.
+    let staff = app
+        .request("POST", "/v1/auth/staff/login")
+        .json(&json!({"organization": "kine", "email": "admin@kine.guichet.localhost", "password": "Admin-Kine-2026!"}))
+        .send();
+    assert_eq!(staff.status, 200, "{}", staff.text());
+    let staff = staff.json()["access_token"].as_str().unwrap().to_owned();
+    let preview = app
+        .request("POST", "/v1/admin/portal/preview-session")
+        .bearer(&staff)
+        .send();
+    assert_eq!(preview.status, 201, "{}", preview.text());
+    assert_eq!(preview.json()["customer"]["test"], true);
 }

@@ -667,10 +667,25 @@ fn staff_can_never_set_read_or_reset_a_password_nor_get_a_customer_token() {
     }
     app.login(&org, "claire@example.com", "Staff-Chosen-42!")
         .assert_problem(401, "invalid_credentials");
-    // No admin operation hands out a password, a reset or a session.
+    // No admin operation hands out a password, a reset or a session,
+    // except the portal preview, whose session is always the
+    // organization's test customer's, never a real customer's.
+    const PREVIEW: &str = "/v1/admin/portal/preview-session";
+    let preview = ok(app.request("POST", PREVIEW).bearer(&org.admin).send(), 201);
+    assert_eq!(preview["customer"]["test"], true);
+    assert_ne!(preview["customer"]["id"], id.as_str());
+    let seen = ok(
+        get(&app, "/v1/me", preview["access_token"].as_str().unwrap()),
+        200,
+    );
+    assert_ne!(seen["id"], id.as_str());
+    app.request("POST", PREVIEW)
+        .bearer(&key)
+        .send()
+        .assert_problem(403, "forbidden");
     let spec = app.get("/api-docs/openapi.json").json();
     for (path, item) in spec["paths"].as_object().unwrap() {
-        if !path.starts_with("/v1/admin/") {
+        if !path.starts_with("/v1/admin/") || path == PREVIEW {
             continue;
         }
         for word in ["password", "session", "token", "impersonat", "login"] {

@@ -36,8 +36,9 @@ pub struct DueSource {
     pub overdue: bool,
 }
 
-/// An instalment row of [`instalments_due`].
-type DueRow = (
+/// Instalment, order, order number, brand, due date, amount, currency,
+/// status.
+type InstalmentRow = (
     String,
     String,
     String,
@@ -57,7 +58,7 @@ pub fn instalments_due(
     today: NaiveDate,
     until: NaiveDate,
 ) -> Result<Vec<DueSource>, StoreError> {
-    let rows: Vec<DueRow> = instalments::table
+    let rows: Vec<InstalmentRow> = instalments::table
         .inner_join(orders::table.on(orders::id.eq(instalments::order_id)))
         .filter(orders::org_id.eq(org_id))
         .filter(orders::customer_id.eq(customer_id))
