@@ -135,3 +135,52 @@ sign_in() {
     -d "{\"organization\":\"$DEMO_ORG\",\"email\":\"$email\",\"password\":\"$password\"}" |
     python3 -c 'import json, sys; print(json.load(sys.stdin)["access_token"])'
 }
+
+# --- a local S3-compatible store for the blob store's S3 path ---------------
+MOTO_VERSION=5.2.5
+# Credentials the local store accepts (it checks none); never real ones.
+S3_TEST_ACCESS_KEY=guichet-ci
+S3_TEST_SECRET_KEY=guichet-ci-secret
+S3_TEST_REGION=us-east-1
+
+# Installs moto's S3 server (pinned) into the virtual environment, once.
+s3_tools() {
+  if [ ! -x "$CI_VENV/bin/python" ]; then
+    python3 -m venv "$CI_VENV" || {
+      apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq python3-venv
+      python3 -m venv "$CI_VENV"
+    }
+  fi
+  if ! "$CI_VENV/bin/pip" freeze 2>/dev/null | grep -qixF "moto==$MOTO_VERSION"; then
+    echo "installing moto[server]==$MOTO_VERSION"
+    "$CI_VENV/bin/pip" install -q --disable-pip-version-check "moto[server]==$MOTO_VERSION"
+  fi
+}
+
+# start_s3 WORKDIR BUCKET: moto_server on a free port of 127.0.0.1 with
+# BUCKET created in it. Sets S3_ENDPOINT and S3_PID; the log goes to
+# WORKDIR/moto.log.
+start_s3() {
+  local dir=$1 bucket=$2 port
+  mkdir -p "$dir"
+  s3_tools
+  port=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
+  S3_ENDPOINT="http://127.0.0.1:$port"
+  "$CI_VENV/bin/moto_server" -H 127.0.0.1 -p "$port" >"$dir/moto.log" 2>&1 &
+  S3_PID=$!
+  for _ in $(seq 1 150); do
+    curl -fsS -o /dev/null "$S3_ENDPOINT/" 2>/dev/null && break
+    kill -0 "$S3_PID" 2>/dev/null || { cat "$dir/moto.log" >&2; return 1; }
+    sleep 0.2
+  done
+  # CreateBucket is a plain PUT on the bucket for the local store.
+  curl -fsS -X PUT "$S3_ENDPOINT/$bucket" >/dev/null
+}
+
+stop_s3() {
+  if [ -n "${S3_PID:-}" ]; then
+    kill "$S3_PID" 2>/dev/null || true
+    wait "$S3_PID" 2>/dev/null || true
+    S3_PID=
+  fi
+}

@@ -364,6 +364,22 @@ pub struct ServeArgs {
           value_parser = clap::value_parser!(u64).range(1024..=10_485_760))]
     pub body_limit: u64,
 
+    /// Largest document or message attachment accepted, in bytes (1024 to
+    /// 1073741824); a larger upload is refused with 413 before the rest of
+    /// it is read.
+    #[arg(long, env = "GUICHET_DOCUMENT_MAX_BYTES", default_value_t = 20_971_520,
+          value_parser = clap::value_parser!(u64).range(1024..=1_073_741_824))]
+    pub document_max_bytes: u64,
+
+    /// Where the bytes of documents go: `s3://bucket[/prefix]` for an
+    /// S3-compatible store shared by several API nodes (credentials,
+    /// region and endpoint from `AWS_ACCESS_KEY_ID`,
+    /// `AWS_SECRET_ACCESS_KEY`, `AWS_REGION`, `AWS_ENDPOINT_URL`,
+    /// `AWS_ALLOW_HTTP`) [default: the directory `blobs` in the data
+    /// directory]
+    #[arg(long, env = "GUICHET_BLOB_STORE")]
+    pub blob_store: Option<String>,
+
     /// Largest request head (request line and headers), in bytes (4096 to
     /// 65536).
     #[arg(long, env = "GUICHET_HEADER_LIMIT", default_value_t = 16_384,
@@ -641,6 +657,10 @@ pub struct Settings {
     pub cors_origins: Vec<String>,
     pub body_limit: usize,
     pub header_limit: usize,
+    /// Largest document upload, in bytes.
+    pub document_max_bytes: u64,
+    /// Where document bytes go.
+    pub blobs: crate::blobs::Blobs,
     pub jwt: JwtKeys,
     /// Keys code hashes and signs challenges.
     pub secret_key: Vec<u8>,
@@ -708,6 +728,8 @@ impl Settings {
             trusted_proxies: TrustedProxies::new(args.trusted_proxies.clone()),
             body_limit: usize::try_from(args.body_limit).unwrap_or(65_536),
             header_limit: usize::try_from(args.header_limit).unwrap_or(16_384),
+            document_max_bytes: args.document_max_bytes,
+            blobs: crate::blobs::Blobs::open(args.blob_store.as_deref(), &args.db.data_dir)?,
             jwt,
             secret_key,
             auth_limits: AuthLimits {

@@ -2,6 +2,7 @@
 //! and the `guichet` command.
 
 pub mod auth;
+pub mod blobs;
 pub mod config;
 pub mod demo;
 pub mod edge;

@@ -182,7 +182,12 @@ fn serve(args: &ServeArgs) -> ExitCode {
     let clock: Arc<dyn Clock> = Arc::new(SystemClock);
     let demo = if settings.demo {
         match demo::seed(&store, clock.clone(), &settings.secret_key) {
-            Ok(summary) => Some(summary),
+            Ok(summary) => {
+                // The reset organizations' document bytes, now that their
+                // rows are gone.
+                settings.blobs.delete_all_blocking(&summary.stale_blobs);
+                Some(summary)
+            }
             Err(e) => return fail(format!("cannot create the demo data: {e}")),
         }
     } else {

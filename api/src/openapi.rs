@@ -54,6 +54,8 @@ regularization, SEPA mandates, autopay. Errors are RFC 9457 problem details \
         (name = "webhooks", description = "The events Guichet sends to a business's webhook endpoints, one per type (the same JSON as `GET /v1/admin/events/{id}`)."),
         (name = "consents", description = "Consent invitations: the business orders a service for a client account and tracks it (staff token or API key); the cardholder activates it alone by link (public, by the link's token)."),
         (name = "sandbox", description = "The built-in sandbox payment gateway: tokenization of test cards, and its ledger of the charges and refunds it received (served only when the sandbox is the gateway)."),
+        (name = "documents", description = "Documents the business shares with one customer (staff), and the customer's documents with their signed mandates (customer token). Bytes are streamed, checked against their SHA-256."),
+        (name = "messages", description = "Conversations between a customer and the business: the customer writes (customer token), staff answer, assign, close and reopen (staff token or API key)."),
     ),
 )]
 struct ApiDoc;

@@ -244,6 +244,10 @@ problem_codes! {
     TermsNotAccepted = ("terms_not_accepted", 422, "Conditions non acceptées", "Terms not accepted"),
     /// The sandbox issuer's session was already answered.
     ScaAlreadyDecided = ("sca_already_decided", 409, "Authentification déjà terminée", "Authentication already finished"),
+    /// The `Range` asked for lies outside the document (see `Content-Range`).
+    RangeNotSatisfiable = ("range_not_satisfiable", 416, "Plage non disponible", "Range not satisfiable"),
+    /// The conversation is closed: the business may reopen it.
+    ConversationClosed = ("conversation_closed", 409, "Conversation close", "Conversation closed"),
     /// An unexpected error; quote the request id to support.
     /// A value breaks a rule of the field beyond its type and length (see
     /// `errors`; e.g. a webhook URL that is not `https://`).

@@ -65,10 +65,13 @@ impl Parts {
                 idempotency_lock: settings.idempotency_lock,
                 faults: settings.faults.clone(),
                 webhooks: crate::webhooks::WebhookState::new(&settings.webhooks),
+                blobs: settings.blobs.clone(),
+                document_max_bytes: settings.document_max_bytes,
             }),
             metrics: web::Data::from(metrics),
             edge: web::Data::new(EdgeConfig {
                 body_limit: settings.body_limit,
+                upload_limit: settings.document_max_bytes,
                 header_limit: settings.header_limit,
                 cors: CorsPolicy::new(&settings.cors_origins),
             }),

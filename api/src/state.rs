@@ -35,6 +35,10 @@ pub struct AppState {
     /// How long an `Idempotency-Key` stays locked for a request that may
     /// still be running (`--idempotency-lock-seconds`).
     pub idempotency_lock: chrono::Duration,
+    /// Where document bytes go.
+    pub blobs: crate::blobs::Blobs,
+    /// Largest document upload, in bytes (`--document-max-bytes`).
+    pub document_max_bytes: u64,
     /// Test-only pauses before a COMMIT (`--fault-pause`).
     pub faults: crate::faults::Faults,
     /// Webhook URL rules and delivery counters.

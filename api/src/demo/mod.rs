@@ -25,7 +25,7 @@ use guichet_domain::identity::{Customer, SubjectKind, lifetimes};
 use guichet_domain::password::hash_password;
 use guichet_domain::{Clock, Locale, ids, secret};
 use guichet_store::repo::codes;
-use guichet_store::repo::{customers, organizations, staff};
+use guichet_store::repo::{customers, documents, organizations, staff};
 use guichet_store::{DbConnection, OptionalExt, Store};
 
 use crate::provision::{self, ProvisionError};
@@ -70,6 +70,9 @@ pub struct DemoSummary {
     /// The demo organizations that existed and were deleted with their
     /// data before being created again.
     pub reset: Vec<String>,
+    /// The blob keys of the deleted organizations' documents: the caller
+    /// deletes them from the blob store (the rows are gone).
+    pub stale_blobs: Vec<String>,
     pub organizations: Vec<DemoOrganization>,
     /// A fresh activation code for the customer waiting for one.
     pub activation: Option<(String, String)>,
@@ -146,10 +149,16 @@ fn hash(password: &str) -> Result<String, ProvisionError> {
 
 /// Deletes each demo organization ([`DEMO_SLUGS`]) that exists, with all
 /// its data and the sign-in throttles of its accounts, each in one
-/// transaction; returns the slugs deleted. Other organizations are
+/// transaction; returns the slugs deleted and the blob keys of their
+/// documents, collected before each deletion, for the caller to delete from
+/// the blob store once the rows are gone. Other organizations are
 /// untouched.
-pub fn reset(conn: &mut DbConnection, secret_key: &[u8]) -> Result<Vec<String>, ProvisionError> {
+pub fn reset(
+    conn: &mut DbConnection,
+    secret_key: &[u8],
+) -> Result<(Vec<String>, Vec<String>), ProvisionError> {
     let mut deleted = Vec::new();
+    let mut stale_blobs = Vec::new();
     for slug in DEMO_SLUGS {
         let Some(org) = organizations::find_by_slug(conn, slug).optional()? else {
             continue;
@@ -163,11 +172,13 @@ pub fn reset(conn: &mut DbConnection, secret_key: &[u8]) -> Result<Vec<String>, 
                 crate::auth::flows::throttle_key_with(secret_key, &org.id, kind, email)
             })
             .collect();
+        let blobs = documents::blob_keys_of_org(conn, &org.id)?;
         if organizations::delete_with_data(conn, &org.id, &throttles)? {
             deleted.push(slug.to_owned());
+            stale_blobs.extend(blobs);
         }
     }
-    Ok(deleted)
+    Ok((deleted, stale_blobs))
 }
 
 /// Resets the demo organizations ([`reset`]), then creates each of them;
@@ -180,7 +191,7 @@ pub fn seed(
     let mut conn = store.conn()?;
     let conn = &mut *conn;
     let now = clock.now();
-    let reset = reset(conn, secret_key)?;
+    let (reset, stale_blobs) = reset(conn, secret_key)?;
     let existing = organizations::find_by_slug(conn, DEMO_SLUG).optional()?;
     let created = existing.is_none();
     let org = match existing {
@@ -216,6 +227,7 @@ pub fn seed(
     Ok(DemoSummary {
         created: created || lender_created || property_created || office_created || practice_created,
         reset,
+        stale_blobs,
         organizations: vec![
             DemoOrganization {
                 slug: org.slug.as_str().to_owned(),

@@ -32,6 +32,8 @@ pub const REQUEST_ID: &str = "x-request-id";
 #[derive(Debug, Clone)]
 pub struct EdgeConfig {
     pub body_limit: usize,
+    /// The largest document upload (routes of [`is_upload`]).
+    pub upload_limit: u64,
     pub header_limit: usize,
     pub cors: cors::CorsPolicy,
 }
@@ -88,11 +90,40 @@ fn precheck(req: &ServiceRequest, config: &EdgeConfig) -> Option<ApiError> {
         .get(CONTENT_LENGTH)
         .and_then(|v| v.to_str().ok())
         .and_then(|v| v.parse::<u64>().ok());
-    let limit = own_body_limit(req).unwrap_or(config.body_limit);
-    if declared.is_some_and(|n| n > limit as u64) {
-        return Some(json::payload_too_large(limit));
+    if is_upload(req) {
+        // The file plus what a multipart form wraps it in.
+        let limit = config.upload_limit.saturating_add(UPLOAD_OVERHEAD);
+        if declared.is_some_and(|n| n > limit) {
+            return Some(json::payload_too_large(
+                usize::try_from(config.upload_limit).unwrap_or(usize::MAX),
+            ));
+        }
+    } else {
+        let limit = own_body_limit(req).unwrap_or(config.body_limit);
+        if declared.is_some_and(|n| n > limit as u64) {
+            return Some(json::payload_too_large(limit));
+        }
     }
     control_in_url(req)
+}
+
+/// Room for a multipart form's boundaries, headers and title around an
+/// uploaded file.
+pub const UPLOAD_OVERHEAD: u64 = 16 * 1024;
+
+/// The routes whose body is a file (limited by `--document-max-bytes`,
+/// not `--body-limit`; their handlers count the bytes as they stream).
+pub fn is_upload(req: &ServiceRequest) -> bool {
+    if req.method() != actix_web::http::Method::POST {
+        return false;
+    }
+    let path = req.path();
+    if path == "/v1/me/attachments" {
+        return true;
+    }
+    path.strip_prefix("/v1/admin/customers/")
+        .and_then(|rest| rest.split_once('/'))
+        .is_some_and(|(id, tail)| !id.is_empty() && tail == "documents")
 }
 
 /// The decoded form of a URL component: `%XX` escapes, and `+` as a space

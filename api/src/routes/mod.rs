@@ -4,12 +4,15 @@
 pub mod admin;
 pub mod auth;
 pub mod consents;
+pub mod documents;
 pub mod enums;
 pub mod events;
 pub mod health;
 pub mod idempotency;
 pub mod me;
+pub mod messages;
 pub mod portal;
+pub mod portal_hooks;
 pub mod sandbox;
 pub mod schedules;
 pub mod security;
@@ -51,6 +54,36 @@ pub fn configure(cfg: &mut ServiceConfig) {
                 .service(auth::staff_setup),
         )
         .service(
+            scope("/v1/me/documents")
+                .service(documents::list_mine)
+                .service(documents::download_mine),
+        )
+        .service(scope("/v1/me/attachments").service(messages::upload_attachment))
+        .service(
+            scope("/v1/me/conversations")
+                .service(messages::create)
+                .service(messages::list_mine)
+                .service(messages::get_mine)
+                .service(messages::post_mine)
+                .service(messages::read_mine),
+        )
+        .service(
+            scope("/v1/admin/conversations")
+                .service(messages::list)
+                .service(messages::get_one)
+                .service(messages::answer)
+                .service(messages::close)
+                .service(messages::reopen)
+                .service(messages::assign)
+                .service(messages::read),
+        )
+        .service(
+            scope("/v1/admin/documents")
+                .service(documents::get_one)
+                .service(documents::withdraw)
+                .service(documents::download_staff),
+        )
+        .service(
             scope("/v1/me")
                 .service(me::me)
                 .service(me::change_password)
@@ -62,6 +95,8 @@ pub fn configure(cfg: &mut ServiceConfig) {
         )
         .service(
             scope("/v1/admin/customers")
+                .service(documents::share)
+                .service(documents::list_for_customer)
                 .service(admin::customers::create)
                 .service(admin::customers::list)
                 .service(admin::customers::get_one)

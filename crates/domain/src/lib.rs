@@ -21,6 +21,7 @@ pub use organization::{Locale, Organization, Slug};
 pub mod card;
 pub mod consent;
 pub mod contact_channels;
+pub mod documents;
 pub mod events;
 pub mod free_text;
 pub mod gateway;

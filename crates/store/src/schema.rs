@@ -671,10 +671,71 @@ diesel::table! {
     }
 }
 
+diesel::table! {
+    documents (id) {
+        id -> Text,
+        org_id -> Text,
+        customer_id -> Text,
+        kind -> Text,
+        title -> Text,
+        filename -> Text,
+        content_type -> Text,
+        size_bytes -> BigInt,
+        sha256 -> Text,
+        blob_key -> Text,
+        created_by_kind -> Text,
+        created_by -> Text,
+        created_at -> Timestamp,
+        first_opened_at -> Nullable<Timestamp>,
+        withdrawn_at -> Nullable<Timestamp>,
+        withdrawn_by -> Nullable<Text>,
+    }
+}
+
+diesel::table! {
+    conversations (id) {
+        id -> Text,
+        org_id -> Text,
+        customer_id -> Text,
+        subject -> Text,
+        status -> Text,
+        assigned_staff_id -> Nullable<Text>,
+        created_at -> Timestamp,
+        last_message_at -> Timestamp,
+        closed_at -> Nullable<Timestamp>,
+    }
+}
+
+diesel::table! {
+    conversation_messages (id) {
+        id -> Text,
+        conversation_id -> Text,
+        org_id -> Text,
+        author_kind -> Text,
+        author_id -> Text,
+        body -> Text,
+        created_at -> Timestamp,
+        read_at -> Nullable<Timestamp>,
+    }
+}
+
+diesel::table! {
+    message_attachments (document_id) {
+        document_id -> Text,
+        message_id -> Text,
+        org_id -> Text,
+        position -> Integer,
+    }
+}
+
 diesel::joinable!(webhook_deliveries -> events (event_id));
 diesel::joinable!(webhook_deliveries -> webhook_endpoints (endpoint_id));
 
 diesel::allow_tables_to_appear_in_same_query!(
+    documents,
+    conversations,
+    conversation_messages,
+    message_attachments,
     portal_settings,
     portal_logos,
     portal_customer_overrides,

@@ -136,6 +136,14 @@ INSERT INTO mandate_documents (mandate_id, pdf, sha256, created_at)
   VALUES ('{p}mdt', '', 'sha', {t});
 INSERT INTO sepa_collections (id, org_id, mandate_id, account_id, end_to_end_id, sequence_type, amount, currency, due_date, status, created_at, updated_at)
   VALUES ('{p}col', '{p}org', '{p}mdt', '{p}acc', '{p}e2e', 'RCUR', 85000, 'EUR', {d}, 'pending', {t}, {t});
+INSERT INTO documents (id, org_id, customer_id, kind, title, filename, content_type, size_bytes, sha256, blob_key, created_by_kind, created_by, created_at)
+  VALUES ('{p}doc', '{p}org', '{p}cus', 'attachment', 'T', 't.pdf', 'application/pdf', 1, 'sha', 'k/{p}doc', 'customer', '{p}cus', {t});
+INSERT INTO conversations (id, org_id, customer_id, subject, status, assigned_staff_id, created_at, last_message_at)
+  VALUES ('{p}cnv', '{p}org', '{p}cus', 'S', 'open', '{p}stf', {t}, {t});
+INSERT INTO conversation_messages (id, conversation_id, org_id, author_kind, author_id, body, created_at)
+  VALUES ('{p}cvm', '{p}cnv', '{p}org', 'customer', '{p}cus', 'B', {t});
+INSERT INTO message_attachments (document_id, message_id, org_id, position)
+  VALUES ('{p}doc', '{p}cvm', '{p}org', 0);
 INSERT INTO account_entries (id, account_id, org_id, kind, amount, label, collection_id, created_at)
   VALUES ('{p}ent', '{p}acc', '{p}org', 'collection', -85000, 'Collection', '{p}col', {t});
 INSERT INTO security_events (id, org_id, customer_id, kind, actor, session_id, created_at)

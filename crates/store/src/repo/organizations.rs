@@ -111,6 +111,13 @@ pub fn update_settings(conn: &mut DbConnection, org: &Organization) -> Result<()
 /// challenges (`used_challenges`) belong to no organization and expire on
 /// their own.
 ///
+/// Documents go as rows only: their bytes are in the blob store, which the
+/// store crate does not reach. A caller collects
+/// [`super::documents::blob_keys_of_org`] before this call and deletes
+/// those objects once it has committed (`guichet serve --demo` does on its
+/// reset, `Blobs::delete_all_blocking`; a blob left behind by a crash in
+/// between is named by no row and never served).
+///
 /// Returns whether the organization existed. Other organizations' rows are
 /// untouched.
 pub fn delete_with_data(
@@ -132,6 +139,7 @@ pub fn delete_with_data(
         consent_accounts, consent_invitations, consent_settings, consent_steps, consents,
         sandbox_sca_sessions,
     };
+    use crate::schema::{conversation_messages, conversations, documents, message_attachments};
     crate::tx::transaction(conn, |conn| {
         let exists: i64 = organizations::table
             .filter(organizations::id.eq(org_id))
@@ -146,6 +154,18 @@ pub fn delete_with_data(
         let org_mandates = mandates::table
             .filter(mandates::org_id.eq(org_id))
             .select(mandates::id);
+
+        // Messages: attachments, messages, conversations, then the
+        // documents (shared and attached).
+        diesel::delete(message_attachments::table.filter(message_attachments::org_id.eq(org_id)))
+            .execute(conn)?;
+        diesel::delete(
+            conversation_messages::table.filter(conversation_messages::org_id.eq(org_id)),
+        )
+        .execute(conn)?;
+        diesel::delete(conversations::table.filter(conversations::org_id.eq(org_id)))
+            .execute(conn)?;
+        diesel::delete(documents::table.filter(documents::org_id.eq(org_id))).execute(conn)?;
 
         // Webhooks and events: the delivery log, then the deliveries, the
         // endpoints and the events they refer to.

@@ -1,0 +1,3 @@
+DROP TABLE message_attachments;
+DROP TABLE conversation_messages;
+DROP TABLE conversations;
