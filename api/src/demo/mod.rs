@@ -225,7 +225,11 @@ pub fn seed(
     let (office, office_created) = office::seed(conn, secret_key, now)?;
     let (practice, practice_created) = practice::seed(conn, secret_key, now)?;
     Ok(DemoSummary {
-        created: created || lender_created || property_created || office_created || practice_created,
+        created: created
+            || lender_created
+            || property_created
+            || office_created
+            || practice_created,
         reset,
         stale_blobs,
         organizations: vec![

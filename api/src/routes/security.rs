@@ -413,16 +413,14 @@ impl TimePage {
         let Some(cursor) = &self.cursor else {
             return Ok((limit, None));
         };
-        let after = parse_time_cursor(cursor)
-            .ok_or_else(|| {
-                ApiError::new(ProblemCode::InvalidParameter)
-                    .detail("Curseur invalide.", "Invalid cursor.")
-                    .field("cursor", "invalid")
-            })?;
+        let after = parse_time_cursor(cursor).ok_or_else(|| {
+            ApiError::new(ProblemCode::InvalidParameter)
+                .detail("Curseur invalide.", "Invalid cursor.")
+                .field("cursor", "invalid")
+        })?;
         Ok((limit, Some(after)))
     }
 }
-
 
 /// The contact changes that wait for the customer's confirmation.
 #[utoipa::path(

@@ -190,6 +190,9 @@ mod tests {
     #[test]
     fn actors_have_stable_names() {
         let names: Vec<&str> = Actor::ALL.iter().map(|a| a.as_str()).collect();
-        assert_eq!(names, ["customer", "staff", "api_key", "system", "cardholder"]);
+        assert_eq!(
+            names,
+            ["customer", "staff", "api_key", "system", "cardholder"]
+        );
     }
 }
