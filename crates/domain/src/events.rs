@@ -135,6 +135,18 @@ catalogue! {
         "The activation link expired before the consent was active."),
     ConsentRevoked = ("consent.revoked", "consent",
         "The office revoked the consent."),
+    DocumentShared = ("document.shared", "document",
+        "Staff shared a document with a customer."),
+    DocumentWithdrawn = ("document.withdrawn", "document",
+        "Staff withdrew a shared document: the customer no longer sees it."),
+    ConversationCreated = ("conversation.created", "conversation",
+        "A customer wrote to the business: a new conversation."),
+    MessageCreated = ("message.created", "message",
+        "A message was written in a conversation, by the customer or by staff."),
+    ConversationClosed = ("conversation.closed", "conversation",
+        "Staff closed a conversation."),
+    ConversationReopened = ("conversation.reopened", "conversation",
+        "Staff reopened a closed conversation."),
 }
 
 impl std::fmt::Display for EventType {

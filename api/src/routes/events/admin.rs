@@ -53,7 +53,8 @@ pub enum EventActorName {
 #[derive(Debug, Serialize, ToSchema)]
 pub struct EventObject {
     /// `schedule`, `instalment`, `order`, `refund`, `mandate`,
-    /// `collection`, `customer`, `consent` or `webhook_endpoint`.
+    /// `collection`, `customer`, `consent`, `document`, `conversation`, `message` or
+    /// `webhook_endpoint`.
     #[serde(rename = "type")]
     #[schema(example = "schedule")]
     pub object_type: String,

@@ -31,6 +31,11 @@ pub fn data_schema(kind: EventType) -> &'static str {
         | EventType::ConsentFailed
         | EventType::ConsentExpired
         | EventType::ConsentRevoked => "ConsentView",
+        EventType::DocumentShared | EventType::DocumentWithdrawn => "DocumentView",
+        EventType::ConversationCreated
+        | EventType::ConversationClosed
+        | EventType::ConversationReopened => "ConversationView",
+        EventType::MessageCreated => "MessageView",
     }
 }
 
@@ -53,6 +58,12 @@ pub fn actors(kind: EventType) -> &'static [&'static str] {
         EventType::ConsentOpened | EventType::ConsentActivated => &["cardholder"],
         EventType::ConsentFailed => &["cardholder"],
         EventType::ConsentExpired => &["system"],
+        EventType::DocumentShared
+        | EventType::DocumentWithdrawn
+        | EventType::ConversationClosed
+        | EventType::ConversationReopened => &["staff", "api_key"],
+        EventType::ConversationCreated => &["customer"],
+        EventType::MessageCreated => &["customer", "staff", "api_key"],
         EventType::ScheduleRegularized => &["customer", "system"],
         EventType::ScheduleUnpaid
         | EventType::InstalmentPaid
