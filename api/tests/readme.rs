@@ -244,7 +244,7 @@ fn the_readme_sessions_work_on_every_start_of_the_demo() {
         }
     }
     let blocks = sessions();
-    assert_eq!(blocks.len(), 5, "the README's sessions: {blocks:#?}");
+    assert_eq!(blocks.len(), 7, "the README's sessions: {blocks:#?}");
     assert!(
         blocks.iter().any(|b| !announced(b).is_empty()),
         "no refusal announced in the README's sessions"
