@@ -46,9 +46,13 @@ impl RouteTable {
     }
 
     /// The methods allowed on `path`, or `None` when no route matches.
+    /// As in OpenAPI, a concrete path wins over a template it also
+    /// matches: `/v1/admin/consents/settings` is that path's, not
+    /// `/v1/admin/consents/{id}`'s (the first literal segment where two
+    /// matches differ decides).
     pub fn methods_for(&self, path: &str) -> Option<Vec<&'static str>> {
         let wanted: Vec<&str> = path.trim_end_matches('/').split('/').collect();
-        let mut found: Option<Vec<&'static str>> = None;
+        let mut best: Option<(Vec<bool>, Vec<&'static str>)> = None;
         for (segments, methods) in &self.routes {
             if segments.len() == wanted.len()
                 && segments.iter().zip(&wanted).all(|(s, w)| match s {
@@ -56,10 +60,18 @@ impl RouteTable {
                     Segment::Param => !w.is_empty(),
                 })
             {
-                found.get_or_insert_with(Vec::new).extend(methods);
+                let key: Vec<bool> = segments
+                    .iter()
+                    .map(|s| matches!(s, Segment::Literal(_)))
+                    .collect();
+                match &mut best {
+                    Some((k, m)) if *k == key => m.extend(methods),
+                    Some((k, _)) if *k > key => {}
+                    _ => best = Some((key, methods.clone())),
+                }
             }
         }
-        found
+        best.map(|(_, methods)| methods)
     }
 }
 
@@ -126,5 +138,23 @@ mod tests {
         );
         assert_eq!(table.methods_for("/v1/me/items"), None);
         assert_eq!(table.methods_for("/nope"), None);
+    }
+
+    #[test]
+    fn a_concrete_path_wins_over_a_template_it_matches() {
+        let table = RouteTable {
+            routes: vec![
+                (parse("/v1/admin/consents/{id}"), vec!["GET", "PATCH"]),
+                (parse("/v1/admin/consents/settings"), vec!["GET", "PUT"]),
+            ],
+        };
+        assert_eq!(
+            table.methods_for("/v1/admin/consents/settings"),
+            Some(vec!["GET", "PUT"])
+        );
+        assert_eq!(
+            table.methods_for("/v1/admin/consents/cns_1"),
+            Some(vec!["GET", "PATCH"])
+        );
     }
 }
