@@ -16,9 +16,9 @@ use serde_json::{Value, json};
 const REFERENCE: &str = "BE-CARO-0042-4242";
 const TERMS: &str = "2026-11";
 
-struct Office {
-    org: Org,
-    account: String,
+pub(crate) struct Office {
+    pub(crate) org: Org,
+    pub(crate) account: String,
 }
 
 fn post(app: &TestApp, path: &str, token: &str, body: &Value) -> Response {
@@ -32,7 +32,11 @@ fn admin_get(app: &TestApp, org: &Org, path: &str) -> Value {
 }
 
 fn office(app: &TestApp, slug: &str) -> Office {
-    let org = app.org(slug);
+    office_of(app, app.org(slug))
+}
+
+/// Consent settings and a consent account for `org`.
+pub(crate) fn office_of(app: &TestApp, org: Org) -> Office {
     let res = app
         .request("PUT", "/v1/admin/consents/settings")
         .bearer(&org.admin)
@@ -57,7 +61,7 @@ fn office(app: &TestApp, slug: &str) -> Office {
     }
 }
 
-fn order(app: &TestApp, office: &Office, email: &str, mobile: &str) -> Value {
+pub(crate) fn order(app: &TestApp, office: &Office, email: &str, mobile: &str) -> Value {
     let res = post(
         app,
         "/v1/admin/consents",
@@ -75,7 +79,7 @@ fn order(app: &TestApp, office: &Office, email: &str, mobile: &str) -> Value {
 }
 
 /// The token of the newest invitation to `email` once `count` were sent.
-fn link(app: &TestApp, email: &str, count: usize) -> String {
+pub(crate) fn link(app: &TestApp, email: &str, count: usize) -> String {
     let message = app.nth_message(email, count);
     let start = message
         .body
@@ -87,7 +91,7 @@ fn link(app: &TestApp, email: &str, count: usize) -> String {
         .collect()
 }
 
-fn public(app: &TestApp, method: &str, path: &str, body: Option<Value>) -> Response {
+pub(crate) fn public(app: &TestApp, method: &str, path: &str, body: Option<Value>) -> Response {
     let req = app.request(method, path);
     match body {
         Some(body) => req.json(&body).send(),
@@ -96,7 +100,7 @@ fn public(app: &TestApp, method: &str, path: &str, body: Option<Value>) -> Respo
 }
 
 /// Sends and verifies the SMS code; returns the step token.
-fn verified(app: &TestApp, token: &str, mobile: &str, sms_before: usize) -> String {
+pub(crate) fn verified(app: &TestApp, token: &str, mobile: &str, sms_before: usize) -> String {
     let res = public(app, "POST", &format!("/v1/consents/{token}/sms-code"), None);
     assert_eq!(res.status, 202, "{}", res.text());
     let code = app.nth_message(mobile, sms_before + 1).code(6).unwrap();
@@ -110,7 +114,7 @@ fn verified(app: &TestApp, token: &str, mobile: &str, sms_before: usize) -> Stri
     res.json()["step_token"].as_str().unwrap().to_owned()
 }
 
-fn card(app: &TestApp, token: &str, step: &str, card_token: &str) -> Response {
+pub(crate) fn card(app: &TestApp, token: &str, step: &str, card_token: &str) -> Response {
     public(
         app,
         "POST",
@@ -125,12 +129,12 @@ fn card(app: &TestApp, token: &str, step: &str, card_token: &str) -> Response {
     )
 }
 
-fn visa() -> String {
+pub(crate) fn visa() -> String {
     sandbox_token(test_cards::VISA, 12, 2030).0
 }
 
 /// The sandbox bank answers `outcome` for the session of `url`.
-fn bank(app: &TestApp, url: &str, outcome: &str) {
+pub(crate) fn bank(app: &TestApp, url: &str, outcome: &str) {
     let path = &url[url.find("/v1/sandbox/sca/").unwrap()..];
     let res = public(app, "POST", path, Some(json!({"outcome": outcome})));
     assert_eq!(res.status, 200, "{}", res.text());
@@ -145,7 +149,7 @@ fn steps(consent: &Value) -> Vec<String> {
         .collect()
 }
 
-fn consent(app: &TestApp, org: &Org, id: &str) -> Value {
+pub(crate) fn consent(app: &TestApp, org: &Org, id: &str) -> Value {
     admin_get(app, org, &format!("/v1/admin/consents/{id}"))
 }
 

@@ -7,13 +7,13 @@ use guichet_tests::{Options, Response, TestApp};
 use serde_json::{Value, json};
 use sha2::{Digest, Sha256};
 
-const PDF: &[u8] =
+pub(crate) const PDF: &[u8] =
     b"%PDF-1.4\n1 0 obj << /Type /Catalog >> endobj\ntrailer << /Root 1 0 R >>\n%%EOF\n";
 const PNG: &[u8] = &[
     0x89, b'P', b'N', b'G', 0x0D, 0x0A, 0x1A, 0x0A, 0, 0, 0, 13, b'I', b'H', b'D', b'R',
 ];
 
-fn share(
+pub(crate) fn share(
     app: &TestApp,
     token: &str,
     customer: &str,

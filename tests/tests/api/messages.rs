@@ -359,7 +359,7 @@ fn customer_messages_are_limited_to_20_an_hour_even_at_once() {
     assert_eq!(res.status, 201, "{}", res.text());
 }
 
-fn portal_settings(slug: &str, messages: bool, contact_email: Option<&str>) -> Value {
+pub(crate) fn portal_settings(slug: &str, messages: bool, contact_email: Option<&str>) -> Value {
     let mut branding = json!({"display_name": "Cabinet Martin"});
     if let Some(e) = contact_email {
         branding["contact_email"] = json!(e);

@@ -811,12 +811,180 @@ fn every_event_type_reaches_the_receiver_signed() {
     app.clock.advance(chrono::Duration::days(3));
     let report = debit(&app);
     assert_eq!(report.unpaid, 1, "{report:?} ({poor})");
-    let total = verify_arrivals(
+    let after_unpaid = verify_arrivals(
         &app,
         &receiver,
         &secret,
         before_unpaid,
         &["schedule.unpaid"],
+    );
+
+    // The admin's token died with the three days: signed in again. The
+    // portal's documents and messages are on, and a customer signs up.
+    let org = Org {
+        admin: relogin(&app, &org),
+        ..org.clone()
+    };
+    ok(
+        app.request("PUT", "/v1/admin/portal/settings")
+            .bearer(&org.admin)
+            .json(&crate::messages::portal_settings(&org.slug, true, None))
+            .send(),
+        200,
+    );
+    let (reader, reader_tokens) = app.registered_customer(&org, "nina@example.com", None);
+
+    // document.shared, then document.withdrawn, by staff.
+    let document = ok(
+        crate::documents::share(
+            &app,
+            &org.admin,
+            &reader,
+            "Compte rendu",
+            "application/pdf",
+            crate::documents::PDF,
+        ),
+        201,
+    )["id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    ok(
+        app.request("DELETE", &format!("/v1/admin/documents/{document}"))
+            .bearer(&org.admin)
+            .send(),
+        200,
+    );
+
+    // conversation.created and message.created, by the customer;
+    // conversation.closed and conversation.reopened, by staff.
+    let conversation = ok(
+        post(
+            &app,
+            &reader_tokens.access,
+            "/v1/me/conversations",
+            &json!({"subject": "Rendez-vous", "body": "Bonjour, une question."}),
+        ),
+        201,
+    )["id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let closed = ok(
+        app.request(
+            "POST",
+            &format!("/v1/admin/conversations/{conversation}/close"),
+        )
+        .bearer(&org.admin)
+        .send(),
+        200,
+    );
+    assert_eq!(closed["status"], "closed");
+    let reopened = ok(
+        app.request(
+            "POST",
+            &format!("/v1/admin/conversations/{conversation}/reopen"),
+        )
+        .bearer(&org.admin)
+        .send(),
+        200,
+    );
+    assert_eq!(reopened["status"], "open");
+
+    // consent.invitation_sent (ordered by staff), consent.opened (the
+    // link), consent.failed (the bank refused), consent.activated (the
+    // card again, the bank authenticated).
+    use crate::consents::{bank, card, consent, link, office_of, order, public, verified, visa};
+    let office = office_of(&app, org.clone());
+    let anne = "anne@example.com";
+    let activated = order(&app, &office, anne, "+32470123467")["id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let token = link(&app, anne, 1);
+    let welcome = public(&app, "GET", &format!("/v1/consents/{token}"), None);
+    assert_eq!(welcome.status, 200, "{}", welcome.text());
+    let step = verified(&app, &token, "+32470123467", 0);
+    let completion = format!("/v1/consents/{token}/completion");
+    let to_bank = |step: &str| {
+        ok(card(&app, &token, step, &visa()), 202)["next_action"]["url"]
+            .as_str()
+            .unwrap()
+            .to_owned()
+    };
+    bank(&app, &to_bank(&step), "card_blocked");
+    let refused =
+        public(&app, "POST", &completion, None).assert_problem(422, "bank_authentication_failed");
+    let step = refused["step_token"].as_str().unwrap().to_owned();
+    bank(&app, &to_bank(&step), "succeeded");
+    assert_eq!(
+        ok(public(&app, "POST", &completion, None), 200)["status"],
+        "active"
+    );
+    assert_eq!(consent(&app, &org, &activated)["status"], "active");
+
+    // consent.revoked, by staff.
+    let revoked = order(&app, &office, "bruno@example.com", "+32470123468")["id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    assert_eq!(
+        ok(
+            post(
+                &app,
+                &org.admin,
+                &format!("/v1/admin/consents/{revoked}/revocation"),
+                &json!({}),
+            ),
+            200,
+        )["status"],
+        "revoked"
+    );
+
+    // A third consent, left to expire.
+    let carla = "carla@example.com";
+    let expiring = order(&app, &office, carla, "+32470123469")["id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let expiring_token = link(&app, carla, 1);
+
+    let before_expiry = verify_arrivals(
+        &app,
+        &receiver,
+        &secret,
+        after_unpaid,
+        &[
+            "document.shared",
+            "document.withdrawn",
+            "conversation.created",
+            "message.created",
+            "conversation.closed",
+            "conversation.reopened",
+            "consent.invitation_sent",
+            "consent.opened",
+            "consent.failed",
+            "consent.activated",
+            "consent.revoked",
+        ],
+    );
+
+    // consent.expired: the link is read 14 days and a minute later.
+    app.clock
+        .advance(chrono::Duration::days(14) + chrono::Duration::minutes(1));
+    public(&app, "GET", &format!("/v1/consents/{expiring_token}"), None)
+        .assert_problem(410, "invitation_expired");
+    let org = Org {
+        admin: relogin(&app, &org),
+        ..org
+    };
+    assert_eq!(consent(&app, &org, &expiring)["status"], "expired");
+    let total = verify_arrivals(
+        &app,
+        &receiver,
+        &secret,
+        before_expiry,
+        &["consent.expired"],
     );
 
     // Every type of the catalogue came, each event once.
