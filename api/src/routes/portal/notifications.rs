@@ -11,7 +11,7 @@ use validator::Validate;
 
 use crate::auth::CustomerPrincipal;
 use crate::problem::{ApiError, Problem, ProblemCode};
-use crate::routes::admin::{AUTH_FAILURES, encode_cursor};
+use crate::routes::admin::{AUTH_FAILURES, parse_time_cursor, time_cursor};
 use crate::state::AppState;
 
 /// A notification, in the customer's language.
@@ -71,7 +71,7 @@ pub struct NotificationQuery {
     #[param(minimum = 1, maximum = 100, default = 20, nullable = false)]
     pub limit: Option<i64>,
     /// The `next_cursor` of the previous page.
-    #[param(nullable = false)]
+    #[param(nullable = false, pattern = "^[0-9]{1,16}\\.[A-Za-z0-9_-]{1,64}$")]
     pub cursor: Option<String>,
     /// `true`: unread ones only.
     #[param(nullable = false)]
@@ -85,26 +85,13 @@ fn invalid(field: &str, fr: &str, en: &str) -> ApiError {
 }
 
 fn read_cursor(cursor: &str) -> Result<After, ApiError> {
-    use base64::Engine;
-    let bad = || invalid("cursor", "Curseur invalide.", "Invalid cursor.");
-    let bytes = base64::engine::general_purpose::URL_SAFE_NO_PAD
-        .decode(cursor)
-        .map_err(|_| bad())?;
-    let text = String::from_utf8(bytes).map_err(|_| bad())?;
-    let (micros, id) = text.split_once('.').ok_or_else(bad)?;
-    let micros: i64 = micros.parse().map_err(|_| bad())?;
-    let created_at = DateTime::from_timestamp_micros(micros).ok_or_else(bad)?;
-    if id.is_empty() || id.len() > 64 {
-        return Err(bad());
-    }
-    Ok(After {
-        created_at,
-        id: id.to_owned(),
-    })
+    let (created_at, id) = parse_time_cursor(cursor)
+        .ok_or_else(|| invalid("cursor", "Curseur invalide.", "Invalid cursor."))?;
+    Ok(After { created_at, id })
 }
 
 fn cursor_of(n: &Notification) -> String {
-    encode_cursor(&format!("{}.{}", n.created_at.timestamp_micros(), n.id))
+    time_cursor(n.created_at, &n.id)
 }
 
 /// The customer's notifications.
