@@ -48,10 +48,9 @@ regularization, SEPA mandates, autopay. Errors are RFC 9457 problem details \
         (name = "auth", description = "Sign-in for customers and staff: password, first connection, one-time codes, activation codes, password recovery, sessions. Rate limited per IP."),
         (name = "me", description = "The signed-in customer's own data (customer token)."),
         (name = "admin", description = "The business side: customers, staff, API keys, settings (staff token or API key)."),
-        (name = "webhooks", description = "Webhook endpoints: where the organization's events are sent, signed the Standard Webhooks way; their delivery log, test pings and redeliveries (admin token or API key)."),
+        (name = "webhooks", description = "Webhook endpoints: where the organization's events are sent, signed the Standard Webhooks way; their delivery log, test pings and redeliveries (admin token or API key); and, in `webhooks`, the events sent to them, one per type (the same JSON as `GET /v1/admin/events/{id}`)."),
         (name = "portal", description = "The client portal: what the business configures (actions, sign-in methods, branding, slug, logo, per-customer overrides, preview), and the public sign-in page data."),
         (name = "schedules", description = "The customer's instalment schedules: card change, regularization, contact channels (customer token)."),
-        (name = "webhooks", description = "The events Guichet sends to a business's webhook endpoints, one per type (the same JSON as `GET /v1/admin/events/{id}`)."),
         (name = "consents", description = "Consent invitations: the business orders a service for a client account and tracks it (staff token or API key); the cardholder activates it alone by link (public, by the link's token)."),
         (name = "sandbox", description = "The built-in sandbox payment gateway: tokenization of test cards, and its ledger of the charges and refunds it received (served only when the sandbox is the gateway)."),
         (name = "documents", description = "Documents the business shares with one customer (staff), and the customer's documents with their signed mandates (customer token). Bytes are streamed, checked against their SHA-256."),
@@ -589,9 +588,12 @@ length for the brand answers 422 `invalid_card`)."
 /// An order gives its instalments in one of two forms: equal instalments
 /// (`instalments` with `first_due_date`) or an explicit `plan`, never both
 /// (`routes::admin::orders::order::build_schedule`). A null counts as
-/// absent.
+/// absent. The two forms exclude each other by their members' types, so
+/// `anyOf` states them exactly; Redocly's recommended rules take a `oneOf`
+/// for overlapping unless a member is required in both, which neither form
+/// can be.
 fn order_plan_forms(spec: &mut Spec) {
-    use utoipa::openapi::schema::{AllOfBuilder, OneOfBuilder};
+    use utoipa::openapi::schema::{AllOfBuilder, AnyOfBuilder};
     let Some(components) = &mut spec.components else {
         return;
     };
@@ -615,12 +617,12 @@ fn order_plan_forms(spec: &mut Spec) {
         .property("instalments", null())
         .property("first_due_date", null())
         .build();
-    let forms = OneOfBuilder::new().item(equal).item(explicit).build();
+    let forms = AnyOfBuilder::new().item(equal).item(explicit).build();
     let original = std::mem::replace(order, RefOr::T(Schema::Object(Default::default())));
     *order = RefOr::T(Schema::AllOf(
         AllOfBuilder::new()
             .item(original)
-            .item(RefOr::T(Schema::OneOf(forms)))
+            .item(RefOr::T(Schema::AnyOf(forms)))
             .build(),
     ));
 }
