@@ -322,7 +322,7 @@ pub fn event(doc: &Document, event_type: &str, actor: &str, now: DateTime<Utc>) 
     params(("id" = String, Path, description = "Customer id (`cus_...`)."), UploadQuery),
     request_body(content(
         (UploadForm = "multipart/form-data"),
-        (Vec<u8> = "application/octet-stream"),
+        (inline(crate::openapi::Binary) = "application/octet-stream"),
     )),
     responses(
         (status = 201, description = "Shared.", body = DocumentView),

@@ -299,7 +299,7 @@ fn reserve(state: &AppState, customer_id: &str) -> Result<(), ApiError> {
     tag = "messages",
     security(("bearer" = [])),
     params(UploadQuery),
-    request_body(content((Vec<u8> = "application/octet-stream"))),
+    request_body(content((inline(crate::openapi::Binary) = "application/octet-stream"))),
     responses(
         (status = 201, description = "Uploaded.", body = AttachmentView),
         (status = 400, description = "Codes: `invalid_parameter`, `invalid_field`, `bad_request`.", body = Problem, content_type = "application/problem+json"),

@@ -79,7 +79,8 @@ pub async fn get_portal(
     security(()),
     params(("slug" = String, Path, description = "The portal's slug.")),
     responses(
-        (status = 200, description = "The logo (`image/png` or `image/jpeg`).", content_type = "image/png", body = Vec<u8>),
+        (status = 200, description = "The logo, in the media type it was uploaded in.",
+            content((inline(crate::openapi::Binary) = "image/png"), (inline(crate::openapi::Binary) = "image/jpeg"))),
         (status = 404, description = "No portal at this slug, or no logo. Codes: `not_found`.", body = Problem, content_type = "application/problem+json"),
     ),
 )]

@@ -255,7 +255,7 @@ pub async fn put_settings(
     operation_id = "uploadPortalLogo",
     tag = "portal",
     security(("bearer" = [])),
-    request_body(content = Vec<u8>, description = "The image (PNG or JPEG, at most 512 KiB).", content_type = "application/octet-stream"),
+    request_body(content = inline(crate::openapi::Binary), description = "The image (PNG or JPEG, at most 512 KiB).", content_type = "application/octet-stream"),
     responses(
         (status = 200, description = "The settings, with the new logo URL.", body = PortalSettingsView),
         (status = 401, description = AUTH_FAILURES, body = Problem, content_type = "application/problem+json"),
