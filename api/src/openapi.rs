@@ -761,7 +761,14 @@ fn edge_string_rules(spec: &mut Spec) {
                 let Some(RefOr::T(Schema::Object(object))) = &mut parameter.schema else {
                     continue;
                 };
-                if !is_free_string(object) || object.pattern.is_some() {
+                if !is_free_string(object) {
+                    continue;
+                }
+                if object.pattern.as_deref() == Some("\\S") {
+                    object.pattern = Some(NO_CONTROL_NOT_BLANK.to_owned());
+                    continue;
+                }
+                if object.pattern.is_some() {
                     continue;
                 }
                 let pattern = match (&parameter.parameter_in, parameter.name.as_str()) {

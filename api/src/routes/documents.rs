@@ -23,7 +23,7 @@ use guichet_store::repo::{customers, events, mandates};
 use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, ToSchema};
 
-use super::admin::{AUTH_FAILURES, Page, ROLE_FAILURE, next_cursor};
+use super::admin::{AUTH_FAILURES, ROLE_FAILURE, TimePage, page_end, time_cursor};
 use crate::auth::principal::StaffActor;
 use crate::auth::{CustomerPrincipal, StaffPrincipal};
 use crate::blobs::BlobWriter;
@@ -122,7 +122,7 @@ pub struct MyDocumentList {
 pub struct UploadQuery {
     /// The document's title (1 to 200 characters), required with a raw
     /// body; with `multipart/form-data`, give the `title` field instead.
-    #[param(max_length = 200, min_length = 1, nullable = false)]
+    #[param(max_length = 200, min_length = 1, nullable = false, pattern = r"\S")]
     pub title: Option<String>,
 }
 
@@ -538,7 +538,7 @@ async fn receive_form(
     tag = "documents",
     security(("bearer" = [])),
     extensions(("x-api-key" = json!(true))),
-    params(("id" = String, Path, description = "Customer id (`cus_...`)."), Page),
+    params(("id" = String, Path, description = "Customer id (`cus_...`)."), TimePage),
     responses(
         (status = 200, description = "A page of documents.", body = DocumentList),
         (status = 400, description = "Codes: `invalid_parameter`.", body = Problem, content_type = "application/problem+json"),
@@ -552,7 +552,7 @@ pub async fn list_for_customer(
     principal: StaffPrincipal,
     state: web::Data<AppState>,
     path: web::Path<String>,
-    page: web::Query<Page>,
+    page: web::Query<TimePage>,
 ) -> Result<web::Json<DocumentList>, ApiError> {
     let (limit, after) = page.resolve()?;
     let customer_id = path.into_inner();
@@ -560,17 +560,6 @@ pub async fn list_for_customer(
     let (data, next_cursor) = web::block(move || {
         let mut conn = store.conn()?;
         customers::get(&mut conn, &principal.org_id, &customer_id)?;
-        let after = match after {
-            None => None,
-            Some(id) => {
-                let doc = documents::get(&mut conn, &principal.org_id, &id).map_err(|_| {
-                    ApiError::new(ProblemCode::InvalidParameter)
-                        .detail("Curseur invalide.", "Invalid cursor.")
-                        .field("cursor", "invalid")
-                })?;
-                Some((doc.created_at, doc.id))
-            }
-        };
         let mut items = documents::list_shared(
             &mut conn,
             &principal.org_id,
@@ -579,7 +568,7 @@ pub async fn list_for_customer(
             after.as_ref().map(|(at, id)| (*at, id.as_str())),
             limit + 1,
         )?;
-        let next = next_cursor(&mut items, limit, |d| &d.id);
+        let next = page_end(&mut items, limit, |d| time_cursor(d.created_at, &d.id));
         Ok::<_, ApiError>((items.into_iter().map(DocumentView::from).collect(), next))
     })
     .await??;
@@ -676,11 +665,11 @@ pub async fn withdraw(
         ("Range" = Option<String>, Header, description = "One byte range, `bytes=START-END`, `bytes=START-` or `bytes=-LENGTH`."),
     ),
     responses(
-        (status = 200, description = "The bytes.", body = inline(crate::openapi::Binary), content_type = "application/octet-stream", headers(
+        (status = 200, description = "The bytes, in the document's media type (`content_type`).", content((inline(crate::openapi::Binary) = "application/pdf"), (inline(crate::openapi::Binary) = "image/png"), (inline(crate::openapi::Binary) = "image/jpeg"), (inline(crate::openapi::Binary) = "text/plain")), headers(
             ("Content-Disposition" = String, description = "`attachment; filename=\"...\"`."),
             ("ETag" = String, description = "The SHA-256, quoted."),
         )),
-        (status = 206, description = "The range asked for.", body = inline(crate::openapi::Binary), content_type = "application/octet-stream", headers(
+        (status = 206, description = "The range asked for.", content((inline(crate::openapi::Binary) = "application/pdf"), (inline(crate::openapi::Binary) = "image/png"), (inline(crate::openapi::Binary) = "image/jpeg"), (inline(crate::openapi::Binary) = "text/plain")), headers(
             ("Content-Range" = String, description = "`bytes START-END/SIZE`."),
         )),
         (status = 304, description = "`If-None-Match` names the current ETag."),
@@ -795,11 +784,11 @@ fn mandate_title(umr: Option<&str>, id: &str) -> String {
         ("Range" = Option<String>, Header, description = "One byte range, `bytes=START-END`, `bytes=START-` or `bytes=-LENGTH`."),
     ),
     responses(
-        (status = 200, description = "The bytes.", body = inline(crate::openapi::Binary), content_type = "application/octet-stream", headers(
+        (status = 200, description = "The bytes, in the document's media type (`content_type`).", content((inline(crate::openapi::Binary) = "application/pdf"), (inline(crate::openapi::Binary) = "image/png"), (inline(crate::openapi::Binary) = "image/jpeg"), (inline(crate::openapi::Binary) = "text/plain")), headers(
             ("Content-Disposition" = String, description = "`attachment; filename=\"...\"`."),
             ("ETag" = String, description = "The SHA-256, quoted."),
         )),
-        (status = 206, description = "The range asked for.", body = inline(crate::openapi::Binary), content_type = "application/octet-stream", headers(
+        (status = 206, description = "The range asked for.", content((inline(crate::openapi::Binary) = "application/pdf"), (inline(crate::openapi::Binary) = "image/png"), (inline(crate::openapi::Binary) = "image/jpeg"), (inline(crate::openapi::Binary) = "text/plain")), headers(
             ("Content-Range" = String, description = "`bytes START-END/SIZE`."),
         )),
         (status = 304, description = "`If-None-Match` names the current ETag."),

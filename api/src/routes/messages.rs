@@ -17,7 +17,7 @@ use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, ToSchema};
 use validator::Validate;
 
-use super::admin::{AUTH_FAILURES, ROLE_FAILURE, next_cursor};
+use super::admin::{AUTH_FAILURES, ROLE_FAILURE, page_end, time_cursor};
 use super::documents::{UploadQuery, blob_key, check_title, discard, receive};
 use crate::auth::principal::StaffActor;
 use crate::auth::{CustomerPrincipal, StaffPrincipal};
@@ -150,13 +150,26 @@ pub struct NewMessage {
     pub attachments: Vec<String>,
 }
 
+/// A staff answer: text only (files go to the customer as shared
+/// documents).
+#[derive(Debug, Deserialize, Validate, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct StaffMessage {
+    #[validate(
+        length(min = 1, max = 10000),
+        custom(function = "crate::routes::admin::not_blank")
+    )]
+    #[schema(min_length = 1, max_length = 10000, pattern = r"\S")]
+    pub body: String,
+}
+
 /// Who a conversation is assigned to.
 #[derive(Debug, Deserialize, Validate, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct Assignment {
     /// A staff member of the organization (`stf_...`), or null for nobody.
     #[validate(length(max = 64))]
-    #[schema(max_length = 64)]
+    #[schema(max_length = 64, pattern = "^[A-Za-z0-9_-]{1,64}$")]
     pub staff_id: Option<String>,
 }
 
@@ -165,16 +178,16 @@ pub struct Assignment {
 #[serde(deny_unknown_fields)]
 pub struct ConversationQuery {
     /// `open` or `closed`.
-    #[param(nullable = false)]
+    #[param(nullable = false, pattern = "^(open|closed)$")]
     pub status: Option<String>,
     /// Only this customer's (`cus_...`).
-    #[param(nullable = false, max_length = 64)]
+    #[param(nullable = false, pattern = "^[A-Za-z0-9_-]{1,64}$")]
     pub customer: Option<String>,
     /// Items per page, 1 to 100 (default 20).
     #[param(minimum = 1, maximum = 100, default = 20, nullable = false)]
     pub limit: Option<i64>,
     /// The `next_cursor` of the previous page.
-    #[param(nullable = false)]
+    #[param(nullable = false, pattern = "^[0-9]{1,16}\\.[A-Za-z0-9_-]{1,64}$")]
     pub cursor: Option<String>,
 }
 
@@ -530,7 +543,7 @@ fn record_message(
 pub async fn list_mine(
     principal: CustomerPrincipal,
     state: web::Data<AppState>,
-    page: web::Query<super::admin::Page>,
+    page: web::Query<super::admin::TimePage>,
 ) -> Result<web::Json<ConversationList>, ApiError> {
     let (limit, after) = page.resolve()?;
     let store = state.store.clone();
@@ -563,22 +576,11 @@ fn page_of(
     conn: &mut DbConnection,
     org_id: &str,
     filter: &ListFilter,
-    after: Option<String>,
+    after: Option<super::admin::TimePosition>,
     limit: i64,
     reader: &str,
     staff_view: bool,
 ) -> Result<ConversationList, ApiError> {
-    let after = match after {
-        None => None,
-        Some(id) => {
-            let c = conversations::get(conn, org_id, &id).map_err(|_| {
-                ApiError::new(ProblemCode::InvalidParameter)
-                    .detail("Curseur invalide.", "Invalid cursor.")
-                    .field("cursor", "invalid")
-            })?;
-            Some((c.last_message_at, c.id))
-        }
-    };
     let mut items = conversations::list(
         conn,
         org_id,
@@ -586,7 +588,7 @@ fn page_of(
         after.as_ref().map(|(at, id)| (*at, id.as_str())),
         limit + 1,
     )?;
-    let next = next_cursor(&mut items, limit, |c| &c.id);
+    let next = page_end(&mut items, limit, |c| time_cursor(c.last_message_at, &c.id));
     let mut data = Vec::with_capacity(items.len());
     for c in items {
         data.push(view(conn, c, reader, staff_view)?);
@@ -788,11 +790,15 @@ pub async fn list(
     query: web::Query<ConversationQuery>,
 ) -> Result<web::Json<ConversationList>, ApiError> {
     let q = query.into_inner();
-    let page = super::admin::Page {
-        limit: q.limit,
-        cursor: q.cursor,
-    };
-    let (limit, after) = page.resolve()?;
+    let (limit, after) = super::admin::resolve_time_page(q.limit, q.cursor.as_deref())?;
+    if q.customer
+        .as_deref()
+        .is_some_and(|c| !super::admin::is_id_cursor(c))
+    {
+        return Err(ApiError::new(ProblemCode::InvalidParameter)
+            .detail("Identifiant de client invalide.", "Invalid customer id.")
+            .field("customer", "invalid"));
+    }
     let status = super::admin::status_filter(
         q.status.as_deref(),
         |s| matches!(s, "open" | "closed").then(|| s.to_owned()),
@@ -861,7 +867,7 @@ pub async fn get_one(
     security(("bearer" = [])),
     extensions(("x-api-key" = json!(true))),
     params(("id" = String, Path, description = "Conversation id (`cnv_...`).")),
-    request_body = NewMessage,
+    request_body = StaffMessage,
     responses(
         (status = 201, description = "Sent.", body = MessageView),
         (status = 400, description = "Attachments are for customers. Codes: `malformed_json`, `invalid_field`, `unknown_field`, `missing_field`, `bad_request`.", body = Problem, content_type = "application/problem+json"),
@@ -876,18 +882,10 @@ pub async fn answer(
     principal: StaffPrincipal,
     state: web::Data<AppState>,
     path: web::Path<String>,
-    body: Json<NewMessage>,
+    body: Json<StaffMessage>,
 ) -> Result<HttpResponse, ApiError> {
     let id = path.into_inner();
     let body = body.0;
-    if !body.attachments.is_empty() {
-        return Err(ApiError::new(ProblemCode::InvalidField)
-            .detail(
-                "Partagez un document plutôt que de le joindre.",
-                "Share a document instead of attaching it.",
-            )
-            .field("attachments", "not_allowed"));
-    }
     let now = state.clock.now();
     let (actor_kind, actor_id) = staff_actor(&principal);
     let store = state.store.clone();

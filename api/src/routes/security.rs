@@ -22,7 +22,7 @@ use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, ToSchema};
 use validator::Validate;
 
-use super::admin::{Page, parse_time_cursor, time_cursor};
+use super::admin::{Page, page_end, parse_time_cursor, time_cursor};
 use crate::auth::CustomerPrincipal;
 use crate::auth::principal::StaffActor;
 use crate::edge::json::Json;
@@ -454,16 +454,6 @@ pub async fn list_contact_changes(
         data: items.iter().map(ContactChangeView::from).collect(),
         next_cursor,
     }))
-}
-
-/// Drops the extra row of a `limit + 1` read and gives the next cursor.
-fn page_end<T>(items: &mut Vec<T>, limit: i64, cursor: impl Fn(&T) -> String) -> Option<String> {
-    let limit = usize::try_from(limit).unwrap_or(0);
-    if items.len() <= limit {
-        return None;
-    }
-    items.truncate(limit);
-    items.last().map(cursor)
 }
 
 /// The code sent to the new contact.

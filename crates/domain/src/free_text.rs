@@ -28,10 +28,13 @@ fn is_pan(digits: &[u8]) -> bool {
 /// A run is maximal and stands on its own: its groups are words made only
 /// of digits, joined by nothing but spaces and hyphens; a letter glued to a
 /// digit (`FR76`, `3M02`) or any other separator (`.`, `/`, `:`) ends it.
-/// So an IBAN (its digits run past 19 or touch letters), a phone number
-/// (at most 15 digits, and not Luhn-valid by design) or an order number
-/// that is not Luhn-valid pass, while "Carte 4000056655665556 exp 12/30"
-/// does not.
+/// A run of at most 15 digits written right after `+` is a phone number in
+/// international form (`+605414666789641`, `+33 6 12 34 56 78`): one phone
+/// number in ten passes the Luhn check by chance.
+///
+/// So an IBAN (its digits run past 19 or touch letters), a phone number or
+/// an order number that is not Luhn-valid pass, while "Carte
+/// 4000056655665556 exp 12/30" does not.
 pub fn contains_card_number(text: &str) -> bool {
     // Cheap pre-check: a card number needs 13 digits.
     if text.bytes().filter(u8::is_ascii_digit).count() < 13 {
@@ -44,6 +47,9 @@ pub fn contains_card_number(text: &str) -> bool {
     }
     let bytes = text.as_bytes();
     let mut run: Vec<u8> = Vec::with_capacity(24);
+    // Whether the current run follows a `+` (a phone number).
+    let mut phone = false;
+    let is_card = |run: &[u8], phone: bool| !(phone && run.len() <= 15) && is_pan(run);
     // Whether the last word seen was all digits and only spaces or hyphens
     // followed it so far (the run may go on).
     let mut open = false;
@@ -58,15 +64,16 @@ pub fn contains_card_number(text: &str) -> bool {
             let word = &bytes[start..i];
             if word.iter().all(u8::is_ascii_digit) {
                 if !open {
-                    if is_pan(&run) {
+                    if is_card(&run, phone) {
                         return true;
                     }
                     run.clear();
+                    phone = start > 0 && bytes[start - 1] == b'+';
                 }
                 run.extend_from_slice(word);
                 open = true;
             } else {
-                if is_pan(&run) {
+                if is_card(&run, phone) {
                     return true;
                 }
                 run.clear();
@@ -79,7 +86,7 @@ pub fn contains_card_number(text: &str) -> bool {
             i += 1;
         }
     }
-    is_pan(&run)
+    is_card(&run, phone)
 }
 
 /// Whether `c` is a control character other than tab, carriage return and
@@ -103,6 +110,8 @@ mod tests {
             "amex 378282246310005",
             "n°4000 0566 5566 5556, merci",
             "line\n4242424242424242\nend",
+            "+33 6 12 34 56 78 then 4242424242424242",
+            "+4242424242424242", // 16 digits: no phone number is that long
         ] {
             assert!(contains_card_number(text), "{text}");
         }
@@ -119,6 +128,8 @@ mod tests {
             "DE89 3704 0044 0532 0130 00",
             "+33 6 12 34 56 78",
             "+33612345678",
+            "+605414666789641", // Luhn-valid, 15 digits: a phone number
+            "Call +60 541 466 678 9641 please",
             "Order 2026-11-22 #12345",
             "ref 12345678901234567890123", // 23 digits
             "4242.4242.4242.4242",         // dots end the run

@@ -719,3 +719,63 @@ fn documents_follow_the_portal_settings_at_once_and_notify_the_customer() {
     content(&tokens.access).assert_problem(403, "portal_action_disabled");
     assert_eq!(list(&bob.access).status, 200);
 }
+
+#[test]
+fn a_customers_documents_page_by_time_cursors() {
+    let app = TestApp::spawn();
+    let org = app.org("docs");
+    let customer = app.customer(&org, "lea@example.com", None)["id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    for n in 0..3 {
+        let res = share(
+            &app,
+            &org.admin,
+            &customer,
+            &format!("D{n}"),
+            "application/pdf",
+            PDF,
+        );
+        assert_eq!(res.status, 201, "{}", res.text());
+    }
+    let path = format!("/v1/admin/customers/{customer}/documents");
+    let first = app
+        .request("GET", &format!("{path}?limit=2"))
+        .bearer(&org.admin)
+        .send()
+        .json();
+    assert_eq!(first["data"].as_array().unwrap().len(), 2);
+    let cursor = first["next_cursor"].as_str().unwrap().to_owned();
+    let (micros, id) = cursor.split_once('.').unwrap();
+    assert!(micros.bytes().all(|b| b.is_ascii_digit()) && id.starts_with("doc_"));
+    let second = app
+        .request("GET", &format!("{path}?limit=2&cursor={cursor}"))
+        .bearer(&org.admin)
+        .send()
+        .json();
+    assert_eq!(second["data"].as_array().unwrap().len(), 1);
+    assert!(second["next_cursor"].is_null());
+    let titles: Vec<&str> = first["data"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .chain(second["data"].as_array().unwrap())
+        .map(|d| d["title"].as_str().unwrap())
+        .collect();
+    assert_eq!(titles.len(), 3);
+    assert!(["D0", "D1", "D2"].iter().all(|t| titles.contains(t)));
+    // A position of the documented shape, even of no document, is a page.
+    let res = app
+        .request("GET", &format!("{path}?cursor=0.doc_gone"))
+        .bearer(&org.admin)
+        .send();
+    assert_eq!(res.status, 200, "{}", res.text());
+    assert_eq!(res.json()["data"].as_array().unwrap().len(), 0);
+    for bad in ["0", "doc_x", ".doc_x"] {
+        app.request("GET", &format!("{path}?cursor={bad}"))
+            .bearer(&org.admin)
+            .send()
+            .assert_problem(400, "invalid_parameter");
+    }
+}

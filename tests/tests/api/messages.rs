@@ -546,3 +546,94 @@ fn without_a_contact_address_no_e_mail_is_sent_for_a_customer_message() {
     assert_eq!(res.status, 201, "{}", res.text());
     assert_eq!(emails_once_sent(&app).len(), before);
 }
+
+#[test]
+fn conversation_lists_page_by_time_cursors_and_staff_answers_are_text_only() {
+    let app = TestApp::spawn();
+    let org = app.org("msgs");
+    let (customer, tokens) = app.registered_customer(&org, "lea@example.com", None);
+    let mut created = Vec::new();
+    for n in 0..3 {
+        let res = post(
+            &app,
+            "/v1/me/conversations",
+            &tokens.access,
+            &json!({"subject": format!("S{n}"), "body": "B"}),
+        );
+        assert_eq!(res.status, 201, "{}", res.text());
+        created.push(res.json()["id"].as_str().unwrap().to_owned());
+    }
+    let cursor_shape = |c: &str| {
+        let (micros, id) = c.split_once('.').expect("time.id");
+        !micros.is_empty() && micros.bytes().all(|b| b.is_ascii_digit()) && id.starts_with("cnv_")
+    };
+    for (path, token) in [
+        ("/v1/me/conversations".to_owned(), tokens.access.clone()),
+        (
+            format!("/v1/admin/conversations?customer={customer}"),
+            org.admin.clone(),
+        ),
+    ] {
+        let sep = if path.contains('?') { '&' } else { '?' };
+        let first = app
+            .request("GET", &format!("{path}{sep}limit=2"))
+            .bearer(&token)
+            .send();
+        assert_eq!(first.status, 200, "{}", first.text());
+        let first = first.json();
+        assert_eq!(first["data"].as_array().unwrap().len(), 2);
+        let cursor = first["next_cursor"].as_str().unwrap().to_owned();
+        assert!(cursor_shape(&cursor), "{cursor}");
+        let second = app
+            .request("GET", &format!("{path}{sep}limit=2&cursor={cursor}"))
+            .bearer(&token)
+            .send()
+            .json();
+        assert_eq!(second["data"].as_array().unwrap().len(), 1);
+        assert!(second["next_cursor"].is_null());
+        let mut seen: Vec<String> = first["data"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .chain(second["data"].as_array().unwrap())
+            .map(|c| c["id"].as_str().unwrap().to_owned())
+            .collect();
+        seen.sort();
+        let mut want = created.clone();
+        want.sort();
+        assert_eq!(seen, want, "each conversation once, over the two pages");
+        // Any string of the documented shape is a position; others are 400.
+        let res = app
+            .request("GET", &format!("{path}{sep}cursor=0.cnv_unknown"))
+            .bearer(&token)
+            .send();
+        assert_eq!(res.status, 200, "{}", res.text());
+        for bad in ["", "cnv_1", "x.cnv_1", "1.a%20b"] {
+            app.request("GET", &format!("{path}{sep}cursor={bad}"))
+                .bearer(&token)
+                .send()
+                .assert_problem(400, "invalid_parameter");
+        }
+    }
+    app.request("GET", "/v1/admin/conversations?customer=0.5")
+        .bearer(&org.admin)
+        .send()
+        .assert_problem(400, "invalid_parameter");
+
+    // Staff answer with text; files go as shared documents.
+    let id = &created[0];
+    post(
+        &app,
+        &format!("/v1/admin/conversations/{id}/messages"),
+        &org.admin,
+        &json!({"body": "Voici", "attachments": []}),
+    )
+    .assert_problem(400, "unknown_field");
+    let res = post(
+        &app,
+        &format!("/v1/admin/conversations/{id}/messages"),
+        &org.admin,
+        &json!({"body": "Voici"}),
+    );
+    assert_eq!(res.status, 201, "{}", res.text());
+}

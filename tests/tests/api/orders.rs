@@ -1124,3 +1124,31 @@ fn contact_channels_refuse_bad_hours_and_non_admins() {
         .send()
         .assert_problem(401, "unauthenticated");
 }
+
+#[test]
+fn an_amount_above_the_ceiling_is_refused_before_any_card_number_check() {
+    let app = TestApp::spawn();
+    let (org, customer) = org_with_customer(&app, "ceiling");
+    // 99 999 999 999 minor units is the largest amount taken.
+    let mut body = order_body(&customer, "CEIL-1");
+    body["total"] = eur(99_999_999_999);
+    body["instalments"] = json!(3);
+    let res = post(&app, ORDERS, &org.admin, &body);
+    assert_eq!(res.status, 201, "{}", res.text());
+    // One more is refused, in the total, a plan or a cancellation; nothing
+    // is stored.
+    let mut body = order_body(&customer, "CEIL-2");
+    body["total"] = eur(100_000_000_000);
+    let problem = post(&app, ORDERS, &org.admin, &body).assert_problem(400, "invalid_field");
+    assert_eq!(problem["errors"][0]["field"], "total.amount");
+    let mut body = order_body(&customer, "CEIL-3");
+    body.as_object_mut().unwrap().remove("instalments");
+    body.as_object_mut().unwrap().remove("first_due_date");
+    body["plan"] = json!([
+        {"due_date": "2026-12-05", "amount": eur(5000)},
+        {"due_date": "2027-01-05", "amount": eur(100_000_000_000)},
+    ]);
+    let problem = post(&app, ORDERS, &org.admin, &body).assert_problem(400, "invalid_field");
+    assert_eq!(problem["errors"][0]["field"], "plan[1].amount.amount");
+    assert_eq!(stored_orders(&app, &org), 1);
+}

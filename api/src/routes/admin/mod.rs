@@ -53,6 +53,67 @@ impl Page {
     }
 }
 
+/// A position in a list ordered by time: the last item's time and id.
+pub type TimePosition = (chrono::DateTime<chrono::Utc>, String);
+
+/// `?limit=&cursor=` of lists ordered by time, newest first: the cursor is
+/// a [`TIME_CURSOR_PATTERN`] position.
+#[derive(Debug, Deserialize, Validate, IntoParams)]
+#[serde(deny_unknown_fields)]
+pub struct TimePage {
+    /// Items per page, 1 to 100 (default 20).
+    #[validate(range(min = 1, max = 100))]
+    #[param(minimum = 1, maximum = 100, default = 20, nullable = false)]
+    pub limit: Option<i64>,
+    /// The `next_cursor` of the previous page.
+    #[param(nullable = false, pattern = "^[0-9]{1,16}\\.[A-Za-z0-9_-]{1,64}$")]
+    pub cursor: Option<String>,
+}
+
+impl TimePage {
+    /// The limit, and the (time, id) position after which the page starts.
+    pub fn resolve(&self) -> Result<(i64, Option<TimePosition>), ApiError> {
+        resolve_time_page(self.limit, self.cursor.as_deref())
+    }
+}
+
+/// [`TimePage::resolve`] for query structs that carry filters too.
+pub fn resolve_time_page(
+    limit: Option<i64>,
+    cursor: Option<&str>,
+) -> Result<(i64, Option<TimePosition>), ApiError> {
+    let limit = limit.unwrap_or(20);
+    if !(1..=100).contains(&limit) {
+        return Err(ApiError::new(ProblemCode::InvalidParameter)
+            .detail("limit va de 1 à 100.", "limit must be 1 to 100.")
+            .field("limit", "range"));
+    }
+    let after = match cursor {
+        None => None,
+        Some(cursor) => Some(parse_time_cursor(cursor).ok_or_else(|| {
+            ApiError::new(ProblemCode::InvalidParameter)
+                .detail("Curseur invalide.", "Invalid cursor.")
+                .field("cursor", "invalid")
+        })?),
+    };
+    Ok((limit, after))
+}
+
+/// Ends a page read with `limit + 1` rows: drops the extra row, and gives
+/// the next page's cursor, made from the last kept item by `cursor`.
+pub fn page_end<T>(
+    items: &mut Vec<T>,
+    limit: i64,
+    cursor: impl Fn(&T) -> String,
+) -> Option<String> {
+    let limit = usize::try_from(limit).unwrap_or(0);
+    if items.len() <= limit {
+        return None;
+    }
+    items.truncate(limit);
+    items.last().map(cursor)
+}
+
 /// The optional `?status=` filter of a list: `parse` reads one value;
 /// anything else answers 400 `invalid_parameter` listing the values `allowed`
 /// (the same in both languages: they are API values).

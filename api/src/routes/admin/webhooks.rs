@@ -68,7 +68,7 @@ pub struct WebhookEndpointView {
     #[schema(example = "https://hooks.example.com/guichet")]
     pub url: String,
     /// The event types sent to it, or `["*"]` for all.
-    #[schema(example = json!(["schedule.card_changed", "instalment.failed"]))]
+    #[schema(value_type = Vec<crate::routes::events::admin::EventTypeSelector>, example = json!(["schedule.card_changed", "instalment.failed"]))]
     pub event_types: Vec<String>,
     pub enabled: bool,
     /// Why it is disabled (`null` while enabled).
@@ -136,7 +136,7 @@ pub struct CreateWebhookEndpoint {
     /// The event types to send (see docs/EVENTS.md), or `["*"]` for all
     /// (the default).
     #[validate(length(min = 1, max = 50))]
-    #[schema(min_items = 1, max_items = 50, example = json!(["*"]))]
+    #[schema(value_type = Option<Vec<crate::routes::events::admin::EventTypeSelector>>, min_items = 1, max_items = 50, example = json!(["*"]))]
     pub event_types: Option<Vec<String>>,
     /// What the endpoint is for (default empty).
     #[validate(length(max = 500))]
@@ -155,7 +155,7 @@ pub struct UpdateWebhookEndpoint {
     #[schema(max_length = 2048, format = "uri")]
     pub url: Option<String>,
     #[validate(length(min = 1, max = 50))]
-    #[schema(min_items = 1, max_items = 50)]
+    #[schema(value_type = Option<Vec<crate::routes::events::admin::EventTypeSelector>>, min_items = 1, max_items = 50)]
     pub event_types: Option<Vec<String>>,
     #[validate(length(max = 500))]
     #[schema(max_length = 500)]

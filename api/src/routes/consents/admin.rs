@@ -58,7 +58,8 @@ pub struct ConsentSettingsBody {
     #[schema(
         example = "https://app.example.com/activation/{token}",
         min_length = 10,
-        max_length = 500
+        max_length = 500,
+        pattern = "^https?://[^\\s\\u0000-\\u001F\\u007F-\\u009F]*\\{token\\}[^\\s\\u0000-\\u001F\\u007F-\\u009F]*$"
     )]
     pub activation_url: String,
     /// The explainer video the invitation links to.
@@ -66,7 +67,8 @@ pub struct ConsentSettingsBody {
     #[schema(
         example = "https://video.example.com/5-steps",
         min_length = 10,
-        max_length = 500
+        max_length = 500,
+        pattern = "^https?://[^\\s\\u0000-\\u001F\\u007F-\\u009F]+$"
     )]
     pub video_url: String,
     /// The version of the terms the cardholder accepts.
@@ -78,7 +80,8 @@ pub struct ConsentSettingsBody {
     #[schema(
         example = "https://example.com/terms/2026-11",
         min_length = 10,
-        max_length = 500
+        max_length = 500,
+        pattern = "^https?://[^\\s\\u0000-\\u001F\\u007F-\\u009F]+$"
     )]
     pub terms_url: String,
 }
@@ -86,19 +89,24 @@ pub struct ConsentSettingsBody {
 /// The settings and when they changed.
 #[derive(Debug, Serialize, ToSchema)]
 pub struct ConsentSettingsView {
-    #[serde(flatten)]
-    pub settings: ConsentSettingsBody,
+    /// The cardholder's activation page, with `{token}`.
+    pub activation_url: String,
+    /// The explainer video the invitation links to.
+    pub video_url: String,
+    /// The version of the terms the cardholder accepts.
+    pub terms_version: String,
+    /// Where the terms are read.
+    pub terms_url: String,
+    /// When they last changed.
     pub updated_at: DateTime<Utc>,
 }
 
 fn settings_view(s: ConsentSettings) -> ConsentSettingsView {
     ConsentSettingsView {
-        settings: ConsentSettingsBody {
-            activation_url: s.activation_url,
-            video_url: s.video_url,
-            terms_version: s.terms_version,
-            terms_url: s.terms_url,
-        },
+        activation_url: s.activation_url,
+        video_url: s.video_url,
+        terms_version: s.terms_version,
+        terms_url: s.terms_url,
         updated_at: s.updated_at,
     }
 }
@@ -342,15 +350,20 @@ pub struct NewConsent {
     pub cardholder_name: String,
     /// Where the invitation goes.
     #[validate(length(min = 3, max = 254))]
-    #[schema(example = "anne.martin@example.com", min_length = 3, max_length = 254)]
+    #[schema(
+        example = "anne.martin@example.com",
+        format = "email",
+        min_length = 3,
+        max_length = 254
+    )]
     pub email: String,
     /// Where the SMS code goes, E.164.
-    #[validate(length(min = 8, max = 16))]
+    #[validate(length(min = 9, max = 16))]
     #[schema(
         example = "+32470123467",
-        min_length = 8,
+        min_length = 9,
         max_length = 16,
-        pattern = r"^\+[1-9][0-9]{6,14}$"
+        pattern = r"^\+[1-9][0-9]{7,14}$"
     )]
     pub mobile: String,
     /// The cardholder's language: `fr` or `en`.
@@ -617,7 +630,7 @@ pub struct ConsentListQuery {
     #[param(minimum = 1, maximum = 100, default = 20, nullable = false)]
     pub limit: Option<i64>,
     /// The `next_cursor` of the previous page.
-    #[param(nullable = false)]
+    #[param(nullable = false, pattern = "^[A-Za-z0-9_-]{1,64}$")]
     pub cursor: Option<String>,
 }
 
@@ -750,15 +763,20 @@ fn not_reinvitable(consent: &Consent) -> ApiError {
 #[serde(deny_unknown_fields)]
 pub struct UpdateConsent {
     #[validate(length(min = 3, max = 254))]
-    #[schema(example = "anne.martin@example.com", min_length = 3, max_length = 254)]
+    #[schema(
+        example = "anne.martin@example.com",
+        format = "email",
+        min_length = 3,
+        max_length = 254
+    )]
     pub email: Option<String>,
     /// E.164.
-    #[validate(length(min = 8, max = 16))]
+    #[validate(length(min = 9, max = 16))]
     #[schema(
         example = "+32470123467",
-        min_length = 8,
+        min_length = 9,
         max_length = 16,
-        pattern = r"^\+[1-9][0-9]{6,14}$"
+        pattern = r"^\+[1-9][0-9]{7,14}$"
     )]
     pub mobile: Option<String>,
 }

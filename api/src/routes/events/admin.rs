@@ -37,6 +37,31 @@ impl ToSchema for EventTypeName {
     }
 }
 
+/// What a webhook endpoint subscribes to: an event type of the catalogue,
+/// or `*` for all of them.
+pub struct EventTypeSelector;
+
+impl PartialSchema for EventTypeSelector {
+    fn schema() -> RefOr<Schema> {
+        ObjectBuilder::new()
+            .schema_type(Type::String)
+            .description(Some(
+                "An event type of the catalogue (`noun.verb`, docs/EVENTS.md), or `*` for every type.",
+            ))
+            .enum_values(Some(
+                std::iter::once("*").chain(EventType::ALL.iter().map(|t| t.as_str())),
+            ))
+            .examples([serde_json::json!("*")])
+            .into()
+    }
+}
+
+impl ToSchema for EventTypeSelector {
+    fn name() -> std::borrow::Cow<'static, str> {
+        "EventTypeSelector".into()
+    }
+}
+
 /// Who caused an event.
 #[derive(Debug, Serialize, ToSchema)]
 #[serde(rename_all = "snake_case")]

@@ -28,12 +28,31 @@ use guichet_domain::events::EventType;
 #[derive(Debug, Clone, Copy, Deserialize, Validate, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct MoneyInput {
-    /// Minor units (cents): a positive integer.
-    #[schema(example = 12999, minimum = 1)]
+    /// Minor units (cents): a positive integer, at most 99 999 999 999
+    /// (999 999 999.99 in a two-decimal currency).
+    #[schema(example = 12999, minimum = 1, maximum = 99_999_999_999_i64)]
     pub amount: i64,
     /// Three upper-case letters.
     #[schema(value_type = String, example = "EUR", pattern = "^[A-Z]{3}$")]
     pub currency: Currency,
+}
+
+/// The largest amount an order takes, in minor units: below the 13 digits
+/// of the shortest card number, so that no amount is ever taken for one.
+pub const MAX_AMOUNT: i64 = 99_999_999_999;
+
+/// Refuses an amount above [`MAX_AMOUNT`] (400 `invalid_field`; the lower
+/// bound is the schedule rules' own).
+fn amount_in_range(field: &str, money: &MoneyInput) -> Result<(), ApiError> {
+    if money.amount > MAX_AMOUNT {
+        return Err(invalid_field(
+            field,
+            "range",
+            "Le montant dépasse 99 999 999 999 unités mineures.",
+            "The amount exceeds 99,999,999,999 minor units.",
+        ));
+    }
+    Ok(())
 }
 
 impl From<MoneyInput> for Money {
@@ -160,6 +179,10 @@ fn schedule_problem(field: &str, error: &ScheduleError) -> ApiError {
 
 /// The schedule the body asks for, checked by the schedule rules.
 fn build_schedule(body: &CreateOrder) -> Result<Schedule, ApiError> {
+    amount_in_range("total.amount", &body.total)?;
+    for (i, entry) in body.plan.iter().flatten().enumerate() {
+        amount_in_range(&format!("plan[{i}].amount.amount"), &entry.amount)?;
+    }
     if body.total.amount <= 0 {
         return Err(invalid_field(
             "total.amount",
@@ -458,6 +481,7 @@ pub async fn cancel(
     body: Json<CreateCancellation>,
 ) -> Result<HttpResponse, ApiError> {
     let id = path.into_inner();
+    amount_in_range("amount.amount", &body.0.amount)?;
     let amount = Money::from(body.0.amount);
     let now = state.clock.now();
     let store = state.store.clone();

@@ -145,7 +145,7 @@ pub struct DeliveryQuery {
     #[param(minimum = 1, maximum = 100, default = 20, nullable = false)]
     pub limit: Option<i64>,
     /// The `next_cursor` of the previous page.
-    #[param(nullable = false)]
+    #[param(nullable = false, pattern = "^[A-Za-z0-9_-]{1,64}$")]
     pub cursor: Option<String>,
 }
 
