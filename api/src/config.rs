@@ -88,6 +88,26 @@ pub enum JobsCommand {
     /// and are retried later or are held by another dispatcher, 4 stopped
     /// by SIGTERM/SIGINT.
     Webhooks(WebhookJobArgs),
+    /// Expire the consents whose activation link passed its 14 days while
+    /// the cardholder's flow was under way (what `serve` does every
+    /// --consent-expiry-interval-secs), recording `consent.expired` once
+    /// each; prints how many. Safe beside running servers. Exit status: 0
+    /// done, 1 aborted (database unavailable), 4 stopped by SIGTERM/SIGINT.
+    ConsentExpiry(ConsentExpiryArgs),
+}
+
+/// `guichet jobs consent-expiry`
+#[derive(Debug, Clone, Args)]
+pub struct ConsentExpiryArgs {
+    #[command(flatten)]
+    pub db: DbArgs,
+    /// Consents expired per transaction (1 to 10000).
+    #[arg(long, default_value_t = guichet_jobs::consents::BATCH,
+          value_parser = clap::value_parser!(i64).range(1..=10_000))]
+    pub batch: i64,
+    /// Print the report as JSON.
+    #[arg(long)]
+    pub json: bool,
 }
 
 /// `guichet jobs webhooks`
@@ -562,6 +582,14 @@ pub struct ServeArgs {
     #[arg(long, env = "GUICHET_EVENTS_RETENTION_DAYS", default_value_t = 30,
           value_parser = clap::value_parser!(u32).range(1..=3650))]
     pub events_retention_days: u32,
+
+    /// Seconds between two sweeps that expire the consents whose
+    /// activation link passed its 14 days (recording `consent.expired`);
+    /// 0 disables them (run `guichet jobs consent-expiry` instead).
+    #[arg(long, env = "GUICHET_CONSENT_EXPIRY_INTERVAL_SECS",
+          default_value_t = guichet_jobs::consents::DEFAULT_INTERVAL_SECS,
+          value_parser = clap::value_parser!(u64).range(0..=86_400))]
+    pub consent_expiry_interval_secs: u64,
     #[command(flatten)]
     pub webhooks: WebhookArgs,
 

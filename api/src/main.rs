@@ -8,8 +8,8 @@ use std::time::Instant;
 
 use clap::Parser;
 use guichet_api::config::{
-    AdminCommand, Cli, Command, CreateApiKeyArgs, CreateOrgArgs, DbArgs, DebitArgs, DevCommand,
-    JobsCommand, LogFormat, RefundArgs, ServeArgs, Settings, WebhookJobArgs,
+    AdminCommand, Cli, Command, ConsentExpiryArgs, CreateApiKeyArgs, CreateOrgArgs, DbArgs,
+    DebitArgs, DevCommand, JobsCommand, LogFormat, RefundArgs, ServeArgs, Settings, WebhookJobArgs,
 };
 use guichet_api::server::{Parts, start};
 use guichet_api::{demo, openapi, telemetry};
@@ -34,6 +34,7 @@ fn main() -> ExitCode {
         Command::Jobs(JobsCommand::Debit(args)) => debit_run(&args),
         Command::Jobs(JobsCommand::Refunds(args)) => refunds_run(&args),
         Command::Jobs(JobsCommand::Webhooks(args)) => webhooks_run(&args),
+        Command::Jobs(JobsCommand::ConsentExpiry(args)) => consent_expiry_run(&args),
         Command::Dev(DevCommand::WebhookReceiver(args)) => {
             match guichet_api::webhooks::receiver::run(args.port, args.secrets) {
                 Ok(()) => ExitCode::SUCCESS,
@@ -231,6 +232,11 @@ fn serve(args: &ServeArgs) -> ExitCode {
         args.events_retention_days,
     )
     .spawn(std::time::Duration::from_secs(3600));
+    let consent_expiry = (args.consent_expiry_interval_secs > 0).then(|| {
+        guichet_jobs::consents::ConsentExpiry::new(store.clone(), clock.clone()).spawn(
+            std::time::Duration::from_secs(args.consent_expiry_interval_secs),
+        )
+    });
     let parts = Parts::new(&settings, store.clone(), clock);
     let webhook_runs = parts.spawn_webhooks(&settings);
     let result = actix_web::rt::System::new().block_on(async move {
@@ -250,14 +256,20 @@ fn serve(args: &ServeArgs) -> ExitCode {
     // The job threads stop as `guichet jobs ...` does on SIGTERM: each asked
     // at once, then waited for (the batch in hand is finished, what is held
     // released).
-    for job in [&debits, &sepa_runs, &refund_runs, &webhook_runs]
-        .into_iter()
-        .flatten()
+    for job in [
+        &debits,
+        &sepa_runs,
+        &refund_runs,
+        &webhook_runs,
+        &consent_expiry,
+    ]
+    .into_iter()
+    .flatten()
     {
         job.request_stop();
     }
     events_purge.request_stop();
-    for job in [debits, sepa_runs, refund_runs, webhook_runs]
+    for job in [debits, sepa_runs, refund_runs, webhook_runs, consent_expiry]
         .into_iter()
         .flatten()
     {
@@ -581,5 +593,34 @@ fn webhooks_run(args: &WebhookJobArgs) -> ExitCode {
         report.held_elsewhere,
         report.held_until,
     );
+    ExitCode::from(report.ending().exit_code())
+}
+
+fn consent_expiry_run(args: &ConsentExpiryArgs) -> ExitCode {
+    telemetry::init(LogFormat::Text);
+    let result = (|| {
+        let stop = Stop::on_signals()?;
+        let store = open_store(&args.db)?;
+        let clock: Arc<dyn Clock> = Arc::new(SystemClock);
+        guichet_jobs::consents::ConsentExpiry::new(store, clock)
+            .with_batch(args.batch)
+            .run_until(&stop)
+            .map_err(|e| e.to_string())
+    })();
+    let report = match result {
+        Ok(report) => report,
+        Err(e) => return fail(e),
+    };
+    if args.json {
+        let json = serde_json::json!({"ending": report.ending(), "consents": report});
+        println!("{json}");
+    } else {
+        println!("consent expiry:");
+        println!("  expired:            {}", report.expired);
+        println!("  interrupted:        {}", report.interrupted);
+    }
+    if report.ending() == Ending::Stopped {
+        eprintln!("guichet: stopped by a signal; the consents left are expired by the next run");
+    }
     ExitCode::from(report.ending().exit_code())
 }

@@ -1,6 +1,7 @@
 //! Guichet's background jobs: the debit run ([`debit`]), the SEPA
-//! collections step ([`sepa`]), the refunds run ([`refunds`]) and the
-//! events' retention ([`retention`]), with what
+//! collections step ([`sepa`]), the refunds run ([`refunds`]), the
+//! events' retention ([`retention`]) and the consents' expiry
+//! ([`consents`]), with what
 //! they share ([`runner`]: one way to claim work with a lease, to stop on a
 //! signal, and to report counts and an exit status), and the messages they
 //! queue ([`notify`]).
@@ -9,6 +10,7 @@
 //! jobs ...` runs them once. This crate knows nothing of HTTP (no actix, no
 //! utoipa): the API crate depends on it, never the other way round.
 
+pub mod consents;
 pub mod debit;
 pub mod notify;
 pub mod refunds;

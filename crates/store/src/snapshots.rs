@@ -10,6 +10,7 @@ use guichet_domain::schedule::Instalment;
 use serde_json::{Value, json};
 
 use crate::repo::collections::Collection;
+use crate::repo::consents::{self, Consent, ConsentAccount, Step};
 use crate::repo::refunds::Refund;
 use crate::repo::schedules::Order;
 
@@ -122,6 +123,47 @@ pub fn collection(c: &Collection) -> Value {
         "presented_at": c.presented_at,
         "settled_at": c.settled_at,
         "reject_reason": c.reject_reason,
+        "created_at": c.created_at,
+        "updated_at": c.updated_at,
+    })
+}
+
+/// A consent with its account and timeline, as `ConsentView` with the
+/// e-mail address and mobile number in clear set to `null` (what every
+/// consent event carries; their masked forms stay).
+pub fn consent(c: &Consent, account: &ConsentAccount, steps: &[Step]) -> Value {
+    let card = steps
+        .iter()
+        .rev()
+        .find(|s| s.kind == consents::BANK_STARTED)
+        .and_then(|s| s.detail.as_deref())
+        .and_then(|d| d.split_once(' '))
+        .map(|(brand, last4)| json!({ "brand": brand, "last4": last4 }));
+    json!({
+        "id": c.id,
+        "status": c.status.as_str(),
+        "failure_reason": c.failure_reason,
+        "account": {
+            "id": account.id,
+            "company_name": account.company_name,
+            "client_reference": account.client_reference,
+            "created_at": account.created_at,
+        },
+        "cardholder_name": c.cardholder_name,
+        "email": Value::Null,
+        "mobile": Value::Null,
+        "email_masked": c.email_masked,
+        "mobile_masked": c.mobile_masked,
+        "language": c.language,
+        "expires_at": c.expires_at,
+        "effective_from": c.effective_from,
+        "card": card,
+        "contacts_erased": steps.iter().any(|s| s.kind == consents::CONTACTS_ERASED),
+        "timeline": steps.iter().map(|s| json!({
+            "step": s.kind,
+            "at": s.at,
+            "detail": s.detail,
+        })).collect::<Vec<_>>(),
         "created_at": c.created_at,
         "updated_at": c.updated_at,
     })

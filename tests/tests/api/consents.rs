@@ -3,11 +3,12 @@
 //! reference, terms, the bank's strong authentication), and the contacts
 //! are erased once the confirmation is sent.
 
-use std::sync::Barrier;
+use std::sync::{Arc, Barrier};
 
 use chrono::{Duration, TimeZone, Utc};
 use guichet_domain::Clock;
 use guichet_domain::gateway::test_cards;
+use guichet_jobs::consents::ConsentExpiry;
 use guichet_tests::identity::Org;
 use guichet_tests::orders::sandbox_token;
 use guichet_tests::{Response, TestApp};
@@ -945,6 +946,38 @@ fn sms_codes_are_capped_per_link_even_at_once() {
         .assert_problem(429, "code_attempts_exceeded");
 }
 
+#[test]
+fn sms_codes_are_capped_per_number_across_links() {
+    let app = TestApp::spawn_with(guichet_tests::Options {
+        args: vec!["--code-send-limit-per-destination".into(), "4".into()],
+        ..Default::default()
+    });
+    let office = office(&app, "cons-dest");
+    let mobile = "+32470123467";
+    order(&app, &office, "anne@cons-dest.example", mobile);
+    order(&app, &office, "bob@cons-dest.example", mobile);
+    let first = link(&app, "anne@cons-dest.example", 1);
+    let second = link(&app, "bob@cons-dest.example", 1);
+    let send = |token: &str| {
+        public(
+            &app,
+            "POST",
+            &format!("/v1/consents/{token}/sms-code"),
+            None,
+        )
+    };
+    for _ in 0..3 {
+        assert_eq!(send(&first).status, 202);
+    }
+    assert_eq!(send(&second).status, 202);
+    // The fifth code to that number this hour, from a link under its own
+    // cap.
+    let refused = send(&second);
+    refused.assert_problem(429, "rate_limited");
+    assert!(refused.header("retry-after").is_some());
+    assert_eq!(app.wait_for_messages(mobile, 4).len(), 4);
+}
+
 // ---------------------------------------------------- expiry and resend
 
 #[test]
@@ -1021,6 +1054,270 @@ fn a_link_lives_fourteen_days_and_a_new_invitation_fourteen_more() {
         public(&app, "GET", &format!("/v1/consents/{fresh}"), None).status,
         200
     );
+}
+
+/// The sweep `guichet serve` runs periodically, as one node runs it.
+fn sweep(app: &TestApp) -> u64 {
+    ConsentExpiry::new(app.store.clone(), Arc::new(app.clock.clone()))
+        .run()
+        .unwrap()
+        .expired
+}
+
+/// The `consent.expired` events of the organization, as the office reads
+/// them.
+fn expired_events(app: &TestApp, org: &Org) -> Vec<Value> {
+    admin_get(app, org, "/v1/admin/events?type=consent.expired&limit=100")["data"]
+        .as_array()
+        .unwrap()
+        .clone()
+}
+
+fn count_steps(consent: &Value, step: &str) -> usize {
+    steps(consent).iter().filter(|s| *s == step).count()
+}
+
+/// Orders a consent for `email` and takes it through the card and the bank
+/// (`outcome`) up to the completion; returns its id.
+fn through_the_bank(
+    app: &TestApp,
+    office: &Office,
+    email: &str,
+    mobile: &str,
+    outcome: &str,
+) -> String {
+    let id = order(app, office, email, mobile)["id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let token = link(app, email, 1);
+    let step = verified(app, &token, mobile, 0);
+    let res = card(app, &token, &step, &visa());
+    assert_eq!(res.status, 202, "{}", res.text());
+    bank(
+        app,
+        res.json()["next_action"]["url"].as_str().unwrap(),
+        outcome,
+    );
+    let res = public(
+        app,
+        "POST",
+        &format!("/v1/consents/{token}/completion"),
+        None,
+    );
+    let expected = if outcome == "succeeded" { 200 } else { 422 };
+    assert_eq!(res.status, expected, "{}", res.text());
+    id
+}
+
+#[test]
+fn the_sweep_expires_dead_links_once_whoever_reads_them() {
+    let app = TestApp::spawn();
+    let office = office(&app, "cons-sweep");
+    let start = app.clock.now();
+    let sent = order(&app, &office, "anne@cons-sweep.example", "+32470000011")["id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let failed = through_the_bank(
+        &app,
+        &office,
+        "bob@cons-sweep.example",
+        "+32470000012",
+        "card_blocked",
+    );
+    let active = through_the_bank(
+        &app,
+        &office,
+        "carl@cons-sweep.example",
+        "+32470000013",
+        "succeeded",
+    );
+    let revoked = order(&app, &office, "dora@cons-sweep.example", "+32470000014")["id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let res = post(
+        &app,
+        &format!("/v1/admin/consents/{revoked}/revocation"),
+        &office.org.admin,
+        &json!({}),
+    );
+    assert_eq!(res.status, 200, "{}", res.text());
+    let token = link(&app, "anne@cons-sweep.example", 1);
+
+    // 13 days 23 hours: every link lives; the sweep leaves them be.
+    app.clock
+        .set(start + Duration::days(13) + Duration::hours(23));
+    assert_eq!(sweep(&app), 0);
+    let org = signed_in_again(&app, &office.org);
+    assert!(expired_events(&app, &org).is_empty());
+    assert_eq!(consent(&app, &org, &sent)["status"], "invitation_sent");
+    assert_eq!(consent(&app, &org, &failed)["status"], "failed");
+
+    // 14 days and 1 minute: the sweep expires the two under way (a failed
+    // bank step included), nobody having read them; the event is recorded
+    // once each, by the system, without the contacts in clear.
+    app.clock
+        .set(start + Duration::days(14) + Duration::minutes(1));
+    assert_eq!(sweep(&app), 2);
+    let org = signed_in_again(&app, &org);
+    let events = expired_events(&app, &org);
+    let mut ids: Vec<&str> = events
+        .iter()
+        .map(|e| e["object"]["id"].as_str().unwrap())
+        .collect();
+    ids.sort_unstable();
+    let mut want = vec![sent.as_str(), failed.as_str()];
+    want.sort_unstable();
+    assert_eq!(ids, want);
+    for event in &events {
+        assert_eq!(event["type"], "consent.expired");
+        assert_eq!(event["actor"], "system");
+        assert_eq!(event["data"]["status"], "expired");
+        assert_eq!(event["data"]["failure_reason"], Value::Null);
+        assert_eq!(event["data"]["email"], Value::Null);
+        assert_eq!(event["data"]["mobile"], Value::Null);
+        assert_eq!(
+            event["data"]["timeline"]
+                .as_array()
+                .unwrap()
+                .last()
+                .unwrap()["step"],
+            "expired"
+        );
+    }
+
+    // A second sweep, and reads by the office and by the cardholder, add
+    // nothing; nor does a request that read the consent before the sweep
+    // committed and expires it after (what a read racing a sweep does).
+    assert_eq!(sweep(&app), 0);
+    let mut conn = app.store.conn().unwrap();
+    let late = guichet_store::transaction(&mut conn, |conn| {
+        guichet_store::repo::consents::expire(conn, &org.id, &sent, app.clock.now())
+    })
+    .unwrap();
+    assert!(!late);
+    drop(conn);
+    for id in [&sent, &failed] {
+        let tracked = consent(&app, &org, id);
+        assert_eq!(tracked["status"], "expired");
+        assert_eq!(count_steps(&tracked, "expired"), 1);
+        let at = chrono::DateTime::parse_from_rfc3339(
+            tracked["timeline"].as_array().unwrap().last().unwrap()["at"]
+                .as_str()
+                .unwrap(),
+        )
+        .unwrap();
+        assert_eq!(
+            at.with_timezone(&Utc),
+            start + Duration::days(14),
+            "dated when the link died"
+        );
+    }
+    let list = admin_get(&app, &org, "/v1/admin/consents?status=expired");
+    assert_eq!(list["data"].as_array().unwrap().len(), 2);
+    public(&app, "GET", &format!("/v1/consents/{token}"), None)
+        .assert_problem(410, "invitation_expired");
+    assert_eq!(expired_events(&app, &org).len(), 2);
+    assert_eq!(consent(&app, &org, &active)["status"], "active");
+    assert_eq!(consent(&app, &org, &revoked)["status"], "revoked");
+
+    // A new invitation after the sweep: 14 days again, which the sweep
+    // respects.
+    let res = post(
+        &app,
+        &format!("/v1/admin/consents/{sent}/invitations"),
+        &org.admin,
+        &json!({}),
+    );
+    assert_eq!(res.status, 201, "{}", res.text());
+    assert_eq!(res.json()["status"], "invitation_sent");
+    let fresh = link(&app, "anne@cons-sweep.example", 2);
+    assert_eq!(
+        public(&app, "GET", &format!("/v1/consents/{fresh}"), None).status,
+        200
+    );
+    assert_eq!(sweep(&app), 0);
+    assert_eq!(consent(&app, &org, &sent)["status"], "opened");
+    assert_eq!(expired_events(&app, &org).len(), 2);
+}
+
+#[test]
+fn concurrent_sweeps_and_reads_expire_each_consent_once() {
+    let app = TestApp::spawn();
+    let office = office(&app, "cons-race");
+    let start = app.clock.now();
+    let ids: Vec<String> = (0..7)
+        .map(|n| {
+            order(
+                &app,
+                &office,
+                &format!("c{n}@cons-race.example"),
+                &format!("+3247000010{n}"),
+            )["id"]
+                .as_str()
+                .unwrap()
+                .to_owned()
+        })
+        .collect();
+    app.clock
+        .set(start + Duration::days(14) + Duration::minutes(1));
+    let org = signed_in_again(&app, &office.org);
+
+    // Twenty requests read the first consent at once (each read expires
+    // it if it finds it due) while three nodes sweep in small batches and
+    // four more requests read the others.
+    let barrier = Barrier::new(20 + 3 + 4);
+    let swept: u64 = std::thread::scope(|scope| {
+        let mut reads = Vec::new();
+        for n in 0..24 {
+            let (ids, org, barrier, app) = (&ids, &org, &barrier, &app);
+            reads.push(scope.spawn(move || {
+                barrier.wait();
+                let mine: Vec<&String> = if n < 20 {
+                    vec![&ids[0]]
+                } else {
+                    ids.iter().cycle().skip(n).take(ids.len()).collect()
+                };
+                for id in mine {
+                    assert_eq!(consent(app, org, id)["status"], "expired");
+                }
+            }));
+        }
+        let sweeps: Vec<_> = (0..3)
+            .map(|_| {
+                scope.spawn(|| {
+                    barrier.wait();
+                    ConsentExpiry::new(app.store.clone(), Arc::new(app.clock.clone()))
+                        .with_batch(2)
+                        .run()
+                        .unwrap()
+                        .expired
+                })
+            })
+            .collect();
+        for read in reads {
+            read.join().unwrap();
+        }
+        sweeps.into_iter().map(|s| s.join().unwrap()).sum()
+    });
+    assert!(swept <= 7, "{swept}");
+
+    let events = expired_events(&app, &org);
+    let mut expired: Vec<&str> = events
+        .iter()
+        .map(|e| e["object"]["id"].as_str().unwrap())
+        .collect();
+    expired.sort_unstable();
+    let mut want: Vec<&str> = ids.iter().map(String::as_str).collect();
+    want.sort_unstable();
+    assert_eq!(expired, want, "one consent.expired per consent");
+    for id in &ids {
+        assert_eq!(count_steps(&consent(&app, &org, id), "expired"), 1);
+    }
+    assert_eq!(sweep(&app), 0);
+    assert_eq!(expired_events(&app, &org).len(), 7);
 }
 
 #[test]

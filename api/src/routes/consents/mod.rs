@@ -13,11 +13,12 @@ pub mod public;
 pub mod sca;
 
 use chrono::{DateTime, NaiveDate, Utc};
-use guichet_domain::consent::{ConsentStatus, link_expired};
+use guichet_domain::consent::link_expired;
 use guichet_domain::ids;
 use guichet_store::DbConnection;
 use guichet_store::repo::consents::{self, Consent, ConsentAccount, Step};
 use guichet_store::repo::events::{self, Event};
+use guichet_store::snapshots;
 use serde::Serialize;
 use sha2::{Digest, Sha256};
 use utoipa::ToSchema;
@@ -171,6 +172,11 @@ pub struct ConsentView {
 pub fn view(conn: &mut DbConnection, consent: &Consent) -> Result<ConsentView, ApiError> {
     let account = consents::get_account(conn, &consent.org_id, &consent.account_id)?;
     let steps = consents::steps(conn, &consent.org_id, &consent.id)?;
+    Ok(view_of(consent, account, steps))
+}
+
+/// The view of a consent, its account and its timeline.
+pub fn view_of(consent: &Consent, account: ConsentAccount, steps: Vec<Step>) -> ConsentView {
     let card = steps
         .iter()
         .rev()
@@ -182,7 +188,7 @@ pub fn view(conn: &mut DbConnection, consent: &Consent) -> Result<ConsentView, A
             last4: last4.to_owned(),
         });
     let contacts_erased = steps.iter().any(|s| s.kind == consents::CONTACTS_ERASED);
-    Ok(ConsentView {
+    ConsentView {
         id: consent.id.clone(),
         status: consent.status.as_str(),
         failure_reason: consent.failure_reason.clone(),
@@ -207,7 +213,7 @@ pub fn view(conn: &mut DbConnection, consent: &Consent) -> Result<ConsentView, A
             .collect(),
         created_at: consent.created_at,
         updated_at: consent.updated_at,
-    })
+    }
 }
 
 /// Who acted, as events name it.
@@ -220,12 +226,11 @@ pub fn actor_of(principal: &StaffPrincipal) -> &'static str {
 
 /// The actor of the cardholder's own steps (no account: the link).
 pub const CARDHOLDER: &str = "cardholder";
-/// The actor of what happens by time (expiry).
-pub const SYSTEM: &str = "system";
 
 /// Records `consent.<verb>` for the consent as it is now, in the caller's
 /// transaction. The snapshot is the admin view without the e-mail address
-/// and mobile number in clear (their masked forms stay).
+/// and mobile number in clear (their masked forms stay), built by
+/// `guichet_store::snapshots::consent` as the expiry sweep builds it.
 pub fn record_event(
     conn: &mut DbConnection,
     consent_id: &str,
@@ -235,10 +240,9 @@ pub fn record_event(
     now: DateTime<Utc>,
 ) -> Result<(), ApiError> {
     let consent = consents::get(conn, org_id, consent_id)?;
-    let mut snapshot = view(conn, &consent)?;
-    snapshot.email = None;
-    snapshot.mobile = None;
-    let data = serde_json::to_string(&snapshot).map_err(|e| ApiError::internal(e.to_string()))?;
+    let account = consents::get_account(conn, org_id, &consent.account_id)?;
+    let steps = consents::steps(conn, org_id, consent_id)?;
+    let data = snapshots::consent(&consent, &account, &steps).to_string();
     events::record(
         conn,
         &Event {
@@ -257,8 +261,10 @@ pub fn record_event(
 }
 
 /// Marks the consent `expired` when its link died while the flow was under
-/// way (with its step and event, in one transaction); returns it as it is
-/// now.
+/// way (with its step and event, in one transaction: see
+/// `consents::expire`, which the expiry sweep of `guichet_jobs::consents`
+/// runs too, so that the event is recorded once whichever comes first);
+/// returns it as it is now.
 pub fn expire_if_due(
     conn: &mut DbConnection,
     consent: Consent,
@@ -268,44 +274,21 @@ pub fn expire_if_due(
         return Ok(consent);
     }
     guichet_store::transaction(conn, |conn| {
-        let open: Vec<ConsentStatus> = ConsentStatus::ALL
-            .into_iter()
-            .filter(|s| s.in_progress())
-            .collect();
-        consents::lock(conn, &consent.org_id, &consent.id)?;
-        let fresh = consents::get(conn, &consent.org_id, &consent.id)?;
-        if fresh.expires_at == consent.expires_at
-            && consents::transition(
-                conn,
-                &consent.org_id,
-                &consent.id,
-                &open,
-                ConsentStatus::Expired,
-                None,
-                now,
-            )?
-        {
-            consents::add_step(
-                conn,
-                &Step::new(&consent, "expired", None, consent.expires_at),
-            )?;
-            record_event(conn, &consent.id, &consent.org_id, "expired", SYSTEM, now)?;
-        }
-        Ok::<_, ApiError>(())
+        consents::expire(conn, &consent.org_id, &consent.id, now)
     })?;
     Ok(consents::get(conn, &consent.org_id, &consent.id)?)
 }
 
 /// Expires every consent of the organization whose link died (before a
-/// list is read, so that `?status=` filters what is true now).
+/// list is read, so that `?status=` filters what is true now, even between
+/// two sweeps).
 pub fn expire_due(
     conn: &mut DbConnection,
     org_id: &str,
     now: DateTime<Utc>,
 ) -> Result<(), ApiError> {
     for id in consents::due_to_expire(conn, org_id, now)? {
-        let consent = consents::get(conn, org_id, &id)?;
-        expire_if_due(conn, consent, now)?;
+        guichet_store::transaction(conn, |conn| consents::expire(conn, org_id, &id, now))?;
     }
     Ok(())
 }

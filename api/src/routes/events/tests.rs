@@ -152,6 +152,56 @@ fn a_collection_snapshot_is_its_view() {
 }
 
 #[test]
+fn a_consent_snapshot_is_its_view_without_the_contacts() {
+    use guichet_domain::consent::ConsentStatus;
+    use guichet_store::repo::consents::{Consent, ConsentAccount, Step};
+
+    let at = Utc.with_ymd_and_hms(2026, 11, 22, 9, 0, 0).unwrap();
+    let consent = Consent {
+        id: "cns_1".into(),
+        org_id: "org_1".into(),
+        account_id: "cac_1".into(),
+        cardholder_name: "Anne Martin".into(),
+        email: Some("anne@example.com".into()),
+        mobile: Some("+32470123467".into()),
+        email_masked: "a***@example.com".into(),
+        mobile_masked: "+32 4** ** ** 67".into(),
+        language: "fr".into(),
+        status: ConsentStatus::Failed,
+        failure_reason: Some("card_blocked".into()),
+        expires_at: at + chrono::Duration::days(14),
+        effective_from: Some(date(2026, 12, 1)),
+        sca_session_id: Some("sca_1".into()),
+        created_at: at,
+        updated_at: at,
+    };
+    let account = ConsentAccount {
+        id: "cac_1".into(),
+        org_id: "org_1".into(),
+        company_name: "Boulangerie Martin SRL".into(),
+        client_reference: "BE-CARO-0042-4242".into(),
+        created_at: at,
+    };
+    let steps: Vec<Step> = [
+        ("invitation_sent", Some("a***@example.com")),
+        ("bank_started", Some("visa 4242")),
+        ("bank_failed", Some("card_blocked")),
+        ("contacts_erased", None),
+    ]
+    .into_iter()
+    .map(|(kind, detail)| Step::new(&consent, kind, detail.map(str::to_owned), at))
+    .collect();
+    let mut view = crate::routes::consents::view_of(&consent, account.clone(), steps.clone());
+    view.email = None;
+    view.mobile = None;
+    let snapshot = snapshots::consent(&consent, &account, &steps);
+    assert_eq!(snapshot, serde_json::to_value(view).unwrap());
+    assert_eq!(snapshot["card"]["last4"], "4242");
+    assert!(!snapshot.to_string().contains("anne@example.com"));
+    assert!(!snapshot.to_string().contains("+32470123467"));
+}
+
+#[test]
 fn the_event_schema_has_the_envelopes_shape() {
     let event = Event::new(
         EventType::ScheduleCardChanged,

@@ -7,6 +7,7 @@
 use chrono::{DateTime, NaiveDate, NaiveDateTime, Utc};
 use diesel::prelude::*;
 use guichet_domain::consent::ConsentStatus;
+use guichet_domain::events::{Actor, EventType};
 
 use super::{from_db_time, opt_from_db_time, to_db_time};
 use crate::db::DbConnection;
@@ -304,6 +305,16 @@ pub fn list(
         .collect()
 }
 
+/// The statuses a link's expiry ends: the cardholder's flow under way
+/// (`failed` included: the card step may be retried while the link lives).
+fn open_statuses() -> Vec<&'static str> {
+    ConsentStatus::ALL
+        .into_iter()
+        .filter(|s| s.in_progress())
+        .map(ConsentStatus::as_str)
+        .collect()
+}
+
 /// Ids of the organization's consents whose link has expired while the
 /// flow was under way.
 pub fn due_to_expire(
@@ -311,17 +322,108 @@ pub fn due_to_expire(
     org_id: &str,
     now: DateTime<Utc>,
 ) -> Result<Vec<String>, StoreError> {
-    let open: Vec<&str> = ConsentStatus::ALL
-        .into_iter()
-        .filter(|s| s.in_progress())
-        .map(ConsentStatus::as_str)
-        .collect();
     Ok(consents::table
         .filter(consents::org_id.eq(org_id))
-        .filter(consents::status.eq_any(open))
+        .filter(consents::status.eq_any(open_statuses()))
         .filter(consents::expires_at.le(to_db_time(now)))
         .select(consents::id)
         .load(conn)?)
+}
+
+/// Expires the consent when its link died by `now` while the flow was
+/// under way: one conditional update (still open, link still past its
+/// expiry), then the `expired` step, dated when the link died, and the
+/// `consent.expired` event, in the caller's transaction. Returns whether
+/// this call expired it. Of calls racing on one consent (the sweep on
+/// several nodes, a request reading it), exactly one does: the update
+/// takes the row lock and the others find it no longer open; a new link
+/// sent meanwhile moved the expiry and nothing happens.
+pub fn expire(
+    conn: &mut DbConnection,
+    org_id: &str,
+    id: &str,
+    now: DateTime<Utc>,
+) -> Result<bool, StoreError> {
+    let n = diesel::update(
+        consents::table
+            .filter(consents::org_id.eq(org_id))
+            .filter(consents::id.eq(id))
+            .filter(consents::status.eq_any(open_statuses()))
+            .filter(consents::expires_at.le(to_db_time(now))),
+    )
+    .set((
+        consents::status.eq(ConsentStatus::Expired.as_str()),
+        consents::failure_reason.eq(None::<String>),
+        consents::updated_at.eq(to_db_time(now)),
+    ))
+    .execute(conn)?;
+    if n == 0 {
+        return Ok(false);
+    }
+    let consent = get(conn, org_id, id)?;
+    add_step(
+        conn,
+        &Step::new(&consent, EXPIRED, None, consent.expires_at),
+    )?;
+    let account = get_account(conn, org_id, &consent.account_id)?;
+    let timeline = steps(conn, org_id, id)?;
+    super::events::emit(
+        conn,
+        EventType::ConsentExpired,
+        org_id,
+        id,
+        None,
+        Actor::System,
+        &crate::snapshots::consent(&consent, &account, &timeline),
+        now,
+    )?;
+    Ok(true)
+}
+
+/// What one batch of the expiry sweep did.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct ExpiryBatch {
+    /// Consents whose link had died that the batch took.
+    pub taken: usize,
+    /// Of them, those it expired (the others were expired or changed by
+    /// someone else meanwhile).
+    pub expired: usize,
+}
+
+/// Expires, in one transaction, up to `limit` consents of every
+/// organization whose link died by `now` while the flow was under way
+/// (see [`expire`]). On PostgreSQL they are taken `FOR UPDATE SKIP
+/// LOCKED`, so that sweeps on several nodes share the work instead of
+/// queuing behind each other, and a consent a request is changing is left
+/// to it; SQLite's writers are one at a time (`BEGIN IMMEDIATE`). Call it
+/// again while it takes `limit`.
+pub fn expire_due(
+    conn: &mut DbConnection,
+    now: DateTime<Utc>,
+    limit: i64,
+) -> Result<ExpiryBatch, StoreError> {
+    crate::transaction(conn, |conn| {
+        let due = consents::table
+            .filter(consents::status.eq_any(open_statuses()))
+            .filter(consents::expires_at.le(to_db_time(now)))
+            .order((consents::expires_at.asc(), consents::id.asc()))
+            .limit(limit)
+            .select((consents::org_id, consents::id));
+        let taken: Vec<(String, String)> = match conn {
+            DbConnection::Postgresql(pg) => due.for_update().skip_locked().load(pg)?,
+            DbConnection::Sqlite(_) => due.load(conn)?,
+        };
+        let mut batch = ExpiryBatch {
+            taken: taken.len(),
+            expired: 0,
+        };
+        for (org_id, id) in &taken {
+            if expire(conn, org_id, id, now)? {
+                batch.expired += 1;
+            }
+        }
+        Ok(batch)
+    })
 }
 
 /// Moves the consent from `from` to `to` at `now`, setting the failure
@@ -563,6 +665,8 @@ pub const ORDER_SCOPE_PREFIX: &str = "consent-order:";
 pub const CONFIRMATION_SENT: &str = "confirmation_sent";
 /// The step recording the erasure of the contacts.
 pub const CONTACTS_ERASED: &str = "contacts_erased";
+/// The step of a link that died while the flow was under way.
+pub const EXPIRED: &str = "expired";
 /// The step of an accepted card (detail: `brand last4`).
 pub const BANK_STARTED: &str = "bank_started";
 
