@@ -271,5 +271,46 @@ impl Drop for TestApp {
         if let Some(thread) = self.thread.take() {
             let _ = thread.join();
         }
+        if !std::thread::panicking() {
+            let outside = self.webhook_attempts_outside_loopback();
+            assert!(
+                outside.is_empty(),
+                "a test server tried to deliver webhooks outside the loopback network: {outside:?}"
+            );
+        }
+    }
+}
+
+impl TestApp {
+    /// The URLs of endpoints the server attempted a delivery to whose host
+    /// is not a loopback address: tests reach nothing but 127.0.0.0/8 and
+    /// ::1 (an endpoint with a public address must stay disabled, or its
+    /// server run without a dispatcher).
+    fn webhook_attempts_outside_loopback(&self) -> Vec<String> {
+        use diesel::prelude::*;
+        use guichet_store::schema::{webhook_attempts, webhook_endpoints};
+        let Ok(mut conn) = self.store.conn() else {
+            return Vec::new();
+        };
+        let urls: Vec<String> = webhook_attempts::table
+            .inner_join(
+                webhook_endpoints::table
+                    .on(webhook_endpoints::id.eq(webhook_attempts::endpoint_id)),
+            )
+            .select(webhook_endpoints::url)
+            .distinct()
+            .load(&mut conn)
+            .unwrap_or_default();
+        urls.into_iter()
+            .filter(|url| {
+                let rest = url.split_once("://").map_or(url.as_str(), |(_, r)| r);
+                let host = rest.split(['/', '?', '#']).next().unwrap_or("");
+                let host = host.rsplit_once('@').map_or(host, |(_, h)| h);
+                !(host.starts_with("127.")
+                    || host.starts_with("[::1]")
+                    || host == "localhost"
+                    || host.starts_with("localhost:"))
+            })
+            .collect()
     }
 }
