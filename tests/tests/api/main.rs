@@ -7,6 +7,7 @@ mod auth;
 mod auth_limits;
 mod collections;
 mod consents;
+mod dashboard;
 mod debits;
 mod demo;
 mod documents;
