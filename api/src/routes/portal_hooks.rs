@@ -124,36 +124,10 @@ pub fn staff_answered(
     _message: &Message,
     now: DateTime<Utc>,
 ) -> Result<(), StoreError> {
-    let subject = conversation.subject.clone();
+    answer_notification(conn, conversation, now)?;
     let link = format!("/v1/me/conversations/{}", conversation.id);
     let customer = customers::get(conn, &conversation.org_id, &conversation.customer_id)?;
     let fr = customer.locale == guichet_domain::organization::Locale::Fr;
-    notifications::notify(
-        conn,
-        &conversation.org_id,
-        &conversation.customer_id,
-        now,
-        |locale| {
-            let fr = locale == guichet_domain::organization::Locale::Fr;
-            NewNotification {
-                kind: "message.answered".to_owned(),
-                title: if fr {
-                    "Nouvelle réponse"
-                } else {
-                    "New answer"
-                }
-                .to_owned(),
-                body: if fr {
-                    format!("L'entreprise a répondu à votre message « {subject} ».")
-                } else {
-                    format!("The business answered your message \"{subject}\".")
-                },
-                link: Some(link.clone()),
-                object_type: Some("conversation".to_owned()),
-                object_id: Some(conversation.id.clone()),
-            }
-        },
-    )?;
     let (title, body) = if fr {
         (
             format!("Réponse à votre message « {} »", conversation.subject),
@@ -180,4 +154,42 @@ pub fn staff_answered(
         body,
         now,
     )
+}
+
+/// The customer's portal notification that staff answered
+/// (`message.answered`), in the customer's language.
+pub fn answer_notification(
+    conn: &mut DbConnection,
+    conversation: &Conversation,
+    now: DateTime<Utc>,
+) -> Result<(), StoreError> {
+    let subject = conversation.subject.clone();
+    let link = format!("/v1/me/conversations/{}", conversation.id);
+    notifications::notify(
+        conn,
+        &conversation.org_id,
+        &conversation.customer_id,
+        now,
+        |locale| {
+            let fr = locale == guichet_domain::organization::Locale::Fr;
+            NewNotification {
+                kind: "message.answered".to_owned(),
+                title: if fr {
+                    "Nouvelle réponse"
+                } else {
+                    "New answer"
+                }
+                .to_owned(),
+                body: if fr {
+                    format!("L'entreprise a répondu à votre message « {subject} ».")
+                } else {
+                    format!("The business answered your message \"{subject}\".")
+                },
+                link: Some(link.clone()),
+                object_type: Some("conversation".to_owned()),
+                object_id: Some(conversation.id.clone()),
+            }
+        },
+    )?;
+    Ok(())
 }

@@ -96,7 +96,7 @@ fn new_documents_are_those_shared_and_not_yet_opened() {
 
     // Opened: no longer new. Withdrawn: no longer there.
     let file = app
-        .request("GET", &latest[0]["link"].as_str().unwrap().to_owned())
+        .request("GET", latest[0]["link"].as_str().unwrap())
         .bearer(&anne_t.access)
         .send();
     assert_eq!(file.status, 200, "{}", file.text());
