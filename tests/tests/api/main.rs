@@ -22,6 +22,7 @@ mod orders;
 mod passwords;
 mod platform;
 mod portal;
+mod preview;
 mod refunds;
 mod sandbox;
 mod schedules;
