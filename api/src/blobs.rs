@@ -156,6 +156,24 @@ impl Blobs {
         Ok(())
     }
 
+    /// Writes small blobs outside of any runtime (the demo's files, before
+    /// the server starts).
+    pub fn put_all_blocking(&self, blobs: Vec<(String, Vec<u8>)>) -> Result<(), BlobError> {
+        if blobs.is_empty() {
+            return Ok(());
+        }
+        let runtime = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .map_err(|e| BlobError(format!("no runtime: {e}")))?;
+        runtime.block_on(async {
+            for (key, bytes) in blobs {
+                self.put(&key, bytes).await?;
+            }
+            Ok(())
+        })
+    }
+
     /// Deletes `keys` outside of any runtime (after an organization's rows
     /// are deleted and committed); a failure is logged, not fatal: such a
     /// blob is named by no row and never served. Returns how many went.

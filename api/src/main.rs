@@ -182,7 +182,7 @@ fn serve(args: &ServeArgs) -> ExitCode {
     };
     let clock: Arc<dyn Clock> = Arc::new(SystemClock);
     let demo = if settings.demo {
-        match demo::seed(&store, clock.clone(), &settings.secret_key) {
+        match demo::seed(&store, &settings.blobs, clock.clone(), &settings.secret_key) {
             Ok(summary) => {
                 // The reset organizations' document bytes, now that their
                 // rows are gone.

@@ -304,7 +304,11 @@ fn the_readme_sessions_work_on_every_start_of_the_demo() {
     );
     let secret = std::fs::read_to_string(tmp.join("whsec")).unwrap();
     assert!(secret.trim().starts_with("whsec_"), "{secret}");
-    for file in ["mandate-unsigned.pdf", "mandate-signed.pdf"] {
+    for file in [
+        "mandate-unsigned.pdf",
+        "mandate-signed.pdf",
+        "kine-document.pdf",
+    ] {
         let pdf = std::fs::read(tmp.join(file)).unwrap();
         assert!(pdf.starts_with(b"%PDF-"), "{file}");
     }

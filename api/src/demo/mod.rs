@@ -28,6 +28,7 @@ use guichet_store::repo::codes;
 use guichet_store::repo::{customers, documents, organizations, staff};
 use guichet_store::{DbConnection, OptionalExt, Store};
 
+use crate::blobs::Blobs;
 use crate::provision::{self, ProvisionError};
 use crate::routes::auth::purpose;
 
@@ -181,10 +182,12 @@ pub fn reset(
     Ok((deleted, stale_blobs))
 }
 
-/// Resets the demo organizations ([`reset`]), then creates each of them;
-/// issues a fresh activation code for the customer who waits for one.
+/// Resets the demo organizations ([`reset`]), then creates each of them
+/// (the practice's documents go to `blobs`); issues a fresh activation
+/// code for the customer who waits for one.
 pub fn seed(
     store: &Store,
+    blobs: &Blobs,
     clock: Arc<dyn Clock>,
     secret_key: &[u8],
 ) -> Result<DemoSummary, ProvisionError> {
@@ -223,7 +226,7 @@ pub fn seed(
     let (lender, lender_created) = lender::seed(conn, clock, secret_key)?;
     let (property, property_created) = property::seed(conn, secret_key, now)?;
     let (office, office_created) = office::seed(conn, secret_key, now)?;
-    let (practice, practice_created) = practice::seed(conn, secret_key, now)?;
+    let (practice, practice_created) = practice::seed(conn, blobs, secret_key, now)?;
     Ok(DemoSummary {
         created: created
             || lender_created
@@ -260,7 +263,7 @@ pub fn seed(
             DemoOrganization {
                 slug: practice.slug.as_str().to_owned(),
                 name: practice.name,
-                what: "a physiotherapy practice: its client portal, sign-in by code, dashboard and notifications",
+                what: "a physiotherapy practice: its client portal, sign-in by code, dashboard, shared documents, messages and notifications",
                 accounts: practice::accounts(),
             },
         ],

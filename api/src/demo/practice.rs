@@ -1,19 +1,28 @@
 //! The demo's small service business (seed 002): a physiotherapy practice
 //! with its client portal configured, its test customer, two customers
-//! who sign in by a code (one by SMS, one by e-mail) and notifications
-//! waiting for them.
+//! who sign in by a code (one by SMS, one by e-mail), documents shared with
+//! each (real PDFs among them, in the blob store), a conversation the
+//! practice answered, and notifications waiting for them.
 
 use chrono::{DateTime, Duration, Utc};
+use guichet_domain::documents::{DocumentType, file_name};
 use guichet_domain::identity::LoginMethods;
 use guichet_domain::password::hash_password;
+use guichet_domain::pdf::{self, A4_HEIGHT, Font, Page};
 use guichet_domain::portal::{ActionSetting, NewNotification, PortalAction, PortalActions};
-use guichet_domain::{Locale, Organization};
+use guichet_domain::{Locale, Organization, ids};
+use guichet_store::repo::conversations::{self, Conversation, Message};
+use guichet_store::repo::documents::{self, Document, KIND_SHARED};
 use guichet_store::repo::{codes, customers, notifications, organizations, portal, staff};
 use guichet_store::{DbConnection, OptionalExt};
+use sha2::{Digest, Sha256};
 
 use super::{DemoAccount, customer};
+use crate::blobs::Blobs;
 use crate::provision::{self, ProvisionError};
 use crate::routes::auth::purpose;
+use crate::routes::documents::blob_key;
+use crate::routes::portal_hooks;
 
 /// The practice's slug (and its portal's).
 pub const SLUG: &str = "kine";
@@ -65,9 +74,215 @@ fn note(kind: &str, title: &str, body: &str) -> impl FnOnce(Locale) -> NewNotifi
     }
 }
 
-/// The practice, created unless it exists; whether it was created.
+/// A one-page PDF: a title, the patient, the date, and paragraphs.
+fn pdf(title: &str, patient: &str, date: DateTime<Utc>, paragraphs: &[&str]) -> Vec<u8> {
+    let (left, width) = (60.0, 475.0);
+    let mut page = Page::new();
+    let mut y = A4_HEIGHT - 70.0;
+    page.text(left, y, Font::HelveticaBold, 16.0, NAME);
+    y -= 18.0;
+    page.text(
+        left,
+        y,
+        Font::Helvetica,
+        10.0,
+        "8 rue des Lilas, 75011 Paris · +33 1 43 00 00 00",
+    );
+    y -= 14.0;
+    page.line((left, y), (left + width, y), 0.5);
+    y -= 36.0;
+    page.text(left, y, Font::HelveticaBold, 14.0, title);
+    y -= 22.0;
+    page.text(
+        left,
+        y,
+        Font::Helvetica,
+        11.0,
+        &format!("Patient : {patient}"),
+    );
+    y -= 15.0;
+    let day = date.format("%d/%m/%Y");
+    page.text(left, y, Font::Helvetica, 11.0, &format!("Date : {day}"));
+    y -= 28.0;
+    for paragraph in paragraphs {
+        for line in pdf::wrap_text(paragraph, Font::Helvetica, 11.0, width) {
+            page.text(left, y, Font::Helvetica, 11.0, &line);
+            y -= 15.0;
+        }
+        y -= 8.0;
+    }
+    pdf::Document {
+        title: title.to_owned(),
+        created_at: None,
+        pages: vec![page],
+    }
+    .to_bytes()
+}
+
+/// A document shared by the practice's admin: its row, and its bytes for
+/// the blob store.
+struct Shared {
+    row: Document,
+    bytes: Vec<u8>,
+}
+
+fn shared(
+    org_id: &str,
+    customer_id: &str,
+    admin_id: &str,
+    title: &str,
+    kind: DocumentType,
+    bytes: Vec<u8>,
+    at: DateTime<Utc>,
+) -> Shared {
+    let id = ids::new_id("doc");
+    Shared {
+        row: Document {
+            blob_key: blob_key(org_id, &id),
+            id,
+            org_id: org_id.to_owned(),
+            customer_id: customer_id.to_owned(),
+            kind: KIND_SHARED.to_owned(),
+            title: title.to_owned(),
+            filename: file_name(title, kind),
+            content_type: kind.mime().to_owned(),
+            size_bytes: i64::try_from(bytes.len()).unwrap_or(i64::MAX),
+            sha256: hex::encode(Sha256::digest(&bytes)),
+            created_by_kind: "staff".to_owned(),
+            created_by: admin_id.to_owned(),
+            created_at: at,
+            first_opened_at: None,
+            withdrawn_at: None,
+            withdrawn_by: None,
+        },
+        bytes,
+    }
+}
+
+/// The documents the practice shared: Julie's assessment (a PDF) and her
+/// exercises (text), Hugo's certificate of attendance (a PDF).
+fn documents_of(
+    org_id: &str,
+    admin_id: &str,
+    julie: &str,
+    hugo: &str,
+    now: DateTime<Utc>,
+) -> Vec<Shared> {
+    let assessment_at = now - Duration::days(1);
+    let certificate_at = now - Duration::hours(5);
+    vec![
+        shared(
+            org_id,
+            julie,
+            admin_id,
+            "Bilan kinésithérapique initial",
+            DocumentType::Pdf,
+            pdf(
+                "Bilan kinésithérapique initial",
+                "Julie Moreau",
+                assessment_at,
+                &[
+                    "Motif : lombalgie commune évoluant depuis six semaines, sans irradiation.",
+                    "Examen : raideur lombaire modérée, flexion antérieure limitée (distance doigts-sol 25 cm), pas de déficit neurologique.",
+                    "Objectifs : diminuer la douleur, retrouver la mobilité, reprendre la course à pied.",
+                    "Plan : 10 séances, deux par semaine ; exercices d'auto-rééducation à domicile.",
+                ],
+            ),
+            assessment_at,
+        ),
+        shared(
+            org_id,
+            julie,
+            admin_id,
+            "Exercices à domicile",
+            DocumentType::Text,
+            "Exercices à faire chaque jour :\n\n1. Bascule du bassin, allongée : 3 × 10.\n2. Étirement des ischio-jambiers : 3 × 30 s de chaque côté.\n3. Gainage ventral : 3 × 20 s.\n"
+                .as_bytes()
+                .to_vec(),
+            assessment_at + Duration::minutes(5),
+        ),
+        shared(
+            org_id,
+            hugo,
+            admin_id,
+            "Attestation de séances",
+            DocumentType::Pdf,
+            pdf(
+                "Attestation de séances",
+                "Hugo Lefèvre",
+                certificate_at,
+                &[
+                    "Le cabinet atteste que M. Hugo Lefèvre a suivi 6 séances de rééducation du genou droit entre le 2 et le 20 du mois.",
+                    "Attestation délivrée pour servir et valoir ce que de droit.",
+                ],
+            ),
+            certificate_at,
+        ),
+    ]
+}
+
+/// Julie asked to move her session; the practice answered (not read yet).
+fn conversation(
+    conn: &mut DbConnection,
+    org_id: &str,
+    admin_id: &str,
+    julie: &str,
+    now: DateTime<Utc>,
+) -> Result<(), ProvisionError> {
+    let asked = now - Duration::hours(20);
+    let answered = now - Duration::hours(2);
+    let conv = Conversation {
+        id: ids::new_id("cnv"),
+        org_id: org_id.to_owned(),
+        customer_id: julie.to_owned(),
+        subject: "Séance de jeudi".to_owned(),
+        status: "open".to_owned(),
+        assigned_staff_id: Some(admin_id.to_owned()),
+        created_at: asked,
+        last_message_at: asked,
+        closed_at: None,
+    };
+    conversations::insert(conn, &conv)?;
+    let message = |author_kind: &str, author_id: &str, body: &str, at, read_at| Message {
+        id: ids::new_id("cvm"),
+        conversation_id: conv.id.clone(),
+        org_id: org_id.to_owned(),
+        author_kind: author_kind.to_owned(),
+        author_id: author_id.to_owned(),
+        body: body.to_owned(),
+        created_at: at,
+        read_at,
+    };
+    conversations::add_message(
+        conn,
+        &message(
+            "customer",
+            julie,
+            "Bonjour, pourrais-je décaler ma séance de jeudi à 18 h ? Merci.",
+            asked,
+            Some(answered),
+        ),
+    )?;
+    conversations::add_message(
+        conn,
+        &message(
+            "staff",
+            admin_id,
+            "Bonjour Julie, c'est noté : jeudi à 18 h. Pensez à votre serviette. À jeudi !",
+            answered,
+            None,
+        ),
+    )?;
+    portal_hooks::answer_notification(conn, &conv, answered)?;
+    Ok(())
+}
+
+/// The practice, created unless it exists; whether it was created. Its
+/// documents' bytes are written to `blobs` before their rows are committed
+/// (the start-up reset deletes those of the previous start).
 pub fn seed(
     conn: &mut DbConnection,
+    blobs: &Blobs,
     secret_key: &[u8],
     now: DateTime<Utc>,
 ) -> Result<(Organization, bool), ProvisionError> {
@@ -140,6 +355,23 @@ pub fn seed(
                 "Retrouvez ici vos documents et écrivez au cabinet.",
             ),
         )?;
+        let docs = documents_of(&org.id, &new.admin.id, &julie.id, &hugo.id, now);
+        blobs
+            .put_all_blocking(
+                docs.iter()
+                    .map(|d| (d.row.blob_key.clone(), d.bytes.clone()))
+                    .collect(),
+            )
+            .map_err(|e| ProvisionError::Invalid(e.to_string()))?;
+        for d in &docs {
+            documents::insert(conn, &d.row)?;
+            portal_hooks::document_shared(conn, &d.row, d.row.created_at)?;
+        }
+        // Julie has read her exercises already; the rest is new.
+        if let Some(exercises) = docs.get(1) {
+            documents::mark_opened(conn, &org.id, &exercises.row.id, now - Duration::hours(12))?;
+        }
+        conversation(conn, &org.id, &new.admin.id, &julie.id, now)?;
         Ok::<_, ProvisionError>(org)
     })?;
     Ok((org, true))

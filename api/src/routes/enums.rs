@@ -207,3 +207,11 @@ pub enum ConsentTemplateName {
     InformClient,
     InformCardholder,
 }
+
+/// A conversation's status.
+#[derive(ToSchema)]
+#[schema(rename_all = "snake_case")]
+pub enum ConversationStatus {
+    Open,
+    Closed,
+}

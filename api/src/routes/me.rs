@@ -196,11 +196,17 @@ pub async fn change_password(
                 Some(&principal.session_id),
                 now,
             )?;
+            let (channel, to) = crate::routes::portal_hooks::recipient(
+                conn,
+                &principal,
+                Channel::Email,
+                &customer.email,
+            )?;
             notify::queue(
                 conn,
                 Some(&org.id),
-                Channel::Email,
-                &customer.email,
+                channel,
+                &to,
                 &Template::PasswordChanged { org_name: org.name },
                 customer.locale,
                 now,

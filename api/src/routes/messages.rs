@@ -461,7 +461,7 @@ pub async fn create(
                 ),
             )?;
             record_message(conn, &conv, &d, &msg.id, "customer", now)?;
-            crate::routes::portal_hooks::customer_wrote(conn, &conv, &msg, now)?;
+            crate::routes::portal_hooks::customer_wrote(conn, &principal, &conv, &msg, now)?;
             Ok::<_, ApiError>(d)
         })
     })
@@ -709,7 +709,7 @@ pub async fn post_mine(
             )?;
             let d = detail(conn, conv.clone(), "customer", false)?;
             record_message(conn, &conv, &d, &msg.id, "customer", now)?;
-            crate::routes::portal_hooks::customer_wrote(conn, &conv, &msg, now)?;
+            crate::routes::portal_hooks::customer_wrote(conn, &principal, &conv, &msg, now)?;
             d.messages
                 .into_iter()
                 .find(|m| m.id == msg.id)

@@ -9,7 +9,9 @@ use guichet_store::DbConnection;
 use guichet_store::StoreError;
 use guichet_store::repo::conversations::{Conversation, Message};
 use guichet_store::repo::documents::Document;
-use guichet_store::repo::{customers, notifications, outbox, portal};
+use guichet_store::repo::{customers, notifications, outbox, portal, staff};
+
+use crate::notify::Channel;
 
 use crate::auth::CustomerPrincipal;
 use crate::problem::ApiError;
@@ -23,6 +25,33 @@ pub fn require_action(
     action: PortalAction,
 ) -> Result<(), ApiError> {
     crate::routes::portal::require_action(conn, principal, action)
+}
+
+/// Where a message a customer's request sends goes: `recipient` by
+/// `channel`, except in a preview session (a staff member on the test
+/// customer), where it goes by e-mail to that staff member (a preview
+/// sends no SMS and e-mails nobody else).
+pub fn recipient(
+    conn: &mut DbConnection,
+    principal: &CustomerPrincipal,
+    channel: Channel,
+    recipient: &str,
+) -> Result<(Channel, String), StoreError> {
+    Ok(match previewer_email(conn, principal)? {
+        Some(staff) => (Channel::Email, staff),
+        None => (channel, recipient.to_owned()),
+    })
+}
+
+/// In a preview session, the e-mail address of the staff member previewing.
+pub fn previewer_email(
+    conn: &mut DbConnection,
+    principal: &CustomerPrincipal,
+) -> Result<Option<String>, StoreError> {
+    match &principal.preview_by {
+        None => Ok(None),
+        Some(staff_id) => Ok(Some(staff::get(conn, &principal.org_id, staff_id)?.email)),
+    }
 }
 
 /// The customer's notification of a newly shared document, in the
@@ -84,17 +113,26 @@ fn email(
 /// A customer wrote (a new conversation or an answer): the business's
 /// contact e-mail (portal settings) is told, with a link and never the
 /// attachments nor the text. Nobody is told when no contact e-mail is set.
+/// In a preview session, the staff member previewing is told instead.
 pub fn customer_wrote(
     conn: &mut DbConnection,
+    principal: &CustomerPrincipal,
     conversation: &Conversation,
     _message: &Message,
     now: DateTime<Utc>,
 ) -> Result<(), StoreError> {
-    let Some(settings) = portal::find(conn, &conversation.org_id)? else {
-        return Ok(());
-    };
-    let Some(to) = settings.contact_email.filter(|e| !e.trim().is_empty()) else {
-        return Ok(());
+    let to = match previewer_email(conn, principal)? {
+        // A preview's message is the staff member's own test.
+        Some(staff) => staff,
+        None => {
+            let Some(settings) = portal::find(conn, &conversation.org_id)? else {
+                return Ok(());
+            };
+            let Some(to) = settings.contact_email.filter(|e| !e.trim().is_empty()) else {
+                return Ok(());
+            };
+            to
+        }
     };
     let customer = customers::get(conn, &conversation.org_id, &conversation.customer_id)?;
     email(
@@ -124,36 +162,10 @@ pub fn staff_answered(
     _message: &Message,
     now: DateTime<Utc>,
 ) -> Result<(), StoreError> {
-    let subject = conversation.subject.clone();
+    answer_notification(conn, conversation, now)?;
     let link = format!("/v1/me/conversations/{}", conversation.id);
     let customer = customers::get(conn, &conversation.org_id, &conversation.customer_id)?;
     let fr = customer.locale == guichet_domain::organization::Locale::Fr;
-    notifications::notify(
-        conn,
-        &conversation.org_id,
-        &conversation.customer_id,
-        now,
-        |locale| {
-            let fr = locale == guichet_domain::organization::Locale::Fr;
-            NewNotification {
-                kind: "message.answered".to_owned(),
-                title: if fr {
-                    "Nouvelle réponse"
-                } else {
-                    "New answer"
-                }
-                .to_owned(),
-                body: if fr {
-                    format!("L'entreprise a répondu à votre message « {subject} ».")
-                } else {
-                    format!("The business answered your message \"{subject}\".")
-                },
-                link: Some(link.clone()),
-                object_type: Some("conversation".to_owned()),
-                object_id: Some(conversation.id.clone()),
-            }
-        },
-    )?;
     let (title, body) = if fr {
         (
             format!("Réponse à votre message « {} »", conversation.subject),
@@ -180,4 +192,42 @@ pub fn staff_answered(
         body,
         now,
     )
+}
+
+/// The customer's portal notification that staff answered
+/// (`message.answered`), in the customer's language.
+pub fn answer_notification(
+    conn: &mut DbConnection,
+    conversation: &Conversation,
+    now: DateTime<Utc>,
+) -> Result<(), StoreError> {
+    let subject = conversation.subject.clone();
+    let link = format!("/v1/me/conversations/{}", conversation.id);
+    notifications::notify(
+        conn,
+        &conversation.org_id,
+        &conversation.customer_id,
+        now,
+        |locale| {
+            let fr = locale == guichet_domain::organization::Locale::Fr;
+            NewNotification {
+                kind: "message.answered".to_owned(),
+                title: if fr {
+                    "Nouvelle réponse"
+                } else {
+                    "New answer"
+                }
+                .to_owned(),
+                body: if fr {
+                    format!("L'entreprise a répondu à votre message « {subject} ».")
+                } else {
+                    format!("The business answered your message \"{subject}\".")
+                },
+                link: Some(link.clone()),
+                object_type: Some("conversation".to_owned()),
+                object_id: Some(conversation.id.clone()),
+            }
+        },
+    )?;
+    Ok(())
 }

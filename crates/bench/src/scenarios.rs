@@ -21,6 +21,9 @@ pub const ME: &str = "me";
 pub const LOGIN_STORM: &str = "login_storm";
 /// The demo customer's 20 schedules, big database against small.
 pub const SCHEDULES: &str = "schedules";
+/// The demo customer's dashboard (20 documents, 5 conversations, 50
+/// notifications) in turns with `GET /v1/me`.
+pub const DASHBOARD: &str = "dashboard";
 
 /// The demo customer `guichet serve --demo` creates (`api/src/demo.rs`).
 pub const DEMO_ORGANIZATION: &str = "demo";
@@ -40,8 +43,12 @@ pub enum Kind {
     /// [`login`] runs on the login connections.
     Storm,
     /// `GET /v1/me/schedules` on a big and a small database, each in turns
-    /// with `GET /readyz` of the same server (`schedules.rs`).
+    /// with `GET /readyz` of the same server, and on the big one with
+    /// `GET /v1/me` (`schedules.rs`).
     Schedules,
+    /// `GET /v1/me/dashboard` in turns with `GET /v1/me`, same token
+    /// (`dashboard.rs`).
+    Dashboard,
 }
 
 #[derive(Debug)]
@@ -95,6 +102,11 @@ pub fn all() -> Vec<Scenario> {
         Scenario {
             name: LOGIN_STORM,
             kind: Kind::Storm,
+            demo: true,
+        },
+        Scenario {
+            name: DASHBOARD,
+            kind: Kind::Dashboard,
             demo: true,
         },
         // Last: it fills the database with a million instalments.

@@ -39,8 +39,8 @@ use crate::scenarios::{DEMO_EMAIL, DEMO_ORGANIZATION, DEMO_PASSWORD, Setup};
 use crate::server::Backend;
 
 /// The demo admin (`api/src/demo.rs`), who creates the customer's orders.
-const ADMIN_EMAIL: &str = "admin@demo.guichet.localhost";
-const ADMIN_PASSWORD: &str = "Admin-Demo-2026!";
+pub const ADMIN_EMAIL: &str = "admin@demo.guichet.localhost";
+pub const ADMIN_PASSWORD: &str = "Admin-Demo-2026!";
 
 /// The sandbox's Visa credit test card: every charge succeeds.
 const TEST_CARD: &str = "4242424242424242";

@@ -4,19 +4,29 @@
 
 use std::sync::Arc;
 
+use guichet_api::blobs::Blobs;
 use guichet_api::demo;
 use guichet_domain::gateway::test_cards;
 use guichet_tests::{Response, TEST_SECRET_KEY, TestApp};
 use serde_json::{Value, json};
 
-fn seeded() -> TestApp {
-    let app = TestApp::spawn();
-    let summary = demo::seed(
+fn blobs(app: &TestApp) -> Blobs {
+    Blobs::local(&app.data_dir.join("blobs")).unwrap()
+}
+
+fn seed(app: &TestApp) -> demo::DemoSummary {
+    demo::seed(
         &app.store,
+        &blobs(app),
         Arc::new(app.clock.clone()),
         TEST_SECRET_KEY.as_bytes(),
     )
-    .unwrap();
+    .unwrap()
+}
+
+fn seeded() -> TestApp {
+    let app = TestApp::spawn();
+    let summary = seed(&app);
     assert!(summary.created);
     let slugs: Vec<&str> = summary
         .organizations
@@ -420,9 +430,56 @@ fn the_practice_portal_signs_in_by_code_and_shows_the_dashboard() {
         .bearer(&token)
         .send()
         .json();
-    assert_eq!(d["notifications"]["unread_count"], 2, "{d}");
-    assert_eq!(d["notifications"]["latest"][0]["title"], "Séance de jeudi");
+    // Two notes from the practice, two documents shared, one answer.
+    assert_eq!(d["notifications"]["unread_count"], 5, "{d}");
+    assert_eq!(d["notifications"]["latest"][0]["title"], "Nouvelle réponse");
+    assert_eq!(d["notifications"]["latest"][1]["title"], "Séance de jeudi");
     assert_eq!(d["amount_due"]["sources"], json!([]));
+    // Her exercises are read; her assessment is new.
+    assert_eq!(d["new_documents"]["count"], 1, "{d}");
+    let doc = &d["new_documents"]["latest"][0];
+    assert_eq!(doc["title"], "Bilan kinésithérapique initial");
+    assert_eq!(doc["content_type"], "application/pdf");
+    assert_eq!(d["messages"]["unread_count"], 1, "{d}");
+    let conv = d["messages"]["conversations"][0]["link"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+
+    // The assessment is a real PDF, served whole with its hash.
+    let file = app
+        .request("GET", doc["link"].as_str().unwrap())
+        .bearer(&token)
+        .send();
+    assert_eq!(file.status, 200, "{}", file.text());
+    assert!(file.body.starts_with(b"%PDF-1.4"));
+    assert!(file.body.ends_with(b"%%EOF\n"));
+    assert_eq!(file.body.len() as u64, doc["size"].as_u64().unwrap());
+    let list = app
+        .request("GET", "/v1/me/documents")
+        .bearer(&token)
+        .send()
+        .json();
+    let titles: Vec<&str> = list["data"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|d| d["title"].as_str().unwrap())
+        .collect();
+    assert_eq!(
+        titles,
+        ["Exercices à domicile", "Bilan kinésithérapique initial"]
+    );
+    // The practice's answer to her question.
+    let c = app.request("GET", &conv).bearer(&token).send().json();
+    assert_eq!(c["subject"], "Séance de jeudi");
+    let authors: Vec<&str> = c["messages"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|m| m["author"].as_str().unwrap())
+        .collect();
+    assert_eq!(authors, ["customer", "staff"], "{c}");
 
     // The staff's preview lands on the test customer, not on a patient.
     let staff = app
@@ -437,4 +494,54 @@ fn the_practice_portal_signs_in_by_code_and_shows_the_dashboard() {
         .send();
     assert_eq!(preview.status, 201, "{}", preview.text());
     assert_eq!(preview.json()["customer"]["test"], true);
+}
+
+/// Each start of the demo resets the practice: its documents are written
+/// again (under new keys) and the previous start's are reported stale;
+/// Hugo, without a mobile, has his PDF after every start.
+#[test]
+fn the_practice_documents_are_there_after_every_start() {
+    let app = seeded();
+    let first = seed(&app);
+    assert!(first.reset.iter().any(|s| s == "kine"), "{:?}", first.reset);
+    assert_eq!(first.stale_blobs.len(), 3, "{:?}", first.stale_blobs);
+    assert_eq!(blobs(&app).delete_all_blocking(&first.stale_blobs), 3);
+    let again = seed(&app);
+    assert!(
+        again
+            .stale_blobs
+            .iter()
+            .all(|k| !first.stale_blobs.contains(k))
+    );
+
+    let res = app
+        .request("POST", "/v1/auth/otp/start")
+        .json(&json!({"organization": "kine", "email": "hugo.lefevre@example.com"}))
+        .send();
+    assert_eq!(res.status, 202, "{}", res.text());
+    let code = app
+        .nth_message("hugo.lefevre@example.com", 1)
+        .code(6)
+        .unwrap();
+    let res = app
+        .request("POST", "/v1/auth/otp/verify")
+        .json(&json!({"organization": "kine", "email": "hugo.lefevre@example.com", "code": code}))
+        .send();
+    assert_eq!(res.status, 200, "{}", res.text());
+    let token = res.json()["access_token"].as_str().unwrap().to_owned();
+    let d = app
+        .request("GET", "/v1/me/dashboard")
+        .bearer(&token)
+        .send()
+        .json();
+    assert_eq!(d["new_documents"]["count"], 1, "{d}");
+    assert_eq!(d["messages"]["unread_count"], 0, "{d}");
+    let doc = &d["new_documents"]["latest"][0];
+    assert_eq!(doc["title"], "Attestation de séances");
+    let file = app
+        .request("GET", doc["link"].as_str().unwrap())
+        .bearer(&token)
+        .send();
+    assert_eq!(file.status, 200, "{}", file.text());
+    assert!(file.body.starts_with(b"%PDF-"));
 }

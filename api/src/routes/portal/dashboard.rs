@@ -4,9 +4,11 @@
 use std::collections::BTreeMap;
 
 use actix_web::{get, web};
-use chrono::{Duration, NaiveDate};
+use chrono::{DateTime, Duration, NaiveDate, Utc};
 use guichet_domain::portal::PortalAction;
+use guichet_store::repo::conversations::{self, UnreadConversation};
 use guichet_store::repo::dashboard::{self, DueKind, DueSource};
+use guichet_store::repo::documents::{self, Document};
 use guichet_store::repo::{customers, notifications, organizations, portal};
 use serde::Serialize;
 use utoipa::ToSchema;
@@ -20,6 +22,9 @@ use crate::state::AppState;
 
 /// Instalments due within this many days count as due soon.
 pub const DUE_SOON_DAYS: i64 = 14;
+/// Items listed in each section (notifications, new documents, unread
+/// conversations).
+pub const SECTION_ITEMS: i64 = 5;
 
 /// The portal as the signed-in customer has it.
 #[derive(Debug, Serialize, ToSchema)]
@@ -136,19 +141,117 @@ pub struct AmountDue {
 /// The notifications section.
 #[derive(Debug, Serialize, ToSchema)]
 pub struct NotificationsSection {
+    #[schema(minimum = 0)]
     pub unread_count: i64,
     /// The latest five, read or not.
+    #[schema(max_items = 5)]
     pub latest: Vec<NotificationView>,
 }
 
+/// A document shared with the customer and not opened yet.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct NewDocument {
+    #[schema(example = "doc_3k9x0d2m7q8r4t6v1w5y")]
+    pub id: String,
+    #[schema(example = "Compte rendu de séance")]
+    pub title: String,
+    /// From the file's first bytes.
+    #[schema(example = "application/pdf")]
+    pub content_type: String,
+    /// Bytes.
+    #[schema(minimum = 0)]
+    pub size: i64,
+    pub shared_at: DateTime<Utc>,
+    /// The API path that downloads it (and clears `new`).
+    #[schema(example = "/v1/me/documents/doc_3k9x0d2m7q8r4t6v1w5y/content")]
+    pub link: String,
+}
+
+impl From<Document> for NewDocument {
+    fn from(d: Document) -> Self {
+        NewDocument {
+            link: format!("/v1/me/documents/{}/content", d.id),
+            id: d.id,
+            title: d.title,
+            content_type: d.content_type,
+            size: d.size_bytes,
+            shared_at: d.created_at,
+        }
+    }
+}
+
+/// The new documents section: documents the business shared and the
+/// customer has not opened yet. Present when the `documents` action is on
+/// for the customer.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct NewDocumentsSection {
+    /// How many there are.
+    #[schema(minimum = 0)]
+    pub count: i64,
+    /// The five most recently shared.
+    #[schema(max_items = 5)]
+    pub latest: Vec<NewDocument>,
+}
+
+/// A conversation with answers from the business the customer has not
+/// read.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct UnreadConversationView {
+    #[schema(example = "cnv_3k9x0d2m7q8r4t6v1w5y")]
+    pub id: String,
+    pub subject: String,
+    #[schema(value_type = crate::routes::enums::ConversationStatus, example = "open")]
+    pub status: String,
+    pub last_message_at: DateTime<Utc>,
+    /// Messages from the business not read yet.
+    #[schema(minimum = 1)]
+    pub unread: i64,
+    /// The API path of the conversation.
+    #[schema(example = "/v1/me/conversations/cnv_3k9x0d2m7q8r4t6v1w5y")]
+    pub link: String,
+}
+
+impl From<UnreadConversation> for UnreadConversationView {
+    fn from(c: UnreadConversation) -> Self {
+        UnreadConversationView {
+            link: format!("/v1/me/conversations/{}", c.id),
+            id: c.id,
+            subject: c.subject,
+            status: c.status,
+            last_message_at: c.last_message_at,
+            unread: c.unread,
+        }
+    }
+}
+
+/// The unread messages section: messages from the business the customer
+/// has not read, by conversation. Present when the `messages` action is
+/// on for the customer.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct UnreadMessagesSection {
+    /// Messages from the business not read yet, over every conversation.
+    #[schema(minimum = 0)]
+    pub unread_count: i64,
+    /// Conversations holding them.
+    #[schema(minimum = 0)]
+    pub conversation_count: i64,
+    /// The five most recently active of those conversations.
+    #[schema(max_items = 5)]
+    pub conversations: Vec<UnreadConversationView>,
+}
+
 /// What the dashboard shows at a glance. Sections of actions turned off
-/// for the customer are absent (`amount_due` goes with `payments`).
-/// Sections of the documents, messages and bookings actions are added by
-/// those features.
+/// for the customer are absent: `amount_due` goes with `payments`,
+/// `new_documents` with `documents`, `messages` with `messages`. The
+/// bookings section is added by that feature.
 #[derive(Debug, Serialize, ToSchema)]
 pub struct Dashboard {
     #[serde(skip_serializing_if = "Option::is_none")]
     pub amount_due: Option<AmountDue>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub new_documents: Option<NewDocumentsSection>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub messages: Option<UnreadMessagesSection>,
     pub notifications: NotificationsSection,
 }
 
@@ -191,9 +294,11 @@ fn item(s: DueSource) -> DueItem {
 /// The customer's dashboard.
 ///
 /// In one call: the amount due (overdue and due-soon by currency, each
-/// source listed with a link), and the unread notifications count with
-/// the latest five. Sections of actions turned off for the customer are
-/// absent.
+/// source listed with a link), the new documents (shared and not opened
+/// yet), the conversations with unread answers from the business, and the
+/// unread notifications count with the latest five. Sections of actions
+/// turned off for the customer (by the organization or by the customer's
+/// override) are absent.
 #[utoipa::path(
     operation_id = "getMyDashboard",
     tag = "me",
@@ -238,10 +343,37 @@ pub async fn my_dashboard(
         } else {
             None
         };
+        let new_documents = if on(PortalAction::Documents) {
+            Some(NewDocumentsSection {
+                count: documents::count_new(&mut conn, org, cus)?,
+                latest: documents::list_new(&mut conn, org, cus, SECTION_ITEMS)?
+                    .into_iter()
+                    .map(NewDocument::from)
+                    .collect(),
+            })
+        } else {
+            None
+        };
+        let messages = if on(PortalAction::Messages) {
+            let unread = conversations::unread_conversations(&mut conn, org, cus)?;
+            Some(UnreadMessagesSection {
+                unread_count: unread.iter().map(|c| c.unread).sum(),
+                conversation_count: i64::try_from(unread.len()).unwrap_or(i64::MAX),
+                conversations: unread
+                    .into_iter()
+                    .take(SECTION_ITEMS as usize)
+                    .map(UnreadConversationView::from)
+                    .collect(),
+            })
+        } else {
+            None
+        };
         let unread_count = notifications::unread_count(&mut conn, org, cus)?;
-        let latest = notifications::list(&mut conn, org, cus, false, None, 5)?;
+        let latest = notifications::list(&mut conn, org, cus, false, None, SECTION_ITEMS)?;
         Ok::<_, ApiError>(Dashboard {
             amount_due,
+            new_documents,
+            messages,
             notifications: NotificationsSection {
                 unread_count,
                 latest: latest.into_iter().map(NotificationView::from).collect(),

@@ -193,11 +193,17 @@ pub async fn change_card(
                 &principal.customer_id,
             )?;
             let org = guichet_store::repo::organizations::get(conn, &principal.org_id)?;
+            let (channel, to) = crate::routes::portal_hooks::recipient(
+                conn,
+                &principal,
+                crate::notify::Channel::Email,
+                &customer.email,
+            )?;
             crate::notify::queue(
                 conn,
                 Some(&org.id),
-                crate::notify::Channel::Email,
-                &customer.email,
+                channel,
+                &to,
                 &crate::notify::Template::CardChanged {
                     org_name: org.name,
                     last4: order.card.view.last4.clone(),

@@ -1021,12 +1021,14 @@ pub async fn send_code(
         guichet_store::transaction(conn, |conn| {
             codes::void_all(conn, &mandate.id, SIGNATURE_PURPOSE, now)?;
             codes::insert(conn, &record)?;
+            let (channel, to) =
+                crate::routes::portal_hooks::recipient(conn, &principal, notify_channel, &raw)?;
             notify::queue_sealed(
                 conn,
                 &state.outbox_key(),
                 Some(&principal.org_id),
-                notify_channel,
-                &raw,
+                channel,
+                &to,
                 &Template::MandateCode {
                     org_name: org.name.clone(),
                     code,
@@ -1214,11 +1216,17 @@ fn sign(
                 Locale::Fr => format!("mandat-{umr}.pdf"),
                 Locale::En => format!("mandate-{umr}.pdf"),
             };
+            let (channel, to) = crate::routes::portal_hooks::recipient(
+                conn,
+                principal,
+                Channel::Email,
+                &mandate.email,
+            )?;
             notify::queue_with_attachments(
                 conn,
                 Some(&mandate.org_id),
-                Channel::Email,
-                &mandate.email,
+                channel,
+                &to,
                 &Template::MandateSigned {
                     org_name: org.name.clone(),
                     creditor_name: creditor.name.clone(),

@@ -394,6 +394,65 @@ pub fn unread_for_customer(
         .get_result(conn)?)
 }
 
+/// A conversation of the customer's with messages from the business they
+/// have not read.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct UnreadConversation {
+    pub id: String,
+    pub subject: String,
+    /// `open` or `closed`.
+    pub status: String,
+    pub last_message_at: DateTime<Utc>,
+    /// Messages from the business not read yet.
+    pub unread: i64,
+}
+
+/// The customer's conversations with unread messages from the business,
+/// most recently active first, in one grouped query.
+pub fn unread_conversations(
+    conn: &mut DbConnection,
+    org_id: &str,
+    customer_id: &str,
+) -> Result<Vec<UnreadConversation>, StoreError> {
+    let rows: Vec<(String, String, String, NaiveDateTime, i64)> = conversation_messages::table
+        .inner_join(
+            conversations::table.on(conversations::id.eq(conversation_messages::conversation_id)),
+        )
+        .filter(conversations::org_id.eq(org_id))
+        .filter(conversations::customer_id.eq(customer_id))
+        .filter(conversation_messages::org_id.eq(org_id))
+        .filter(conversation_messages::author_kind.ne("customer"))
+        .filter(conversation_messages::read_at.is_null())
+        .group_by((
+            conversations::id,
+            conversations::subject,
+            conversations::status,
+            conversations::last_message_at,
+        ))
+        .order((
+            conversations::last_message_at.desc(),
+            conversations::id.asc(),
+        ))
+        .select((
+            conversations::id,
+            conversations::subject,
+            conversations::status,
+            conversations::last_message_at,
+            diesel::dsl::count_star(),
+        ))
+        .load(conn)?;
+    Ok(rows
+        .into_iter()
+        .map(|(id, subject, status, at, unread)| UnreadConversation {
+            id,
+            subject,
+            status,
+            last_message_at: from_db_time(at),
+            unread,
+        })
+        .collect())
+}
+
 /// Unread messages of one conversation, for the side `reader`.
 pub fn unread_in(
     conn: &mut DbConnection,

@@ -187,6 +187,29 @@ pub fn count_new(
         .get_result(conn)?)
 }
 
+/// The customer's new documents (shared, not withdrawn, never opened),
+/// newest first, at most `limit`.
+pub fn list_new(
+    conn: &mut DbConnection,
+    org_id: &str,
+    customer_id: &str,
+    limit: i64,
+) -> Result<Vec<Document>, StoreError> {
+    Ok(documents::table
+        .filter(documents::org_id.eq(org_id))
+        .filter(documents::customer_id.eq(customer_id))
+        .filter(documents::kind.eq(KIND_SHARED))
+        .filter(documents::withdrawn_at.is_null())
+        .filter(documents::first_opened_at.is_null())
+        .order((documents::created_at.desc(), documents::id.asc()))
+        .limit(limit)
+        .select(Row::as_select())
+        .load(conn)?
+        .into_iter()
+        .map(Document::from)
+        .collect())
+}
+
 /// Marks the document withdrawn (the first withdrawal is kept); whether
 /// this call withdrew it.
 pub fn withdraw(

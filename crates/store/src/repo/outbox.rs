@@ -7,7 +7,7 @@ use diesel::prelude::*;
 use super::{from_db_time, to_db_time};
 use crate::db::DbConnection;
 use crate::error::StoreError;
-use crate::schema::{outbox, outbox_attachments};
+use crate::schema::{customers, outbox, outbox_attachments, portal_settings};
 
 /// What the body of a delivered message is replaced with: codes and links
 /// do not stay in the database once sent.
@@ -60,8 +60,47 @@ impl From<Row> for Message {
     }
 }
 
-/// Queues a message for delivery now.
+/// Whether `recipient` is the e-mail address or the mobile of the
+/// organization's test customer (the one staff preview the portal as):
+/// nothing is ever sent there.
+fn is_test_customer_contact(
+    conn: &mut DbConnection,
+    org_id: &str,
+    recipient: &str,
+) -> Result<bool, StoreError> {
+    let n: i64 = portal_settings::table
+        .inner_join(
+            customers::table.on(customers::id
+                .nullable()
+                .eq(portal_settings::test_customer_id)),
+        )
+        .filter(portal_settings::org_id.eq(org_id))
+        .filter(customers::org_id.eq(org_id))
+        .filter(
+            customers::email
+                .eq(recipient)
+                .or(customers::mobile.eq(recipient)),
+        )
+        .count()
+        .get_result(conn)?;
+    Ok(n > 0)
+}
+
+/// Queues a message for delivery now. A message to the organization's test
+/// customer is not queued: a preview session's e-mails go to the staff
+/// member instead (the API decides), and nothing else reaches that
+/// fictitious address.
 pub fn enqueue(conn: &mut DbConnection, m: &Message) -> Result<(), StoreError> {
+    insert(conn, m).map(drop)
+}
+
+/// Whether the message was queued (see [`enqueue`]).
+fn insert(conn: &mut DbConnection, m: &Message) -> Result<bool, StoreError> {
+    if let Some(org_id) = &m.org_id
+        && is_test_customer_contact(conn, org_id, &m.recipient)?
+    {
+        return Ok(false);
+    }
     diesel::insert_into(outbox::table)
         .values((
             outbox::id.eq(&m.id),
@@ -76,7 +115,7 @@ pub fn enqueue(conn: &mut DbConnection, m: &Message) -> Result<(), StoreError> {
             outbox::created_at.eq(to_db_time(m.created_at)),
         ))
         .execute(conn)?;
-    Ok(())
+    Ok(true)
 }
 
 /// A file sent with an e-mail (e.g. the signed mandate PDF attached to
@@ -97,7 +136,9 @@ pub fn enqueue_with_attachments(
     m: &Message,
     attachments: &[Attachment],
 ) -> Result<(), StoreError> {
-    enqueue(conn, m)?;
+    if !insert(conn, m)? {
+        return Ok(());
+    }
     for (index, a) in attachments.iter().enumerate() {
         diesel::insert_into(outbox_attachments::table)
             .values((
