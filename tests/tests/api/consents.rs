@@ -1497,3 +1497,364 @@ fn an_order_with_an_idempotency_key_is_made_once() {
         "one invitation"
     );
 }
+
+// ------------------------------------------- a link that dies under a step
+
+/// The outbox messages of the organization on `channel`, by id.
+fn queued(app: &TestApp, org_id: &str, channel: &str) -> Vec<String> {
+    use diesel::prelude::*;
+    use guichet_store::schema::outbox;
+    let mut conn = app.store.conn().unwrap();
+    let mut ids: Vec<String> = outbox::table
+        .filter(outbox::org_id.eq(org_id))
+        .filter(outbox::channel.eq(channel))
+        .select(outbox::id)
+        .load(&mut conn)
+        .unwrap();
+    ids.sort_unstable();
+    ids
+}
+
+/// The consent's timeline in its order, with the message of each step.
+fn timeline_rows(app: &TestApp, consent_id: &str) -> Vec<(String, Option<String>)> {
+    use diesel::prelude::*;
+    use guichet_store::schema::consent_steps;
+    let mut conn = app.store.conn().unwrap();
+    consent_steps::table
+        .filter(consent_steps::consent_id.eq(consent_id))
+        .order(consent_steps::seq.asc())
+        .select((consent_steps::kind, consent_steps::message_id))
+        .load(&mut conn)
+        .unwrap()
+}
+
+/// The office revokes the consent, as `POST .../revocation` does it (in
+/// the caller's transaction).
+fn revoke_in(
+    conn: &mut guichet_store::DbConnection,
+    org_id: &str,
+    id: &str,
+    at: chrono::DateTime<Utc>,
+) {
+    use guichet_domain::consent::ConsentStatus;
+    use guichet_store::repo::consents::{self, Step};
+    let consent = consents::get(conn, org_id, id).unwrap();
+    let others: Vec<ConsentStatus> = ConsentStatus::ALL
+        .into_iter()
+        .filter(|s| *s != ConsentStatus::Revoked)
+        .collect();
+    assert!(
+        consents::transition(conn, org_id, id, &others, ConsentStatus::Revoked, None, at).unwrap()
+    );
+    consents::kill_invitations(conn, id, at).unwrap();
+    consents::add_step(conn, &Step::new(&consent, "revoked", None, at)).unwrap();
+}
+
+/// Sends `request` while the test holds the consent's lock, and, once the
+/// request has had the time to read the link and reach the lock, makes
+/// `change` in that transaction and commits: the step then acts after the
+/// change on what it read before it (on SQLite the request waits for the
+/// writer's lock, on PostgreSQL for the row's).
+fn in_the_gap(
+    app: &TestApp,
+    org_id: &str,
+    consent_id: &str,
+    change: impl FnOnce(&mut guichet_store::DbConnection),
+    request: impl FnOnce() -> Response + Send,
+) -> Response {
+    let mut conn = app.store.conn().unwrap();
+    std::thread::scope(|scope| {
+        let mut pending = None;
+        guichet_store::transaction(&mut conn, |conn| {
+            guichet_store::repo::consents::lock(conn, org_id, consent_id)?;
+            pending = Some(scope.spawn(request));
+            std::thread::sleep(std::time::Duration::from_millis(700));
+            change(conn);
+            Ok::<_, guichet_store::StoreError>(())
+        })
+        .unwrap();
+        pending.unwrap().join().unwrap()
+    })
+}
+
+/// A consent at each step: `at` says how far the cardholder went. Returns
+/// the consent's id, its link, and what the next step needs (the SMS code
+/// or the step token).
+fn at_step(app: &TestApp, office: &Office, n: usize, at: &str) -> (String, String, String) {
+    let email = format!("c{n}@cons-gap.example");
+    let mobile = format!("+3247000020{n}");
+    let id = order(app, office, &email, &mobile)["id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let token = link(app, &email, 1);
+    let next = match at {
+        "welcome" | "sms-code" => String::new(),
+        "verification" => {
+            let res = public(app, "POST", &format!("/v1/consents/{token}/sms-code"), None);
+            assert_eq!(res.status, 202, "{}", res.text());
+            app.nth_message(&mobile, 1).code(6).unwrap()
+        }
+        "card" => verified(app, &token, &mobile, 0),
+        "completion" => {
+            let step = verified(app, &token, &mobile, 0);
+            let res = card(app, &token, &step, &visa());
+            assert_eq!(res.status, 202, "{}", res.text());
+            bank(
+                app,
+                res.json()["next_action"]["url"].as_str().unwrap(),
+                "succeeded",
+            );
+            String::new()
+        }
+        other => unreachable!("{other}"),
+    };
+    (id, token, next)
+}
+
+/// The request of the step `at` on the link `token`, with `next` (the SMS
+/// code or the step token) or, when empty, a well-formed one.
+fn step_request(app: &TestApp, at: &str, token: &str, next: &str) -> Response {
+    let code = if next.is_empty() { "000000" } else { next };
+    let step = if next.is_empty() {
+        "no-such-step"
+    } else {
+        next
+    };
+    match at {
+        "welcome" => public(app, "GET", &format!("/v1/consents/{token}"), None),
+        "sms-code" => public(app, "POST", &format!("/v1/consents/{token}/sms-code"), None),
+        "verification" => public(
+            app,
+            "POST",
+            &format!("/v1/consents/{token}/sms-code/verification"),
+            Some(json!({"code": code})),
+        ),
+        "card" => card(app, token, step, &visa()),
+        "completion" => public(
+            app,
+            "POST",
+            &format!("/v1/consents/{token}/completion"),
+            None,
+        ),
+        other => unreachable!("{other}"),
+    }
+}
+
+const STEPS: [&str; 5] = ["welcome", "sms-code", "verification", "card", "completion"];
+
+#[test]
+fn a_revoked_consent_refuses_every_step_and_sends_nothing() {
+    let app = TestApp::spawn();
+    let office = office(&app, "cons-revoked");
+    for (n, at) in STEPS.into_iter().enumerate() {
+        let (id, token, next) = at_step(&app, &office, n, at);
+        let res = post(
+            &app,
+            &format!("/v1/admin/consents/{id}/revocation"),
+            &office.org.admin,
+            &json!({}),
+        );
+        assert_eq!(res.status, 200, "{}", res.text());
+        let sms = queued(&app, &office.org.id, "sms");
+        let emails = queued(&app, &office.org.id, "email");
+        let before = timeline_rows(&app, &id);
+        // Every step, the one it was at and the others, answers the
+        // revocation with the office's contact.
+        for step in STEPS {
+            let next = if step == at { next.as_str() } else { "" };
+            let p = step_request(&app, step, &token, next).assert_problem(410, "consent_revoked");
+            assert!(p["office"]["name"].is_string(), "{step}");
+        }
+        assert_eq!(queued(&app, &office.org.id, "sms"), sms, "{at}: no SMS");
+        assert_eq!(
+            queued(&app, &office.org.id, "email"),
+            emails,
+            "{at}: no e-mail"
+        );
+        assert_eq!(timeline_rows(&app, &id), before, "{at}: no step");
+        assert_eq!(consent(&app, &office.org, &id)["status"], "revoked");
+    }
+}
+
+#[test]
+fn a_replaced_link_is_unknown_on_every_step() {
+    let app = TestApp::spawn();
+    let office = office(&app, "cons-replaced");
+    for (n, at) in STEPS.into_iter().enumerate() {
+        let (id, token, next) = at_step(&app, &office, n, at);
+        let res = post(
+            &app,
+            &format!("/v1/admin/consents/{id}/invitations"),
+            &office.org.admin,
+            &json!({}),
+        );
+        assert_eq!(res.status, 201, "{}", res.text());
+        let sms = queued(&app, &office.org.id, "sms");
+        let before = timeline_rows(&app, &id);
+        for step in STEPS {
+            let next = if step == at { next.as_str() } else { "" };
+            step_request(&app, step, &token, next).assert_problem(404, "not_found");
+        }
+        assert_eq!(queued(&app, &office.org.id, "sms"), sms, "{at}: no SMS");
+        assert_eq!(timeline_rows(&app, &id), before, "{at}: no step");
+        assert_eq!(consent(&app, &office.org, &id)["status"], "invitation_sent");
+        // The new link is the one that works.
+        let fresh = link(&app, &format!("c{n}@cons-gap.example"), 2);
+        let res = public(&app, "GET", &format!("/v1/consents/{fresh}"), None);
+        assert_eq!(res.status, 200, "{}", res.text());
+    }
+}
+
+#[test]
+fn a_revocation_while_a_step_waits_for_the_consent_is_its_answer() {
+    let app = TestApp::spawn();
+    let office = office(&app, "cons-gap");
+    for (n, at) in STEPS.into_iter().enumerate() {
+        let (id, token, next) = at_step(&app, &office, n, at);
+        let sms = queued(&app, &office.org.id, "sms");
+        let emails = queued(&app, &office.org.id, "email");
+        let before = timeline_rows(&app, &id);
+        let now = app.clock.now();
+        let res = in_the_gap(
+            &app,
+            &office.org.id,
+            &id,
+            |conn| revoke_in(conn, &office.org.id, &id, now),
+            || step_request(&app, at, &token, &next),
+        );
+        res.assert_problem(410, "consent_revoked");
+        assert_eq!(queued(&app, &office.org.id, "sms"), sms, "{at}: no SMS");
+        assert_eq!(
+            queued(&app, &office.org.id, "email"),
+            emails,
+            "{at}: no e-mail"
+        );
+        let after = timeline_rows(&app, &id);
+        assert_eq!(after.len(), before.len() + 1, "{at}: {after:?}");
+        assert_eq!(after.last().unwrap().0, "revoked", "{at}");
+        assert_eq!(consent(&app, &office.org, &id)["status"], "revoked");
+    }
+    let opened = event_types(&app, &office.org.id)
+        .into_iter()
+        .filter(|e| e.0 == "consent.opened" || e.0 == "consent.activated")
+        .count();
+    assert_eq!(opened, 0, "neither opened nor activated");
+}
+
+#[test]
+fn an_expiry_or_a_new_link_while_a_code_waits_for_the_consent_sends_nothing() {
+    let app = TestApp::spawn();
+    let office = office(&app, "cons-gap-expiry");
+    let start = app.clock.now();
+    let later = start + Duration::days(14) + Duration::minutes(1);
+
+    // The sweep (on a node whose clock is past the 14 days) expires the
+    // consent while the request, which read it alive, waits for it.
+    let (id, token, _) = at_step(&app, &office, 0, "sms-code");
+    let res = in_the_gap(
+        &app,
+        &office.org.id,
+        &id,
+        |conn| {
+            assert!(
+                guichet_store::repo::consents::expire(conn, &office.org.id, &id, later).unwrap()
+            );
+        },
+        || step_request(&app, "sms-code", &token, ""),
+    );
+    let p = res.assert_problem(410, "invitation_expired");
+    assert!(p["office"]["name"].is_string());
+    assert!(queued(&app, &office.org.id, "sms").is_empty());
+    let kinds: Vec<String> = timeline_rows(&app, &id).into_iter().map(|r| r.0).collect();
+    assert_eq!(kinds, ["invitation_sent", "expired"]);
+
+    // The office sends a new link while the request of the old one waits.
+    let (id, token, _) = at_step(&app, &office, 1, "sms-code");
+    let res = in_the_gap(
+        &app,
+        &office.org.id,
+        &id,
+        |conn| {
+            let consent = guichet_store::repo::consents::get(conn, &office.org.id, &id).unwrap();
+            guichet_store::repo::consents::insert_invitation(
+                conn,
+                &guichet_store::repo::consents::Invitation {
+                    id: format!("cin_gap{}", consent.id),
+                    consent_id: consent.id.clone(),
+                    org_id: consent.org_id.clone(),
+                    token_hash: format!("replaced-{}", consent.id),
+                    email: consent.email.clone(),
+                    email_masked: consent.email_masked.clone(),
+                    expires_at: start + Duration::days(14),
+                    dead_at: None,
+                    opened_at: None,
+                    created_at: start,
+                },
+            )
+            .unwrap();
+        },
+        || step_request(&app, "sms-code", &token, ""),
+    );
+    res.assert_problem(404, "not_found");
+    assert!(queued(&app, &office.org.id, "sms").is_empty());
+    let kinds: Vec<String> = timeline_rows(&app, &id).into_iter().map(|r| r.0).collect();
+    assert_eq!(kinds, ["invitation_sent"]);
+}
+
+#[test]
+fn codes_racing_a_revocation_are_not_sent_after_it() {
+    let app = TestApp::spawn();
+    let office = office(&app, "cons-gap-race");
+    let mut sms_sent: Vec<String> = Vec::new();
+    for n in 0..3 {
+        let (id, token, _) = at_step(&app, &office, n, "sms-code");
+        let barrier = Barrier::new(9);
+        let (codes, revoked): (Vec<Response>, Response) = std::thread::scope(|scope| {
+            let codes: Vec<_> = (0..8)
+                .map(|_| {
+                    scope.spawn(|| {
+                        barrier.wait();
+                        step_request(&app, "sms-code", &token, "")
+                    })
+                })
+                .collect();
+            let revoked = scope.spawn(|| {
+                barrier.wait();
+                post(
+                    &app,
+                    &format!("/v1/admin/consents/{id}/revocation"),
+                    &office.org.admin,
+                    &json!({}),
+                )
+            });
+            (
+                codes.into_iter().map(|h| h.join().unwrap()).collect(),
+                revoked.join().unwrap(),
+            )
+        });
+        assert_eq!(revoked.status, 200, "{}", revoked.text());
+        let mut sent = 0;
+        for r in &codes {
+            match r.status {
+                202 => sent += 1,
+                410 => assert_eq!(r.json()["code"], "consent_revoked", "{}", r.text()),
+                _ => assert_eq!(r.json()["code"], "rate_limited", "{}", r.text()),
+            }
+        }
+        // The revocation won: it is the last step; every SMS queued has its
+        // `code_sent` before it, and every code answered 202 is one of them.
+        let rows = timeline_rows(&app, &id);
+        assert_eq!(rows.last().unwrap().0, "revoked", "{rows:?}");
+        let before: Vec<String> = rows
+            .iter()
+            .filter(|r| r.0 == "code_sent")
+            .map(|r| r.1.clone().unwrap())
+            .collect();
+        assert_eq!(before.len(), sent, "{rows:?}");
+        // The outbox holds no other SMS: none queued after the revocation.
+        sms_sent.extend(before);
+        sms_sent.sort_unstable();
+        assert_eq!(queued(&app, &office.org.id, "sms"), sms_sent);
+    }
+}

@@ -61,16 +61,17 @@ fn office_contact(org: &Organization) -> serde_json::Value {
     })
 }
 
-/// Finds the link of `token`: 404 when unknown or replaced, 410 when
-/// expired or revoked, 409 when the consent is already active.
-fn resolve(conn: &mut DbConnection, token: &str, now: DateTime<Utc>) -> Result<Link, ApiError> {
-    if token.is_empty() || token.len() > 128 {
-        return Err(ApiError::not_found());
-    }
-    let invitation =
-        consents::find_invitation(conn, &link_hash(token))?.ok_or_else(ApiError::not_found)?;
-    let consent = consents::get(conn, &invitation.org_id, &invitation.consent_id)?;
-    let org = organizations::get(conn, &invitation.org_id)?;
+/// Whether a step may go on with this link and its consent as read: 410
+/// `consent_revoked` when the office revoked the consent, 404 when the link
+/// was replaced, 410 `invitation_expired` when it expired, 409 when the
+/// consent is already active. The one answer of every step, on the first
+/// read ([`resolve`]) and again with the consent locked ([`Link::relock`]).
+fn check(
+    invitation: &Invitation,
+    consent: &Consent,
+    org: &Organization,
+    now: DateTime<Utc>,
+) -> Result<(), ApiError> {
     if consent.status == ConsentStatus::Revoked {
         return Err(ApiError::new(ProblemCode::ConsentRevoked)
             .detail(
@@ -83,12 +84,11 @@ fn resolve(conn: &mut DbConnection, token: &str, now: DateTime<Utc>) -> Result<L
                     org.name
                 ),
             )
-            .extension("office", office_contact(&org)));
+            .extension("office", office_contact(org)));
     }
     if invitation.dead_at.is_some() {
         return Err(ApiError::not_found());
     }
-    let consent = expire_if_due(conn, consent, now)?;
     if consent.status == ConsentStatus::Expired || link_expired(invitation.expires_at, now) {
         return Err(ApiError::new(ProblemCode::InvitationExpired)
             .detail(
@@ -101,7 +101,7 @@ fn resolve(conn: &mut DbConnection, token: &str, now: DateTime<Utc>) -> Result<L
                     org.name
                 ),
             )
-            .extension("office", office_contact(&org)));
+            .extension("office", office_contact(org)));
     }
     if consent.status == ConsentStatus::Active {
         return Err(ApiError::new(ProblemCode::ConsentAlreadyActive)
@@ -112,6 +112,44 @@ fn resolve(conn: &mut DbConnection, token: &str, now: DateTime<Utc>) -> Result<L
             .extension("consent_status", consent.status.as_str().into())
             .extension("effective_from", serde_json::json!(consent.effective_from)));
     }
+    Ok(())
+}
+
+impl Link {
+    /// Locks the consent (in the step's transaction, before it writes or
+    /// queues anything), reads the link and the consent again and checks
+    /// them as the first read did: meanwhile the expiry sweep or a read may
+    /// have expired the consent, the office revoked it or replaced its
+    /// link. Returns the consent as it is now; writes nothing (a consent
+    /// found due here is refused, and left to the sweep or the next read).
+    fn relock(&self, conn: &mut DbConnection, now: DateTime<Utc>) -> Result<Consent, ApiError> {
+        consents::lock(conn, &self.consent.org_id, &self.consent.id)?;
+        let invitation = consents::find_invitation(conn, &self.invitation.token_hash)?
+            .ok_or_else(ApiError::not_found)?;
+        let consent = consents::get(conn, &self.consent.org_id, &self.consent.id)?;
+        check(&invitation, &consent, &self.org, now)?;
+        Ok(consent)
+    }
+}
+
+/// Finds the link of `token` and checks it ([`check`]): 404 when
+/// unknown or replaced, 410 when expired or revoked, 409 when the consent
+/// is already active. A live link whose consent is due is expired first
+/// (see [`expire_if_due`]).
+fn resolve(conn: &mut DbConnection, token: &str, now: DateTime<Utc>) -> Result<Link, ApiError> {
+    if token.is_empty() || token.len() > 128 {
+        return Err(ApiError::not_found());
+    }
+    let invitation =
+        consents::find_invitation(conn, &link_hash(token))?.ok_or_else(ApiError::not_found)?;
+    let consent = consents::get(conn, &invitation.org_id, &invitation.consent_id)?;
+    let org = organizations::get(conn, &invitation.org_id)?;
+    let consent = if invitation.dead_at.is_none() {
+        expire_if_due(conn, consent, now)?
+    } else {
+        consent
+    };
+    check(&invitation, &consent, &org, now)?;
     Ok(Link {
         invitation,
         consent,
@@ -212,7 +250,7 @@ pub async fn welcome(
         let consent = &link.consent;
         if link.invitation.opened_at.is_none() {
             guichet_store::transaction(conn, |conn| {
-                consents::lock(conn, &consent.org_id, &consent.id)?;
+                link.relock(conn, now)?;
                 if consents::open_invitation(conn, &link.invitation.id, now)? {
                     consents::transition(
                         conn,
@@ -357,7 +395,7 @@ pub async fn send_code(
         };
         let locale = Locale::parse(&consent.language).unwrap_or(Locale::Fr);
         guichet_store::transaction(conn, |conn| {
-            consents::lock(conn, &consent.org_id, &consent.id)?;
+            link.relock(conn, now)?;
             codes::void_all(conn, &link.invitation.id, SMS_PURPOSE, now)?;
             codes::insert(conn, &record)?;
             let message_id = notify::queue_returning_id(
@@ -505,7 +543,7 @@ pub async fn verify_code(
         )?;
         let consent = &link.consent;
         guichet_store::transaction(conn, |conn| {
-            consents::lock(conn, &consent.org_id, &consent.id)?;
+            link.relock(conn, now)?;
             if !codes::consume(conn, &record.id, now)? {
                 return Err(ApiError::new(ProblemCode::CodeExpired).detail(
                     "Ce code a déjà servi : demandez-en un nouveau.",
@@ -616,19 +654,20 @@ fn card_refusal(code: ProblemCode) -> ApiError {
     ApiError::new(code).detail(fr, en)
 }
 
-/// Records a refused card in the timeline (for the office).
+/// Records a refused card in the timeline (for the office), unless the
+/// link is no longer good (then that is the answer).
 fn record_refusal(
     state: &AppState,
-    consent: &Consent,
+    link: &Link,
     code: &str,
     now: DateTime<Utc>,
 ) -> Result<(), ApiError> {
     let mut conn = state.store.conn()?;
     guichet_store::transaction(&mut conn, |conn| {
-        consents::lock(conn, &consent.org_id, &consent.id)?;
+        link.relock(conn, now)?;
         consents::add_step(
             conn,
-            &Step::new(consent, "card_refused", Some(code.to_owned()), now),
+            &Step::new(&link.consent, "card_refused", Some(code.to_owned()), now),
         )?;
         Ok::<_, ApiError>(())
     })
@@ -727,7 +766,7 @@ pub async fn card(
         };
         let consent = &link.consent;
         let refuse = |code: ProblemCode| {
-            record_refusal(state, consent, code.as_str(), now)?;
+            record_refusal(state, &link, code.as_str(), now)?;
             Err::<(), ApiError>(card_refusal(code))
         };
         if !body.terms_accepted || body.terms_version.trim() != settings.terms_version {
@@ -763,7 +802,7 @@ pub async fn card(
         let mut conn = state.store.conn()?;
         let conn = &mut conn;
         guichet_store::transaction(conn, |conn| {
-            consents::lock(conn, &consent.org_id, &consent.id)?;
+            link.relock(conn, now)?;
             if !codes::consume(conn, &step.id, now)? {
                 return Err(step_not_completed(
                     "Ce jeton d'étape a déjà servi : vérifiez un nouveau code.",
@@ -932,7 +971,7 @@ pub async fn completion(
                 let account = consents::get_account(conn, &consent.org_id, &consent.account_id)?;
                 let from = effective_from(today);
                 guichet_store::transaction(conn, |conn| {
-                    consents::lock(conn, &consent.org_id, &consent.id)?;
+                    link.relock(conn, now)?;
                     if consents::activate(
                         conn,
                         &consent.org_id,
@@ -1003,8 +1042,7 @@ pub async fn completion(
             }
             AuthenticationOutcome::Failed(reason) => {
                 let step = guichet_store::transaction(conn, |conn| {
-                    consents::lock(conn, &consent.org_id, &consent.id)?;
-                    let fresh = consents::get(conn, &consent.org_id, &consent.id)?;
+                    let fresh = link.relock(conn, now)?;
                     if fresh.sca_session_id.as_deref() != Some(session_id.as_str())
                         || !consents::transition(
                             conn,
