@@ -531,7 +531,7 @@ fn record_message(
     operation_id = "listMyConversations",
     tag = "messages",
     security(("bearer" = [])),
-    params(super::admin::Page),
+    params(super::admin::TimePage),
     responses(
         (status = 200, description = "A page of conversations.", body = ConversationList),
         (status = 400, description = "Codes: `invalid_parameter`.", body = Problem, content_type = "application/problem+json"),

@@ -15,4 +15,4 @@ pub mod tx;
 
 pub use db::{Backend, DatabaseUrl, DbConnection, PoolOptions, PoolState, Store};
 pub use error::{OptionalExt, StoreError};
-pub use tx::transaction;
+pub use tx::{snapshot, transaction};

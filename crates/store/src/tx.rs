@@ -50,3 +50,30 @@ where
             })
     }
 }
+
+/// Runs the reads of `f` on one snapshot of the database, so that an
+/// object and its related rows (a consent and its timeline) come from the
+/// same moment: a deferred read transaction on SQLite (its first read
+/// fixes the snapshot), `REPEATABLE READ READ ONLY` on PostgreSQL. `f`
+/// must not write. Do not nest.
+pub fn snapshot<T, E, F>(conn: &mut DbConnection, f: F) -> Result<T, E>
+where
+    E: From<StoreError>,
+    F: FnOnce(&mut DbConnection) -> Result<T, E>,
+{
+    let begin = match conn {
+        DbConnection::Sqlite(_) => "BEGIN DEFERRED",
+        _ => "BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY",
+    };
+    conn.batch_execute(begin)
+        .map_err(|e| E::from(StoreError::from(e)))?;
+    let result = f(conn);
+    let end = if result.is_ok() { "COMMIT" } else { "ROLLBACK" };
+    match conn.batch_execute(end) {
+        Ok(()) => result,
+        Err(e) => {
+            let _ = conn.batch_execute("ROLLBACK");
+            result.and(Err(E::from(StoreError::from(e))))
+        }
+    }
+}

@@ -244,3 +244,23 @@ fn the_members_problems_add_are_typed() {
         );
     }
 }
+
+#[test]
+fn path_parameters_are_in_their_path_and_query_ones_are_not() {
+    let spec = spec();
+    let mut wrong = Vec::new();
+    for (path, item) in spec["paths"].as_object().unwrap() {
+        for (method, op) in item.as_object().unwrap() {
+            for p in op["parameters"].as_array().into_iter().flatten() {
+                let name = p["name"].as_str().unwrap();
+                let in_path = path.contains(&format!("{{{name}}}"));
+                match p["in"].as_str().unwrap() {
+                    "path" if !in_path => wrong.push(format!("{method} {path}: path {name}")),
+                    "query" if in_path => wrong.push(format!("{method} {path}: query {name}")),
+                    _ => {}
+                }
+            }
+        }
+    }
+    assert!(wrong.is_empty(), "{wrong:#?}");
+}

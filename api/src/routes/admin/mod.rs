@@ -23,6 +23,7 @@ pub const ROLE_FAILURE: &str =
 /// `?limit=&cursor=` of list endpoints.
 #[derive(Debug, Deserialize, Validate, IntoParams)]
 #[serde(deny_unknown_fields)]
+#[into_params(parameter_in = Query)]
 pub struct Page {
     /// Items per page, 1 to 100 (default 20).
     #[validate(range(min = 1, max = 100))]
@@ -60,6 +61,7 @@ pub type TimePosition = (chrono::DateTime<chrono::Utc>, String);
 /// a [`TIME_CURSOR_PATTERN`] position.
 #[derive(Debug, Deserialize, Validate, IntoParams)]
 #[serde(deny_unknown_fields)]
+#[into_params(parameter_in = Query)]
 pub struct TimePage {
     /// Items per page, 1 to 100 (default 20).
     #[validate(range(min = 1, max = 100))]

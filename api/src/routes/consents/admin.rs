@@ -678,14 +678,16 @@ pub async fn list(
         let mut conn = store.conn()?;
         let conn = &mut conn;
         expire_due(conn, &principal.org_id, now)?;
-        let mut items =
-            consents::list(conn, &principal.org_id, status, after.as_deref(), limit + 1)?;
-        let next_cursor = next_cursor(&mut items, limit, |c| &c.id);
-        let views = items
-            .iter()
-            .map(|c| view(conn, c))
-            .collect::<Result<Vec<_>, _>>()?;
-        Ok::<_, ApiError>((views, next_cursor))
+        guichet_store::snapshot(conn, |conn| {
+            let mut items =
+                consents::list(conn, &principal.org_id, status, after.as_deref(), limit + 1)?;
+            let next_cursor = next_cursor(&mut items, limit, |c| &c.id);
+            let views = items
+                .iter()
+                .map(|c| view(conn, c))
+                .collect::<Result<Vec<_>, _>>()?;
+            Ok::<_, ApiError>((views, next_cursor))
+        })
     })
     .await??;
     Ok(web::Json(ConsentPage {
@@ -734,8 +736,13 @@ pub async fn get_one(
     let store = state.store.clone();
     let view = web::block(move || {
         let mut conn = store.conn()?;
-        let consent = load(&mut conn, &principal.org_id, &id, now)?;
-        view(&mut conn, &consent)
+        load(&mut conn, &principal.org_id, &id, now)?;
+        // The consent and its timeline as of one moment (an erasure or a
+        // step may commit between two reads).
+        guichet_store::snapshot(&mut conn, |conn| {
+            let consent = consents::get(conn, &principal.org_id, &id)?;
+            view(conn, &consent)
+        })
     })
     .await??;
     Ok(web::Json(view))
