@@ -156,6 +156,13 @@ pub struct WebhookArgs {
           value_parser = clap::value_parser!(u16).range(1..=256))]
     pub webhook_concurrency: u16,
 
+    /// The nice value of the dispatcher's threads in `serve` (0 to 19; 0
+    /// leaves them at the server's priority). Above 0, the API's workers
+    /// get the CPU first while a backlog drains (Linux only).
+    #[arg(long, env = "GUICHET_WEBHOOK_NICE", default_value_t = 10,
+          value_parser = clap::value_parser!(i32).range(0..=19))]
+    pub webhook_nice: i32,
+
     /// Deliveries the dispatcher claims at once, 1 to 5000.
     #[arg(long, env = "GUICHET_WEBHOOK_BATCH", default_value_t = 500,
           value_parser = clap::value_parser!(i64).range(1..=5000))]
@@ -196,6 +203,7 @@ impl WebhookArgs {
             concurrency: usize::from(self.webhook_concurrency),
             lease: std::time::Duration::from_secs(self.webhook_lease_secs),
             backoff_scale: self.webhook_backoff_scale,
+            nice: self.webhook_nice,
         }
     }
 }

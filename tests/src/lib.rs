@@ -42,9 +42,11 @@ pub const TEST_JWT_SECRET: &str = "test-secret-0123456789abcdef0123456789";
 pub const TEST_SECRET_KEY: &str = "test-server-key-0123456789abcdef012345";
 
 /// Defaults of test servers, unless a test passes the flag itself: limits
-/// high enough for a suite that signs in a lot from 127.0.0.1, and a
-/// quick outbox.
-const TEST_DEFAULTS: [(&str, &str); 8] = [
+/// high enough for a suite that signs in a lot from 127.0.0.1, a quick
+/// outbox, and a webhook dispatcher at the test's priority: the suite runs
+/// its servers as threads of one process, where a lowered dispatcher would
+/// wait behind every other test's threads and deliver late.
+const TEST_DEFAULTS: [(&str, &str); 9] = [
     ("--auth-rate-limit", "100000"),
     ("--auth-sign-in-limit", "100000"),
     ("--auth-code-send-limit", "100000"),
@@ -53,6 +55,7 @@ const TEST_DEFAULTS: [(&str, &str); 8] = [
     ("--code-send-limit-per-destination", "1000"),
     ("--outbox-interval-ms", "20"),
     ("--webhook-interval-ms", "50"),
+    ("--webhook-nice", "0"),
 ];
 
 static COUNTER: AtomicU32 = AtomicU32::new(0);

@@ -237,6 +237,32 @@ impl Periodic {
     }
 }
 
+/// Sets the calling thread's nice value to `nice` (1 to 19: lower
+/// priority; threads it starts afterwards inherit it). Linux only; elsewhere
+/// it does nothing.
+#[cfg(target_os = "linux")]
+#[allow(unsafe_code)]
+pub fn lower_thread_priority(nice: i32) -> std::io::Result<()> {
+    // SAFETY: `gettid` and `setpriority` take no pointer; on Linux
+    // `PRIO_PROCESS` with a thread id changes that thread only, and raising
+    // one's own nice value needs no privilege.
+    let done = unsafe {
+        let tid = libc::gettid();
+        libc::setpriority(libc::PRIO_PROCESS, tid as libc::id_t, nice)
+    };
+    if done == 0 {
+        Ok(())
+    } else {
+        Err(std::io::Error::last_os_error())
+    }
+}
+
+/// Sets the calling thread's nice value (Linux only; here, nothing).
+#[cfg(not(target_os = "linux"))]
+pub fn lower_thread_priority(_nice: i32) -> std::io::Result<()> {
+    Ok(())
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -82,6 +82,10 @@ pub struct Settings {
     /// Multiplies the retry delays and the 3-day limits (1.0; tests
     /// shorten them).
     pub backoff_scale: f64,
+    /// The nice value the dispatcher thread of `guichet serve` and its
+    /// senders take (0: the process's; Linux only), so that while it
+    /// drains a backlog the API's workers get the CPU first.
+    pub nice: i32,
 }
 
 impl Default for Settings {
@@ -93,6 +97,7 @@ impl Default for Settings {
             concurrency: 16,
             lease: Duration::from_secs(120),
             backoff_scale: 1.0,
+            nice: 0,
         }
     }
 }
@@ -569,10 +574,17 @@ impl WebhookRun {
             let alive = webhooks::lock_endpoints(conn, &involved)?;
             let recorded = webhooks::record_all(conn, &outcomes, &lease.token, now)?;
             let mut disabled = 0u64;
-            for (endpoint_id, healthy) in health.iter().filter(|(e, _)| alive.contains(e)) {
-                if *healthy {
-                    webhooks::mark_healthy(conn, endpoint_id)?;
-                } else if let Some(endpoint) =
+            let healthy: Vec<&str> = health
+                .iter()
+                .filter(|(e, healthy)| *healthy && alive.contains(e))
+                .map(|(e, _)| e.as_str())
+                .collect();
+            webhooks::mark_healthy(conn, &healthy)?;
+            for (endpoint_id, _) in health
+                .iter()
+                .filter(|(e, healthy)| !*healthy && alive.contains(e))
+            {
+                if let Some(endpoint) =
                     webhooks::mark_failing(conn, endpoint_id, now, disable_before)?
                 {
                     disabled += 1;
@@ -607,7 +619,14 @@ impl WebhookRun {
     /// Runs the dispatcher on its own thread every `interval` (each pass
     /// sends everything due), until stopped.
     pub fn spawn(self, interval: Duration) -> Periodic {
+        let mut nice = Some(self.settings.nice).filter(|n| *n != 0);
         Periodic::spawn("webhooks", interval, move |stop| {
+            // On the thread's first pass: the threads it starts inherit it.
+            if let Some(nice) = nice.take()
+                && let Err(error) = crate::runner::lower_thread_priority(nice)
+            {
+                tracing::warn!(%error, nice, "cannot lower the webhook dispatcher's priority");
+            }
             match self.run_until(stop.flag()) {
                 Ok(report) if report.claimed > 0 => tracing::debug!(
                     claimed = report.claimed,

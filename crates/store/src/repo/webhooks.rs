@@ -534,12 +534,26 @@ pub fn claim(
         )
     };
     let ids: Vec<Claimed> = match conn {
-        DbConnection::Postgresql(pg) => diesel::sql_query(pick(" FOR UPDATE OF d SKIP LOCKED"))
-            .bind::<Text, _>(token)
-            .bind::<Timestamp, _>(to_db_time(until))
-            .bind::<Timestamp, _>(to_db_time(now))
-            .bind::<BigInt, _>(limit)
-            .load(pg)?,
+        // The batch must come from the due index, in its order: sorting
+        // every due delivery to take the first `limit` costs in proportion
+        // to the backlog, at each claim. A planner without fresh statistics
+        // (a backlog written since the last ANALYZE) estimates a few dozen
+        // due rows and would sort; `enable_sort = off`, for this
+        // transaction only, makes it follow the index.
+        DbConnection::Postgresql(_) => crate::transaction(conn, |conn| {
+            let DbConnection::Postgresql(pg) = conn else {
+                return Ok(Vec::new());
+            };
+            diesel::sql_query("SET LOCAL enable_sort = off").execute(pg)?;
+            Ok::<_, StoreError>(
+                diesel::sql_query(pick(" FOR UPDATE OF d SKIP LOCKED"))
+                    .bind::<Text, _>(token)
+                    .bind::<Timestamp, _>(to_db_time(until))
+                    .bind::<Timestamp, _>(to_db_time(now))
+                    .bind::<BigInt, _>(limit)
+                    .load(pg)?,
+            )
+        })?,
         DbConnection::Sqlite(_) => crate::transaction(conn, |conn| {
             let DbConnection::Sqlite(lite) = conn else {
                 return Ok(Vec::new());
@@ -842,11 +856,14 @@ pub fn record_all(
     Ok(recorded)
 }
 
-/// After a success: the endpoint is no longer failing.
-pub fn mark_healthy(conn: &mut DbConnection, endpoint_id: &str) -> Result<(), StoreError> {
+/// After a success: the endpoints are no longer failing (one statement).
+pub fn mark_healthy(conn: &mut DbConnection, endpoint_ids: &[&str]) -> Result<(), StoreError> {
+    if endpoint_ids.is_empty() {
+        return Ok(());
+    }
     diesel::update(
         webhook_endpoints::table
-            .filter(webhook_endpoints::id.eq(endpoint_id))
+            .filter(webhook_endpoints::id.eq_any(endpoint_ids))
             .filter(webhook_endpoints::failing_since.is_not_null()),
     )
     .set(webhook_endpoints::failing_since.eq(None::<NaiveDateTime>))
