@@ -5,6 +5,7 @@
 mod argon;
 mod dashboard;
 mod debit;
+mod downloads;
 mod http;
 mod load;
 mod procfs;
@@ -105,6 +106,8 @@ struct Report {
     /// The databases of the `schedules` scenario: rows, time to fill, query
     /// plans; `null` when it did not run.
     schedules_databases: Option<schedules::Databases>,
+    /// The `downloads` scenario's figures; `null` when it did not run.
+    downloads: Option<downloads::Outcome>,
     peak_rss_mib: f64,
     targets: Vec<Target>,
 }
@@ -269,6 +272,7 @@ fn run(args: &Args) -> Result<ExitCode, String> {
     let mut results = Vec::new();
     let mut raw_argon2 = None;
     let mut schedules_databases = None;
+    let mut downloads_outcome = None;
     let mut failed = Vec::new();
     for scenario in &scenarios {
         let name = scenario.name;
@@ -406,6 +410,50 @@ fn run(args: &Args) -> Result<ExitCode, String> {
                     ),
                 ];
                 results.extend(in_turns(&runtime, &loads, main_load, &mut failed)?);
+            }
+            Kind::Downloads => {
+                let (spec, sha256, rss_before_upload) =
+                    downloads::prepare(&mut setup, server.pid()?)
+                        .map_err(|e| format!("{name}: set-up: {e}"))?;
+                progress(&format!(
+                    "{name}: {} rounds (after one not measured) of {} concurrent {} {} of {} \
+                     bytes, every body's SHA-256 checked",
+                    downloads::ROUNDS,
+                    downloads::CONCURRENT,
+                    spec.method,
+                    spec.path,
+                    downloads::SIZE
+                ));
+                let outcome = downloads::run(
+                    &runtime,
+                    server.addr,
+                    setup.host(),
+                    &spec,
+                    sha256,
+                    server.pid()?,
+                    rss_before_upload,
+                )?;
+                progress(&format!(
+                    "{name}: {} MiB/s, RSS {} -> {} MiB (+{}), {} errors{}",
+                    outcome.mib_per_s,
+                    outcome.rss_before_mib,
+                    outcome.rss_peak_mib,
+                    outcome.rss_growth_mib,
+                    outcome.errors,
+                    outcome
+                        .first_error
+                        .as_deref()
+                        .map(|e| format!(" (first: {e})"))
+                        .unwrap_or_default()
+                ));
+                if outcome.errors > 0 {
+                    failed.push(format!(
+                        "{name}: {} failed downloads (first: {})",
+                        outcome.errors,
+                        outcome.first_error.as_deref().unwrap_or("?")
+                    ));
+                }
+                downloads_outcome = Some(outcome);
             }
             Kind::Schedules => {
                 // The main server's database becomes the big one; the small
@@ -551,10 +599,12 @@ fn run(args: &Args) -> Result<ExitCode, String> {
             raw_argon2: raw_argon2.as_ref(),
             idle_rss_mib: round(idle_rss, 1),
             ready_ms_existing_db: ms(ready_existing),
+            downloads: downloads_outcome.as_ref(),
         }),
         results,
         raw_argon2,
         schedules_databases,
+        downloads: downloads_outcome,
         peak_rss_mib: round(peak_rss, 1),
     };
     let json =
@@ -770,6 +820,7 @@ struct Measured<'a> {
     raw_argon2: Option<&'a RawArgon2>,
     idle_rss_mib: f64,
     ready_ms_existing_db: f64,
+    downloads: Option<&'a downloads::Outcome>,
 }
 
 impl Measured<'_> {
@@ -921,6 +972,42 @@ fn targets(m: &Measured<'_>) -> Vec<Target> {
         _ => "not measured in this run (scenario dashboard)".to_owned(),
     });
 
+    // A run with a failed download has no verdict: its bytes were wrong.
+    let downloads = m.downloads.filter(|d| d.errors == 0);
+    let mut downloads_rss = check(
+        "downloads_rss_growth_mib",
+        AT_MOST,
+        64.0,
+        downloads.map(|d| d.rss_growth_mib),
+    );
+    let mut downloads_rate = check(
+        "downloads_mib_per_s",
+        AT_LEAST,
+        200.0,
+        downloads.map(|d| d.mib_per_s),
+    );
+    let downloads_note = match m.downloads {
+        Some(d) => format!(
+            "{} rounds of {} concurrent downloads of {} bytes from the local store, every \
+             body's SHA-256 checked, {} failed; server RSS {} MiB before the upload, {} MiB \
+             before the downloads, {} MiB at most (sampled every 5 ms); {} MiB in {} s; \
+             server CPU {} ms per MiB",
+            d.rounds,
+            d.concurrent,
+            d.size_bytes,
+            d.errors,
+            d.rss_before_upload_mib,
+            d.rss_before_mib,
+            d.rss_peak_mib,
+            round(d.bytes as f64 / 1_048_576.0, 1),
+            d.secs,
+            show(d.server_cpu_ms_per_mib),
+        ),
+        None => "not measured in this run (scenario downloads)".to_owned(),
+    };
+    downloads_rss.note = Some(downloads_note.clone());
+    downloads_rate.note = Some(downloads_note);
+
     vec![
         p99,
         check("idle_rss_mib", AT_MOST, 40.0, Some(m.idle_rss_mib)),
@@ -935,6 +1022,8 @@ fn targets(m: &Measured<'_>) -> Vec<Target> {
         schedules_vs_me,
         big_vs_small,
         dashboard_vs_me,
+        downloads_rss,
+        downloads_rate,
     ]
 }
 
@@ -972,6 +1061,7 @@ mod tests {
             raw_argon2,
             idle_rss_mib: 41.0,
             ready_ms_existing_db: 120.0,
+            downloads: None,
         }
     }
 
@@ -1013,6 +1103,57 @@ mod tests {
             targets(&measured(64, &slow, Some(&raw)))[3].met,
             Some(false)
         );
+    }
+
+    #[test]
+    fn downloads_targets_need_every_byte_right() {
+        let target = |t: &[Target], name: &str| {
+            let found = t.iter().find(|t| t.name == name).unwrap();
+            (found.comparison, found.limit, found.value, found.met)
+        };
+        let t = targets(&measured(64, &[], None));
+        assert_eq!(
+            target(&t, "downloads_rss_growth_mib"),
+            (AT_MOST, 64.0, None, None)
+        );
+        assert_eq!(
+            target(&t, "downloads_mib_per_s"),
+            (AT_LEAST, 200.0, None, None)
+        );
+        let mut outcome = downloads::Outcome {
+            concurrent: 16,
+            size_bytes: downloads::SIZE,
+            rounds: 5,
+            bytes: 1_677_721_600,
+            secs: 6.4,
+            mib_per_s: 250.0,
+            errors: 0,
+            first_error: None,
+            rss_before_upload_mib: 15.0,
+            rss_before_mib: 20.0,
+            rss_peak_mib: 90.0,
+            rss_growth_mib: 70.0,
+            server_cpu_ms_per_mib: Some(2.0),
+        };
+        let with = |o: &downloads::Outcome| {
+            targets(&Measured {
+                downloads: Some(o),
+                ..measured(64, &[], None)
+            })
+        };
+        let t = with(&outcome);
+        assert_eq!(
+            target(&t, "downloads_rss_growth_mib"),
+            (AT_MOST, 64.0, Some(70.0), Some(false))
+        );
+        assert_eq!(
+            target(&t, "downloads_mib_per_s"),
+            (AT_LEAST, 200.0, Some(250.0), Some(true))
+        );
+        outcome.errors = 1;
+        let t = with(&outcome);
+        assert_eq!(target(&t, "downloads_mib_per_s").3, None);
+        assert_eq!(target(&t, "downloads_rss_growth_mib").3, None);
     }
 
     #[test]

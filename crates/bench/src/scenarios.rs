@@ -24,6 +24,8 @@ pub const SCHEDULES: &str = "schedules";
 /// The demo customer's dashboard (20 documents, 5 conversations, 50
 /// notifications) in turns with `GET /v1/me`.
 pub const DASHBOARD: &str = "dashboard";
+/// 16 concurrent downloads of a 20 MiB document, server RSS sampled.
+pub const DOWNLOADS: &str = "downloads";
 
 /// The demo customer `guichet serve --demo` creates (`api/src/demo.rs`).
 pub const DEMO_ORGANIZATION: &str = "demo";
@@ -49,6 +51,9 @@ pub enum Kind {
     /// `GET /v1/me/dashboard` in turns with `GET /v1/me`, same token
     /// (`dashboard.rs`).
     Dashboard,
+    /// Rounds of concurrent downloads of one 20 MiB document, each body
+    /// hashed and checked, the server's RSS sampled (`downloads.rs`).
+    Downloads,
 }
 
 #[derive(Debug)]
@@ -107,6 +112,11 @@ pub fn all() -> Vec<Scenario> {
         Scenario {
             name: DASHBOARD,
             kind: Kind::Dashboard,
+            demo: true,
+        },
+        Scenario {
+            name: DOWNLOADS,
+            kind: Kind::Downloads,
             demo: true,
         },
         // Last: it fills the database with a million instalments.

@@ -788,18 +788,21 @@ const QUERIES: [(&str, &str, &str); 5] = [
 ];
 
 /// `sql` (from [`QUERIES`]) in the backend's form: PostgreSQL gets the
-/// lists as arrays, SQLite (whose diesel writes `IN (?, ?, …)`) as lists,
-/// and no `LIMIT` (`list_for_customer` stops reading after the page there).
+/// lists as arrays; on SQLite `list_for_customer` selects the page's
+/// orders again in a subquery (one statement text, kept compiled), so
+/// `$orders` and `$cards` become that subquery.
 pub fn for_backend(sql: &str, backend: Backend) -> String {
     let mut out = sql.to_owned();
-    if backend == Backend::Sqlite {
-        out = out.replace(" LIMIT 21", "");
-    }
-    for list in ["$orders", "$cards"] {
+    for (list, column) in [("$orders", "id"), ("$cards", "card_id")] {
         let any = format!("= ANY({list})");
         out = match backend {
             Backend::Postgres => out.replace(&any, &format!("= ANY(ARRAY[{list}])")),
-            Backend::Sqlite => out.replace(&any, &format!("IN ({list})")),
+            Backend::Sqlite => out.replace(
+                &any,
+                &format!(
+                    r#"IN (SELECT "orders"."{column}" FROM "orders" WHERE (("orders"."org_id" = $org) AND ("orders"."customer_id" = $customer)) ORDER BY "orders"."id" ASC LIMIT 21)"#
+                ),
+            ),
         };
     }
     out
@@ -981,14 +984,11 @@ mod tests {
         );
         assert_eq!(
             for_backend(any, Backend::Sqlite),
-            r#"WHERE ("x"."id" IN ($cards))"#
+            r#"WHERE ("x"."id" IN (SELECT "orders"."card_id" FROM "orders" WHERE (("orders"."org_id" = $org) AND ("orders"."customer_id" = $customer)) ORDER BY "orders"."id" ASC LIMIT 21))"#
         );
         let page = r#"ORDER BY "orders"."id" ASC LIMIT 21"#;
         assert_eq!(for_backend(page, Backend::Postgres), page);
-        assert_eq!(
-            for_backend(page, Backend::Sqlite),
-            r#"ORDER BY "orders"."id" ASC"#
-        );
+        assert_eq!(for_backend(page, Backend::Sqlite), page);
     }
 
     fn card() -> CardToken {

@@ -300,24 +300,146 @@ pub fn save_schedule(
     Ok(())
 }
 
+/// A page of a customer's orders, as [`list_for_customer`] selects it.
+#[derive(Debug, Clone, Copy)]
+struct PageOf<'a> {
+    org_id: &'a str,
+    customer_id: &'a str,
+    status: Option<ScheduleStatus>,
+    after: Option<&'a str>,
+    limit: i64,
+}
+
+impl<'a> PageOf<'a> {
+    /// `query` (over `orders`) narrowed to the page, in page order.
+    fn narrow<ST: 'a>(
+        self,
+        mut query: orders::BoxedQuery<'a, Db, ST>,
+    ) -> orders::BoxedQuery<'a, Db, ST> {
+        query = query
+            .filter(orders::org_id.eq(self.org_id))
+            .filter(orders::customer_id.eq(self.customer_id));
+        if let Some(status) = self.status {
+            query = query.filter(orders::status.eq(status.as_str()));
+        }
+        if let Some(after) = self.after {
+            query = query.filter(orders::id.gt(after));
+        }
+        query.order(orders::id.asc()).limit(self.limit)
+    }
+}
+
+/// `$column IN (SELECT $selected FROM orders …the page…)`, boxed: the
+/// page's filters, order and limit as [`PageOf::narrow`] puts them (an
+/// unboxed subquery, which either backend can take).
+macro_rules! in_page {
+    ($column:expr, $page:expr, $selected:expr) => {{
+        let page: PageOf<'_> = $page;
+        let orders = orders::table
+            .filter(orders::org_id.eq(page.org_id))
+            .filter(orders::customer_id.eq(page.customer_id));
+        match (page.status, page.after) {
+            (Some(status), Some(after)) => Box::new(
+                $column.eq_any(
+                    orders
+                        .filter(orders::status.eq(status.as_str()))
+                        .filter(orders::id.gt(after))
+                        .order(orders::id.asc())
+                        .limit(page.limit)
+                        .select($selected),
+                ),
+            )
+                as Box<
+                    dyn diesel::expression::BoxableExpression<
+                            _,
+                            Db,
+                            SqlType = diesel::sql_types::Bool,
+                        >,
+                >,
+            (Some(status), None) => Box::new(
+                $column.eq_any(
+                    orders
+                        .filter(orders::status.eq(status.as_str()))
+                        .order(orders::id.asc())
+                        .limit(page.limit)
+                        .select($selected),
+                ),
+            ),
+            (None, Some(after)) => Box::new(
+                $column.eq_any(
+                    orders
+                        .filter(orders::id.gt(after))
+                        .order(orders::id.asc())
+                        .limit(page.limit)
+                        .select($selected),
+                ),
+            ),
+            (None, None) => Box::new(
+                $column.eq_any(
+                    orders
+                        .order(orders::id.asc())
+                        .limit(page.limit)
+                        .select($selected),
+                ),
+            ),
+        }
+    }};
+}
+
+/// Which orders [`assemble`] reads the instalments, adjustments, refunds
+/// and cards of.
+#[derive(Debug, Clone, Copy)]
+enum Scope<'a> {
+    /// The orders read, by id: `IN (?, ?, …)` on SQLite, a statement that
+    /// SQLite compiles again at each call (its text depends on the count).
+    Ids,
+    /// A page of a customer's orders, selected again in a subquery: on
+    /// SQLite, statements of one text whatever the page holds, which the
+    /// connection's statement cache keeps compiled.
+    Page(PageOf<'a>),
+}
+
+/// The backend of [`DbConnection`] (either database).
+type Db = <DbConnection as diesel::Connection>::Backend;
+
+/// A `WHERE` condition on table `T`, chosen at run time.
+type Filter<'a, T> =
+    Box<dyn diesel::expression::BoxableExpression<T, Db, SqlType = diesel::sql_types::Bool> + 'a>;
+
 fn assemble(conn: &mut DbConnection, rows: Vec<OrderRow>) -> Result<Vec<Order>, StoreError> {
+    assemble_in(conn, rows, Scope::Ids)
+}
+
+fn assemble_in(
+    conn: &mut DbConnection,
+    rows: Vec<OrderRow>,
+    scope: Scope<'_>,
+) -> Result<Vec<Order>, StoreError> {
     if rows.is_empty() {
         return Ok(Vec::new());
     }
     let ids: Vec<&String> = rows.iter().map(|r| &r.id).collect();
     let card_ids: Vec<&String> = rows.iter().map(|r| &r.card_id).collect();
+    let instalments_filter: Filter<'_, instalments::table> = match scope {
+        Scope::Ids => Box::new(instalments::order_id.eq_any(ids.clone())),
+        Scope::Page(page) => in_page!(instalments::order_id, page, orders::id),
+    };
     let mut by_order: BTreeMap<String, Vec<InstalmentRow>> = BTreeMap::new();
     for row in instalments::table
-        .filter(instalments::order_id.eq_any(&ids))
+        .filter(instalments_filter)
         .order((instalments::order_id.asc(), instalments::number.asc()))
         .select(InstalmentRow::as_select())
         .load(conn)?
     {
         by_order.entry(row.order_id.clone()).or_default().push(row);
     }
+    let adjustments_filter: Filter<'_, adjustments::table> = match scope {
+        Scope::Ids => Box::new(adjustments::order_id.eq_any(ids.clone())),
+        Scope::Page(page) => in_page!(adjustments::order_id, page, orders::id),
+    };
     let mut adjustments_by_order: BTreeMap<String, Vec<AdjustmentRow>> = BTreeMap::new();
     for row in adjustments::table
-        .filter(adjustments::order_id.eq_any(&ids))
+        .filter(adjustments_filter)
         .order((adjustments::created_at.asc(), adjustments::id.asc()))
         .select(AdjustmentRow::as_select())
         .load(conn)?
@@ -327,17 +449,26 @@ fn assemble(conn: &mut DbConnection, rows: Vec<OrderRow>) -> Result<Vec<Order>, 
             .or_default()
             .push(row);
     }
-    let order_ids: Vec<&str> = ids.iter().map(|id| id.as_str()).collect();
+    // A refund is recorded with the cancellation (adjustment) it pays
+    // back (`refunds.adjustment_id`, not null): orders without any have
+    // none.
+    let order_ids: Vec<&str> = adjustments_by_order.keys().map(String::as_str).collect();
     let mut refunds_by_order: BTreeMap<String, Vec<super::refunds::Refund>> = BTreeMap::new();
-    for refund in super::refunds::for_orders(conn, &order_ids)? {
-        refunds_by_order
-            .entry(refund.order_id.clone())
-            .or_default()
-            .push(refund);
+    if !order_ids.is_empty() {
+        for refund in super::refunds::for_orders(conn, &order_ids)? {
+            refunds_by_order
+                .entry(refund.order_id.clone())
+                .or_default()
+                .push(refund);
+        }
     }
+    let cards_filter: Filter<'_, cards::table> = match scope {
+        Scope::Ids => Box::new(cards::id.eq_any(card_ids.clone())),
+        Scope::Page(page) => in_page!(cards::id, page, orders::card_id),
+    };
     let mut cards_by_id: BTreeMap<String, Card> = BTreeMap::new();
     for row in cards::table
-        .filter(cards::id.eq_any(&card_ids))
+        .filter(cards_filter)
         .select(CardRow::as_select())
         .load(conn)?
     {
@@ -464,20 +595,30 @@ pub fn list_for_customer(
     after: Option<&str>,
     limit: i64,
 ) -> Result<Vec<Order>, StoreError> {
-    let mut query = orders::table
-        .filter(orders::org_id.eq(org_id))
-        .filter(orders::customer_id.eq(customer_id))
-        .select(OrderRow::as_select())
-        .order(orders::id.asc())
-        .into_boxed();
-    if let Some(status) = status {
-        query = query.filter(orders::status.eq(status.as_str()));
+    let page = PageOf {
+        org_id,
+        customer_id,
+        status,
+        after,
+        limit,
+    };
+    let orders = || page.narrow(orders::table.select(OrderRow::as_select()).into_boxed());
+    match conn {
+        // The page's instalments, adjustments and cards are read through a
+        // subquery that selects the page again (by the same index), so
+        // that their statements keep one text and stay compiled; all on
+        // one snapshot, so that the subquery finds the very orders read.
+        DbConnection::Sqlite(_) => crate::tx::snapshot(conn, |conn| {
+            let rows = orders().load(conn)?;
+            assemble_in(conn, rows, Scope::Page(page))
+        }),
+        // PostgreSQL takes the ids as one array parameter (`= ANY($1)`),
+        // a statement of one text already.
+        DbConnection::Postgresql(_) => {
+            let rows = orders().load(conn)?;
+            assemble(conn, rows)
+        }
     }
-    if let Some(after) = after {
-        query = query.filter(orders::id.gt(after.to_owned()));
-    }
-    let rows = query.limit(limit).load(conn)?;
-    assemble(conn, rows)
 }
 
 /// A page of the organization's orders by id, after `after`.
