@@ -228,6 +228,22 @@ fn decode_qp(body: &str) -> String {
 }
 
 impl TestApp {
+    /// Every e-mail delivered once the outbox is empty (a message queued
+    /// by an earlier request is then delivered, so none can be missed);
+    /// at most 10 s.
+    pub fn emails_once_sent(&self) -> Vec<Delivered> {
+        use guichet_store::repo::outbox;
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+        while outbox::pending_count(&mut self.store.conn().unwrap()).unwrap() > 0 {
+            assert!(
+                std::time::Instant::now() < deadline,
+                "messages still queued"
+            );
+            std::thread::sleep(std::time::Duration::from_millis(20));
+        }
+        self.emails()
+    }
+
     /// Every e-mail delivered so far, oldest first.
     pub fn emails(&self) -> Vec<Delivered> {
         sorted_files(&self.data_dir.join("outbox/email"))

@@ -8,8 +8,7 @@
 //! each 6 times (30 `message.answered` notifications).
 
 use crate::http::RequestSpec;
-use crate::scenarios::{DEMO_ORGANIZATION, Setup, login};
-use crate::schedules::{ADMIN_EMAIL, ADMIN_PASSWORD};
+use crate::scenarios::{Setup, login, string_field};
 
 pub const DOCUMENTS: usize = 20;
 pub const CONVERSATIONS: usize = 5;
@@ -22,17 +21,11 @@ const PDF: &[u8] =
     b"%PDF-1.4\n1 0 obj << /Type /Catalog >> endobj\ntrailer << /Root 1 0 R >>\n%%EOF\n";
 
 fn token(answer: &serde_json::Value, what: &str) -> Result<String, String> {
-    answer["access_token"]
-        .as_str()
-        .map(str::to_owned)
-        .ok_or_else(|| format!("{what}: no access_token in the answer"))
+    string_field(answer, "access_token", what)
 }
 
 fn id(answer: &serde_json::Value, what: &str) -> Result<String, String> {
-    answer["id"]
-        .as_str()
-        .map(str::to_owned)
-        .ok_or_else(|| format!("{what}: no id in the answer"))
+    string_field(answer, "id", what)
 }
 
 /// Fills the demo customer's portal; the two requests to compare:
@@ -45,15 +38,7 @@ pub fn prepare(setup: &mut Setup<'_>) -> Result<(RequestSpec, RequestSpec), Stri
     )?;
     let me = RequestSpec::get("/v1/me").bearer(&customer);
     let customer_id = id(&setup.send(&me)?.expect(200)?.json()?, "GET /v1/me")?;
-    let staff_login = RequestSpec::json(
-        "POST",
-        "/v1/auth/staff/login",
-        &serde_json::json!({
-            "organization": DEMO_ORGANIZATION,
-            "email": ADMIN_EMAIL,
-            "password": ADMIN_PASSWORD,
-        }),
-    );
+    let staff_login = crate::scenarios::staff_login();
     let admin = token(
         &setup.send(&staff_login)?.expect(200)?.json()?,
         "staff login",

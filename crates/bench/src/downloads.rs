@@ -20,8 +20,7 @@ use tokio::runtime::Runtime;
 
 use crate::http::{RequestSpec, find_head_end, parse_head};
 use crate::procfs;
-use crate::scenarios::{DEMO_ORGANIZATION, Setup, login};
-use crate::schedules::{ADMIN_EMAIL, ADMIN_PASSWORD};
+use crate::scenarios::{Setup, login, string_field};
 
 /// Downloads at once.
 pub const CONCURRENT: usize = 16;
@@ -78,35 +77,20 @@ fn document() -> Vec<u8> {
     bytes
 }
 
-fn field(answer: &serde_json::Value, name: &str, what: &str) -> Result<String, String> {
-    answer[name]
-        .as_str()
-        .map(str::to_owned)
-        .ok_or_else(|| format!("{what}: no {name} in the answer"))
-}
-
 /// The request to repeat (`GET /v1/me/documents/{id}/content` with the
 /// customer's token) and the SHA-256 of the bytes uploaded (hex).
 /// Also the server's RSS before the upload, in MiB.
 pub fn prepare(setup: &mut Setup<'_>, pid: u32) -> Result<(RequestSpec, String, f64), String> {
     let sign_in = login(setup)?;
-    let customer = field(
+    let customer = string_field(
         &setup.send(&sign_in)?.expect(200)?.json()?,
         "access_token",
         "customer login",
     )?;
     let me = RequestSpec::get("/v1/me").bearer(&customer);
-    let customer_id = field(&setup.send(&me)?.expect(200)?.json()?, "id", "GET /v1/me")?;
-    let staff_login = RequestSpec::json(
-        "POST",
-        "/v1/auth/staff/login",
-        &serde_json::json!({
-            "organization": DEMO_ORGANIZATION,
-            "email": ADMIN_EMAIL,
-            "password": ADMIN_PASSWORD,
-        }),
-    );
-    let admin = field(
+    let customer_id = string_field(&setup.send(&me)?.expect(200)?.json()?, "id", "GET /v1/me")?;
+    let staff_login = crate::scenarios::staff_login();
+    let admin = string_field(
         &setup.send(&staff_login)?.expect(200)?.json()?,
         "access_token",
         "staff login",
@@ -126,7 +110,7 @@ pub fn prepare(setup: &mut Setup<'_>, pid: u32) -> Result<(RequestSpec, String, 
         .expect(201)
         .map_err(|e| format!("sharing a 20 MiB document: {e}"))?
         .json()?;
-    let id = field(&shared, "id", "sharing a document")?;
+    let id = string_field(&shared, "id", "sharing a document")?;
     if let Some(stored) = shared["sha256"].as_str()
         && stored != sha256
     {

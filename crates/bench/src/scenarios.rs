@@ -74,6 +74,24 @@ pub fn login(_: &mut Setup<'_>) -> Result<RequestSpec, String> {
     Ok(RequestSpec::json("POST", "/v1/auth/login", &body))
 }
 
+/// `POST /v1/auth/staff/login` as the demo organization's admin.
+pub fn staff_login() -> RequestSpec {
+    let body = serde_json::json!({
+        "organization": DEMO_ORGANIZATION,
+        "email": crate::schedules::ADMIN_EMAIL,
+        "password": crate::schedules::ADMIN_PASSWORD,
+    });
+    RequestSpec::json("POST", "/v1/auth/staff/login", &body)
+}
+
+/// The string member `name` of a JSON answer to `what`.
+pub fn string_field(answer: &serde_json::Value, name: &str, what: &str) -> Result<String, String> {
+    answer[name]
+        .as_str()
+        .map(str::to_owned)
+        .ok_or_else(|| format!("{what}: no {name} in the answer"))
+}
+
 /// `GET /v1/me` with an access token of the demo customer (15 minutes).
 pub fn me(setup: &mut Setup<'_>) -> Result<RequestSpec, String> {
     let login = login(setup)?;

@@ -459,15 +459,7 @@ pub fn prepare(
     target: Population,
     progress: &dyn Fn(&str),
 ) -> Result<Prepared, String> {
-    let admin = setup.send(&RequestSpec::json(
-        "POST",
-        "/v1/auth/staff/login",
-        &serde_json::json!({
-            "organization": DEMO_ORGANIZATION,
-            "email": ADMIN_EMAIL,
-            "password": ADMIN_PASSWORD,
-        }),
-    ))?;
+    let admin = setup.send(&crate::scenarios::staff_login())?;
     let admin = expect_token(admin, "staff login")?;
     let card = setup
         .send(&RequestSpec::json(

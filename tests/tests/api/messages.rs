@@ -377,21 +377,6 @@ pub(crate) fn portal_settings(slug: &str, messages: bool, contact_email: Option<
     })
 }
 
-/// Every e-mail delivered once the outbox is empty (a message queued by an
-/// earlier request is then delivered, so none can be missed).
-fn emails_once_sent(app: &TestApp) -> Vec<guichet_tests::outbox::Delivered> {
-    use guichet_store::repo::outbox;
-    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
-    while outbox::pending_count(&mut app.store.conn().unwrap()).unwrap() > 0 {
-        assert!(
-            std::time::Instant::now() < deadline,
-            "messages still queued"
-        );
-        std::thread::sleep(std::time::Duration::from_millis(20));
-    }
-    app.emails()
-}
-
 #[test]
 fn messages_follow_the_portal_settings_and_each_side_is_told() {
     let app = TestApp::spawn();
@@ -423,7 +408,8 @@ fn messages_follow_the_portal_settings_and_each_side_is_told() {
     );
     assert_eq!(res.status, 201, "{}", res.text());
     let id = res.json()["id"].as_str().unwrap().to_owned();
-    let to_business: Vec<_> = emails_once_sent(&app)
+    let to_business: Vec<_> = app
+        .emails_once_sent()
         .into_iter()
         .filter(|m| m.to.contains("accueil@kine.example"))
         .collect();
@@ -454,7 +440,7 @@ fn messages_follow_the_portal_settings_and_each_side_is_told() {
     let notes = notes.json();
     assert_eq!(notes["data"][0]["kind"], "message.answered");
     assert_eq!(notes["data"][0]["object_id"], id.as_str());
-    let emails = emails_once_sent(&app);
+    let emails = app.emails_once_sent();
     let to_lea: Vec<_> = emails[before..]
         .iter()
         .filter(|m| m.to.contains("lea@example.com"))
@@ -536,7 +522,7 @@ fn without_a_contact_address_no_e_mail_is_sent_for_a_customer_message() {
         .json(&portal_settings("msgs", true, None))
         .send();
     assert_eq!(res.status, 200, "{}", res.text());
-    let before = emails_once_sent(&app).len();
+    let before = app.emails_once_sent().len();
     let res = post(
         &app,
         "/v1/me/conversations",
@@ -544,7 +530,7 @@ fn without_a_contact_address_no_e_mail_is_sent_for_a_customer_message() {
         &json!({"subject": "Rendez-vous", "body": "Bonjour"}),
     );
     assert_eq!(res.status, 201, "{}", res.text());
-    assert_eq!(emails_once_sent(&app).len(), before);
+    assert_eq!(app.emails_once_sent().len(), before);
 }
 
 #[test]

@@ -16,19 +16,6 @@ fn ok(res: Response, status: u16) -> Value {
     res.json()
 }
 
-/// Every e-mail delivered once the outbox is empty.
-fn emails_once_sent(app: &TestApp) -> Vec<Delivered> {
-    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
-    while outbox::pending_count(&mut app.store.conn().unwrap()).unwrap() > 0 {
-        assert!(
-            std::time::Instant::now() < deadline,
-            "messages still queued"
-        );
-        std::thread::sleep(std::time::Duration::from_millis(20));
-    }
-    app.emails()
-}
-
 fn to(emails: &[Delivered], address: &str) -> Vec<Delivered> {
     emails
         .iter()
@@ -94,7 +81,7 @@ fn a_preview_sends_no_sms_and_e_mails_only_the_staff_member() {
         201,
     );
     let conv = conv["id"].as_str().unwrap().to_owned();
-    let emails = emails_once_sent(&app);
+    let emails = app.emails_once_sent();
     assert!(to(&emails, CONTACT).is_empty(), "{emails:?}");
     let staff = to(&emails, &org.admin_email);
     assert_eq!(staff.len(), 1, "{emails:?}");
@@ -139,7 +126,7 @@ fn a_preview_sends_no_sms_and_e_mails_only_the_staff_member() {
             .send(),
         200,
     );
-    let emails = emails_once_sent(&app);
+    let emails = app.emails_once_sent();
     assert_eq!(to(&emails, &org.admin_email).len(), 2, "{emails:?}");
     assert!(to(&emails, &test_address).is_empty(), "{emails:?}");
     assert!(to(&emails, CONTACT).is_empty(), "{emails:?}");
@@ -153,7 +140,7 @@ fn a_preview_sends_no_sms_and_e_mails_only_the_staff_member() {
             .send(),
         201,
     );
-    assert_eq!(to(&emails_once_sent(&app), CONTACT).len(), 1);
+    assert_eq!(to(&app.emails_once_sent(), CONTACT).len(), 1);
 }
 
 #[test]
@@ -178,7 +165,7 @@ fn nothing_is_queued_for_the_test_customer_s_own_address() {
         attempts: 0,
         created_at: guichet_domain::Clock::now(&app.clock),
     };
-    emails_once_sent(&app);
+    app.emails_once_sent();
     let mut conn = app.store.conn().unwrap();
     // A job or a staff action writing to the test customer: not queued.
     outbox::enqueue(&mut conn, &message(address)).unwrap();
@@ -197,7 +184,7 @@ fn nothing_is_queued_for_the_test_customer_s_own_address() {
     // Anyone else's is.
     outbox::enqueue(&mut conn, &message("anne@example.com")).unwrap();
     drop(conn);
-    let emails = emails_once_sent(&app);
+    let emails = app.emails_once_sent();
     assert_eq!(to(&emails, "anne@example.com").len(), 1, "{emails:?}");
     assert!(to(&emails, address).is_empty(), "{emails:?}");
 }
