@@ -23,6 +23,9 @@ pub enum FaultPoint {
     Regularization,
     /// `POST /v1/admin/consents`: the consent, its invitation and its answer.
     ConsentOrder,
+    /// `POST /v1/consents/{token}/completion`: the activation, its
+    /// confirmation e-mail and its event.
+    ConsentCompletion,
 }
 
 impl FaultPoint {
@@ -32,6 +35,7 @@ impl FaultPoint {
         FaultPoint::MandateSignature,
         FaultPoint::Regularization,
         FaultPoint::ConsentOrder,
+        FaultPoint::ConsentCompletion,
     ];
 
     /// The name given on the command line.
@@ -41,6 +45,7 @@ impl FaultPoint {
             FaultPoint::MandateSignature => "mandate_signature",
             FaultPoint::Regularization => "regularization",
             FaultPoint::ConsentOrder => "consent_order",
+            FaultPoint::ConsentCompletion => "consent_completion",
         }
     }
 }

@@ -508,3 +508,283 @@ fn a_regularization_killed_inside_its_commit_is_charged_once() {
         });
     retry_finishes_once(&db, &id, &card, "reg-crash-2");
 }
+
+/// The demo's accounting office (consent invitations).
+const OFFICE: (&str, &str, &str) = (
+    "fiduciaire",
+    "admin@fiduciaire.guichet.localhost",
+    "Admin-Fiduciaire-2026!",
+);
+const CLIENT_REFERENCE: &str = "BE-CARO-0042-4242";
+
+fn office_token(server: &Server) -> String {
+    let res = server.post(
+        "/v1/auth/staff/login",
+        None,
+        &[],
+        &json!({"organization": OFFICE.0, "email": OFFICE.1, "password": OFFICE.2}),
+    );
+    assert_eq!(res.status, 200, "{}", res.body);
+    res.json()["access_token"].as_str().unwrap().to_owned()
+}
+
+fn consent_account(server: &Server, office: &str) -> String {
+    let res = server.get("/v1/admin/consent-accounts", Some(office));
+    assert_eq!(res.status, 200, "{}", res.body);
+    res.json()["data"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|a| a["client_reference"] == CLIENT_REFERENCE)
+        .unwrap_or_else(|| panic!("no consent account: {}", res.body))["id"]
+        .as_str()
+        .unwrap()
+        .to_owned()
+}
+
+fn order_body(account: &str, email: &str) -> Value {
+    json!({"account_id": account, "cardholder_name": "Anne Martin", "email": email,
+           "mobile": "+32470123467", "language": "fr"})
+}
+
+/// The e-mails to `to` written by the outbox so far, waiting a moment for
+/// it.
+fn emails_to(db: &Db, to: &str) -> Vec<String> {
+    std::thread::sleep(Duration::from_millis(500));
+    db.emails().into_iter().filter(|e| e.contains(to)).collect()
+}
+
+/// The consent events of the office with this consent id.
+fn consent_events(server: &Server, office: &str, consent: &str, kind: &str) -> usize {
+    let res = server.get(
+        &format!("/v1/admin/events?type={kind}&limit=100"),
+        Some(office),
+    );
+    assert_eq!(res.status, 200, "{}", res.body);
+    res.json()["data"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|e| e["object"]["id"] == consent)
+        .count()
+}
+
+#[test]
+fn a_consent_order_killed_inside_its_commit_is_made_once_by_the_retry() {
+    let db = Db::fresh("consent_order");
+    let server = Server::start(
+        &db,
+        &[
+            "--idempotency-lock-seconds",
+            FIRST_LEASE,
+            "--fault-pause",
+            "consent_order:30000",
+        ],
+    );
+    let office = office_token(&server);
+    let account = consent_account(&server, &office);
+    let email = "crash.order@example.com";
+    let addr = server.addr.clone();
+    let (office_for, body) = (office.clone(), order_body(&account, email));
+    let first = std::thread::spawn(move || {
+        support::try_request(
+            &addr,
+            "POST",
+            "/v1/admin/consents",
+            Some(&office_for),
+            &[("Idempotency-Key", "order-1")],
+            Some(&body),
+        )
+    });
+    server.wait_for_pause("consent_order");
+    server.kill();
+    assert!(
+        first.join().unwrap().is_none(),
+        "the killed request got no answer"
+    );
+
+    let server = Server::start(&db, &["--idempotency-lock-seconds", "2"]);
+    let office = office_token(&server);
+    let order = |key: &str| {
+        server.post(
+            "/v1/admin/consents",
+            Some(&office),
+            &[("Idempotency-Key", key)],
+            &order_body(&account, email),
+        )
+    };
+    let busy = order("order-1");
+    let wait = assert_in_use(&busy, first_lease());
+    assert!(emails_to(&db, email).is_empty(), "nothing was sent");
+    wait_out(wait);
+    let done = order("order-1");
+    assert_eq!(done.status, 201, "{}", done.body);
+    let again = order("order-1");
+    assert_eq!(again.status, 201, "{}", again.body);
+    assert_eq!(again.header("idempotent-replayed"), Some("true"));
+    assert_eq!(again.body, done.body);
+    let id = done.json()["id"].as_str().unwrap().to_owned();
+    let list = server.get("/v1/admin/consents?limit=100", Some(&office));
+    let ordered = list.json()["data"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|c| c["email"] == email)
+        .count();
+    assert_eq!(ordered, 1, "one consent: {}", list.body);
+    assert_eq!(emails_to(&db, email).len(), 1, "one invitation");
+    assert_eq!(
+        consent_events(&server, &office, &id, "consent.invitation_sent"),
+        1
+    );
+    server.kill();
+}
+
+/// Takes a fresh consent through the SMS code, the card and the bank
+/// (succeeded); returns its id and its link's token.
+fn consent_at_the_bank(server: &Server, db: &Db, office: &str, email: &str) -> (String, String) {
+    let account = consent_account(server, office);
+    let res = server.post(
+        "/v1/admin/consents",
+        Some(office),
+        &[],
+        &order_body(&account, email),
+    );
+    assert_eq!(res.status, 201, "{}", res.body);
+    let id = res.json()["id"].as_str().unwrap().to_owned();
+    // The body may be quoted-printable: undo its soft line breaks.
+    let invitation = emails_to(db, email)
+        .pop()
+        .expect("the invitation")
+        .replace("=\r\n", "");
+    let start = invitation.find("/v1/consents/").expect("the link") + "/v1/consents/".len();
+    let link: String = invitation[start..]
+        .chars()
+        .take_while(|c| c.is_ascii_alphanumeric() || *c == '-' || *c == '_')
+        .collect();
+    let sms_before = db.sms().len();
+    let sent = server.post(
+        &format!("/v1/consents/{link}/sms-code"),
+        None,
+        &[],
+        &json!({}),
+    );
+    assert_eq!(sent.status, 202, "{}", sent.body);
+    let deadline = std::time::Instant::now() + Duration::from_secs(10);
+    let code = loop {
+        let sms = db.sms();
+        if sms.len() > sms_before {
+            let body = sms.last().unwrap()["body"].as_str().unwrap().to_owned();
+            break body
+                .split(|c: char| !c.is_ascii_digit())
+                .find(|w| w.len() == 6)
+                .unwrap_or_else(|| panic!("no code in {body}"))
+                .to_owned();
+        }
+        assert!(std::time::Instant::now() < deadline, "no SMS");
+        std::thread::sleep(Duration::from_millis(50));
+    };
+    let verified = server.post(
+        &format!("/v1/consents/{link}/sms-code/verification"),
+        None,
+        &[],
+        &json!({"code": code}),
+    );
+    assert_eq!(verified.status, 200, "{}", verified.body);
+    let step = verified.json()["step_token"].as_str().unwrap().to_owned();
+    let card = card_token(server, "4242424242424242");
+    let res = server.post(
+        &format!("/v1/consents/{link}/card"),
+        None,
+        &[],
+        &json!({"step_token": step, "card_token": card, "client_reference": CLIENT_REFERENCE,
+                "terms_accepted": true, "terms_version": "2026-11"}),
+    );
+    assert_eq!(res.status, 202, "{}", res.body);
+    let url = res.json()["next_action"]["url"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let path = &url[url.find("/v1/sandbox/sca/").unwrap()..];
+    let bank = server.post(path, None, &[], &json!({"outcome": "succeeded"}));
+    assert_eq!(bank.status, 200, "{}", bank.body);
+    (id, link)
+}
+
+#[test]
+fn a_consent_completion_killed_inside_its_commit_is_finished_once_by_the_retry() {
+    let db = Db::fresh("consent_completion");
+    let server = Server::start(&db, &["--fault-pause", "consent_completion:30000"]);
+    let office = office_token(&server);
+    let email = "crash.completion@example.com";
+    let (id, link) = consent_at_the_bank(&server, &db, &office, email);
+    let invitations = emails_to(&db, email).len();
+
+    let addr = server.addr.clone();
+    let link_for = link.clone();
+    let first = std::thread::spawn(move || {
+        support::try_request(
+            &addr,
+            "POST",
+            &format!("/v1/consents/{link_for}/completion"),
+            None,
+            &[],
+            None,
+        )
+    });
+    server.wait_for_pause("consent_completion");
+    server.kill();
+    assert!(
+        first.join().unwrap().is_none(),
+        "the killed request got no answer"
+    );
+
+    let server = Server::start(&db, &[]);
+    let office = office_token(&server);
+    // Nothing committed: still at the bank, no confirmation, no event.
+    let view = server.get(&format!("/v1/admin/consents/{id}"), Some(&office));
+    assert_eq!(view.json()["status"], "awaiting_bank", "{}", view.body);
+    assert_eq!(emails_to(&db, email).len(), invitations);
+    assert_eq!(
+        consent_events(&server, &office, &id, "consent.activated"),
+        0
+    );
+
+    // The cardholder comes back from the bank again: activated once.
+    let done = server.post(
+        &format!("/v1/consents/{link}/completion"),
+        None,
+        &[],
+        &json!({}),
+    );
+    assert_eq!(done.status, 200, "{}", done.body);
+    assert_eq!(done.json()["status"], "active", "{}", done.body);
+    let again = server.post(
+        &format!("/v1/consents/{link}/completion"),
+        None,
+        &[],
+        &json!({}),
+    );
+    assert_eq!(again.status, 409, "{}", again.body);
+    assert_eq!(again.code().as_deref(), Some("consent_already_active"));
+    assert_eq!(
+        emails_to(&db, email).len(),
+        invitations + 1,
+        "one confirmation"
+    );
+    assert_eq!(
+        consent_events(&server, &office, &id, "consent.activated"),
+        1
+    );
+    let view = server.get(&format!("/v1/admin/consents/{id}"), Some(&office));
+    let view = view.json();
+    assert_eq!(view["status"], "active", "{view}");
+    let activated = view["timeline"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|s| s["step"] == "bank_succeeded")
+        .count();
+    assert_eq!(activated, 1, "{view}");
+    server.kill();
+}

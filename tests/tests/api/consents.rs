@@ -978,6 +978,114 @@ fn sms_codes_are_capped_per_number_across_links() {
     assert_eq!(app.wait_for_messages(mobile, 4).len(), 4);
 }
 
+/// `n` requests at once, released together; their answers.
+fn at_once(n: usize, send: impl Fn(usize) -> Response + Sync) -> Vec<Response> {
+    let barrier = Barrier::new(n);
+    std::thread::scope(|scope| {
+        let handles: Vec<_> = (0..n)
+            .map(|i| {
+                let (barrier, send) = (&barrier, &send);
+                scope.spawn(move || {
+                    barrier.wait();
+                    send(i)
+                })
+            })
+            .collect();
+        handles.into_iter().map(|h| h.join().unwrap()).collect()
+    })
+}
+
+#[test]
+fn thirty_wrong_codes_at_once_get_four_comparisons_and_burn_the_code() {
+    let app = TestApp::spawn();
+    let office = office(&app, "cons-guess");
+    let id = order(&app, &office, "anne@cons-guess.example", "+32470123467")["id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let token = link(&app, "anne@cons-guess.example", 1);
+    let res = public(
+        &app,
+        "POST",
+        &format!("/v1/consents/{token}/sms-code"),
+        None,
+    );
+    assert_eq!(res.status, 202, "{}", res.text());
+    let right = app.nth_message("+32470123467", 1).code(6).unwrap();
+    let path = format!("/v1/consents/{token}/sms-code/verification");
+    // Thirty different wrong codes, none of them the right one.
+    let wrong: Vec<String> = (0..30u32)
+        .map(|i| format!("{:06}", i * 7 + 100_000))
+        .filter(|c| *c != right)
+        .take(29)
+        .collect();
+    let answers = at_once(wrong.len(), |i| {
+        public(&app, "POST", &path, Some(json!({"code": wrong[i]})))
+    });
+    let compared = answers.iter().filter(|r| r.status == 422).count();
+    assert_eq!(compared, 4, "four wrong codes compared, the fifth burns it");
+    for r in &answers {
+        if r.status == 422 {
+            r.assert_problem(422, "invalid_code");
+        } else {
+            r.assert_problem(429, "code_attempts_exceeded");
+        }
+    }
+    // The right code no longer opens the step, and nothing moved on.
+    public(&app, "POST", &path, Some(json!({"code": right})))
+        .assert_problem(429, "code_attempts_exceeded");
+    let view = consent(&app, &office.org, &id);
+    assert_eq!(view["status"], "code_sent", "{view}");
+    assert_eq!(count_steps(&view, "code_verified"), 0, "{view}");
+    // A new code starts a new count.
+    let res = public(
+        &app,
+        "POST",
+        &format!("/v1/consents/{token}/sms-code"),
+        None,
+    );
+    assert_eq!(res.status, 202, "{}", res.text());
+    let fresh = app.nth_message("+32470123467", 2).code(6).unwrap();
+    let res = public(&app, "POST", &path, Some(json!({"code": fresh})));
+    assert_eq!(res.status, 200, "{}", res.text());
+}
+
+#[test]
+fn codes_to_one_number_are_capped_across_links_even_at_once() {
+    let app = TestApp::spawn_with(guichet_tests::Options {
+        args: vec!["--code-send-limit-per-destination".into(), "4".into()],
+        ..Default::default()
+    });
+    let office = office(&app, "cons-dest-race");
+    let mobile = "+32470123468";
+    // Ten invitations to the same mobile, each link under its own cap of 3.
+    let tokens: Vec<String> = (0..10)
+        .map(|i| {
+            let email = format!("holder{i}@cons-dest-race.example");
+            order(&app, &office, &email, mobile);
+            link(&app, &email, 1)
+        })
+        .collect();
+    let answers = at_once(30, |i| {
+        let token = &tokens[i % tokens.len()];
+        public(
+            &app,
+            "POST",
+            &format!("/v1/consents/{token}/sms-code"),
+            None,
+        )
+    });
+    let sent = answers.iter().filter(|r| r.status == 202).count();
+    assert_eq!(sent, 4, "the number's cap, whatever the link");
+    for r in answers.iter().filter(|r| r.status != 202) {
+        r.assert_problem(429, "rate_limited");
+        assert!(r.header("retry-after").is_some());
+    }
+    assert_eq!(app.wait_for_messages(mobile, 4).len(), 4);
+    std::thread::sleep(std::time::Duration::from_millis(300));
+    assert_eq!(app.messages_now(mobile).len(), 4, "no fifth SMS");
+}
+
 // ---------------------------------------------------- expiry and resend
 
 #[test]

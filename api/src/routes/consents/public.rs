@@ -27,6 +27,7 @@ use validator::Validate;
 use super::{CARDHOLDER, expire_if_due, link_hash, record_event};
 use crate::auth::flows;
 use crate::edge::json::Json;
+use crate::faults::FaultPoint;
 use crate::notify::{self, Channel, Template};
 use crate::problem::{ApiError, Problem, ProblemCode};
 use crate::routes::auth::CodeSent;
@@ -1018,6 +1019,7 @@ pub async fn completion(
                             now,
                         )?;
                     }
+                    state.faults.pause(FaultPoint::ConsentCompletion);
                     Ok::<_, ApiError>(())
                 })?;
                 let fresh = consents::get(conn, &consent.org_id, &consent.id)?;
