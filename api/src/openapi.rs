@@ -52,6 +52,7 @@ regularization, SEPA mandates, autopay. Errors are RFC 9457 problem details \
         (name = "portal", description = "The client portal: what the business configures (actions, sign-in methods, branding, slug, logo, per-customer overrides, preview), and the public sign-in page data."),
         (name = "schedules", description = "The customer's instalment schedules: card change, regularization, contact channels (customer token)."),
         (name = "consents", description = "Consent invitations: the business orders a service for a client account and tracks it (staff token or API key); the cardholder activates it alone by link (public, by the link's token)."),
+        (name = "bookings", description = "Bookings: the business's services, providers, availability and online-booking settings, its bookings (staff token or API key); the customer's free slots, requests, cancellations and reschedules (customer token, while the portal's `bookings` action is on)."),
         (name = "sandbox", description = "The built-in sandbox payment gateway: tokenization of test cards, and its ledger of the charges and refunds it received (served only when the sandbox is the gateway)."),
         (name = "documents", description = "Documents the business shares with one customer (staff), and the customer's documents with their signed mandates (customer token). Bytes are streamed, checked against their SHA-256."),
         (name = "messages", description = "Conversations between a customer and the business: the customer writes (customer token), staff answer, assign, close and reopen (staff token or API key)."),
@@ -627,23 +628,29 @@ fn order_plan_forms(spec: &mut Spec) {
     ));
 }
 
-/// The time zone of the contact-channel settings is one of the IANA names
-/// the server knows (`OrgTimeZone::parse`).
+/// The time zone of the contact-channel and booking settings is one of the
+/// IANA names the server knows (`OrgTimeZone::parse`).
 fn time_zone_names(spec: &mut Spec) {
     use guichet_domain::contact_channels::OrgTimeZone;
     let Some(components) = &mut spec.components else {
         return;
     };
-    let Some(RefOr::T(Schema::Object(object))) = components.schemas.get_mut("ContactChannelsView")
-    else {
-        return;
-    };
-    if let Some(RefOr::T(Schema::Object(field))) = object.properties.get_mut("time_zone") {
-        // A pattern rather than an enum: generated clients make an enum a
-        // type with one member per name, and `GMT+0`, `GMT-0` and `GMT0`
-        // collide there.
-        let names: Vec<String> = OrgTimeZone::names().map(regex_escape).collect();
-        field.pattern = Some(format!("^(?:{})$", names.join("|")));
+    // A pattern rather than an enum: generated clients make an enum a type
+    // with one member per name, and `GMT+0`, `GMT-0` and `GMT0` collide
+    // there.
+    let names: Vec<String> = OrgTimeZone::names().map(regex_escape).collect();
+    let pattern = format!("^(?:{})$", names.join("|"));
+    for schema in [
+        "ContactChannelsView",
+        "BookingSettingsBody",
+        "BookingSettingsView",
+    ] {
+        let Some(RefOr::T(Schema::Object(object))) = components.schemas.get_mut(schema) else {
+            continue;
+        };
+        if let Some(RefOr::T(Schema::Object(field))) = object.properties.get_mut("time_zone") {
+            field.pattern = Some(pattern.clone());
+        }
     }
 }
 

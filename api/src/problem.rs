@@ -248,7 +248,28 @@ problem_codes! {
     RangeNotSatisfiable = ("range_not_satisfiable", 416, "Plage non disponible", "Range not satisfiable"),
     /// The conversation is closed: the business may reopen it.
     ConversationClosed = ("conversation_closed", 409, "Conversation close", "Conversation closed"),
-    /// An unexpected error; quote the request id to support.
+    /// The business does not take bookings online now.
+    OnlineBookingDisabled = ("online_booking_disabled", 403, "Réservation en ligne fermée", "Online booking disabled"),
+    /// The start is sooner than the business's minimum notice or beyond how far ahead it takes bookings.
+    OutsideBookingWindow = ("outside_booking_window", 422, "Hors de la période de réservation", "Outside the booking window"),
+    /// The start is not a free slot of the service (closed, not on the grid, or the service would not fit).
+    SlotUnavailable = ("slot_unavailable", 422, "Créneau indisponible", "Slot unavailable"),
+    /// Another booking took the slot (or overlaps it) first.
+    SlotTaken = ("slot_taken", 409, "Créneau déjà pris", "Slot taken"),
+    /// The customer already holds as many pending requests as the business allows.
+    TooManyPending = ("too_many_pending", 409, "Trop de demandes en attente", "Too many pending requests"),
+    /// The business does not let customers cancel online.
+    CancellationNotAllowed = ("cancellation_not_allowed", 409, "Annulation en ligne non proposée", "Cancellation not allowed"),
+    /// Too close to the start to cancel online (see `cancel_until`).
+    TooLateToCancel = ("too_late_to_cancel", 409, "Trop tard pour annuler", "Too late to cancel"),
+    /// The business does not let customers reschedule online.
+    RescheduleNotAllowed = ("reschedule_not_allowed", 409, "Report en ligne non proposé", "Reschedule not allowed"),
+    /// Too close to the start to reschedule online (see `reschedule_until`).
+    TooLateToReschedule = ("too_late_to_reschedule", 409, "Trop tard pour reporter", "Too late to reschedule"),
+    /// The booking's status does not allow this (already cancelled, declined, done or past).
+    BookingStatusConflict = ("booking_status_conflict", 409, "Réservation dans un autre état", "Booking status conflict"),
+    /// The booking has not started yet: it cannot be completed or marked no-show.
+    BookingNotStarted = ("booking_not_started", 409, "Rendez-vous pas encore commencé", "Booking not started"),
     /// A value breaks a rule of the field beyond its type and length (see
     /// `errors`; e.g. a webhook URL that is not `https://`).
     ValidationFailed = ("validation_failed", 422, "Valeur refusée", "Validation failed"),
@@ -257,6 +278,7 @@ problem_codes! {
     WebhookUrlForbidden = ("webhook_url_forbidden", 422, "Adresse de webhook interdite", "Webhook URL forbidden"),
     /// An event type is not in the catalogue (docs/EVENTS.md) and is not `*`.
     UnknownEventType = ("unknown_event_type", 422, "Type d'événement inconnu", "Unknown event type"),
+    /// An unexpected error; quote the request id to support.
     InternalError = ("internal_error", 500, "Erreur interne", "Internal error"),
     /// The database cannot be reached right now; retry later.
     DatabaseUnavailable = ("database_unavailable", 503, "Base de données indisponible", "Database unavailable"),

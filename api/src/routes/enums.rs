@@ -215,3 +215,41 @@ pub enum ConversationStatus {
     Open,
     Closed,
 }
+
+/// How a customer's booking request is confirmed.
+#[derive(ToSchema)]
+#[schema(rename_all = "snake_case")]
+pub enum BookingConfirmation {
+    /// At once.
+    Automatic,
+    /// Held `pending` until staff approve it.
+    Manual,
+}
+
+/// What delivers a service.
+#[derive(ToSchema)]
+#[schema(rename_all = "snake_case")]
+pub enum ProviderKind {
+    Staff,
+    Resource,
+}
+
+/// How an exception changes a provider's day.
+#[derive(ToSchema)]
+#[schema(rename_all = "snake_case")]
+pub enum ExceptionKindName {
+    Closed,
+    Open,
+}
+
+/// A booking's status.
+#[derive(ToSchema)]
+#[schema(rename_all = "snake_case")]
+pub enum BookingStatusName {
+    Pending,
+    Confirmed,
+    Declined,
+    Cancelled,
+    Completed,
+    NoShow,
+}

@@ -3,6 +3,7 @@
 
 pub mod admin;
 pub mod auth;
+pub mod bookings;
 pub mod consents;
 pub mod documents;
 pub mod enums;
@@ -31,6 +32,7 @@ pub fn configure(cfg: &mut ServiceConfig) {
         .configure(portal::configure)
         .configure(sepa::configure)
         .configure(consents::configure)
+        .configure(bookings::configure)
         .configure(schedules::configure)
         .configure(sandbox::configure)
         .service(health::healthz)

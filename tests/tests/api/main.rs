@@ -5,6 +5,7 @@
 mod admin;
 mod auth;
 mod auth_limits;
+mod bookings;
 mod collections;
 mod consents;
 mod dashboard;
