@@ -1,4 +1,5 @@
-//! Wall-clock times to instants in an IANA zone, across its offset changes.
+//! Wall-clock times to instants, and the instants where a zone's offset
+//! changes, shared by the availability and the calendar invitation.
 
 use chrono::{DateTime, LocalResult, NaiveDateTime, Offset, TimeDelta, TimeZone, Utc};
 use chrono_tz::{OffsetComponents, Tz};
@@ -38,6 +39,24 @@ pub(super) fn change_between(tz: Tz, lo: DateTime<Utc>, hi: DateTime<Utc>) -> Da
         }
     }
     at(hi)
+}
+
+/// Every instant in `(from, to]` where the zone's offset changes, in order.
+/// Offsets are sampled daily (zones never change twice in a day).
+pub(super) fn changes(tz: Tz, from: DateTime<Utc>, to: DateTime<Utc>) -> Vec<DateTime<Utc>> {
+    let mut out = Vec::new();
+    let mut lo = from;
+    let mut lo_offset = offset_at(tz, lo);
+    while lo < to {
+        let hi = (lo + TimeDelta::days(1)).min(to);
+        let hi_offset = offset_at(tz, hi);
+        if hi_offset != lo_offset {
+            out.push(change_between(tz, lo, hi));
+        }
+        lo = hi;
+        lo_offset = hi_offset;
+    }
+    out
 }
 
 /// The instant of the wall-clock time `local` in `tz`. A time skipped by a
@@ -115,6 +134,31 @@ mod tests {
         assert_eq!(
             local_instant(tz, local(2026, 10, 25, 2, 30), Edge::End),
             utc(2026, 10, 25, 1, 30)
+        );
+    }
+
+    #[test]
+    fn changes_of_a_year() {
+        let found = changes(
+            Tz::Europe__Paris,
+            utc(2026, 1, 1, 0, 0),
+            utc(2027, 1, 1, 0, 0),
+        );
+        assert_eq!(found, [utc(2026, 3, 29, 1, 0), utc(2026, 10, 25, 1, 0)]);
+        let found = changes(
+            Tz::America__New_York,
+            utc(2026, 1, 1, 0, 0),
+            utc(2027, 1, 1, 0, 0),
+        );
+        // 2026-03-08 02:00 EST and 2026-11-01 02:00 EDT.
+        assert_eq!(found, [utc(2026, 3, 8, 7, 0), utc(2026, 11, 1, 6, 0)]);
+        assert!(
+            changes(
+                Tz::Asia__Tokyo,
+                utc(2026, 1, 1, 0, 0),
+                utc(2027, 1, 1, 0, 0)
+            )
+            .is_empty()
         );
     }
 }
