@@ -94,6 +94,27 @@ pub enum JobsCommand {
     /// each; prints how many. Safe beside running servers. Exit status: 0
     /// done, 1 aborted (database unavailable), 4 stopped by SIGTERM/SIGINT.
     ConsentExpiry(ConsentExpiryArgs),
+    /// Send the booking reminders that are due (what `serve` does every
+    /// --booking-reminder-interval-secs): an e-mail, and an SMS when the
+    /// customer has a mobile, with `booking.reminder_sent`, once per
+    /// booking; prints how many. Safe beside running servers. Exit status:
+    /// 0 done, 1 aborted (database unavailable), 4 stopped by
+    /// SIGTERM/SIGINT.
+    BookingReminders(BookingRemindersArgs),
+}
+
+/// `guichet jobs booking-reminders`
+#[derive(Debug, Clone, Args)]
+pub struct BookingRemindersArgs {
+    #[command(flatten)]
+    pub db: DbArgs,
+    /// Reminders per transaction (1 to 10000).
+    #[arg(long, default_value_t = guichet_jobs::bookings::BATCH,
+          value_parser = clap::value_parser!(i64).range(1..=10_000))]
+    pub batch: i64,
+    /// Print the report as JSON.
+    #[arg(long)]
+    pub json: bool,
 }
 
 /// `guichet jobs consent-expiry`
@@ -598,6 +619,14 @@ pub struct ServeArgs {
           default_value_t = guichet_jobs::consents::DEFAULT_INTERVAL_SECS,
           value_parser = clap::value_parser!(u64).range(0..=86_400))]
     pub consent_expiry_interval_secs: u64,
+
+    /// Seconds between two runs that send the booking reminders due
+    /// (`reminder_hours_before` the start); 0 disables them (run `guichet
+    /// jobs booking-reminders` instead).
+    #[arg(long, env = "GUICHET_BOOKING_REMINDER_INTERVAL_SECS",
+          default_value_t = guichet_jobs::bookings::DEFAULT_INTERVAL_SECS,
+          value_parser = clap::value_parser!(u64).range(0..=86_400))]
+    pub booking_reminder_interval_secs: u64,
     #[command(flatten)]
     pub webhooks: WebhookArgs,
 

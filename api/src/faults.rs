@@ -26,6 +26,8 @@ pub enum FaultPoint {
     /// `POST /v1/consents/{token}/completion`: the activation, its
     /// confirmation e-mail and its event.
     ConsentCompletion,
+    /// `POST /v1/me/bookings`: the booking, its event and its answer.
+    BookingRequest,
 }
 
 impl FaultPoint {
@@ -36,6 +38,7 @@ impl FaultPoint {
         FaultPoint::Regularization,
         FaultPoint::ConsentOrder,
         FaultPoint::ConsentCompletion,
+        FaultPoint::BookingRequest,
     ];
 
     /// The name given on the command line.
@@ -46,6 +49,7 @@ impl FaultPoint {
             FaultPoint::Regularization => "regularization",
             FaultPoint::ConsentOrder => "consent_order",
             FaultPoint::ConsentCompletion => "consent_completion",
+            FaultPoint::BookingRequest => "booking_request",
         }
     }
 }

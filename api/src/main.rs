@@ -8,7 +8,7 @@ use std::time::Instant;
 
 use clap::Parser;
 use guichet_api::config::{
-    AdminCommand, Cli, Command, ConsentExpiryArgs, CreateApiKeyArgs, CreateOrgArgs, DbArgs,
+    AdminCommand, BookingRemindersArgs, Cli, Command, ConsentExpiryArgs, CreateApiKeyArgs, CreateOrgArgs, DbArgs,
     DebitArgs, DevCommand, JobsCommand, LogFormat, RefundArgs, ServeArgs, Settings, WebhookJobArgs,
 };
 use guichet_api::server::{Parts, start};
@@ -35,6 +35,7 @@ fn main() -> ExitCode {
         Command::Jobs(JobsCommand::Refunds(args)) => refunds_run(&args),
         Command::Jobs(JobsCommand::Webhooks(args)) => webhooks_run(&args),
         Command::Jobs(JobsCommand::ConsentExpiry(args)) => consent_expiry_run(&args),
+        Command::Jobs(JobsCommand::BookingReminders(args)) => booking_reminders_run(&args),
         Command::Dev(DevCommand::WebhookReceiver(args)) => {
             match guichet_api::webhooks::receiver::run(args.port, args.secrets) {
                 Ok(()) => ExitCode::SUCCESS,
@@ -237,6 +238,11 @@ fn serve(args: &ServeArgs) -> ExitCode {
             std::time::Duration::from_secs(args.consent_expiry_interval_secs),
         )
     });
+    let booking_reminders = (args.booking_reminder_interval_secs > 0).then(|| {
+        guichet_jobs::bookings::BookingReminders::new(store.clone(), clock.clone()).spawn(
+            std::time::Duration::from_secs(args.booking_reminder_interval_secs),
+        )
+    });
     let parts = Parts::new(&settings, store.clone(), clock);
     let webhook_runs = parts.spawn_webhooks(&settings);
     let result = actix_web::rt::System::new().block_on(async move {
@@ -262,6 +268,7 @@ fn serve(args: &ServeArgs) -> ExitCode {
         &refund_runs,
         &webhook_runs,
         &consent_expiry,
+        &booking_reminders,
     ]
     .into_iter()
     .flatten()
@@ -269,9 +276,16 @@ fn serve(args: &ServeArgs) -> ExitCode {
         job.request_stop();
     }
     events_purge.request_stop();
-    for job in [debits, sepa_runs, refund_runs, webhook_runs, consent_expiry]
-        .into_iter()
-        .flatten()
+    for job in [
+        debits,
+        sepa_runs,
+        refund_runs,
+        webhook_runs,
+        consent_expiry,
+        booking_reminders,
+    ]
+    .into_iter()
+    .flatten()
     {
         job.stop();
     }
@@ -621,6 +635,36 @@ fn consent_expiry_run(args: &ConsentExpiryArgs) -> ExitCode {
     }
     if report.ending() == Ending::Stopped {
         eprintln!("guichet: stopped by a signal; the consents left are expired by the next run");
+    }
+    ExitCode::from(report.ending().exit_code())
+}
+
+fn booking_reminders_run(args: &BookingRemindersArgs) -> ExitCode {
+    telemetry::init(LogFormat::Text);
+    let result = (|| {
+        let stop = Stop::on_signals()?;
+        let store = open_store(&args.db)?;
+        let clock: Arc<dyn Clock> = Arc::new(SystemClock);
+        guichet_jobs::bookings::BookingReminders::new(store, clock)
+            .with_batch(args.batch)
+            .run_until(&stop)
+            .map_err(|e| e.to_string())
+    })();
+    let report = match result {
+        Ok(report) => report,
+        Err(e) => return fail(e),
+    };
+    if args.json {
+        let json = serde_json::json!({"ending": report.ending(), "reminders": report});
+        println!("{json}");
+    } else {
+        println!("booking reminders:");
+        println!("  reminded:           {}", report.reminded);
+        println!("  messages:           {}", report.messages);
+        println!("  interrupted:        {}", report.interrupted);
+    }
+    if report.ending() == Ending::Stopped {
+        eprintln!("guichet: stopped by a signal; the reminders left go with the next run");
     }
     ExitCode::from(report.ending().exit_code())
 }

@@ -312,6 +312,11 @@ fn the_readme_sessions_work_on_every_start_of_the_demo() {
         let pdf = std::fs::read(tmp.join(file)).unwrap();
         assert!(pdf.starts_with(b"%PDF-"), "{file}");
     }
+    let ics = std::fs::read_to_string(tmp.join("kine-booking.ics")).unwrap();
+    assert!(
+        ics.starts_with("BEGIN:VCALENDAR\r\n") && ics.contains("METHOD:REQUEST") && ics.contains("SEQUENCE:1"),
+        "{ics}"
+    );
     let xml = std::fs::read_to_string(tmp.join("collections.xml")).unwrap();
     assert!(xml.contains("pain.008"), "{xml}");
 }

@@ -2,15 +2,20 @@
 //! with its client portal configured, its test customer, two customers
 //! who sign in by a code (one by SMS, one by e-mail), documents shared with
 //! each (real PDFs among them, in the blob store), a conversation the
-//! practice answered, and notifications waiting for them.
+//! practice answered, notifications waiting for them, and its bookings:
+//! two practitioners with opening hours, two services, and Julie's
+//! upcoming booking, past one and pending request.
 
-use chrono::{DateTime, Duration, Utc};
+use chrono::{DateTime, Datelike, Duration, NaiveDate, NaiveTime, TimeZone, Utc, Weekday};
+use chrono_tz::Europe::Paris;
+use guichet_domain::bookings::{BookingSettings, reminder_due_at};
 use guichet_domain::documents::{DocumentType, file_name};
 use guichet_domain::identity::LoginMethods;
 use guichet_domain::password::hash_password;
 use guichet_domain::pdf::{self, A4_HEIGHT, Font, Page};
 use guichet_domain::portal::{ActionSetting, NewNotification, PortalAction, PortalActions};
 use guichet_domain::{Locale, Organization, ids};
+use guichet_store::repo::bookings::{self as repo, BookingRow, ProviderRow, ServiceRow, WindowRow};
 use guichet_store::repo::conversations::{self, Conversation, Message};
 use guichet_store::repo::documents::{self, Document, KIND_SHARED};
 use guichet_store::repo::{codes, customers, notifications, organizations, portal, staff};
@@ -23,6 +28,9 @@ use crate::provision::{self, ProvisionError};
 use crate::routes::auth::purpose;
 use crate::routes::documents::blob_key;
 use crate::routes::portal_hooks;
+
+/// The 30-minute service the README books.
+pub const SESSION_SERVICE: &str = "Séance de kinésithérapie";
 
 /// The practice's slug (and its portal's).
 pub const SLUG: &str = "kine";
@@ -304,7 +312,7 @@ pub fn seed(
             action(PortalAction::Documents, true),
             action(PortalAction::Messages, true),
             action(PortalAction::Payments, true),
-            action(PortalAction::Bookings, false),
+            action(PortalAction::Bookings, true),
         ])
         .map_err(|e| ProvisionError::Invalid(e.to_string()))?;
         let mut settings = portal::PortalSettings::defaults(&org.id, SLUG, now);
@@ -372,7 +380,130 @@ pub fn seed(
             documents::mark_opened(conn, &org.id, &exercises.row.id, now - Duration::hours(12))?;
         }
         conversation(conn, &org.id, &new.admin.id, &julie.id, now)?;
+        bookings(conn, &org.id, &julie.id, now)?;
         Ok::<_, ProvisionError>(org)
     })?;
     Ok((org, true))
+}
+
+/// `day` at `hour:minute` in Paris.
+fn paris(day: NaiveDate, hour: u32, minute: u32) -> DateTime<Utc> {
+    Paris
+        .from_local_datetime(&day.and_hms_opt(hour, minute, 0).unwrap_or_default())
+        .earliest()
+        .map_or_else(|| day.and_time(NaiveTime::MIN).and_utc(), |t| t.with_timezone(&Utc))
+}
+
+/// The first weekday (Monday to Friday) on or after `day`.
+fn weekday_from(mut day: NaiveDate) -> NaiveDate {
+    while matches!(day.weekday(), Weekday::Sat | Weekday::Sun) {
+        day = day.succ_opt().unwrap_or(day);
+    }
+    day
+}
+
+/// The online-booking setup (automatic confirmation, cancel and
+/// reschedule until 24 hours before), Claire (Monday to Friday) and Marc
+/// (Tuesday to Saturday), a 30-minute session with both and a 60-minute
+/// assessment with Claire, and Julie's bookings: one to come, one past
+/// (completed) and a pending request.
+fn bookings(
+    conn: &mut DbConnection,
+    org_id: &str,
+    julie: &str,
+    now: DateTime<Utc>,
+) -> Result<(), ProvisionError> {
+    let settings = BookingSettings {
+        online_booking: true,
+        ..BookingSettings::default()
+    };
+    repo::put_settings(conn, &crate::routes::bookings::to_row(org_id, &settings, now))?;
+    let provider = |name: &str| ProviderRow {
+        id: ids::new_id("prv"),
+        org_id: org_id.to_owned(),
+        name: name.to_owned(),
+        kind: "staff".to_owned(),
+        staff_id: None,
+        active: true,
+        created_at: now,
+        updated_at: now,
+    };
+    let (claire, marc) = (provider("Claire Petit"), provider("Marc Durand"));
+    repo::insert_provider(conn, &claire)?;
+    repo::insert_provider(conn, &marc)?;
+    let window = |p: &ProviderRow, weekday: i32, start: i32, end: i32| WindowRow {
+        id: ids::new_id("bwn"),
+        org_id: org_id.to_owned(),
+        provider_id: p.id.clone(),
+        weekday,
+        start_minute: start,
+        end_minute: end,
+    };
+    let claire_week: Vec<WindowRow> = (1..=5)
+        .flat_map(|d| [window(&claire, d, 9 * 60, 12 * 60 + 30), window(&claire, d, 14 * 60, 19 * 60)])
+        .collect();
+    repo::replace_windows(conn, org_id, &claire.id, &claire_week)?;
+    let marc_week: Vec<WindowRow> = (2..=6)
+        .map(|d| window(&marc, d, 8 * 60 + 30, 13 * 60))
+        .collect();
+    repo::replace_windows(conn, org_id, &marc.id, &marc_week)?;
+    let service = |fr: &str, en: &str, duration: i32, buffer: i32, price: i64| ServiceRow {
+        id: ids::new_id("svc"),
+        org_id: org_id.to_owned(),
+        names: [("fr".to_owned(), fr.to_owned()), ("en".to_owned(), en.to_owned())].into(),
+        duration_minutes: duration,
+        buffer_after_minutes: buffer,
+        price_amount: Some(price),
+        price_currency: Some("EUR".to_owned()),
+        active: true,
+        created_at: now,
+        updated_at: now,
+        provider_ids: Vec::new(),
+    };
+    let session = service(SESSION_SERVICE, "Physiotherapy session", 30, 0, 3_500);
+    repo::insert_service(conn, &session, &[claire.id.clone(), marc.id.clone()])?;
+    let assessment = service("Bilan initial", "Initial assessment", 60, 15, 6_000);
+    repo::insert_service(conn, &assessment, std::slice::from_ref(&claire.id))?;
+
+    let today = now.with_timezone(&Paris).date_naive();
+    let booking = |start: DateTime<Utc>, minutes: i64, buffer: i64, status: &str, provider: &ProviderRow, service: &ServiceRow| {
+        let end = start + Duration::minutes(minutes);
+        BookingRow {
+            id: ids::new_id("bkg"),
+            org_id: org_id.to_owned(),
+            customer_id: julie.to_owned(),
+            service_id: service.id.clone(),
+            provider_id: provider.id.clone(),
+            start_at: start,
+            end_at: end,
+            busy_until: end + Duration::minutes(buffer),
+            status: status.to_owned(),
+            note: None,
+            created_by_kind: "customer".to_owned(),
+            created_by: julie.to_owned(),
+            reason: None,
+            cancelled_by_kind: None,
+            sequence: 0,
+            test: false,
+            reminder_due_at: Some(reminder_due_at(&settings, start)),
+            reminder_sent_at: None,
+            created_at: now - Duration::days(10),
+            updated_at: now - Duration::days(10),
+        }
+    };
+    let upcoming = weekday_from(today + Duration::days(3));
+    repo::insert_booking(
+        conn,
+        &booking(paris(upcoming, 10, 0), 30, 0, "confirmed", &claire, &session),
+    )?;
+    let past = weekday_from(today - Duration::days(9));
+    let mut done = booking(paris(past, 9, 0), 60, 15, "completed", &claire, &assessment);
+    done.reminder_sent_at = done.reminder_due_at;
+    repo::insert_booking(conn, &done)?;
+    let requested = weekday_from(upcoming + Duration::days(4));
+    repo::insert_booking(
+        conn,
+        &booking(paris(requested, 17, 0), 30, 0, "pending", &claire, &session),
+    )?;
+    Ok(())
 }

@@ -253,3 +253,12 @@ pub enum BookingStatusName {
     Completed,
     NoShow,
 }
+
+/// One of the customer's three lists of bookings.
+#[derive(ToSchema)]
+#[schema(rename_all = "snake_case")]
+pub enum BookingView {
+    Upcoming,
+    Pending,
+    History,
+}

@@ -147,6 +147,22 @@ catalogue! {
         "Staff closed a conversation."),
     ConversationReopened = ("conversation.reopened", "conversation",
         "Staff reopened a closed conversation."),
+    BookingRequested = ("booking.requested", "booking",
+        "A customer asked for a slot; the request waits, pending, for staff to approve it."),
+    BookingConfirmed = ("booking.confirmed", "booking",
+        "A booking is confirmed: a customer's request confirmed at once or approved by staff, or a booking staff made."),
+    BookingDeclined = ("booking.declined", "booking",
+        "Staff declined a pending request (`reason`)."),
+    BookingCancelled = ("booking.cancelled", "booking",
+        "The customer or staff cancelled a booking (`cancelled_by`, `reason`)."),
+    BookingRescheduled = ("booking.rescheduled", "booking",
+        "The customer moved a booking to another start."),
+    BookingCompleted = ("booking.completed", "booking",
+        "Staff marked a past booking completed."),
+    BookingNoShow = ("booking.no_show", "booking",
+        "Staff marked a past booking as a no-show."),
+    BookingReminderSent = ("booking.reminder_sent", "booking",
+        "The reminder of a confirmed booking went to its customer (e-mail, and SMS when they have a mobile)."),
 }
 
 impl std::fmt::Display for EventType {

@@ -273,6 +273,58 @@ pub fn notification_for_event(
             },
             Some(format!("/v1/me/mandates/{object_id}")),
         ),
+        "booking.confirmed" => (
+            if fr {
+                "Rendez-vous confirmé"
+            } else {
+                "Booking confirmed"
+            },
+            if fr {
+                "Votre rendez-vous est confirmé."
+            } else {
+                "Your booking is confirmed."
+            },
+            Some(format!("/v1/me/bookings/{object_id}")),
+        ),
+        "booking.declined" => (
+            if fr {
+                "Demande refusée"
+            } else {
+                "Request declined"
+            },
+            if fr {
+                "L'entreprise ne peut pas accepter votre demande de rendez-vous."
+            } else {
+                "The business cannot accept your booking request."
+            },
+            Some(format!("/v1/me/bookings/{object_id}")),
+        ),
+        "booking.cancelled" => (
+            if fr {
+                "Rendez-vous annulé"
+            } else {
+                "Booking cancelled"
+            },
+            if fr {
+                "Votre rendez-vous est annulé."
+            } else {
+                "Your booking is cancelled."
+            },
+            Some(format!("/v1/me/bookings/{object_id}")),
+        ),
+        "booking.reminder_sent" => (
+            if fr {
+                "Rendez-vous bientôt"
+            } else {
+                "Booking soon"
+            },
+            if fr {
+                "Rappel : votre rendez-vous approche."
+            } else {
+                "Reminder: your booking is coming up."
+            },
+            Some(format!("/v1/me/bookings/{object_id}")),
+        ),
         _ => return None,
     };
     let link = match (event_type, object_type) {

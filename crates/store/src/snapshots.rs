@@ -9,6 +9,7 @@ use guichet_domain::card::{Action, available_action};
 use guichet_domain::schedule::Instalment;
 use serde_json::{Value, json};
 
+use crate::repo::bookings::BookingRow;
 use crate::repo::collections::Collection;
 use crate::repo::consents::{self, Consent, ConsentAccount, Step};
 use crate::repo::refunds::Refund;
@@ -166,5 +167,25 @@ pub fn consent(c: &Consent, account: &ConsentAccount, steps: &[Step]) -> Value {
         })).collect::<Vec<_>>(),
         "created_at": c.created_at,
         "updated_at": c.updated_at,
+    })
+}
+
+/// A booking as `GET /v1/admin/bookings/{id}` shows it (`BookingView`).
+pub fn booking(b: &BookingRow) -> Value {
+    json!({
+        "id": b.id,
+        "customer_id": b.customer_id,
+        "service_id": b.service_id,
+        "provider_id": b.provider_id,
+        "start": b.start_at,
+        "end": b.end_at,
+        "status": b.status,
+        "note": b.note,
+        "reason": b.reason,
+        "created_by": b.created_by_kind,
+        "cancelled_by": b.cancelled_by_kind,
+        "test": b.test,
+        "created_at": b.created_at,
+        "updated_at": b.updated_at,
     })
 }

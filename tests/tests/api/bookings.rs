@@ -571,3 +571,961 @@ fn services_name_their_providers_and_their_timing() {
     .assert_problem(403, "forbidden");
     assert_eq!(app.request("GET", base).send().status, 401);
 }
+
+// ------------------------------------------------------------ bookings
+
+/// An organization taking bookings online: `providers` practitioners open
+/// Monday to Friday 09:00–12:00 (Paris), a 30-minute service delivered by
+/// all of them, automatic confirmation unless `settings` says otherwise.
+/// The server's clock is Sunday 2026-11-22 10:00 in Paris.
+struct Cabinet {
+    org: Org,
+    service: String,
+    providers: Vec<String>,
+}
+
+fn cabinet(app: &TestApp, slug: &str, providers: usize, settings: Value) -> Cabinet {
+    let org = app.org(slug);
+    let mut body = json!({
+        "online_booking": true,
+        "confirmation": "automatic",
+        "horizon_days": 60,
+        "min_notice_minutes": 720,
+        "cancellation": {"allowed": true, "until_hours_before": 24},
+        "reschedule": {"allowed": true, "until_hours_before": 24},
+        "max_pending": 2,
+        "reminder_hours_before": 24,
+        "time_zone": "Europe/Paris",
+    });
+    for (k, v) in settings.as_object().unwrap() {
+        body[k] = v.clone();
+    }
+    ok(
+        send(app, "PUT", "/v1/admin/booking-settings", &org.admin, Some(body)),
+        200,
+    );
+    let week: Vec<Value> = (1..=5)
+        .map(|d| json!({"weekday": d, "start": "09:00", "end": "12:00"}))
+        .collect();
+    let providers: Vec<String> = (0..providers)
+        .map(|i| {
+            let id = provider(app, &org, &format!("Praticien {i}"));
+            ok(
+                send(
+                    app,
+                    "PUT",
+                    &format!("/v1/admin/booking-providers/{id}/availability"),
+                    &org.admin,
+                    Some(json!({"windows": week})),
+                ),
+                200,
+            );
+            id
+        })
+        .collect();
+    let service = ok(
+        send(
+            app,
+            "POST",
+            "/v1/admin/booking-services",
+            &org.admin,
+            Some(json!({"names": {"fr": "Consultation", "en": "Consultation"},
+                        "duration_minutes": 30, "provider_ids": providers})),
+        ),
+        201,
+    )["id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    Cabinet {
+        org,
+        service,
+        providers,
+    }
+}
+
+/// A registered customer of the cabinet: id and access token.
+fn client(app: &TestApp, cab: &Cabinet, name: &str) -> (String, String) {
+    let email = format!("{name}@{}.example", cab.org.slug);
+    let (id, tokens) = app.registered_customer(&cab.org, &email, None);
+    (id, tokens.access)
+}
+
+fn slots(app: &TestApp, token: &str, service: &str, from: &str, to: &str) -> Response {
+    send(
+        app,
+        "GET",
+        &format!("/v1/me/booking-slots?service={service}&from={from}&to={to}"),
+        token,
+        None,
+    )
+}
+
+fn starts(list: &Value) -> Vec<String> {
+    list["data"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|s| s["start"].as_str().unwrap().to_owned())
+        .collect()
+}
+
+fn book(app: &TestApp, token: &str, service: &str, start: &str) -> Response {
+    send(
+        app,
+        "POST",
+        "/v1/me/bookings",
+        token,
+        Some(json!({"service_id": service, "start": start})),
+    )
+}
+
+/// The organization's booking events, as (type, booking id), oldest first.
+fn booking_events(app: &TestApp, org: &Org) -> Vec<(String, String)> {
+    let res = ok(
+        send(app, "GET", "/v1/admin/events?limit=100", &org.admin, None),
+        200,
+    );
+    let mut events: Vec<(String, String)> = res["data"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|e| e["object"]["type"] == "booking")
+        .map(|e| {
+            (
+                e["type"].as_str().unwrap().to_owned(),
+                e["object"]["id"].as_str().unwrap().to_owned(),
+            )
+        })
+        .collect();
+    events.reverse();
+    events
+}
+
+#[test]
+fn free_slots_follow_the_windows_the_bookings_and_the_notice() {
+    let app = TestApp::spawn();
+    let cab = cabinet(&app, "bk-slots", 2, json!({}));
+    let (_, anne) = client(&app, &cab, "anne");
+    let monday = ok(slots(&app, &anne, &cab.service, "2026-11-23", "2026-11-23"), 200);
+    assert_eq!(monday["time_zone"], "Europe/Paris");
+    assert_eq!(
+        starts(&monday),
+        [
+            "2026-11-23T08:00:00Z",
+            "2026-11-23T08:30:00Z",
+            "2026-11-23T09:00:00Z",
+            "2026-11-23T09:30:00Z",
+            "2026-11-23T10:00:00Z",
+            "2026-11-23T10:30:00Z",
+        ],
+        "09:00 to 11:30 in Paris"
+    );
+    let mut both = cab.providers.clone();
+    both.sort();
+    for slot in monday["data"].as_array().unwrap() {
+        let mut ids: Vec<String> = serde_json::from_value(slot["provider_ids"].clone()).unwrap();
+        ids.sort();
+        assert_eq!(ids, both);
+    }
+    // A week: five working days of six slots, none on the weekend.
+    let week = ok(slots(&app, &anne, &cab.service, "2026-11-23", "2026-11-29"), 200);
+    assert_eq!(starts(&week).len(), 30);
+
+    // One practitioner taken at 09:00: the other is still free; both
+    // taken: the slot is gone.
+    let first = ok(book(&app, &anne, &cab.service, "2026-11-23T08:00:00Z"), 201);
+    assert_eq!(first["status"], "confirmed");
+    let after = ok(slots(&app, &anne, &cab.service, "2026-11-23", "2026-11-23"), 200);
+    assert_eq!(after["data"][0]["provider_ids"].as_array().unwrap().len(), 1);
+    ok(book(&app, &anne, &cab.service, "2026-11-23T08:00:00Z"), 201);
+    let full = ok(slots(&app, &anne, &cab.service, "2026-11-23", "2026-11-23"), 200);
+    assert_eq!(starts(&full)[0], "2026-11-23T08:30:00Z");
+    book(&app, &anne, &cab.service, "2026-11-23T08:00:00Z").assert_problem(409, "slot_taken");
+
+    // A buffer after the service moves the grid and keeps the time after
+    // a booking free.
+    ok(
+        send(
+            &app,
+            "PATCH",
+            &format!("/v1/admin/booking-services/{}", cab.service),
+            &cab.org.admin,
+            Some(json!({"buffer_after_minutes": 15})),
+        ),
+        200,
+    );
+    let tuesday = ok(slots(&app, &anne, &cab.service, "2026-11-24", "2026-11-24"), 200);
+    assert_eq!(
+        starts(&tuesday),
+        [
+            "2026-11-24T08:00:00Z",
+            "2026-11-24T08:45:00Z",
+            "2026-11-24T09:30:00Z",
+            "2026-11-24T10:15:00Z",
+        ]
+    );
+    // The notice: on Monday at 08:00 in Paris, with 12 hours' notice,
+    // Monday is gone and Tuesday is there.
+    app.clock.advance(chrono::Duration::hours(22));
+    let (bob_id, bob) = client(&app, &cab, "bob");
+    let soon = ok(slots(&app, &bob, &cab.service, "2026-11-23", "2026-11-24"), 200);
+    assert!(
+        starts(&soon).iter().all(|s| s.starts_with("2026-11-24")),
+        "{soon}"
+    );
+    // A closed day.
+    for p in &cab.providers {
+        ok(
+            send(
+                &app,
+                "POST",
+                &format!("/v1/admin/booking-providers/{p}/exceptions"),
+                &cab.org.admin,
+                Some(json!({"date": "2026-11-25", "kind": "closed"})),
+            ),
+            201,
+        );
+    }
+    let closed = ok(slots(&app, &bob, &cab.service, "2026-11-25", "2026-11-25"), 200);
+    assert!(closed["data"].as_array().unwrap().is_empty());
+
+    // The range and its parameters.
+    let svc = &cab.service;
+    for query in [
+        format!("service={svc}&from=2026-11-24&to=2026-11-23"),
+        format!("service={svc}&from=2026-11-24&to=2026-12-25"),
+        format!("service={svc}&from=2026-11-24"),
+        format!("service={svc}&from=2026-13-01&to=2026-12-01"),
+        format!("service={svc}&from=2026-11-24&to=2026-11-25&extra=1"),
+        "from=2026-11-24&to=2026-11-25".to_owned(),
+    ] {
+        send(&app, "GET", &format!("/v1/me/booking-slots?{query}"), &bob, None)
+            .assert_problem(400, "invalid_parameter");
+    }
+    slots(&app, &bob, "svc_unknown", "2026-11-24", "2026-11-24").assert_problem(404, "not_found");
+    // Another organization's service is unknown here.
+    let other = cabinet(&app, "bk-slots-other", 1, json!({}));
+    slots(&app, &bob, &other.service, "2026-11-24", "2026-11-24")
+        .assert_problem(404, "not_found");
+    // An inactive service is unknown to customers.
+    ok(
+        send(
+            &app,
+            "PATCH",
+            &format!("/v1/admin/booking-services/{svc}"),
+            &cab.org.admin,
+            Some(json!({"active": false})),
+        ),
+        200,
+    );
+    slots(&app, &bob, svc, "2026-11-24", "2026-11-24").assert_problem(404, "not_found");
+    ok(
+        send(
+            &app,
+            "PATCH",
+            &format!("/v1/admin/booking-services/{svc}"),
+            &cab.org.admin,
+            Some(json!({"active": true})),
+        ),
+        200,
+    );
+    // Online booking closed; the bookings action off; staff and anonymous.
+    let mut closed_settings = ok(
+        send(&app, "GET", "/v1/admin/booking-settings", &cab.org.admin, None),
+        200,
+    );
+    closed_settings["online_booking"] = json!(false);
+    ok(
+        send(
+            &app,
+            "PUT",
+            "/v1/admin/booking-settings",
+            &cab.org.admin,
+            Some(closed_settings.clone()),
+        ),
+        200,
+    );
+    slots(&app, &bob, svc, "2026-11-24", "2026-11-24")
+        .assert_problem(403, "online_booking_disabled");
+    closed_settings["online_booking"] = json!(true);
+    ok(
+        send(
+            &app,
+            "PUT",
+            "/v1/admin/booking-settings",
+            &cab.org.admin,
+            Some(closed_settings),
+        ),
+        200,
+    );
+    ok(
+        send(
+            &app,
+            "PUT",
+            &format!("/v1/admin/customers/{bob_id}/portal-settings"),
+            &cab.org.admin,
+            Some(json!({"bookings": false})),
+        ),
+        200,
+    );
+    slots(&app, &bob, svc, "2026-11-24", "2026-11-24").assert_problem(403, "portal_action_disabled");
+    ok(slots(&app, &anne, svc, "2026-11-24", "2026-11-24"), 200);
+    slots(&app, &cab.org.admin, svc, "2026-11-24", "2026-11-24").assert_problem(403, "forbidden");
+    assert_eq!(
+        app.request(
+            "GET",
+            &format!("/v1/me/booking-slots?service={svc}&from=2026-11-24&to=2026-11-24")
+        )
+        .send()
+        .status,
+        401
+    );
+}
+
+#[test]
+fn slots_are_local_times_on_both_sides_of_a_daylight_saving_change() {
+    let app = TestApp::spawn();
+    let cab = cabinet(&app, "bk-dst", 1, json!({"horizon_days": 365}));
+    let (_, anne) = client(&app, &cab, "anne");
+    // Paris goes to summer time on Sunday 2027-03-28.
+    let friday = ok(slots(&app, &anne, &cab.service, "2027-03-26", "2027-03-26"), 200);
+    assert_eq!(starts(&friday)[0], "2027-03-26T08:00:00Z", "09:00 at +01:00");
+    let monday = ok(slots(&app, &anne, &cab.service, "2027-03-29", "2027-03-29"), 200);
+    assert_eq!(starts(&monday)[0], "2027-03-29T07:00:00Z", "09:00 at +02:00");
+    assert_eq!(starts(&monday).len(), 6);
+    // A window over the night of the change: 01:00–04:00 on Sunday lasts
+    // two hours (02:00–03:00 does not exist).
+    ok(
+        send(
+            &app,
+            "PUT",
+            &format!("/v1/admin/booking-providers/{}/availability", cab.providers[0]),
+            &cab.org.admin,
+            Some(json!({"windows": [{"weekday": 7, "start": "01:00", "end": "04:00"}]})),
+        ),
+        200,
+    );
+    let sunday = ok(slots(&app, &anne, &cab.service, "2027-03-28", "2027-03-28"), 200);
+    assert_eq!(
+        starts(&sunday),
+        [
+            "2027-03-28T00:00:00Z",
+            "2027-03-28T00:30:00Z",
+            "2027-03-28T01:00:00Z",
+            "2027-03-28T01:30:00Z",
+        ]
+    );
+    // Back to winter time on 2026-10-25... and on 2027-10-31: the same
+    // window lasts four hours (02:00–03:00 happens twice).
+    let autumn = ok(slots(&app, &anne, &cab.service, "2027-10-31", "2027-10-31"), 200);
+    assert_eq!(starts(&autumn).len(), 8, "{autumn}");
+    assert_eq!(starts(&autumn)[0], "2027-10-30T23:00:00Z");
+    // A booking on the slot after the gap.
+    let booked = ok(book(&app, &anne, &cab.service, "2027-03-28T01:00:00Z"), 201);
+    assert_eq!(booked["end"], "2027-03-28T01:30:00Z");
+}
+
+#[test]
+fn requests_are_confirmed_or_held_per_the_settings_and_checked() {
+    let app = TestApp::spawn();
+    let cab = cabinet(
+        &app,
+        "bk-requests",
+        1,
+        json!({"confirmation": "manual", "max_pending": 2}),
+    );
+    let (anne_id, anne) = client(&app, &cab, "anne");
+    let svc = cab.service.clone();
+    let first = ok(book(&app, &anne, &svc, "2026-11-23T08:00:00Z"), 201);
+    assert_eq!(first["status"], "pending");
+    assert_eq!(first["service"]["fr"], "Consultation");
+    assert_eq!(first["provider_name"], "Praticien 0");
+    assert_eq!(first["end"], "2026-11-23T08:30:00Z");
+    // A pending request holds its slot.
+    book(&app, &anne, &svc, "2026-11-23T08:00:00Z").assert_problem(409, "slot_taken");
+    let second = ok(
+        send(
+            &app,
+            "POST",
+            "/v1/me/bookings",
+            &anne,
+            Some(json!({"service_id": svc, "start": "2026-11-23T09:00:00Z", "note": " Première visite "})),
+        ),
+        201,
+    );
+    assert_eq!(second["note"], "Première visite");
+    // The third pending request is one too many.
+    let third = book(&app, &anne, &svc, "2026-11-24T08:00:00Z");
+    let problem = third.assert_problem(409, "too_many_pending");
+    assert_eq!(problem["max_pending"], 2);
+    let pending = ok(send(&app, "GET", "/v1/me/bookings?view=pending", &anne, None), 200);
+    assert_eq!(pending["data"].as_array().unwrap().len(), 2);
+    let upcoming = ok(send(&app, "GET", "/v1/me/bookings", &anne, None), 200);
+    assert!(upcoming["data"].as_array().unwrap().is_empty());
+
+    // Staff approve one and decline the other, with a reason.
+    let first_id = first["id"].as_str().unwrap();
+    let second_id = second["id"].as_str().unwrap();
+    let approved = ok(
+        send(
+            &app,
+            "POST",
+            &format!("/v1/admin/bookings/{first_id}/approval"),
+            &cab.org.admin,
+            None,
+        ),
+        200,
+    );
+    assert_eq!(approved["status"], "confirmed");
+    assert_eq!(approved["customer_id"], anne_id.as_str());
+    let declined = ok(
+        send(
+            &app,
+            "POST",
+            &format!("/v1/admin/bookings/{second_id}/decline"),
+            &cab.org.admin,
+            Some(json!({"reason": "Cabinet fermé ce jour-là."})),
+        ),
+        200,
+    );
+    assert_eq!(declined["status"], "declined");
+    send(
+        &app,
+        "POST",
+        &format!("/v1/admin/bookings/{second_id}/approval"),
+        &cab.org.admin,
+        None,
+    )
+    .assert_problem(409, "booking_status_conflict");
+    let upcoming = ok(send(&app, "GET", "/v1/me/bookings?view=upcoming", &anne, None), 200);
+    assert_eq!(upcoming["data"][0]["id"], first_id);
+    let history = ok(send(&app, "GET", "/v1/me/bookings?view=history", &anne, None), 200);
+    assert_eq!(history["data"][0]["id"], second_id);
+    assert_eq!(history["data"][0]["reason"], "Cabinet fermé ce jour-là.");
+    // The declined slot is free again.
+    assert!(
+        starts(&ok(slots(&app, &anne, &svc, "2026-11-23", "2026-11-23"), 200))
+            .contains(&"2026-11-23T09:00:00Z".to_owned())
+    );
+    assert_eq!(
+        booking_events(&app, &cab.org),
+        [
+            ("booking.requested".to_owned(), first_id.to_owned()),
+            ("booking.requested".to_owned(), second_id.to_owned()),
+            ("booking.confirmed".to_owned(), first_id.to_owned()),
+            ("booking.declined".to_owned(), second_id.to_owned()),
+        ]
+    );
+
+    // The window and the grid.
+    let refused = book(&app, &anne, &svc, "2026-11-22T12:00:00Z");
+    let problem = refused.assert_problem(422, "outside_booking_window");
+    assert_eq!(problem["earliest"], "2026-11-22T21:00:00Z");
+    book(&app, &anne, &svc, "2027-02-01T08:00:00Z").assert_problem(422, "outside_booking_window");
+    book(&app, &anne, &svc, "2026-11-23T08:10:00Z").assert_problem(422, "slot_unavailable");
+    book(&app, &anne, &svc, "2026-11-28T08:00:00Z").assert_problem(422, "slot_unavailable");
+    book(&app, &anne, "svc_nothing", "2026-11-24T08:00:00Z").assert_problem(404, "not_found");
+    send(
+        &app,
+        "POST",
+        "/v1/me/bookings",
+        &anne,
+        Some(json!({"service_id": svc, "start": "2026-11-24T08:00:00Z", "provider_id": "prv_other"})),
+    )
+    .assert_problem(422, "slot_unavailable");
+
+    // Bad input stores nothing.
+    let bodies = [
+        json!({"service_id": svc}),
+        json!({"service_id": svc, "start": "tomorrow"}),
+        json!({"service_id": svc, "start": "2026-11-24T08:00:00Z", "x": 1}),
+        json!({"service_id": 42, "start": "2026-11-24T08:00:00Z"}),
+        json!({"service_id": svc, "start": "2026-11-24T08:00:00Z", "note": "a\u{0}b"}),
+        json!({"service_id": svc, "start": "2026-11-24T08:00:00Z", "note": "  "}),
+        json!([{"service_id": svc, "start": "2026-11-24T08:00:00Z"}]),
+    ];
+    for body in bodies {
+        let res = send(&app, "POST", "/v1/me/bookings", &anne, Some(body.clone()));
+        assert_eq!(res.status, 400, "{body}: {}", res.text());
+        assert_eq!(res.header("content-type"), Some("application/problem+json"));
+    }
+    let malformed = app
+        .request("POST", "/v1/me/bookings")
+        .bearer(&anne)
+        .header("content-type", "application/json")
+        .body(b"{\"service_id\": ".to_vec())
+        .send();
+    malformed.assert_problem(400, "malformed_json");
+    assert_eq!(booking_events(&app, &cab.org).len(), 4, "nothing stored");
+
+    // Staff tokens may not book as a customer; nobody books anonymously.
+    book(&app, &cab.org.admin, &svc, "2026-11-24T08:00:00Z").assert_problem(403, "forbidden");
+    assert_eq!(
+        app.request("POST", "/v1/me/bookings")
+            .json(&json!({"service_id": svc, "start": "2026-11-24T08:00:00Z"}))
+            .send()
+            .status,
+        401
+    );
+}
+
+#[test]
+fn a_request_with_an_idempotency_key_is_made_once() {
+    let app = TestApp::spawn();
+    let cab = cabinet(&app, "bk-idem", 1, json!({}));
+    let (_, anne) = client(&app, &cab, "anne");
+    let request = |key: &str, start: &str| {
+        app.request("POST", "/v1/me/bookings")
+            .bearer(&anne)
+            .header("Idempotency-Key", key)
+            .json(&json!({"service_id": cab.service, "start": start}))
+            .send()
+    };
+    let first = request("book-1", "2026-11-23T08:00:00Z");
+    assert_eq!(first.status, 201, "{}", first.text());
+    let again = request("book-1", "2026-11-23T08:00:00Z");
+    assert_eq!(again.status, 201, "{}", again.text());
+    assert_eq!(again.header("idempotent-replayed"), Some("true"));
+    assert_eq!(again.json(), first.json());
+    request("book-1", "2026-11-23T08:30:00Z").assert_problem(422, "idempotency_key_reused");
+    // A refusal frees the key.
+    request("book-2", "2026-11-23T08:00:00Z").assert_problem(409, "slot_taken");
+    assert_eq!(request("book-2", "2026-11-23T08:30:00Z").status, 201);
+    assert_eq!(booking_events(&app, &cab.org).len(), 2);
+}
+
+#[test]
+fn customers_cancel_and_reschedule_within_the_settings() {
+    let app = TestApp::spawn();
+    let cab = cabinet(&app, "bk-change", 1, json!({}));
+    let (_, anne) = client(&app, &cab, "anne");
+    let (_, bob) = client(&app, &cab, "bob");
+    let svc = cab.service.clone();
+    let booked = ok(book(&app, &anne, &svc, "2026-11-24T09:00:00Z"), 201);
+    let id = booked["id"].as_str().unwrap().to_owned();
+    assert_eq!(booked["actions"]["cancel_until"], "2026-11-23T09:00:00Z");
+    assert_eq!(booked["actions"]["reschedule_until"], "2026-11-23T09:00:00Z");
+    ok(book(&app, &bob, &svc, "2026-11-24T10:00:00Z"), 201);
+
+    // Another customer's booking is not found.
+    let path = format!("/v1/me/bookings/{id}");
+    send(&app, "GET", &path, &bob, None).assert_problem(404, "not_found");
+    send(&app, "POST", &format!("{path}/cancellation"), &bob, None)
+        .assert_problem(404, "not_found");
+    send(
+        &app,
+        "POST",
+        &format!("{path}/reschedule"),
+        &bob,
+        Some(json!({"start": "2026-11-24T09:30:00Z"})),
+    )
+    .assert_problem(404, "not_found");
+
+    // Moved to a free start; not onto Bob's; not off the grid.
+    let moved = ok(
+        send(
+            &app,
+            "POST",
+            &format!("{path}/reschedule"),
+            &anne,
+            Some(json!({"start": "2026-11-24T09:30:00Z"})),
+        ),
+        200,
+    );
+    assert_eq!(moved["start"], "2026-11-24T09:30:00Z");
+    assert_eq!(moved["status"], "confirmed");
+    send(
+        &app,
+        "POST",
+        &format!("{path}/reschedule"),
+        &anne,
+        Some(json!({"start": "2026-11-24T10:00:00Z"})),
+    )
+    .assert_problem(409, "slot_taken");
+    send(
+        &app,
+        "POST",
+        &format!("{path}/reschedule"),
+        &anne,
+        Some(json!({"start": "2026-11-24T09:40:00Z"})),
+    )
+    .assert_problem(422, "slot_unavailable");
+    // Moving by half its length onto its own time is fine.
+    ok(
+        send(
+            &app,
+            "POST",
+            &format!("{path}/reschedule"),
+            &anne,
+            Some(json!({"start": "2026-11-24T09:00:00Z"})),
+        ),
+        200,
+    );
+    for body in [
+        json!({}),
+        json!({"start": "2026-11-24T09:00:00Z", "x": 1}),
+        json!({"start": 5}),
+    ] {
+        let res = send(&app, "POST", &format!("{path}/reschedule"), &anne, Some(body.clone()));
+        assert_eq!(res.status, 400, "{body}: {}", res.text());
+    }
+
+    // Past the deadline (24 hours before), neither.
+    app.clock.advance(chrono::Duration::hours(24));
+    let late = ok(send(&app, "GET", &path, &anne, None), 200);
+    assert_eq!(late["actions"]["cancel_until"], Value::Null);
+    send(&app, "POST", &format!("{path}/cancellation"), &anne, None)
+        .assert_problem(409, "too_late_to_cancel");
+    send(
+        &app,
+        "POST",
+        &format!("{path}/reschedule"),
+        &anne,
+        Some(json!({"start": "2026-11-24T10:30:00Z"})),
+    )
+    .assert_problem(409, "too_late_to_reschedule");
+
+    // A business that does not let customers cancel online.
+    let mut settings = ok(
+        send(&app, "GET", "/v1/admin/booking-settings", &cab.org.admin, None),
+        200,
+    );
+    settings["cancellation"] = json!({"allowed": false, "until_hours_before": 0});
+    ok(
+        send(&app, "PUT", "/v1/admin/booking-settings", &cab.org.admin, Some(settings)),
+        200,
+    );
+    let later = ok(book(&app, &anne, &svc, "2026-11-27T08:00:00Z"), 201);
+    assert_eq!(later["actions"]["cancel_until"], Value::Null);
+    let later_path = format!("/v1/me/bookings/{}", later["id"].as_str().unwrap());
+    send(&app, "POST", &format!("{later_path}/cancellation"), &anne, None)
+        .assert_problem(409, "cancellation_not_allowed");
+    let mut settings = ok(
+        send(&app, "GET", "/v1/admin/booking-settings", &cab.org.admin, None),
+        200,
+    );
+    settings["cancellation"] = json!({"allowed": true, "until_hours_before": 2});
+    ok(
+        send(&app, "PUT", "/v1/admin/booking-settings", &cab.org.admin, Some(settings)),
+        200,
+    );
+    let cancelled = ok(
+        send(&app, "POST", &format!("{later_path}/cancellation"), &anne, None),
+        200,
+    );
+    assert_eq!(cancelled["status"], "cancelled");
+    send(&app, "POST", &format!("{later_path}/cancellation"), &anne, None)
+        .assert_problem(409, "booking_status_conflict");
+    let staff_view = ok(
+        send(
+            &app,
+            "GET",
+            &format!("/v1/admin/bookings/{}", later["id"].as_str().unwrap()),
+            &cab.org.admin,
+            None,
+        ),
+        200,
+    );
+    assert_eq!(staff_view["cancelled_by"], "customer");
+    let types: Vec<String> = booking_events(&app, &cab.org)
+        .into_iter()
+        .map(|e| e.0)
+        .collect();
+    assert_eq!(
+        types,
+        [
+            "booking.confirmed",
+            "booking.confirmed",
+            "booking.rescheduled",
+            "booking.rescheduled",
+            "booking.confirmed",
+            "booking.cancelled",
+        ]
+    );
+}
+
+#[test]
+fn staff_run_the_day_and_never_double_book() {
+    let app = TestApp::spawn();
+    let cab = cabinet(&app, "bk-staff", 2, json!({}));
+    let (anne_id, anne) = client(&app, &cab, "anne");
+    let svc = cab.service.clone();
+    // Staff book outside the customer-side limits: in an hour, outside the
+    // windows, on a Sunday.
+    let made = ok(
+        send(
+            &app,
+            "POST",
+            "/v1/admin/bookings",
+            &cab.org.admin,
+            Some(json!({"customer_id": anne_id, "service_id": svc, "start": "2026-11-22T10:00:00Z",
+                        "provider_id": cab.providers[0], "note": "Urgence"})),
+        ),
+        201,
+    );
+    assert_eq!(made["status"], "confirmed");
+    assert_eq!(made["created_by"], "staff");
+    assert_eq!(made["provider_id"], cab.providers[0].as_str());
+    // The same practitioner at an overlapping time: refused; without a
+    // practitioner, the other one takes it; then nobody is left.
+    send(
+        &app,
+        "POST",
+        "/v1/admin/bookings",
+        &cab.org.admin,
+        Some(json!({"customer_id": anne_id, "service_id": svc, "start": "2026-11-22T10:15:00Z",
+                    "provider_id": cab.providers[0]})),
+    )
+    .assert_problem(409, "slot_taken");
+    let other = ok(
+        send(
+            &app,
+            "POST",
+            "/v1/admin/bookings",
+            &cab.org.admin,
+            Some(json!({"customer_id": anne_id, "service_id": svc, "start": "2026-11-22T10:15:00Z"})),
+        ),
+        201,
+    );
+    assert_eq!(other["provider_id"], cab.providers[1].as_str());
+    send(
+        &app,
+        "POST",
+        "/v1/admin/bookings",
+        &cab.org.admin,
+        Some(json!({"customer_id": anne_id, "service_id": svc, "start": "2026-11-22T10:20:00Z"})),
+    )
+    .assert_problem(409, "slot_taken");
+    // The customer sees it in their upcoming list.
+    let mine = ok(send(&app, "GET", "/v1/me/bookings", &anne, None), 200);
+    assert_eq!(mine["data"].as_array().unwrap().len(), 2);
+
+    // The day's list, by provider and status.
+    let day = ok(
+        send(
+            &app,
+            "GET",
+            "/v1/admin/bookings?from=2026-11-22&to=2026-11-22",
+            &cab.org.admin,
+            None,
+        ),
+        200,
+    );
+    assert_eq!(day["data"].as_array().unwrap().len(), 2);
+    let by_provider = ok(
+        send(
+            &app,
+            "GET",
+            &format!("/v1/admin/bookings?from=2026-11-22&provider_id={}", cab.providers[1]),
+            &cab.org.admin,
+            None,
+        ),
+        200,
+    );
+    assert_eq!(by_provider["data"][0]["id"], other["id"]);
+    let page = ok(
+        send(&app, "GET", "/v1/admin/bookings?limit=1", &cab.org.admin, None),
+        200,
+    );
+    let cursor = page["next_cursor"].as_str().unwrap();
+    let next = ok(
+        send(&app, "GET", &format!("/v1/admin/bookings?limit=1&cursor={cursor}"), &cab.org.admin, None),
+        200,
+    );
+    assert_eq!(next["data"][0]["id"], other["id"]);
+    for query in ["status=done", "from=2026-11-22&to=2026-11-21", "from=2026-11-01&to=2027-01-10", "limit=0", "cursor=x"] {
+        send(&app, "GET", &format!("/v1/admin/bookings?{query}"), &cab.org.admin, None)
+            .assert_problem(400, "invalid_parameter");
+    }
+
+    // Completed and no-show only once started; and only once.
+    let made_id = made["id"].as_str().unwrap();
+    let other_id = other["id"].as_str().unwrap();
+    send(
+        &app,
+        "POST",
+        &format!("/v1/admin/bookings/{made_id}/completion"),
+        &cab.org.admin,
+        None,
+    )
+    .assert_problem(409, "booking_not_started");
+    app.clock.advance(chrono::Duration::hours(2));
+    let done = ok(
+        send(&app, "POST", &format!("/v1/admin/bookings/{made_id}/completion"), &cab.org.admin, None),
+        200,
+    );
+    assert_eq!(done["status"], "completed");
+    let absent = ok(
+        send(&app, "POST", &format!("/v1/admin/bookings/{other_id}/no-show"), &cab.org.admin, None),
+        200,
+    );
+    assert_eq!(absent["status"], "no_show");
+    send(&app, "POST", &format!("/v1/admin/bookings/{made_id}/no-show"), &cab.org.admin, None)
+        .assert_problem(409, "booking_status_conflict");
+    send(
+        &app,
+        "POST",
+        &format!("/v1/admin/bookings/{made_id}/cancellation"),
+        &cab.org.admin,
+        Some(json!({"reason": "Trop tard"})),
+    )
+    .assert_problem(409, "booking_status_conflict");
+    let history = ok(send(&app, "GET", "/v1/me/bookings?view=history", &anne, None), 200);
+    assert_eq!(history["data"].as_array().unwrap().len(), 2);
+
+    // Staff cancel a customer's booking, with a reason.
+    let booked = ok(book(&app, &anne, &svc, "2026-11-24T08:00:00Z"), 201);
+    let booked_id = booked["id"].as_str().unwrap();
+    for body in [json!({}), json!({"reason": " "}), json!({"reason": "x", "y": 1})] {
+        let res = send(
+            &app,
+            "POST",
+            &format!("/v1/admin/bookings/{booked_id}/cancellation"),
+            &cab.org.admin,
+            Some(body.clone()),
+        );
+        assert_eq!(res.status, 400, "{body}: {}", res.text());
+    }
+    let cancelled = ok(
+        send(
+            &app,
+            "POST",
+            &format!("/v1/admin/bookings/{booked_id}/cancellation"),
+            &cab.org.admin,
+            Some(json!({"reason": "Praticien absent"})),
+        ),
+        200,
+    );
+    assert_eq!(cancelled["cancelled_by"], "staff");
+    let mine = ok(send(&app, "GET", &format!("/v1/me/bookings/{booked_id}"), &anne, None), 200);
+    assert_eq!(mine["status"], "cancelled");
+    assert_eq!(mine["reason"], "Praticien absent");
+
+    // Bad input, other organizations, customers.
+    for body in [
+        json!({"customer_id": anne_id, "service_id": svc}),
+        json!({"customer_id": anne_id, "service_id": svc, "start": "2026-11-24T08:00:00Z", "x": 1}),
+        json!({"customer_id": anne_id, "service_id": svc, "start": "2026-11-24T08:00:00Z", "note": "\u{0}"}),
+    ] {
+        let res = send(&app, "POST", "/v1/admin/bookings", &cab.org.admin, Some(body.clone()));
+        assert_eq!(res.status, 400, "{body}: {}", res.text());
+    }
+    let stranger = app.org("bk-staff-other");
+    send(&app, "GET", &format!("/v1/admin/bookings/{booked_id}"), &stranger.admin, None)
+        .assert_problem(404, "not_found");
+    send(&app, "POST", &format!("/v1/admin/bookings/{booked_id}/approval"), &stranger.admin, None)
+        .assert_problem(404, "not_found");
+    send(
+        &app,
+        "POST",
+        "/v1/admin/bookings",
+        &stranger.admin,
+        Some(json!({"customer_id": anne_id, "service_id": svc, "start": "2026-11-25T08:00:00Z"})),
+    )
+    .assert_problem(404, "not_found");
+    send(&app, "GET", "/v1/admin/bookings", &anne, None).assert_problem(403, "forbidden");
+    assert_eq!(app.request("GET", "/v1/admin/bookings").send().status, 401);
+    // An agent runs the day too.
+    let agent = agent(&app, &cab.org);
+    ok(send(&app, "GET", "/v1/admin/bookings", &agent, None), 200);
+}
+
+#[test]
+fn customers_and_staff_racing_for_few_slots_book_each_once() {
+    let app = TestApp::spawn();
+    let cab = cabinet(&app, "bk-race", 1, json!({}));
+    let customers: Vec<(String, String)> = (0..8)
+        .map(|i| client(&app, &cab, &format!("c{i}")))
+        .collect();
+    // Five slots on Monday morning, 32 requests at once, and staff booking
+    // the same starts meanwhile.
+    let wanted = [
+        "2026-11-23T08:00:00Z",
+        "2026-11-23T08:30:00Z",
+        "2026-11-23T09:00:00Z",
+        "2026-11-23T09:30:00Z",
+        "2026-11-23T10:00:00Z",
+    ];
+    let barrier = std::sync::Barrier::new(40);
+    let answers: Vec<Response> = std::thread::scope(|scope| {
+        let handles: Vec<_> = (0..40)
+            .map(|i| {
+                let (barrier, customers, app, cab) = (&barrier, &customers, &app, &cab);
+                scope.spawn(move || {
+                    let start = wanted[i % wanted.len()];
+                    barrier.wait();
+                    if i < 32 {
+                        book(app, &customers[i % customers.len()].1, &cab.service, start)
+                    } else {
+                        send(
+                            app,
+                            "POST",
+                            "/v1/admin/bookings",
+                            &cab.org.admin,
+                            Some(json!({"customer_id": customers[0].0, "service_id": cab.service, "start": start})),
+                        )
+                    }
+                })
+            })
+            .collect();
+        handles.into_iter().map(|h| h.join().unwrap()).collect()
+    });
+    let won = answers.iter().filter(|r| r.status == 201).count();
+    assert_eq!(won, 5, "one booking per slot");
+    for r in answers.iter().filter(|r| r.status != 201) {
+        r.assert_problem(409, "slot_taken");
+    }
+    let day = ok(
+        send(&app, "GET", "/v1/admin/bookings?from=2026-11-23", &cab.org.admin, None),
+        200,
+    );
+    let mut booked: Vec<String> = day["data"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|b| b["start"].as_str().unwrap().to_owned())
+        .collect();
+    booked.sort();
+    assert_eq!(booked, wanted);
+    assert_eq!(booking_events(&app, &cab.org).len(), 5);
+}
+
+#[test]
+fn pending_requests_are_capped_even_at_once() {
+    let app = TestApp::spawn();
+    let cab = cabinet(
+        &app,
+        "bk-cap",
+        2,
+        json!({"confirmation": "manual", "max_pending": 2}),
+    );
+    let (_, anne) = client(&app, &cab, "anne");
+    let starts: Vec<String> = (0..20)
+        .map(|i| {
+            let day = 23 + (i / 6) as u32;
+            let minute = (i % 6) * 30;
+            format!("2026-11-{day}T{:02}:{:02}:00Z", 8 + minute / 60, minute % 60)
+        })
+        .collect();
+    let barrier = std::sync::Barrier::new(starts.len());
+    let answers: Vec<Response> = std::thread::scope(|scope| {
+        let handles: Vec<_> = starts
+            .iter()
+            .map(|start| {
+                let (barrier, app, cab, anne) = (&barrier, &app, &cab, &anne);
+                scope.spawn(move || {
+                    barrier.wait();
+                    book(app, anne, &cab.service, start)
+                })
+            })
+            .collect();
+        handles.into_iter().map(|h| h.join().unwrap()).collect()
+    });
+    assert_eq!(answers.iter().filter(|r| r.status == 201).count(), 2);
+    for r in answers.iter().filter(|r| r.status != 201) {
+        r.assert_problem(409, "too_many_pending");
+    }
+    let pending = ok(send(&app, "GET", "/v1/me/bookings?view=pending", &anne, None), 200);
+    assert_eq!(pending["data"].as_array().unwrap().len(), 2);
+}

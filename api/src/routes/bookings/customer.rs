@@ -5,8 +5,7 @@
 
 use actix_web::http::StatusCode;
 use actix_web::{HttpRequest, HttpResponse, get, post, web};
-use chrono::{DateTime, Days, LocalResult, NaiveDate, TimeDelta, TimeZone, Utc};
-use chrono_tz::Tz;
+use chrono::{DateTime, Days, NaiveDate, TimeDelta, Utc};
 use guichet_domain::bookings::{
     self as rules, BookingSettings, BookingStatus, MAX_RANGE_DAYS, View, check_cancel,
     check_customer_start, check_pending_limit, check_reschedule, customer_actions, free_slots,
@@ -15,6 +14,7 @@ use guichet_domain::bookings::{
 use guichet_domain::events::EventType;
 use guichet_domain::ids;
 use guichet_domain::portal::PortalAction;
+use guichet_jobs::notify::templates::BookingNotice;
 use guichet_store::DbConnection;
 use guichet_store::repo::bookings::{
     self, BookingClause, BookingRow, HOLDING_STATUSES, STATUS_CANCELLED, STATUS_CONFIRMED,
@@ -26,6 +26,7 @@ use sha2::{Digest, Sha256};
 use utoipa::{IntoParams, ToSchema};
 use validator::Validate;
 
+use super::notices;
 use super::setup::ServiceNames;
 use super::{
     availability, local_day, problem, record, slot_taken, status_of, store_problem, timing_of,
@@ -45,23 +46,97 @@ const NOT_FOUND: &str = "No such booking of yours. Codes: `not_found`.";
 /// The scope prefix of a customer's booking `Idempotency-Key`s.
 const REQUEST_SCOPE_PREFIX: &str = "booking_request:";
 
+/// Who gets the e-mails of a customer's request: the customer, or in a
+/// preview session the staff member previewing.
+fn recipient(principal: &CustomerPrincipal) -> notices::To<'_> {
+    match &principal.preview_by {
+        Some(staff) => notices::To::Staff(staff),
+        None => notices::To::Customer,
+    }
+}
+
 fn require_bookings(conn: &mut DbConnection, principal: &CustomerPrincipal) -> Result<(), ApiError> {
     crate::routes::portal_hooks::require_action(conn, principal, PortalAction::Bookings)
 }
 
-/// The first instant of the local day `date` in `tz` (a midnight skipped
-/// by a change starts the day at the change).
-fn day_start(tz: Tz, date: NaiveDate) -> DateTime<Utc> {
-    let midnight = date.and_time(chrono::NaiveTime::MIN);
-    match tz.from_local_datetime(&midnight) {
-        LocalResult::Single(t) | LocalResult::Ambiguous(t, _) => t.with_timezone(&Utc),
-        LocalResult::None => (1..=180)
-            .find_map(|m| {
-                tz.from_local_datetime(&(midnight + TimeDelta::minutes(m)))
-                    .earliest()
-            })
-            .map_or_else(|| midnight.and_utc(), |t| t.with_timezone(&Utc)),
-    }
+// --------------------------------------------------------------- services
+
+/// Who delivers a service.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct MyProvider {
+    #[schema(example = "prv_3k9x0d2m7q8r4t6v1w5y")]
+    pub id: String,
+    #[schema(example = "Claire Petit")]
+    pub name: String,
+}
+
+/// A service the customer may book.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct MyService {
+    #[schema(example = "svc_3k9x0d2m7q8r4t6v1w5y")]
+    pub id: String,
+    pub names: ServiceNames,
+    pub duration_minutes: u32,
+    pub price: Option<crate::routes::views::MoneyView>,
+    /// Its active providers.
+    pub providers: Vec<MyProvider>,
+}
+
+/// The services the customer may book.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct MyServiceList {
+    /// Oldest first.
+    pub data: Vec<MyService>,
+}
+
+/// The services you may book.
+///
+/// The business's active services with their active providers; their
+/// free slots are at `GET /v1/me/booking-slots?service=`.
+#[utoipa::path(
+    operation_id = "listMyBookingServices",
+    tag = "bookings",
+    security(("bearer" = [])),
+    responses(
+        (status = 200, description = "The services.", body = MyServiceList),
+        (status = 401, description = UNAUTHENTICATED, body = Problem, content_type = "application/problem+json"),
+        (status = 403, description = OFF, body = Problem, content_type = "application/problem+json"),
+    ),
+)]
+#[get("")]
+pub async fn services(
+    principal: CustomerPrincipal,
+    state: web::Data<AppState>,
+) -> Result<web::Json<MyServiceList>, ApiError> {
+    let store = state.store.clone();
+    let data = web::block(move || {
+        let mut conn = store.conn()?;
+        let conn = &mut conn;
+        require_bookings(conn, &principal)?;
+        let rows = bookings::list_services(conn, &principal.org_id, true, None, 500)?;
+        let mut out = Vec::with_capacity(rows.len());
+        for row in rows {
+            let providers = bookings::providers_by_ids(conn, &principal.org_id, &row.provider_ids)?
+                .into_iter()
+                .filter(|p| p.active)
+                .map(|p| MyProvider {
+                    id: p.id,
+                    name: p.name,
+                })
+                .collect();
+            let view = super::setup::ServiceView::from(row);
+            out.push(MyService {
+                id: view.id,
+                names: view.names,
+                duration_minutes: view.duration_minutes,
+                price: view.price,
+                providers,
+            });
+        }
+        Ok::<_, ApiError>(out)
+    })
+    .await??;
+    Ok(web::Json(MyServiceList { data }))
 }
 
 // ------------------------------------------------------------------ slots
@@ -159,7 +234,7 @@ pub async fn slots(
     }
     let now = state.clock.now();
     let store = state.store.clone();
-    let list = web::block(move || {
+    let answer = web::block(move || {
         let mut conn = store.conn()?;
         let conn = &mut conn;
         require_bookings(conn, &principal)?;
@@ -167,8 +242,8 @@ pub async fn slots(
         online(&settings)?;
         let service = active_service(conn, &principal.org_id, &query.service)?;
         let tz = settings.time_zone.tz();
-        let from = day_start(tz, query.from);
-        let to = day_start(tz, query.to + Days::new(1));
+        let from = super::day_start(tz, query.from);
+        let to = super::day_start(tz, query.to + Days::new(1));
         let (providers, busy) = availability(
             conn,
             &principal.org_id,
@@ -206,7 +281,7 @@ pub async fn slots(
         })
     })
     .await??;
-    Ok(web::Json(list))
+    Ok(web::Json(answer))
 }
 
 // --------------------------------------------------------------- bookings
@@ -434,6 +509,51 @@ pub async fn get_one(
     Ok(web::Json(booking))
 }
 
+/// One of your bookings as a calendar file.
+///
+/// The iCalendar (RFC 5545) invitation also attached to its e-mails:
+/// `METHOD:REQUEST`, or `METHOD:CANCEL` once cancelled or declined; one
+/// UID per booking, its `SEQUENCE` raised by each reschedule and
+/// cancellation; times in the organization's time zone.
+#[utoipa::path(
+    operation_id = "getMyBookingCalendar",
+    tag = "bookings",
+    security(("bearer" = [])),
+    params(("id" = String, Path, description = "Booking id (`bkg_...`).")),
+    responses(
+        (status = 200, description = "The `.ics` file.", content_type = "text/calendar", body = String),
+        (status = 401, description = UNAUTHENTICATED, body = Problem, content_type = "application/problem+json"),
+        (status = 403, description = OFF, body = Problem, content_type = "application/problem+json"),
+        (status = 404, description = NOT_FOUND, body = Problem, content_type = "application/problem+json"),
+    ),
+)]
+#[get("/{id}/calendar.ics")]
+pub async fn calendar(
+    principal: CustomerPrincipal,
+    state: web::Data<AppState>,
+    path: web::Path<String>,
+) -> Result<HttpResponse, ApiError> {
+    let id = path.into_inner();
+    let now = state.clock.now();
+    let store = state.store.clone();
+    let (file, id) = web::block(move || {
+        let mut conn = store.conn()?;
+        let conn = &mut conn;
+        require_bookings(conn, &principal)?;
+        let row =
+            bookings::get_customer_booking(conn, &principal.org_id, &principal.customer_id, &id)?;
+        Ok::<_, ApiError>((notices::calendar(conn, &row, now)?, row.id))
+    })
+    .await??;
+    Ok(HttpResponse::Ok()
+        .content_type("text/calendar; charset=utf-8")
+        .insert_header((
+            actix_web::http::header::CONTENT_DISPOSITION,
+            format!("attachment; filename=\"{id}.ics\""),
+        ))
+        .body(file))
+}
+
 /// A booking request.
 #[derive(Debug, Deserialize, Validate, ToSchema)]
 #[serde(deny_unknown_fields)]
@@ -633,6 +753,12 @@ pub async fn create(
                     EventType::BookingConfirmed
                 };
                 record(conn, &row, kind, "customer", now)?;
+                let what = if status == BookingStatus::Pending {
+                    BookingNotice::Requested
+                } else {
+                    BookingNotice::Confirmed
+                };
+                notices::tell(conn, &row, what, recipient(&principal), now)?;
                 let view = my_booking(conn, &settings, row, now)?;
                 serde_json::to_string(&view).map_err(|e| ApiError::internal(e.to_string()))
             },
@@ -719,6 +845,7 @@ pub async fn cancel(
             }
             let row = bookings::get_booking(conn, &principal.org_id, &id)?;
             record(conn, &row, EventType::BookingCancelled, "customer", now)?;
+            notices::tell(conn, &row, BookingNotice::Cancelled, recipient(&principal), now)?;
             my_booking(conn, &settings, row, now)
         })
     })
@@ -815,6 +942,7 @@ pub async fn reschedule(
             }
             let row = bookings::get_booking(conn, &principal.org_id, &id)?;
             record(conn, &row, EventType::BookingRescheduled, "customer", now)?;
+            notices::tell(conn, &row, BookingNotice::Rescheduled, recipient(&principal), now)?;
             my_booking(conn, &settings, row, now)
         })
     })

@@ -8,10 +8,12 @@
 //! - `customer.rs`: `/v1/me/booking-slots`, `/v1/me/bookings...`.
 
 pub mod customer;
+pub mod notices;
 pub mod setup;
 pub mod staff;
 
-use chrono::{DateTime, NaiveDate, Utc, Weekday};
+use chrono::{DateTime, LocalResult, NaiveDate, TimeDelta, TimeZone, Utc, Weekday};
+use chrono_tz::Tz;
 use guichet_domain::bookings::{
     BookingError, BookingSettings, BookingStatus, Busy, ChangePolicy, Confirmation, DayException,
     ExceptionKind, ProviderAvailability, ServiceTiming, WeeklyWindow,
@@ -68,12 +70,14 @@ pub fn configure(cfg: &mut ServiceConfig) {
             .service(staff::complete)
             .service(staff::no_show),
     )
+    .service(scope("/v1/me/booking-services").service(customer::services))
     .service(scope("/v1/me/booking-slots").service(customer::slots))
     .service(
         scope("/v1/me/bookings")
             .service(customer::list)
             .service(customer::create)
             .service(customer::get_one)
+            .service(customer::calendar)
             .service(customer::cancel)
             .service(customer::reschedule),
     );
@@ -149,6 +153,21 @@ pub fn availability(
         })
         .collect();
     Ok((providers, busy))
+}
+
+/// The first instant of the local day `date` in `tz` (a midnight skipped
+/// by a change starts the day at the change).
+pub fn day_start(tz: Tz, date: NaiveDate) -> DateTime<Utc> {
+    let midnight = date.and_time(chrono::NaiveTime::MIN);
+    match tz.from_local_datetime(&midnight) {
+        LocalResult::Single(t) | LocalResult::Ambiguous(t, _) => t.with_timezone(&Utc),
+        LocalResult::None => (1..=180)
+            .find_map(|m| {
+                tz.from_local_datetime(&(midnight + TimeDelta::minutes(m)))
+                    .earliest()
+            })
+            .map_or_else(|| midnight.and_utc(), |t| t.with_timezone(&Utc)),
+    }
 }
 
 /// The local day of `at` in the settings' zone.
@@ -445,10 +464,6 @@ pub fn minutes_of(value: &str, end: bool) -> Option<u16> {
     }
 }
 
-/// The pattern of a local `HH:MM` start.
-pub const START_PATTERN: &str = "^([01][0-9]|2[0-3]):[0-5][0-9]$";
-/// The pattern of a local `HH:MM` end (`24:00` allowed).
-pub const END_PATTERN: &str = "^(([01][0-9]|2[0-3]):[0-5][0-9]|24:00)$";
 
 #[cfg(test)]
 mod tests {

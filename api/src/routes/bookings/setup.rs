@@ -21,7 +21,7 @@ use utoipa::{IntoParams, ToSchema};
 use validator::Validate;
 
 use super::{
-    END_PATTERN, START_PATTERN, hhmm, invalid_field, minutes_of, problem,
+    hhmm, invalid_field, minutes_of, problem,
     require_setup_writer, settings_of, to_row,
 };
 use crate::auth::StaffPrincipal;
@@ -948,7 +948,7 @@ impl ServiceNames {
         Ok(map)
     }
 
-    fn of_map(map: &BTreeMap<String, String>) -> Self {
+    pub fn of_map(map: &BTreeMap<String, String>) -> Self {
         ServiceNames {
             fr: map.get("fr").cloned(),
             en: map.get("en").cloned(),
@@ -1051,8 +1051,7 @@ impl From<ServiceRow> for ServiceView {
             duration_minutes: u32::try_from(s.duration_minutes).unwrap_or(0),
             buffer_after_minutes: u32::try_from(s.buffer_after_minutes).unwrap_or(0),
             price: match (s.price_amount, s.price_currency) {
-                (Some(amount), Some(currency)) => currency
-                    .parse::<Currency>()
+                (Some(amount), Some(currency)) => Currency::parse(&currency)
                     .ok()
                     .map(|currency| MoneyView { amount, currency }),
                 _ => None,

@@ -9,12 +9,14 @@ use guichet_domain::bookings::{
 };
 use guichet_domain::events::EventType;
 use guichet_domain::ids;
+use guichet_jobs::notify::templates::BookingNotice;
 use guichet_store::repo::bookings::{self, BookingRow};
 use guichet_store::repo::customers;
 use serde::Deserialize;
 use utoipa::{IntoParams, ToSchema};
 use validator::Validate;
 
+use super::notices;
 use super::{
     BookingView, actor_of, availability, local_day, problem, record, settings_of, status_of,
     store_problem, timing_of,
@@ -110,8 +112,8 @@ pub async fn list(
                 .field("to", "range"));
         }
         let tz = settings.time_zone.tz();
-        let start = super::customer_day_start(tz, from);
-        let end = super::customer_day_start(tz, to + Days::new(1));
+        let start = super::day_start(tz, from);
+        let end = super::day_start(tz, to + Days::new(1));
         Ok(bookings::list_org_bookings(
             conn,
             &principal.org_id,
@@ -284,7 +286,9 @@ pub async fn create(
                 reason: None,
                 cancelled_by_kind: None,
                 sequence: 0,
-                test: customer.test,
+                test: guichet_store::repo::portal::find(conn, &principal.org_id)?
+                    .and_then(|p| p.test_customer_id)
+                    .is_some_and(|t| t == customer.id),
                 reminder_due_at: Some(reminder_due_at(&settings, body.start)),
                 reminder_sent_at: None,
                 created_at: now,
@@ -292,6 +296,7 @@ pub async fn create(
             };
             bookings::insert_booking(conn, &row).map_err(store_problem)?;
             record(conn, &row, EventType::BookingConfirmed, actor, now)?;
+            notices::tell(conn, &row, BookingNotice::Confirmed, recipient(&principal, &row), now)?;
             Ok::<_, ApiError>(row)
         })
     })
@@ -299,6 +304,17 @@ pub async fn create(
     Ok(HttpResponse::Created()
         .insert_header(("Location", format!("/v1/admin/bookings/{}", row.id)))
         .json(BookingView::from(row)))
+}
+
+/// Who gets the e-mail of a staff action on `booking`: its customer, or
+/// for the organization's test customer the staff member acting (nobody
+/// for an API key).
+fn recipient<'a>(principal: &'a StaffPrincipal, booking: &BookingRow) -> notices::To<'a> {
+    match (&principal.actor, booking.test) {
+        (_, false) => notices::To::Customer,
+        (crate::auth::StaffActor::Staff { id, .. }, true) => notices::To::Staff(id),
+        (crate::auth::StaffActor::ApiKey { .. }, true) => notices::To::Nobody,
+    }
 }
 
 /// Why (a decline or a cancellation).
@@ -365,6 +381,15 @@ async fn act(
                 StaffAction::NoShow => EventType::BookingNoShow,
             };
             record(conn, &row, kind, actor, now)?;
+            let what = match action {
+                StaffAction::Approve => Some(BookingNotice::Confirmed),
+                StaffAction::Decline => Some(BookingNotice::Declined),
+                StaffAction::Cancel => Some(BookingNotice::Cancelled),
+                StaffAction::Complete | StaffAction::NoShow => None,
+            };
+            if let Some(what) = what {
+                notices::tell(conn, &row, what, recipient(&principal, &row), now)?;
+            }
             Ok::<_, ApiError>(row)
         })
     })

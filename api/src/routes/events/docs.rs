@@ -36,6 +36,14 @@ pub fn data_schema(kind: EventType) -> &'static str {
         | EventType::ConversationClosed
         | EventType::ConversationReopened => "ConversationView",
         EventType::MessageCreated => "MessageView",
+        EventType::BookingRequested
+        | EventType::BookingConfirmed
+        | EventType::BookingDeclined
+        | EventType::BookingCancelled
+        | EventType::BookingRescheduled
+        | EventType::BookingCompleted
+        | EventType::BookingNoShow
+        | EventType::BookingReminderSent => "BookingView",
     }
 }
 
@@ -64,6 +72,14 @@ pub fn actors(kind: EventType) -> &'static [&'static str] {
         | EventType::ConversationReopened => &["staff", "api_key"],
         EventType::ConversationCreated => &["customer"],
         EventType::MessageCreated => &["customer", "staff", "api_key"],
+        EventType::BookingRequested | EventType::BookingRescheduled => &["customer"],
+        EventType::BookingConfirmed | EventType::BookingCancelled => {
+            &["customer", "staff", "api_key"]
+        }
+        EventType::BookingDeclined | EventType::BookingCompleted | EventType::BookingNoShow => {
+            &["staff", "api_key"]
+        }
+        EventType::BookingReminderSent => &["system"],
         EventType::ScheduleRegularized => &["customer", "system"],
         EventType::ScheduleUnpaid
         | EventType::InstalmentPaid

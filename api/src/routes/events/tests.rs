@@ -219,3 +219,43 @@ fn the_event_schema_has_the_envelopes_shape() {
     );
     assert_eq!(event.envelope()["object"]["type"], "schedule");
 }
+
+#[test]
+fn a_booking_snapshot_is_its_view() {
+    use guichet_store::repo::bookings::BookingRow;
+
+    let at = Utc.with_ymd_and_hms(2026, 11, 22, 9, 0, 0).unwrap();
+    let mut booking = BookingRow {
+        id: "bkg_1".into(),
+        org_id: "org_1".into(),
+        customer_id: "cus_1".into(),
+        service_id: "svc_1".into(),
+        provider_id: "prv_1".into(),
+        start_at: at + chrono::Duration::days(1),
+        end_at: at + chrono::Duration::days(1) + chrono::Duration::minutes(30),
+        busy_until: at + chrono::Duration::days(1) + chrono::Duration::minutes(45),
+        status: "cancelled".into(),
+        note: Some("Première visite".into()),
+        created_by_kind: "customer".into(),
+        created_by: "cus_1".into(),
+        reason: Some("Praticien absent".into()),
+        cancelled_by_kind: Some("staff".into()),
+        sequence: 2,
+        test: true,
+        reminder_due_at: Some(at),
+        reminder_sent_at: None,
+        created_at: at,
+        updated_at: at,
+    };
+    assert_eq!(
+        snapshots::booking(&booking),
+        serde_json::to_value(crate::routes::bookings::BookingView::from(booking.clone())).unwrap()
+    );
+    booking.note = None;
+    booking.reason = None;
+    booking.cancelled_by_kind = None;
+    assert_eq!(
+        snapshots::booking(&booking),
+        serde_json::to_value(crate::routes::bookings::BookingView::from(booking)).unwrap()
+    );
+}

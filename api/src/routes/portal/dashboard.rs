@@ -6,6 +6,7 @@ use std::collections::BTreeMap;
 use actix_web::{get, web};
 use chrono::{DateTime, Duration, NaiveDate, Utc};
 use guichet_domain::portal::PortalAction;
+use guichet_store::repo::bookings;
 use guichet_store::repo::conversations::{self, UnreadConversation};
 use guichet_store::repo::dashboard::{self, DueKind, DueSource};
 use guichet_store::repo::documents::{self, Document};
@@ -25,6 +26,8 @@ pub const DUE_SOON_DAYS: i64 = 14;
 /// Items listed in each section (notifications, new documents, unread
 /// conversations).
 pub const SECTION_ITEMS: i64 = 5;
+/// Bookings listed in the upcoming bookings section.
+pub const UPCOMING_BOOKINGS: i64 = 3;
 
 /// The portal as the signed-in customer has it.
 #[derive(Debug, Serialize, ToSchema)]
@@ -240,14 +243,44 @@ pub struct UnreadMessagesSection {
     pub conversations: Vec<UnreadConversationView>,
 }
 
+/// A booking still to come.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct UpcomingBooking {
+    #[schema(example = "bkg_3k9x0d2m7q8r4t6v1w5y")]
+    pub id: String,
+    pub start: DateTime<Utc>,
+    pub end: DateTime<Utc>,
+    /// `confirmed`, or `pending` (waiting for the business).
+    #[schema(value_type = crate::routes::enums::BookingStatusName)]
+    pub status: String,
+    /// The service's name in the customer's language.
+    #[schema(example = "Séance de kinésithérapie")]
+    pub service: String,
+    #[schema(example = "Claire Petit")]
+    pub provider_name: String,
+    /// `/v1/me/bookings/{id}`.
+    pub link: String,
+}
+
+/// The upcoming bookings section: the next three, confirmed or pending.
+/// Present when the `bookings` action is on for the customer.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct UpcomingBookingsSection {
+    /// Soonest first.
+    #[schema(max_items = 3)]
+    pub next: Vec<UpcomingBooking>,
+}
+
 /// What the dashboard shows at a glance. Sections of actions turned off
 /// for the customer are absent: `amount_due` goes with `payments`,
-/// `new_documents` with `documents`, `messages` with `messages`. The
-/// bookings section is added by that feature.
+/// `new_documents` with `documents`, `messages` with `messages`,
+/// `upcoming_bookings` with `bookings`.
 #[derive(Debug, Serialize, ToSchema)]
 pub struct Dashboard {
     #[serde(skip_serializing_if = "Option::is_none")]
     pub amount_due: Option<AmountDue>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub upcoming_bookings: Option<UpcomingBookingsSection>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub new_documents: Option<NewDocumentsSection>,
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -295,7 +328,8 @@ fn item(s: DueSource) -> DueItem {
 ///
 /// In one call: the amount due (overdue and due-soon by currency, each
 /// source listed with a link), the new documents (shared and not opened
-/// yet), the conversations with unread answers from the business, and the
+/// yet), the next three bookings, the conversations with unread answers
+/// from the business, and the
 /// unread notifications count with the latest five. Sections of actions
 /// turned off for the customer (by the organization or by the customer's
 /// override) are absent.
@@ -316,6 +350,7 @@ pub async fn my_dashboard(
 ) -> Result<web::Json<Dashboard>, ApiError> {
     let store = state.store.clone();
     let today = state.clock.today();
+    let now = state.clock.now();
     let out = web::block(move || {
         let mut conn = store.conn()?;
         let principal = token.authorize(&mut conn)?;
@@ -368,10 +403,36 @@ pub async fn my_dashboard(
         } else {
             None
         };
+        let upcoming_bookings = if on(PortalAction::Bookings) {
+            let locale = customers::get(&mut conn, org, cus)?.locale;
+            let mut next = Vec::new();
+            for b in bookings::next_upcoming(&mut conn, org, cus, now, UPCOMING_BOOKINGS)? {
+                let service = bookings::get_service(&mut conn, org, &b.service_id)?;
+                let provider = bookings::get_provider(&mut conn, org, &b.provider_id)?;
+                next.push(UpcomingBooking {
+                    link: format!("/v1/me/bookings/{}", b.id),
+                    service: service
+                        .names
+                        .get(locale.as_str())
+                        .or_else(|| service.names.values().next())
+                        .cloned()
+                        .unwrap_or_default(),
+                    provider_name: provider.name,
+                    id: b.id,
+                    start: b.start_at,
+                    end: b.end_at,
+                    status: b.status,
+                });
+            }
+            Some(UpcomingBookingsSection { next })
+        } else {
+            None
+        };
         let unread_count = notifications::unread_count(&mut conn, org, cus)?;
         let latest = notifications::list(&mut conn, org, cus, false, None, SECTION_ITEMS)?;
         Ok::<_, ApiError>(Dashboard {
             amount_due,
+            upcoming_bookings,
             new_documents,
             messages,
             notifications: NotificationsSection {

@@ -95,6 +95,20 @@ pub enum Template {
         endpoint_id: String,
         url: String,
     },
+    /// What happened to a booking, told to its customer (an e-mail, with
+    /// the iCalendar invitation attached when there is one; the reminder
+    /// also by SMS).
+    BookingNotice {
+        org_name: String,
+        what: BookingNotice,
+        /// The service's name in the customer's language.
+        service: String,
+        /// Already formatted local time (`2026-11-23 09:00 (Europe/Paris)`).
+        when: String,
+        provider: String,
+        /// Why the business declined or cancelled it.
+        reason: Option<String>,
+    },
     /// The bank returned a SEPA collection: the amount is due again.
     CollectionRejected {
         org_name: String,
@@ -105,6 +119,23 @@ pub enum Template {
         /// The bank's reason code or text.
         reason: String,
     },
+}
+
+/// What a [`Template::BookingNotice`] tells.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum BookingNotice {
+    /// The request waits for the business.
+    Requested,
+    /// Booked (at once, approved, or by staff).
+    Confirmed,
+    /// The business declined the request.
+    Declined,
+    /// Cancelled, by the customer or the business.
+    Cancelled,
+    /// Moved to `when`.
+    Rescheduled,
+    /// It is soon.
+    Reminder,
 }
 
 /// A rendered message.
@@ -134,6 +165,14 @@ impl Template {
             Template::ConsentInvitation { .. } => "consent_invitation",
             Template::ConsentCode { .. } => "consent_code",
             Template::ConsentConfirmed { .. } => "consent_confirmed",
+            Template::BookingNotice { what, .. } => match what {
+                BookingNotice::Requested => "booking_requested",
+                BookingNotice::Confirmed => "booking_confirmed",
+                BookingNotice::Declined => "booking_declined",
+                BookingNotice::Cancelled => "booking_cancelled",
+                BookingNotice::Rescheduled => "booking_rescheduled",
+                BookingNotice::Reminder => "booking_reminder",
+            },
         }
     }
 
@@ -494,9 +533,99 @@ impl Template {
                     )
                 }
             }
+            Template::BookingNotice {
+                org_name,
+                what,
+                service,
+                when,
+                provider,
+                reason,
+            } => booking_notice(fr, channel, org_name, *what, service, when, provider, reason.as_deref()),
         };
         Rendered { subject, body }
     }
+}
+
+/// The subject and body of a [`Template::BookingNotice`].
+#[allow(clippy::too_many_arguments)]
+fn booking_notice(
+    fr: bool,
+    channel: Channel,
+    org_name: &str,
+    what: BookingNotice,
+    service: &str,
+    when: &str,
+    provider: &str,
+    reason: Option<&str>,
+) -> (String, String) {
+    let (subject, line) = match (what, fr) {
+        (BookingNotice::Requested, true) => (
+            "demande de rendez-vous reçue",
+            format!("Votre demande de rendez-vous « {service} » le {when} avec {provider} est enregistrée. {org_name} vous répondra bientôt."),
+        ),
+        (BookingNotice::Requested, false) => (
+            "booking request received",
+            format!("Your request for \"{service}\" on {when} with {provider} is recorded. {org_name} will answer soon."),
+        ),
+        (BookingNotice::Confirmed, true) => (
+            "rendez-vous confirmé",
+            format!("Votre rendez-vous « {service} » le {when} avec {provider} est confirmé. L'invitation pour votre agenda est jointe."),
+        ),
+        (BookingNotice::Confirmed, false) => (
+            "booking confirmed",
+            format!("Your booking \"{service}\" on {when} with {provider} is confirmed. The invitation for your calendar is attached."),
+        ),
+        (BookingNotice::Declined, true) => (
+            "demande de rendez-vous refusée",
+            format!("{org_name} ne peut pas accepter votre demande « {service} » du {when}."),
+        ),
+        (BookingNotice::Declined, false) => (
+            "booking request declined",
+            format!("{org_name} cannot accept your request for \"{service}\" on {when}."),
+        ),
+        (BookingNotice::Cancelled, true) => (
+            "rendez-vous annulé",
+            format!("Votre rendez-vous « {service} » du {when} avec {provider} est annulé. L'annulation pour votre agenda est jointe."),
+        ),
+        (BookingNotice::Cancelled, false) => (
+            "booking cancelled",
+            format!("Your booking \"{service}\" on {when} with {provider} is cancelled. The cancellation for your calendar is attached."),
+        ),
+        (BookingNotice::Rescheduled, true) => (
+            "rendez-vous déplacé",
+            format!("Votre rendez-vous « {service} » avec {provider} est déplacé au {when}. L'invitation mise à jour pour votre agenda est jointe."),
+        ),
+        (BookingNotice::Rescheduled, false) => (
+            "booking moved",
+            format!("Your booking \"{service}\" with {provider} is moved to {when}. The updated invitation for your calendar is attached."),
+        ),
+        (BookingNotice::Reminder, true) => (
+            "rappel de votre rendez-vous",
+            format!("Rappel : rendez-vous « {service} » le {when} avec {provider}."),
+        ),
+        (BookingNotice::Reminder, false) => (
+            "booking reminder",
+            format!("Reminder: \"{service}\" on {when} with {provider}."),
+        ),
+    };
+    if channel == Channel::Sms {
+        let sep = if fr { " : " } else { ": " };
+        return (String::new(), format!("{org_name}{sep}{line}"));
+    }
+    let mut body = if fr {
+        format!("Bonjour,\n\n{line}\n")
+    } else {
+        format!("Hello,\n\n{line}\n")
+    };
+    if let Some(reason) = reason {
+        body.push_str(&if fr {
+            format!("\nMotif : {reason}\n")
+        } else {
+            format!("\nReason: {reason}\n")
+        });
+    }
+    let sep = if fr { " : " } else { ": " };
+    (format!("{org_name}{sep}{subject}"), body)
 }
 
 #[cfg(test)]
@@ -554,7 +683,8 @@ mod tests {
                 | Template::CollectionPrenotice { .. }
                 | Template::CollectionRejected { .. }
                 | Template::WebhookEndpointDisabled { .. }
-                | Template::ConsentConfirmed { .. } => unreachable!(),
+                | Template::ConsentConfirmed { .. }
+                | Template::BookingNotice { .. } => unreachable!(),
             };
             for locale in [Locale::Fr, Locale::En] {
                 let r = template.render(locale, Channel::Email);
@@ -622,5 +752,47 @@ mod tests {
             }
             assert!(r.subject.contains("GCH20261122ABCDEFGHJKMNPQRS"));
         }
+    }
+    #[test]
+    fn booking_notices_name_the_service_the_time_and_the_reason() {
+        for what in [
+            BookingNotice::Requested,
+            BookingNotice::Confirmed,
+            BookingNotice::Declined,
+            BookingNotice::Cancelled,
+            BookingNotice::Rescheduled,
+            BookingNotice::Reminder,
+        ] {
+            let t = Template::BookingNotice {
+                org_name: "Kiné Martin".into(),
+                what,
+                service: "Séance".into(),
+                when: "2026-11-23 09:00 (Europe/Paris)".into(),
+                provider: "Claire Petit".into(),
+                reason: Some("Cabinet fermé".into()),
+            };
+            assert!(t.name().starts_with("booking_"));
+            assert!(!t.carries_secret());
+            for locale in [Locale::Fr, Locale::En] {
+                let r = t.render(locale, Channel::Email);
+                assert!(r.subject.starts_with("Kiné Martin"), "{}", r.subject);
+                assert!(r.body.contains("Séance") && r.body.contains("2026-11-23 09:00"));
+                assert!(r.body.contains("Cabinet fermé"), "{}", r.body);
+                let sms = t.render(locale, Channel::Sms);
+                assert!(sms.subject.is_empty());
+                assert!(sms.body.contains("2026-11-23 09:00"));
+            }
+        }
+        let en = Template::BookingNotice {
+            org_name: "Kiné Martin".into(),
+            what: BookingNotice::Confirmed,
+            service: "Session".into(),
+            when: "2026-11-23 09:00 (Europe/Paris)".into(),
+            provider: "Claire Petit".into(),
+            reason: None,
+        }
+        .render(Locale::En, Channel::Email);
+        assert_eq!(en.subject, "Kiné Martin: booking confirmed");
+        assert!(!en.body.contains("Reason"));
     }
 }

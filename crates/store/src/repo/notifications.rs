@@ -128,6 +128,10 @@ fn insert(
 pub fn from_event(conn: &mut DbConnection, event: &Event) -> Result<Option<String>, StoreError> {
     // The customer is the event's, or for events a job records (an
     // instalment's debit) the one its snapshot names.
+    // A customer's own booking actions are on their screen already.
+    if event.object_type == "booking" && event.actor == "customer" {
+        return Ok(None);
+    }
     let data: serde_json::Value = serde_json::from_str(&event.data).unwrap_or_default();
     let customer_id = match event.customer_id.as_deref() {
         Some(c) => c.to_owned(),
