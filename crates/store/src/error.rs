@@ -11,6 +11,10 @@ pub enum StoreError {
     /// A uniqueness or foreign-key constraint refused the write.
     #[error("conflict: {0}")]
     Conflict(String),
+    /// The booking would overlap another pending or confirmed booking of
+    /// the same provider (the `bookings_no_overlap` constraint).
+    #[error("the slot is taken")]
+    SlotTaken,
     /// No connection could be had: the database is down or unreachable.
     #[error("database unavailable: {0}")]
     Unavailable(String),
@@ -29,6 +33,7 @@ impl From<DieselError> for StoreError {
     fn from(error: DieselError) -> Self {
         match error {
             DieselError::NotFound => StoreError::NotFound,
+            DieselError::DatabaseError(_, info) if is_slot_taken(&*info) => StoreError::SlotTaken,
             DieselError::DatabaseError(
                 DatabaseErrorKind::UniqueViolation | DatabaseErrorKind::ForeignKeyViolation,
                 info,
@@ -39,6 +44,15 @@ impl From<DieselError> for StoreError {
             other => StoreError::Database(other.to_string()),
         }
     }
+}
+
+/// The name of the constraint that keeps a provider's bookings apart: the
+/// exclusion constraint on PostgreSQL (SQLSTATE 23P01), and the message of
+/// the triggers that stand for it on SQLite.
+const BOOKINGS_NO_OVERLAP: &str = "bookings_no_overlap";
+
+fn is_slot_taken(info: &dyn diesel::result::DatabaseErrorInformation) -> bool {
+    info.constraint_name() == Some(BOOKINGS_NO_OVERLAP) || info.message() == BOOKINGS_NO_OVERLAP
 }
 
 impl From<diesel::r2d2::PoolError> for StoreError {

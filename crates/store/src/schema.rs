@@ -728,10 +728,121 @@ diesel::table! {
     }
 }
 
+diesel::table! {
+    booking_settings (org_id) {
+        org_id -> Text,
+        online_booking -> Bool,
+        confirmation -> Text,
+        horizon_days -> Integer,
+        min_notice_minutes -> Integer,
+        cancel_allowed -> Bool,
+        cancel_until_hours -> Integer,
+        reschedule_allowed -> Bool,
+        reschedule_until_hours -> Integer,
+        max_pending -> Integer,
+        reminder_hours_before -> Integer,
+        time_zone -> Text,
+        updated_at -> Timestamp,
+    }
+}
+
+diesel::table! {
+    booking_providers (id) {
+        id -> Text,
+        org_id -> Text,
+        name -> Text,
+        kind -> Text,
+        staff_id -> Nullable<Text>,
+        active -> Bool,
+        created_at -> Timestamp,
+        updated_at -> Timestamp,
+    }
+}
+
+diesel::table! {
+    booking_services (id) {
+        id -> Text,
+        org_id -> Text,
+        names -> Text,
+        duration_minutes -> Integer,
+        buffer_after_minutes -> Integer,
+        price_amount -> Nullable<BigInt>,
+        price_currency -> Nullable<Text>,
+        active -> Bool,
+        created_at -> Timestamp,
+        updated_at -> Timestamp,
+    }
+}
+
+diesel::table! {
+    booking_service_providers (service_id, provider_id) {
+        service_id -> Text,
+        provider_id -> Text,
+        org_id -> Text,
+    }
+}
+
+diesel::table! {
+    booking_windows (id) {
+        id -> Text,
+        org_id -> Text,
+        provider_id -> Text,
+        weekday -> Integer,
+        start_minute -> Integer,
+        end_minute -> Integer,
+    }
+}
+
+diesel::table! {
+    booking_exceptions (id) {
+        id -> Text,
+        org_id -> Text,
+        provider_id -> Text,
+        day -> Date,
+        kind -> Text,
+        start_minute -> Nullable<Integer>,
+        end_minute -> Nullable<Integer>,
+        note -> Nullable<Text>,
+        created_at -> Timestamp,
+    }
+}
+
+diesel::table! {
+    bookings (id) {
+        id -> Text,
+        org_id -> Text,
+        customer_id -> Text,
+        service_id -> Text,
+        provider_id -> Text,
+        start_at -> Timestamp,
+        end_at -> Timestamp,
+        busy_until -> Timestamp,
+        status -> Text,
+        note -> Nullable<Text>,
+        created_by_kind -> Text,
+        created_by -> Text,
+        reason -> Nullable<Text>,
+        cancelled_by_kind -> Nullable<Text>,
+        sequence -> Integer,
+        test -> Bool,
+        reminder_due_at -> Nullable<Timestamp>,
+        reminder_sent_at -> Nullable<Timestamp>,
+        created_at -> Timestamp,
+        updated_at -> Timestamp,
+    }
+}
+
 diesel::joinable!(webhook_deliveries -> events (event_id));
 diesel::joinable!(webhook_deliveries -> webhook_endpoints (endpoint_id));
 
 diesel::allow_tables_to_appear_in_same_query!(
+    booking_settings,
+    booking_providers,
+    booking_services,
+    booking_service_providers,
+    booking_windows,
+    booking_exceptions,
+    bookings,
     documents,
     conversations,
     conversation_messages,

@@ -178,6 +178,20 @@ INSERT INTO portal_customer_overrides (org_id, customer_id, action, enabled, upd
   VALUES ('{p}org', '{p}cus', 'documents', FALSE, {t});
 INSERT INTO notifications (id, org_id, customer_id, kind, title, body, link, test, created_at)
   VALUES ('{p}ntf', '{p}org', '{p}cus', 'mandate.signed', 'T', 'B', '/v1/me/mandates/{p}mdt', FALSE, {t});
+INSERT INTO booking_settings (org_id, online_booking, confirmation, horizon_days, min_notice_minutes, cancel_allowed, cancel_until_hours, reschedule_allowed, reschedule_until_hours, max_pending, reminder_hours_before, time_zone, updated_at)
+  VALUES ('{p}org', TRUE, 'manual', 60, 720, TRUE, 24, TRUE, 24, 2, 24, 'Europe/Paris', {t});
+INSERT INTO booking_providers (id, org_id, name, kind, staff_id, active, created_at, updated_at)
+  VALUES ('{p}prv', '{p}org', 'Dr A', 'staff', '{p}stf', TRUE, {t}, {t});
+INSERT INTO booking_services (id, org_id, names, duration_minutes, buffer_after_minutes, price_amount, price_currency, active, created_at, updated_at)
+  VALUES ('{p}svc', '{p}org', '{{\"fr\":\"Consultation\"}}', 30, 10, 4500, 'EUR', TRUE, {t}, {t});
+INSERT INTO booking_service_providers (service_id, provider_id, org_id)
+  VALUES ('{p}svc', '{p}prv', '{p}org');
+INSERT INTO booking_windows (id, org_id, provider_id, weekday, start_minute, end_minute)
+  VALUES ('{p}bwn', '{p}org', '{p}prv', 1, 540, 720);
+INSERT INTO booking_exceptions (id, org_id, provider_id, day, kind, note, created_at)
+  VALUES ('{p}bex', '{p}org', '{p}prv', {d}, 'closed', 'Holiday', {t});
+INSERT INTO bookings (id, org_id, customer_id, service_id, provider_id, start_at, end_at, busy_until, status, created_by_kind, created_by, test, reminder_due_at, created_at, updated_at)
+  VALUES ('{p}bkg', '{p}org', '{p}cus', '{p}svc', '{p}prv', '2026-02-02 09:00:00', '2026-02-02 09:30:00', '2026-02-02 09:40:00', 'confirmed', 'customer', '{p}cus', FALSE, '2026-02-01 09:00:00', {t}, {t});
 "
     );
     conn.batch_execute(&sql).unwrap();

@@ -3,6 +3,7 @@
 
 pub mod accounts;
 pub mod api_keys;
+pub mod bookings;
 pub mod challenges;
 pub mod charges;
 pub mod codes;

@@ -136,6 +136,10 @@ pub fn delete_with_data(
         webhook_attempts, webhook_deliveries, webhook_endpoints,
     };
     use crate::schema::{
+        booking_exceptions, booking_providers, booking_service_providers, booking_services,
+        booking_settings, booking_windows, bookings,
+    };
+    use crate::schema::{
         consent_accounts, consent_invitations, consent_settings, consent_steps, consents,
         sandbox_sca_sessions,
     };
@@ -166,6 +170,25 @@ pub fn delete_with_data(
         diesel::delete(conversations::table.filter(conversations::org_id.eq(org_id)))
             .execute(conn)?;
         diesel::delete(documents::table.filter(documents::org_id.eq(org_id))).execute(conn)?;
+
+        // Bookings, then what they name: the availability, the services'
+        // providers, the services, the providers (which may name staff)
+        // and the settings.
+        diesel::delete(bookings::table.filter(bookings::org_id.eq(org_id))).execute(conn)?;
+        diesel::delete(booking_exceptions::table.filter(booking_exceptions::org_id.eq(org_id)))
+            .execute(conn)?;
+        diesel::delete(booking_windows::table.filter(booking_windows::org_id.eq(org_id)))
+            .execute(conn)?;
+        diesel::delete(
+            booking_service_providers::table.filter(booking_service_providers::org_id.eq(org_id)),
+        )
+        .execute(conn)?;
+        diesel::delete(booking_services::table.filter(booking_services::org_id.eq(org_id)))
+            .execute(conn)?;
+        diesel::delete(booking_providers::table.filter(booking_providers::org_id.eq(org_id)))
+            .execute(conn)?;
+        diesel::delete(booking_settings::table.filter(booking_settings::org_id.eq(org_id)))
+            .execute(conn)?;
 
         // Webhooks and events: the delivery log, then the deliveries, the
         // endpoints and the events they refer to.
