@@ -8,8 +8,9 @@ use std::time::Instant;
 
 use clap::Parser;
 use guichet_api::config::{
-    AdminCommand, BookingRemindersArgs, Cli, Command, ConsentExpiryArgs, CreateApiKeyArgs, CreateOrgArgs, DbArgs,
-    DebitArgs, DevCommand, JobsCommand, LogFormat, RefundArgs, ServeArgs, Settings, WebhookJobArgs,
+    AdminCommand, BookingRemindersArgs, Cli, Command, ConsentExpiryArgs, CreateApiKeyArgs,
+    CreateOrgArgs, DbArgs, DebitArgs, DevCommand, JobsCommand, LogFormat, RefundArgs, ServeArgs,
+    Settings, WebhookJobArgs,
 };
 use guichet_api::server::{Parts, start};
 use guichet_api::{demo, openapi, telemetry};

@@ -489,6 +489,7 @@ impl From<StoreError> for ApiError {
     fn from(error: StoreError) -> Self {
         match error {
             StoreError::NotFound => ApiError::not_found(),
+            StoreError::SlotTaken => crate::routes::bookings::slot_taken(),
             StoreError::Unavailable(cause) => {
                 ApiError::new(ProblemCode::DatabaseUnavailable).cause(cause)
             }

@@ -314,7 +314,9 @@ fn the_readme_sessions_work_on_every_start_of_the_demo() {
     }
     let ics = std::fs::read_to_string(tmp.join("kine-booking.ics")).unwrap();
     assert!(
-        ics.starts_with("BEGIN:VCALENDAR\r\n") && ics.contains("METHOD:REQUEST") && ics.contains("SEQUENCE:1"),
+        ics.starts_with("BEGIN:VCALENDAR\r\n")
+            && ics.contains("METHOD:REQUEST")
+            && ics.contains("SEQUENCE:1"),
         "{ics}"
     );
     let xml = std::fs::read_to_string(tmp.join("collections.xml")).unwrap();

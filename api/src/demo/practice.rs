@@ -391,7 +391,10 @@ fn paris(day: NaiveDate, hour: u32, minute: u32) -> DateTime<Utc> {
     Paris
         .from_local_datetime(&day.and_hms_opt(hour, minute, 0).unwrap_or_default())
         .earliest()
-        .map_or_else(|| day.and_time(NaiveTime::MIN).and_utc(), |t| t.with_timezone(&Utc))
+        .map_or_else(
+            || day.and_time(NaiveTime::MIN).and_utc(),
+            |t| t.with_timezone(&Utc),
+        )
 }
 
 /// The first weekday (Monday to Friday) on or after `day`.
@@ -417,7 +420,10 @@ fn bookings(
         online_booking: true,
         ..BookingSettings::default()
     };
-    repo::put_settings(conn, &crate::routes::bookings::to_row(org_id, &settings, now))?;
+    repo::put_settings(
+        conn,
+        &crate::routes::bookings::to_row(org_id, &settings, now),
+    )?;
     let provider = |name: &str| ProviderRow {
         id: ids::new_id("prv"),
         org_id: org_id.to_owned(),
@@ -440,7 +446,12 @@ fn bookings(
         end_minute: end,
     };
     let claire_week: Vec<WindowRow> = (1..=5)
-        .flat_map(|d| [window(&claire, d, 9 * 60, 12 * 60 + 30), window(&claire, d, 14 * 60, 19 * 60)])
+        .flat_map(|d| {
+            [
+                window(&claire, d, 9 * 60, 12 * 60 + 30),
+                window(&claire, d, 14 * 60, 19 * 60),
+            ]
+        })
         .collect();
     repo::replace_windows(conn, org_id, &claire.id, &claire_week)?;
     let marc_week: Vec<WindowRow> = (2..=6)
@@ -450,7 +461,11 @@ fn bookings(
     let service = |fr: &str, en: &str, duration: i32, buffer: i32, price: i64| ServiceRow {
         id: ids::new_id("svc"),
         org_id: org_id.to_owned(),
-        names: [("fr".to_owned(), fr.to_owned()), ("en".to_owned(), en.to_owned())].into(),
+        names: [
+            ("fr".to_owned(), fr.to_owned()),
+            ("en".to_owned(), en.to_owned()),
+        ]
+        .into(),
         duration_minutes: duration,
         buffer_after_minutes: buffer,
         price_amount: Some(price),
@@ -466,7 +481,12 @@ fn bookings(
     repo::insert_service(conn, &assessment, std::slice::from_ref(&claire.id))?;
 
     let today = now.with_timezone(&Paris).date_naive();
-    let booking = |start: DateTime<Utc>, minutes: i64, buffer: i64, status: &str, provider: &ProviderRow, service: &ServiceRow| {
+    let booking = |start: DateTime<Utc>,
+                   minutes: i64,
+                   buffer: i64,
+                   status: &str,
+                   provider: &ProviderRow,
+                   service: &ServiceRow| {
         let end = start + Duration::minutes(minutes);
         BookingRow {
             id: ids::new_id("bkg"),
@@ -494,7 +514,14 @@ fn bookings(
     let upcoming = weekday_from(today + Duration::days(3));
     repo::insert_booking(
         conn,
-        &booking(paris(upcoming, 10, 0), 30, 0, "confirmed", &claire, &session),
+        &booking(
+            paris(upcoming, 10, 0),
+            30,
+            0,
+            "confirmed",
+            &claire,
+            &session,
+        ),
     )?;
     let past = weekday_from(today - Duration::days(9));
     let mut done = booking(paris(past, 9, 0), 60, 15, "completed", &claire, &assessment);

@@ -40,7 +40,8 @@ use crate::routes::idempotency::{self, Begun, Committed};
 use crate::state::AppState;
 
 const UNAUTHENTICATED: &str = "Codes: `unauthenticated`, `invalid_token`.";
-const OFF: &str = "Bookings are off for you, or a staff token. Codes: `portal_action_disabled`, `forbidden`.";
+const OFF: &str =
+    "Bookings are off for you, or a staff token. Codes: `portal_action_disabled`, `forbidden`.";
 const NOT_FOUND: &str = "No such booking of yours. Codes: `not_found`.";
 
 /// The scope prefix of a customer's booking `Idempotency-Key`s.
@@ -55,7 +56,10 @@ fn recipient(principal: &CustomerPrincipal) -> notices::To<'_> {
     }
 }
 
-fn require_bookings(conn: &mut DbConnection, principal: &CustomerPrincipal) -> Result<(), ApiError> {
+fn require_bookings(
+    conn: &mut DbConnection,
+    principal: &CustomerPrincipal,
+) -> Result<(), ApiError> {
     crate::routes::portal_hooks::require_action(conn, principal, PortalAction::Bookings)
 }
 
@@ -566,7 +570,12 @@ pub struct NewBooking {
     pub start: DateTime<Utc>,
     /// One of the slot's `provider_ids` (default: the first free).
     #[validate(length(min = 1, max = 64))]
-    #[schema(min_length = 1, max_length = 64, pattern = "^[A-Za-z0-9_-]+$", nullable = false)]
+    #[schema(
+        min_length = 1,
+        max_length = 64,
+        pattern = "^[A-Za-z0-9_-]+$",
+        nullable = false
+    )]
     pub provider_id: Option<String>,
     /// For the business.
     #[validate(length(min = 1, max = 500))]
@@ -670,7 +679,10 @@ pub async fn create(
     let note = match &body.note {
         Some(n) if n.trim().is_empty() => {
             return Err(ApiError::new(ProblemCode::InvalidField)
-                .detail("La note ne peut pas être vide.", "The note cannot be blank.")
+                .detail(
+                    "La note ne peut pas être vide.",
+                    "The note cannot be blank.",
+                )
                 .field("note", "blank"));
         }
         other => other.as_ref().map(|n| n.trim().to_owned()),
@@ -705,12 +717,8 @@ pub async fn create(
                 let settings = super::settings_of(conn, &principal.org_id)?;
                 check_customer_start(&settings, body.start, now).map_err(|e| problem(&e))?;
                 let service = active_service(conn, &principal.org_id, &body.service_id)?;
-                let pending = bookings::count_pending(
-                    conn,
-                    &principal.org_id,
-                    &principal.customer_id,
-                    now,
-                )?;
+                let pending =
+                    bookings::count_pending(conn, &principal.org_id, &principal.customer_id, now)?;
                 check_pending_limit(&settings, pending).map_err(|e| problem(&e))?;
                 let provider = pick_provider(
                     conn,
@@ -845,7 +853,13 @@ pub async fn cancel(
             }
             let row = bookings::get_booking(conn, &principal.org_id, &id)?;
             record(conn, &row, EventType::BookingCancelled, "customer", now)?;
-            notices::tell(conn, &row, BookingNotice::Cancelled, recipient(&principal), now)?;
+            notices::tell(
+                conn,
+                &row,
+                BookingNotice::Cancelled,
+                recipient(&principal),
+                now,
+            )?;
             my_booking(conn, &settings, row, now)
         })
     })
@@ -942,7 +956,13 @@ pub async fn reschedule(
             }
             let row = bookings::get_booking(conn, &principal.org_id, &id)?;
             record(conn, &row, EventType::BookingRescheduled, "customer", now)?;
-            notices::tell(conn, &row, BookingNotice::Rescheduled, recipient(&principal), now)?;
+            notices::tell(
+                conn,
+                &row,
+                BookingNotice::Rescheduled,
+                recipient(&principal),
+                now,
+            )?;
             my_booking(conn, &settings, row, now)
         })
     })

@@ -267,12 +267,10 @@ pub fn record(
     Ok(())
 }
 
-/// A `StoreError::SlotTaken` as 409 `slot_taken`; the rest as usual.
+/// A store error as a problem (`StoreError::SlotTaken` is 409
+/// `slot_taken`).
 pub fn store_problem(error: StoreError) -> ApiError {
-    match error {
-        StoreError::SlotTaken => slot_taken(),
-        other => other.into(),
-    }
+    error.into()
 }
 
 /// The organization's settings: its saved row, or the defaults.
@@ -433,7 +431,10 @@ fn setting_field(error: &BookingError) -> &'static str {
 /// 422 `validation_failed` naming `field`.
 pub fn invalid_field(field: &str, why: &str) -> ApiError {
     ApiError::new(ProblemCode::ValidationFailed)
-        .detail(format!("Valeur refusée : {why}."), format!("Value refused: {why}."))
+        .detail(
+            format!("Valeur refusée : {why}."),
+            format!("Value refused: {why}."),
+        )
         .field(field, "invalid")
 }
 
@@ -463,7 +464,6 @@ pub fn minutes_of(value: &str, end: bool) -> Option<u16> {
         _ => None,
     }
 }
-
 
 #[cfg(test)]
 mod tests {

@@ -20,10 +20,7 @@ use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, ToSchema};
 use validator::Validate;
 
-use super::{
-    hhmm, invalid_field, minutes_of, problem,
-    require_setup_writer, settings_of, to_row,
-};
+use super::{hhmm, invalid_field, minutes_of, problem, require_setup_writer, settings_of, to_row};
 use crate::auth::StaffPrincipal;
 use crate::edge::json::Json;
 use crate::problem::{ApiError, Problem, ProblemCode};
@@ -31,7 +28,8 @@ use crate::routes::admin::{AUTH_FAILURES, TimePage, page_end, time_cursor};
 use crate::routes::views::MoneyView;
 use crate::state::AppState;
 
-const WRITE_ROLE: &str = "A customer token, or an agent (admins and API keys change the setup). Codes: `forbidden`.";
+const WRITE_ROLE: &str =
+    "A customer token, or an agent (admins and API keys change the setup). Codes: `forbidden`.";
 const PROVIDER_NOT_FOUND: &str = "No such provider in your organization. Codes: `not_found`.";
 const SERVICE_NOT_FOUND: &str = "No such service in your organization. Codes: `not_found`.";
 
@@ -242,14 +240,24 @@ pub async fn put_settings(
 pub struct NewProvider {
     /// As customers see it (`Dr Claire Petit`, `Salle 2`).
     #[validate(length(min = 1, max = 100))]
-    #[schema(example = "Claire Petit", min_length = 1, max_length = 100, pattern = "\\S")]
+    #[schema(
+        example = "Claire Petit",
+        min_length = 1,
+        max_length = 100,
+        pattern = "\\S"
+    )]
     pub name: String,
     /// `staff` (a person) or `resource` (a room, a machine).
     #[schema(value_type = crate::routes::enums::ProviderKind)]
     pub kind: String,
     /// The staff member, for a `staff` provider with a staff account.
     #[validate(length(min = 1, max = 64))]
-    #[schema(example = "stf_3k9x0d2m7q8r4t6v1w5y", min_length = 1, max_length = 64, nullable = false)]
+    #[schema(
+        example = "stf_3k9x0d2m7q8r4t6v1w5y",
+        min_length = 1,
+        max_length = 64,
+        nullable = false
+    )]
     pub staff_id: Option<String>,
     /// Default true.
     pub active: Option<bool>,
@@ -305,7 +313,10 @@ pub struct ProviderList {
 
 fn blank(field: &str) -> ApiError {
     ApiError::new(ProblemCode::InvalidField)
-        .detail("Ce champ ne peut pas être vide.", "This field cannot be blank.")
+        .detail(
+            "Ce champ ne peut pas être vide.",
+            "This field cannot be blank.",
+        )
         .field(field, "blank")
 }
 
@@ -669,12 +680,25 @@ pub struct NewException {
     /// (`start`–`end` added to the week's windows).
     #[schema(value_type = crate::routes::enums::ExceptionKindName)]
     pub kind: String,
-    #[schema(example = "14:00", pattern = "^([01][0-9]|2[0-3]):[0-5][0-9]$", nullable = false)]
+    #[schema(
+        example = "14:00",
+        pattern = "^([01][0-9]|2[0-3]):[0-5][0-9]$",
+        nullable = false
+    )]
     pub start: Option<String>,
-    #[schema(example = "16:00", pattern = "^(([01][0-9]|2[0-3]):[0-5][0-9]|24:00)$", nullable = false)]
+    #[schema(
+        example = "16:00",
+        pattern = "^(([01][0-9]|2[0-3]):[0-5][0-9]|24:00)$",
+        nullable = false
+    )]
     pub end: Option<String>,
     #[validate(length(min = 1, max = 200))]
-    #[schema(example = "Formation", min_length = 1, max_length = 200, nullable = false)]
+    #[schema(
+        example = "Formation",
+        min_length = 1,
+        max_length = 200,
+        nullable = false
+    )]
     pub note: Option<String>,
 }
 
@@ -836,11 +860,12 @@ pub async fn list_exceptions(
     let data = web::block(move || {
         let mut conn = store.conn()?;
         let settings = settings_of(&mut conn, &principal.org_id)?;
-        let today = clock.now().with_timezone(&settings.time_zone.tz()).date_naive();
+        let today = clock
+            .now()
+            .with_timezone(&settings.time_zone.tz())
+            .date_naive();
         let from = range.from.unwrap_or(today);
-        let to = range
-            .to
-            .unwrap_or_else(|| from + chrono::Days::new(365));
+        let to = range.to.unwrap_or_else(|| from + chrono::Days::new(365));
         if to < from || (to - from).num_days() > 366 {
             return Err(ApiError::new(ProblemCode::InvalidParameter)
                 .detail(
@@ -898,8 +923,8 @@ pub async fn delete_exception(
                 conn,
                 &principal.org_id,
                 std::slice::from_ref(&provider),
-                NaiveDate::MIN,
-                NaiveDate::MAX,
+                NaiveDate::from_ymd_opt(1970, 1, 1).unwrap_or_default(),
+                NaiveDate::from_ymd_opt(9999, 12, 31).unwrap_or_default(),
             )?
             .iter()
             .any(|e| e.id == exception);
@@ -920,11 +945,23 @@ pub async fn delete_exception(
 #[serde(deny_unknown_fields)]
 pub struct ServiceNames {
     #[validate(length(min = 1, max = 100))]
-    #[schema(example = "Consultation", min_length = 1, max_length = 100, pattern = "\\S", nullable = false)]
+    #[schema(
+        example = "Consultation",
+        min_length = 1,
+        max_length = 100,
+        pattern = "\\S",
+        nullable = false
+    )]
     #[serde(skip_serializing_if = "Option::is_none")]
     pub fr: Option<String>,
     #[validate(length(min = 1, max = 100))]
-    #[schema(example = "Consultation", min_length = 1, max_length = 100, pattern = "\\S", nullable = false)]
+    #[schema(
+        example = "Consultation",
+        min_length = 1,
+        max_length = 100,
+        pattern = "\\S",
+        nullable = false
+    )]
     #[serde(skip_serializing_if = "Option::is_none")]
     pub en: Option<String>,
 }
@@ -942,7 +979,10 @@ impl ServiceNames {
         }
         if map.is_empty() {
             return Err(ApiError::new(ProblemCode::InvalidField)
-                .detail("Un nom au moins (fr ou en).", "At least one name (fr or en).")
+                .detail(
+                    "Un nom au moins (fr ou en).",
+                    "At least one name (fr or en).",
+                )
                 .field("names", "required"));
         }
         Ok(map)
@@ -982,7 +1022,13 @@ pub struct NewService {
     /// Free time the provider keeps after it, 0 to 240 minutes, a multiple
     /// of 5 (default 0).
     #[validate(range(min = 0, max = 240))]
-    #[schema(minimum = 0, maximum = 240, multiple_of = 5, example = 10, nullable = false)]
+    #[schema(
+        minimum = 0,
+        maximum = 240,
+        multiple_of = 5,
+        example = 10,
+        nullable = false
+    )]
     pub buffer_after_minutes: Option<u32>,
     #[validate(nested)]
     #[schema(nullable = false)]
@@ -1129,7 +1175,10 @@ pub async fn create_service(
     require_setup_writer(&principal)?;
     let body = body.0;
     let names = body.names.to_map()?;
-    timing(body.duration_minutes, body.buffer_after_minutes.unwrap_or(0))?;
+    timing(
+        body.duration_minutes,
+        body.buffer_after_minutes.unwrap_or(0),
+    )?;
     let now = state.clock.now();
     let org_id = principal.org_id.clone();
     let store = state.store.clone();

@@ -178,7 +178,12 @@ pub struct StaffBooking {
     pub start: DateTime<Utc>,
     /// One of the service's providers (default: the first one free then).
     #[validate(length(min = 1, max = 64))]
-    #[schema(min_length = 1, max_length = 64, pattern = "^[A-Za-z0-9_-]+$", nullable = false)]
+    #[schema(
+        min_length = 1,
+        max_length = 64,
+        pattern = "^[A-Za-z0-9_-]+$",
+        nullable = false
+    )]
     pub provider_id: Option<String>,
     #[validate(length(min = 1, max = 500))]
     #[schema(min_length = 1, max_length = 500, nullable = false)]
@@ -217,7 +222,10 @@ pub async fn create(
     let note = match &body.note {
         Some(n) if n.trim().is_empty() => {
             return Err(ApiError::new(ProblemCode::InvalidField)
-                .detail("La note ne peut pas être vide.", "The note cannot be blank.")
+                .detail(
+                    "La note ne peut pas être vide.",
+                    "The note cannot be blank.",
+                )
                 .field("note", "blank"));
         }
         other => other.as_ref().map(|n| n.trim().to_owned()),
@@ -296,7 +304,13 @@ pub async fn create(
             };
             bookings::insert_booking(conn, &row).map_err(store_problem)?;
             record(conn, &row, EventType::BookingConfirmed, actor, now)?;
-            notices::tell(conn, &row, BookingNotice::Confirmed, recipient(&principal, &row), now)?;
+            notices::tell(
+                conn,
+                &row,
+                BookingNotice::Confirmed,
+                recipient(&principal, &row),
+                now,
+            )?;
             Ok::<_, ApiError>(row)
         })
     })
@@ -323,7 +337,11 @@ fn recipient<'a>(principal: &'a StaffPrincipal, booking: &BookingRow) -> notices
 pub struct Reason {
     /// Shown to the customer.
     #[validate(length(min = 1, max = 500))]
-    #[schema(min_length = 1, max_length = 500, example = "Cabinet fermé ce jour-là.")]
+    #[schema(
+        min_length = 1,
+        max_length = 500,
+        example = "Cabinet fermé ce jour-là."
+    )]
     pub reason: String,
 }
 
@@ -430,7 +448,14 @@ pub async fn approve(
     state: web::Data<AppState>,
     path: web::Path<String>,
 ) -> Result<web::Json<BookingView>, ApiError> {
-    act(principal, state, path.into_inner(), StaffAction::Approve, None).await
+    act(
+        principal,
+        state,
+        path.into_inner(),
+        StaffAction::Approve,
+        None,
+    )
+    .await
 }
 
 /// Decline a pending request.
@@ -462,7 +487,14 @@ pub async fn decline(
     body: Json<Reason>,
 ) -> Result<web::Json<BookingView>, ApiError> {
     let reason = body.0.reason;
-    act(principal, state, path.into_inner(), StaffAction::Decline, Some(reason)).await
+    act(
+        principal,
+        state,
+        path.into_inner(),
+        StaffAction::Decline,
+        Some(reason),
+    )
+    .await
 }
 
 /// Cancel a booking.
@@ -494,7 +526,14 @@ pub async fn cancel(
     body: Json<Reason>,
 ) -> Result<web::Json<BookingView>, ApiError> {
     let reason = body.0.reason;
-    act(principal, state, path.into_inner(), StaffAction::Cancel, Some(reason)).await
+    act(
+        principal,
+        state,
+        path.into_inner(),
+        StaffAction::Cancel,
+        Some(reason),
+    )
+    .await
 }
 
 /// Mark a booking completed.
@@ -520,7 +559,14 @@ pub async fn complete(
     state: web::Data<AppState>,
     path: web::Path<String>,
 ) -> Result<web::Json<BookingView>, ApiError> {
-    act(principal, state, path.into_inner(), StaffAction::Complete, None).await
+    act(
+        principal,
+        state,
+        path.into_inner(),
+        StaffAction::Complete,
+        None,
+    )
+    .await
 }
 
 /// Mark a booking as a no-show.
@@ -546,5 +592,12 @@ pub async fn no_show(
     state: web::Data<AppState>,
     path: web::Path<String>,
 ) -> Result<web::Json<BookingView>, ApiError> {
-    act(principal, state, path.into_inner(), StaffAction::NoShow, None).await
+    act(
+        principal,
+        state,
+        path.into_inner(),
+        StaffAction::NoShow,
+        None,
+    )
+    .await
 }

@@ -540,7 +540,16 @@ impl Template {
                 when,
                 provider,
                 reason,
-            } => booking_notice(fr, channel, org_name, *what, service, when, provider, reason.as_deref()),
+            } => booking_notice(
+                fr,
+                channel,
+                org_name,
+                *what,
+                service,
+                when,
+                provider,
+                reason.as_deref(),
+            ),
         };
         Rendered { subject, body }
     }
@@ -561,19 +570,27 @@ fn booking_notice(
     let (subject, line) = match (what, fr) {
         (BookingNotice::Requested, true) => (
             "demande de rendez-vous reçue",
-            format!("Votre demande de rendez-vous « {service} » le {when} avec {provider} est enregistrée. {org_name} vous répondra bientôt."),
+            format!(
+                "Votre demande de rendez-vous « {service} » le {when} avec {provider} est enregistrée. {org_name} vous répondra bientôt."
+            ),
         ),
         (BookingNotice::Requested, false) => (
             "booking request received",
-            format!("Your request for \"{service}\" on {when} with {provider} is recorded. {org_name} will answer soon."),
+            format!(
+                "Your request for \"{service}\" on {when} with {provider} is recorded. {org_name} will answer soon."
+            ),
         ),
         (BookingNotice::Confirmed, true) => (
             "rendez-vous confirmé",
-            format!("Votre rendez-vous « {service} » le {when} avec {provider} est confirmé. L'invitation pour votre agenda est jointe."),
+            format!(
+                "Votre rendez-vous « {service} » le {when} avec {provider} est confirmé. L'invitation pour votre agenda est jointe."
+            ),
         ),
         (BookingNotice::Confirmed, false) => (
             "booking confirmed",
-            format!("Your booking \"{service}\" on {when} with {provider} is confirmed. The invitation for your calendar is attached."),
+            format!(
+                "Your booking \"{service}\" on {when} with {provider} is confirmed. The invitation for your calendar is attached."
+            ),
         ),
         (BookingNotice::Declined, true) => (
             "demande de rendez-vous refusée",
@@ -585,19 +602,27 @@ fn booking_notice(
         ),
         (BookingNotice::Cancelled, true) => (
             "rendez-vous annulé",
-            format!("Votre rendez-vous « {service} » du {when} avec {provider} est annulé. L'annulation pour votre agenda est jointe."),
+            format!(
+                "Votre rendez-vous « {service} » du {when} avec {provider} est annulé. L'annulation pour votre agenda est jointe."
+            ),
         ),
         (BookingNotice::Cancelled, false) => (
             "booking cancelled",
-            format!("Your booking \"{service}\" on {when} with {provider} is cancelled. The cancellation for your calendar is attached."),
+            format!(
+                "Your booking \"{service}\" on {when} with {provider} is cancelled. The cancellation for your calendar is attached."
+            ),
         ),
         (BookingNotice::Rescheduled, true) => (
             "rendez-vous déplacé",
-            format!("Votre rendez-vous « {service} » avec {provider} est déplacé au {when}. L'invitation mise à jour pour votre agenda est jointe."),
+            format!(
+                "Votre rendez-vous « {service} » avec {provider} est déplacé au {when}. L'invitation mise à jour pour votre agenda est jointe."
+            ),
         ),
         (BookingNotice::Rescheduled, false) => (
             "booking moved",
-            format!("Your booking \"{service}\" with {provider} is moved to {when}. The updated invitation for your calendar is attached."),
+            format!(
+                "Your booking \"{service}\" with {provider} is moved to {when}. The updated invitation for your calendar is attached."
+            ),
         ),
         (BookingNotice::Reminder, true) => (
             "rappel de votre rendez-vous",
