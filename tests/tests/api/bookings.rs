@@ -795,14 +795,18 @@ fn services_name_their_providers_and_their_timing() {
 /// Monday to Friday 09:00–12:00 (Paris), a 30-minute service delivered by
 /// all of them, automatic confirmation unless `settings` says otherwise.
 /// The server's clock is Sunday 2026-11-22 10:00 in Paris.
-struct Cabinet {
-    org: Org,
-    service: String,
-    providers: Vec<String>,
+pub(crate) struct Cabinet {
+    pub(crate) org: Org,
+    pub(crate) service: String,
+    pub(crate) providers: Vec<String>,
 }
 
 fn cabinet(app: &TestApp, slug: &str, providers: usize, settings: Value) -> Cabinet {
-    let org = app.org(slug);
+    cabinet_of(app, app.org(slug), providers, settings)
+}
+
+/// [`cabinet`] for an organization that exists.
+pub(crate) fn cabinet_of(app: &TestApp, org: Org, providers: usize, settings: Value) -> Cabinet {
     let mut body = json!({
         "online_booking": true,
         "confirmation": "automatic",
@@ -895,7 +899,7 @@ fn starts(list: &Value) -> Vec<String> {
         .collect()
 }
 
-fn book(app: &TestApp, token: &str, service: &str, start: &str) -> Response {
+pub(crate) fn book(app: &TestApp, token: &str, service: &str, start: &str) -> Response {
     send(
         app,
         "POST",
@@ -2001,4 +2005,463 @@ fn pending_requests_are_capped_even_at_once() {
         200,
     );
     assert_eq!(pending["data"].as_array().unwrap().len(), 2);
+}
+
+// ------------------------------------------------ e-mails, calendar, reminders
+
+/// The calendar file attached to `n`-th message to `to`, as text.
+fn attached_ics(app: &TestApp, to: &str, n: usize) -> String {
+    let message = app.nth_message(to, n);
+    let file = message
+        .attachments
+        .iter()
+        .find(|a| a.filename == "invitation.ics")
+        .unwrap_or_else(|| panic!("no calendar file in {message:?}"));
+    assert!(
+        file.content_type.starts_with("text/calendar"),
+        "{}",
+        file.content_type
+    );
+    String::from_utf8(file.content.clone()).unwrap()
+}
+
+#[test]
+fn each_change_is_e_mailed_with_its_calendar_file() {
+    let app = TestApp::spawn();
+    let cab = cabinet(&app, "bk-mail", 1, json!({}));
+    let email = format!("anne@{}.example", cab.org.slug);
+    let (_, anne) = client(&app, &cab, "anne");
+    let before = app.wait_for_messages(&email, 1).len();
+    let booked = ok(book(&app, &anne, &cab.service, "2026-11-24T09:00:00Z"), 201);
+    let id = booked["id"].as_str().unwrap().to_owned();
+    let confirmation = app.nth_message(&email, before + 1);
+    assert!(
+        confirmation.body.contains("est confirmé"),
+        "{}",
+        confirmation.body
+    );
+    assert!(
+        confirmation
+            .body
+            .contains("2026-11-24 10:00 (Europe/Paris)"),
+        "{}",
+        confirmation.body
+    );
+    let ics = attached_ics(&app, &email, before + 1);
+    assert!(ics.contains("METHOD:REQUEST\r\n"), "{ics}");
+    assert!(ics.contains("SEQUENCE:0\r\n"), "{ics}");
+    assert!(
+        ics.contains("DTSTART;TZID=Europe/Paris:20261124T100000"),
+        "{ics}"
+    );
+    assert!(ics.contains("BEGIN:VTIMEZONE"), "{ics}");
+    let uid = ics
+        .lines()
+        .find(|l| l.starts_with("UID:"))
+        .unwrap()
+        .to_owned();
+    assert!(uid.contains(&id), "{uid}");
+
+    // The same file from the API.
+    let path = format!("/v1/me/bookings/{id}/calendar.ics");
+    let file = send(&app, "GET", &path, &anne, None);
+    assert_eq!(file.status, 200);
+    assert!(
+        file.header("content-type")
+            .unwrap()
+            .starts_with("text/calendar")
+    );
+    assert!(file.text().contains(&uid));
+
+    // Moved: the same UID, the next SEQUENCE.
+    ok(
+        send(
+            &app,
+            "POST",
+            &format!("/v1/me/bookings/{id}/reschedule"),
+            &anne,
+            Some(json!({"start": "2026-11-24T10:00:00Z"})),
+        ),
+        200,
+    );
+    let moved = attached_ics(&app, &email, before + 2);
+    assert!(
+        moved.contains(&uid) && moved.contains("SEQUENCE:1\r\n"),
+        "{moved}"
+    );
+    assert!(
+        moved.contains("DTSTART;TZID=Europe/Paris:20261124T110000"),
+        "{moved}"
+    );
+    // Cancelled: METHOD:CANCEL.
+    ok(
+        send(
+            &app,
+            "POST",
+            &format!("/v1/me/bookings/{id}/cancellation"),
+            &anne,
+            None,
+        ),
+        200,
+    );
+    let cancelled = attached_ics(&app, &email, before + 3);
+    assert!(cancelled.contains("METHOD:CANCEL\r\n"), "{cancelled}");
+    assert!(cancelled.contains(&uid) && cancelled.contains("SEQUENCE:2\r\n"));
+    assert!(cancelled.contains("STATUS:CANCELLED"), "{cancelled}");
+    let served = send(&app, "GET", &path, &anne, None).text();
+    assert!(served.contains("METHOD:CANCEL"), "{served}");
+
+    // A request held for approval: a message without a file; declined:
+    // the reason, and a portal notification.
+    let mut settings = ok(
+        send(
+            &app,
+            "GET",
+            "/v1/admin/booking-settings",
+            &cab.org.admin,
+            None,
+        ),
+        200,
+    );
+    settings["confirmation"] = json!("manual");
+    ok(
+        send(
+            &app,
+            "PUT",
+            "/v1/admin/booking-settings",
+            &cab.org.admin,
+            Some(settings),
+        ),
+        200,
+    );
+    let pending = ok(book(&app, &anne, &cab.service, "2026-11-25T09:00:00Z"), 201);
+    let requested = app.nth_message(&email, before + 4);
+    assert!(
+        requested.subject.contains("demande"),
+        "{}",
+        requested.subject
+    );
+    assert!(requested.attachments.is_empty());
+    ok(
+        send(
+            &app,
+            "POST",
+            &format!(
+                "/v1/admin/bookings/{}/decline",
+                pending["id"].as_str().unwrap()
+            ),
+            &cab.org.admin,
+            Some(json!({"reason": "Cabinet fermé"})),
+        ),
+        200,
+    );
+    let declined = app.nth_message(&email, before + 5);
+    assert!(declined.body.contains("Cabinet fermé"), "{}", declined.body);
+    let notes = ok(send(&app, "GET", "/v1/me/notifications", &anne, None), 200);
+    let kinds: Vec<&str> = notes["data"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|n| n["kind"].as_str().unwrap())
+        .collect();
+    assert!(kinds.contains(&"booking.declined"), "{notes}");
+    assert!(
+        !kinds.contains(&"booking.cancelled"),
+        "her own cancellation is no news to her: {notes}"
+    );
+    // Other customers' files are not found.
+    let (_, bob) = client(&app, &cab, "bob");
+    send(&app, "GET", &path, &bob, None).assert_problem(404, "not_found");
+    send(&app, "GET", &path, &cab.org.admin, None).assert_problem(403, "forbidden");
+}
+
+#[test]
+fn a_preview_books_as_the_test_customer_and_e_mails_only_the_staff_member() {
+    let app = TestApp::spawn();
+    let cab = cabinet(&app, "bk-preview", 1, json!({}));
+    let p = ok(
+        app.request("POST", "/v1/admin/portal/preview-session")
+            .bearer(&cab.org.admin)
+            .send(),
+        201,
+    );
+    let token = p["access_token"].as_str().unwrap().to_owned();
+    let sms_before = app.sms().len();
+    let before = app.messages_now(&cab.org.admin_email).len();
+    let booked = ok(
+        book(&app, &token, &cab.service, "2026-11-24T09:00:00Z"),
+        201,
+    );
+    let staff_view = ok(
+        send(
+            &app,
+            "GET",
+            &format!("/v1/admin/bookings/{}", booked["id"].as_str().unwrap()),
+            &cab.org.admin,
+            None,
+        ),
+        200,
+    );
+    assert_eq!(staff_view["test"], true);
+    let mail = app.nth_message(&cab.org.admin_email, before + 1);
+    assert!(mail.body.contains("est confirmé"), "{}", mail.body);
+    assert_eq!(app.sms().len(), sms_before, "no SMS");
+}
+
+fn reminders(app: &TestApp) -> guichet_jobs::bookings::ReminderReport {
+    guichet_jobs::bookings::BookingReminders::new(
+        app.store.clone(),
+        std::sync::Arc::new(app.clock.clone()),
+    )
+    .run()
+    .unwrap()
+}
+
+#[test]
+fn a_reminder_goes_once_the_day_before_by_e_mail_and_sms() {
+    let app = TestApp::spawn();
+    let mut cab = cabinet(&app, "bk-remind", 2, json!({"reminder_hours_before": 24}));
+    let email = format!("anne@{}.example", cab.org.slug);
+    let mobile = "+33612345678";
+    let (_, anne_tokens) = app.registered_customer(&cab.org, &email, Some(mobile));
+    let anne = anne_tokens.access;
+    // Tuesday 10:00 and Wednesday 10:00 in Paris; Bob has no mobile.
+    let tuesday = ok(book(&app, &anne, &cab.service, "2026-11-24T09:00:00Z"), 201);
+    ok(book(&app, &anne, &cab.service, "2026-11-25T09:00:00Z"), 201);
+    let (_, bob) = client(&app, &cab, "bob");
+    let bob_email = format!("bob@{}.example", cab.org.slug);
+    ok(book(&app, &bob, &cab.service, "2026-11-24T09:00:00Z"), 201);
+    // A cancelled booking is not reminded.
+    let gone = ok(book(&app, &bob, &cab.service, "2026-11-24T09:30:00Z"), 201);
+    ok(
+        send(
+            &app,
+            "POST",
+            &format!(
+                "/v1/me/bookings/{}/cancellation",
+                gone["id"].as_str().unwrap()
+            ),
+            &bob,
+            None,
+        ),
+        200,
+    );
+    assert_eq!(reminders(&app).reminded, 0, "not due yet");
+    let sms_before = app.messages_now(mobile).len();
+    // Sign-up code and two confirmations; Bob's cancellation too.
+    let mails_before = app.wait_for_messages(&email, 3).len();
+    let bob_before = app.wait_for_messages(&bob_email, 4).len();
+
+    // Monday 10:00 in Paris: Tuesday's are due, Wednesday's is not.
+    later(&app, &mut cab, 24, &[]);
+    let report = reminders(&app);
+    assert_eq!(report.reminded, 2, "{report:?}");
+    assert_eq!(report.messages, 3, "two e-mails and Anne's SMS: {report:?}");
+    assert_eq!(reminders(&app).reminded, 0, "once");
+    let sms = app.wait_for_messages(mobile, sms_before + 1);
+    assert!(
+        sms.last().unwrap().body.contains("2026-11-24 10:00"),
+        "{sms:?}"
+    );
+    let mail = app.nth_message(&email, mails_before + 1);
+    assert!(mail.subject.contains("rappel"), "{}", mail.subject);
+    let bob_mail = app.nth_message(&bob_email, bob_before + 1);
+    assert!(bob_mail.subject.contains("rappel"), "{}", bob_mail.subject);
+    let events = booking_events(&app, &cab.org);
+    let sent: Vec<&(String, String)> = events
+        .iter()
+        .filter(|e| e.0 == "booking.reminder_sent")
+        .collect();
+    assert_eq!(sent.len(), 2);
+    assert!(sent.iter().any(|e| e.1 == tuesday["id"].as_str().unwrap()));
+
+    // Moved to Thursday: due again the day before.
+    let anne = ok(app.login(&cab.org, &email, PASSWORD), 200)["access_token"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let wednesday_id = ok(send(&app, "GET", "/v1/me/bookings", &anne, None), 200)["data"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|b| b["start"] == "2026-11-25T09:00:00Z")
+        .unwrap()["id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    ok(
+        send(
+            &app,
+            "POST",
+            &format!("/v1/me/bookings/{wednesday_id}/reschedule"),
+            &anne,
+            Some(json!({"start": "2026-11-26T09:00:00Z"})),
+        ),
+        200,
+    );
+    later(&app, &mut cab, 24, &[]);
+    assert_eq!(
+        reminders(&app).reminded,
+        0,
+        "Thursday's is not due on Tuesday"
+    );
+    later(&app, &mut cab, 24, &[]);
+    assert_eq!(reminders(&app).reminded, 1);
+}
+
+#[test]
+fn concurrent_reminder_runs_send_each_reminder_once() {
+    let app = TestApp::spawn();
+    let mut cab = cabinet(&app, "bk-remind-race", 2, json!({}));
+    let customers: Vec<String> = (0..6)
+        .map(|i| client(&app, &cab, &format!("c{i}")).1)
+        .collect();
+    let mut booked = 0;
+    for (i, token) in customers.iter().enumerate() {
+        for start in [
+            "2026-11-24T08:00:00Z",
+            "2026-11-24T08:30:00Z",
+            "2026-11-24T09:00:00Z",
+        ] {
+            if i % 2 == 0 || start != "2026-11-24T09:00:00Z" {
+                let res = book(&app, token, &cab.service, start);
+                if res.status == 201 {
+                    booked += 1;
+                }
+            }
+        }
+    }
+    assert_eq!(booked, 6, "two practitioners, three slots");
+    later(&app, &mut cab, 24, &[]);
+    let reports: Vec<guichet_jobs::bookings::ReminderReport> = std::thread::scope(|scope| {
+        let handles: Vec<_> = (0..4)
+            .map(|_| {
+                scope.spawn(|| {
+                    guichet_jobs::bookings::BookingReminders::new(
+                        app.store.clone(),
+                        std::sync::Arc::new(app.clock.clone()),
+                    )
+                    .with_batch(1)
+                    .run()
+                    .unwrap()
+                })
+            })
+            .collect();
+        handles.into_iter().map(|h| h.join().unwrap()).collect()
+    });
+    let total: u64 = reports.iter().map(|r| r.reminded).sum();
+    assert_eq!(total, 6, "{reports:?}");
+    let sent = booking_events(&app, &cab.org)
+        .into_iter()
+        .filter(|e| e.0 == "booking.reminder_sent")
+        .count();
+    assert_eq!(sent, 6);
+}
+
+#[test]
+fn the_dashboard_shows_the_next_three_bookings_while_bookings_are_on() {
+    let app = TestApp::spawn();
+    let cab = cabinet(
+        &app,
+        "bk-dash",
+        1,
+        json!({"confirmation": "manual", "max_pending": 5}),
+    );
+    let (anne_id, anne) = client(&app, &cab, "anne");
+    for start in [
+        "2026-11-26T09:00:00Z",
+        "2026-11-24T09:00:00Z",
+        "2026-11-25T09:00:00Z",
+        "2026-11-27T09:00:00Z",
+    ] {
+        ok(book(&app, &anne, &cab.service, start), 201);
+    }
+    let dashboard = ok(send(&app, "GET", "/v1/me/dashboard", &anne, None), 200);
+    let next = dashboard["upcoming_bookings"]["next"].as_array().unwrap();
+    let starts: Vec<&str> = next.iter().map(|b| b["start"].as_str().unwrap()).collect();
+    assert_eq!(
+        starts,
+        [
+            "2026-11-24T09:00:00Z",
+            "2026-11-25T09:00:00Z",
+            "2026-11-26T09:00:00Z"
+        ]
+    );
+    assert_eq!(next[0]["status"], "pending");
+    assert_eq!(next[0]["service"], "Consultation");
+    assert_eq!(next[0]["provider_name"], "Praticien 0");
+    assert!(
+        next[0]["link"]
+            .as_str()
+            .unwrap()
+            .starts_with("/v1/me/bookings/bkg_")
+    );
+    ok(
+        send(
+            &app,
+            "PUT",
+            &format!("/v1/admin/customers/{anne_id}/portal-settings"),
+            &cab.org.admin,
+            Some(json!({"bookings": false})),
+        ),
+        200,
+    );
+    let dashboard = ok(send(&app, "GET", "/v1/me/dashboard", &anne, None), 200);
+    assert!(dashboard.get("upcoming_bookings").is_none(), "{dashboard}");
+    send(&app, "GET", "/v1/me/bookings", &anne, None).assert_problem(403, "portal_action_disabled");
+    send(&app, "GET", "/v1/me/booking-services", &anne, None)
+        .assert_problem(403, "portal_action_disabled");
+}
+
+#[test]
+fn customers_list_the_active_services_with_their_active_providers() {
+    let app = TestApp::spawn();
+    let cab = cabinet(&app, "bk-catalogue", 2, json!({}));
+    let (_, anne) = client(&app, &cab, "anne");
+    ok(
+        send(
+            &app,
+            "PATCH",
+            &format!("/v1/admin/booking-providers/{}", cab.providers[1]),
+            &cab.org.admin,
+            Some(json!({"active": false})),
+        ),
+        200,
+    );
+    let hidden = ok(
+        send(
+            &app,
+            "POST",
+            "/v1/admin/booking-services",
+            &cab.org.admin,
+            Some(json!({"names": {"fr": "Ancien"}, "duration_minutes": 30,
+                        "provider_ids": [cab.providers[0]], "active": false})),
+        ),
+        201,
+    );
+    let list = ok(
+        send(&app, "GET", "/v1/me/booking-services", &anne, None),
+        200,
+    );
+    let data = list["data"].as_array().unwrap();
+    assert_eq!(data.len(), 1, "{list}");
+    assert_ne!(data[0]["id"], hidden["id"]);
+    assert_eq!(
+        data[0]["providers"],
+        json!([{"id": cab.providers[0], "name": "Praticien 0"}])
+    );
+    // The inactive practitioner offers no slot.
+    let monday = ok(
+        slots(&app, &anne, &cab.service, "2026-11-23", "2026-11-23"),
+        200,
+    );
+    for slot in monday["data"].as_array().unwrap() {
+        assert_eq!(slot["provider_ids"], json!([cab.providers[0]]));
+    }
+    send(&app, "GET", "/v1/me/booking-services", &cab.org.admin, None)
+        .assert_problem(403, "forbidden");
+    assert_eq!(
+        app.request("GET", "/v1/me/booking-services").send().status,
+        401
+    );
 }

@@ -424,7 +424,8 @@ fn the_practice_portal_signs_in_by_code_and_shows_the_dashboard() {
         .send()
         .json();
     assert_eq!(me["actions"][0]["action"], "documents");
-    assert_eq!(me["actions"][3]["enabled"], false);
+    assert_eq!(me["actions"][3]["action"], "bookings");
+    assert_eq!(me["actions"][3]["enabled"], true);
     let d = app
         .request("GET", "/v1/me/dashboard")
         .bearer(&token)
@@ -441,6 +442,25 @@ fn the_practice_portal_signs_in_by_code_and_shows_the_dashboard() {
     assert_eq!(doc["title"], "Bilan kinésithérapique initial");
     assert_eq!(doc["content_type"], "application/pdf");
     assert_eq!(d["messages"]["unread_count"], 1, "{d}");
+    // Her next bookings: the session in three days, then her request.
+    let next = d["upcoming_bookings"]["next"].as_array().unwrap();
+    assert_eq!(next.len(), 2, "{d}");
+    assert_eq!(next[0]["status"], "confirmed");
+    assert_eq!(next[0]["service"], "Séance de kinésithérapie");
+    assert_eq!(next[0]["provider_name"], "Claire Petit");
+    assert_eq!(next[1]["status"], "pending");
+    let history = app
+        .request("GET", "/v1/me/bookings?view=history")
+        .bearer(&token)
+        .send()
+        .json();
+    assert_eq!(history["data"][0]["status"], "completed", "{history}");
+    let services = app
+        .request("GET", "/v1/me/booking-services")
+        .bearer(&token)
+        .send()
+        .json();
+    assert_eq!(services["data"].as_array().unwrap().len(), 2, "{services}");
     let conv = d["messages"]["conversations"][0]["link"]
         .as_str()
         .unwrap()

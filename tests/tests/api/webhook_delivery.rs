@@ -971,6 +971,112 @@ fn every_event_type_reaches_the_receiver_signed() {
         .to_owned();
     let expiring_token = link(&app, carla, 1);
 
+    // booking.requested (a request held for approval), booking.confirmed
+    // (approved), booking.rescheduled (by the customer), booking.declined,
+    // booking.cancelled, booking.completed and booking.no_show (by staff,
+    // on bookings staff made an hour ago), booking.reminder_sent (the job,
+    // for a booking in two hours).
+    use crate::bookings::{book, cabinet_of};
+    let cab = cabinet_of(
+        &app,
+        org.clone(),
+        1,
+        json!({"confirmation": "manual", "max_pending": 5}),
+    );
+    let staff_action = |id: &str, action: &str, body: Value| {
+        ok(
+            post(
+                &app,
+                &org.admin,
+                &format!("/v1/admin/bookings/{id}/{action}"),
+                &body,
+            ),
+            200,
+        )
+    };
+    // The clock moved since Paul signed in: a fresh session.
+    let paul = ok(
+        app.login(&org, "paul@example.com", guichet_tests::identity::PASSWORD),
+        200,
+    )["access_token"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let now = app.clock.now();
+    let day = |days: i64, hour: u32| {
+        let date = (now + chrono::Duration::days(days)).date_naive();
+        let mut d = date;
+        while matches!(
+            chrono::Datelike::weekday(&d),
+            chrono::Weekday::Sat | chrono::Weekday::Sun
+        ) {
+            d = d.succ_opt().unwrap();
+        }
+        // 09:00 Paris is 08:00Z in winter.
+        d.and_hms_opt(hour, 0, 0).unwrap().and_utc()
+    };
+    let requested = ok(
+        book(&app, &paul, &cab.service, &day(2, 8).to_rfc3339()),
+        201,
+    );
+    let requested = requested["id"].as_str().unwrap().to_owned();
+    staff_action(&requested, "approval", json!({}));
+    ok(
+        post(
+            &app,
+            &paul,
+            &format!("/v1/me/bookings/{requested}/reschedule"),
+            &json!({"start": day(2, 9).to_rfc3339()}),
+        ),
+        200,
+    );
+    let declined = ok(
+        book(&app, &paul, &cab.service, &day(3, 8).to_rfc3339()),
+        201,
+    );
+    staff_action(
+        declined["id"].as_str().unwrap(),
+        "decline",
+        json!({"reason": "Complet"}),
+    );
+    let by_staff = |start: chrono::DateTime<chrono::Utc>| {
+        ok(
+            post(
+                &app,
+                &org.admin,
+                "/v1/admin/bookings",
+                &json!({"customer_id": payer, "service_id": cab.service, "start": start}),
+            ),
+            201,
+        )["id"]
+            .as_str()
+            .unwrap()
+            .to_owned()
+    };
+    staff_action(
+        &by_staff(now + chrono::Duration::days(3)),
+        "cancellation",
+        json!({"reason": "Absent"}),
+    );
+    staff_action(
+        &by_staff(now - chrono::Duration::hours(3)),
+        "completion",
+        json!({}),
+    );
+    staff_action(
+        &by_staff(now - chrono::Duration::hours(2)),
+        "no-show",
+        json!({}),
+    );
+    by_staff(now + chrono::Duration::hours(2));
+    let reminded = guichet_jobs::bookings::BookingReminders::new(
+        app.store.clone(),
+        std::sync::Arc::new(app.clock.clone()),
+    )
+    .run()
+    .unwrap();
+    assert_eq!(reminded.reminded, 1, "{reminded:?}");
+
     let before_expiry = verify_arrivals(
         &app,
         &receiver,
@@ -988,6 +1094,19 @@ fn every_event_type_reaches_the_receiver_signed() {
             "consent.failed",
             "consent.activated",
             "consent.revoked",
+            "booking.requested",
+            "booking.confirmed",
+            "booking.rescheduled",
+            "booking.requested",
+            "booking.declined",
+            "booking.confirmed",
+            "booking.cancelled",
+            "booking.confirmed",
+            "booking.completed",
+            "booking.confirmed",
+            "booking.no_show",
+            "booking.confirmed",
+            "booking.reminder_sent",
         ],
     );
 

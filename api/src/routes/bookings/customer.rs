@@ -247,7 +247,13 @@ pub async fn slots(
         let service = active_service(conn, &principal.org_id, &query.service)?;
         let tz = settings.time_zone.tz();
         let from = super::day_start(tz, query.from);
-        let to = super::day_start(tz, query.to + Days::new(1));
+        let to = super::day_start(
+            tz,
+            query
+                .to
+                .checked_add_days(Days::new(1))
+                .ok_or_else(range_problem)?,
+        );
         let (providers, busy) = availability(
             conn,
             &principal.org_id,

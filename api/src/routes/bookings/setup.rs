@@ -865,7 +865,10 @@ pub async fn list_exceptions(
             .with_timezone(&settings.time_zone.tz())
             .date_naive();
         let from = range.from.unwrap_or(today);
-        let to = range.to.unwrap_or_else(|| from + chrono::Days::new(365));
+        let to = range.to.unwrap_or_else(|| {
+            from.checked_add_days(chrono::Days::new(365))
+                .unwrap_or(from)
+        });
         if to < from || (to - from).num_days() > 366 {
             return Err(ApiError::new(ProblemCode::InvalidParameter)
                 .detail(

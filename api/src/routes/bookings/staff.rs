@@ -3,7 +3,7 @@
 //! and the decisions on requests and past bookings.
 
 use actix_web::{HttpResponse, get, post, web};
-use chrono::{DateTime, Days, NaiveDate, TimeDelta, Utc};
+use chrono::{DateTime, Datelike, Days, NaiveDate, TimeDelta, Utc};
 use guichet_domain::bookings::{
     self as rules, BookingStatus, StaffAction, reminder_due_at, staff_transition,
 };
@@ -113,7 +113,7 @@ pub async fn list(
         }
         let tz = settings.time_zone.tz();
         let start = super::day_start(tz, from);
-        let end = super::day_start(tz, to + Days::new(1));
+        let end = super::day_start(tz, to.checked_add_days(Days::new(1)).unwrap_or(to));
         Ok(bookings::list_org_bookings(
             conn,
             &principal.org_id,
@@ -203,7 +203,7 @@ pub struct StaffBooking {
     request_body = StaffBooking,
     responses(
         (status = 201, description = "Booked.", body = BookingView),
-        (status = 400, description = "Codes: `malformed_json`, `unknown_field`, `invalid_field`.", body = Problem, content_type = "application/problem+json"),
+        (status = 400, description = "Codes: `malformed_json`, `unknown_field`, `invalid_field` (a start before 1970 or after 9999).", body = Problem, content_type = "application/problem+json"),
         (status = 401, description = AUTH_FAILURES, body = Problem, content_type = "application/problem+json"),
         (status = 403, description = CUSTOMER_ROLE, body = Problem, content_type = "application/problem+json"),
         (status = 404, description = "No such customer or service in your organization. Codes: `not_found`.", body = Problem, content_type = "application/problem+json"),
@@ -230,6 +230,14 @@ pub async fn create(
         }
         other => other.as_ref().map(|n| n.trim().to_owned()),
     };
+    if !(1970..=9999).contains(&body.start.year()) {
+        return Err(ApiError::new(ProblemCode::InvalidField)
+            .detail(
+                "Le début est entre 1970 et 9999.",
+                "The start lies between 1970 and 9999.",
+            )
+            .field("start", "range"));
+    }
     let (actor, actor_id) = actor_of(&principal);
     let now = state.clock.now();
     let store = state.store.clone();
