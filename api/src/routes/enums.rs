@@ -257,7 +257,7 @@ pub enum BookingStatusName {
 /// One of the customer's three lists of bookings.
 #[derive(ToSchema)]
 #[schema(rename_all = "snake_case")]
-pub enum BookingView {
+pub enum BookingListView {
     Upcoming,
     Pending,
     History,

@@ -5,7 +5,7 @@
 
 use actix_web::http::StatusCode;
 use actix_web::{HttpRequest, HttpResponse, get, post, web};
-use chrono::{DateTime, Days, NaiveDate, TimeDelta, Utc};
+use chrono::{DateTime, Datelike, Days, NaiveDate, TimeDelta, Utc};
 use guichet_domain::bookings::{
     self as rules, BookingSettings, BookingStatus, MAX_RANGE_DAYS, View, check_cancel,
     check_customer_start, check_pending_limit, check_reschedule, customer_actions, free_slots,
@@ -183,7 +183,7 @@ pub struct SlotList {
 }
 
 fn range_problem() -> ApiError {
-    ApiError::new(ProblemCode::InvalidParameter)
+    ApiError::new(ProblemCode::ValidationFailed)
         .detail(
             format!("`to` suit `from`, sur {MAX_RANGE_DAYS} jours au plus."),
             format!("`to` is on or after `from`, over at most {MAX_RANGE_DAYS} days."),
@@ -220,10 +220,11 @@ fn active_service(conn: &mut DbConnection, org_id: &str, id: &str) -> Result<Ser
     params(SlotQuery),
     responses(
         (status = 200, description = "The free slots.", body = SlotList),
-        (status = 400, description = "A missing or malformed parameter, or `to` before `from` or more than 31 days after it. Codes: `invalid_parameter`.", body = Problem, content_type = "application/problem+json"),
+        (status = 400, description = "A missing or malformed parameter. Codes: `invalid_parameter`.", body = Problem, content_type = "application/problem+json"),
         (status = 401, description = UNAUTHENTICATED, body = Problem, content_type = "application/problem+json"),
         (status = 403, description = "Bookings are off for you, online booking is closed, or a staff token. Codes: `portal_action_disabled`, `online_booking_disabled`, `forbidden`.", body = Problem, content_type = "application/problem+json"),
         (status = 404, description = "No such active service. Codes: `not_found`.", body = Problem, content_type = "application/problem+json"),
+        (status = 422, description = "`to` before `from`, or 31 days or more after it. Codes: `validation_failed`.", body = Problem, content_type = "application/problem+json"),
     ),
 )]
 #[get("")]
@@ -233,6 +234,16 @@ pub async fn slots(
     query: web::Query<SlotQuery>,
 ) -> Result<web::Json<SlotList>, ApiError> {
     let query = query.into_inner();
+    for (name, day) in [("from", query.from), ("to", query.to)] {
+        if !(0..=9999).contains(&day.year()) {
+            return Err(ApiError::new(ProblemCode::InvalidParameter)
+                .detail(
+                    "Une date AAAA-MM-JJ est attendue.",
+                    "A YYYY-MM-DD date is expected.",
+                )
+                .field(name, "invalid"));
+        }
+    }
     if query.to < query.from || (query.to - query.from).num_days() >= MAX_RANGE_DAYS {
         return Err(range_problem());
     }
@@ -372,7 +383,7 @@ pub struct ListQuery {
     /// `upcoming` (confirmed, still to come, soonest first; the default),
     /// `pending` (waiting for the business, soonest first) or `history`
     /// (the rest, newest first).
-    #[param(value_type = Option<crate::routes::enums::BookingView>, nullable = false)]
+    #[param(value_type = Option<crate::routes::enums::BookingListView>, nullable = false)]
     pub view: Option<String>,
     /// Items per page, 1 to 100 (default 20).
     #[param(minimum = 1, maximum = 100, default = 20, nullable = false)]
@@ -582,10 +593,12 @@ pub struct NewBooking {
         pattern = "^[A-Za-z0-9_-]+$",
         nullable = false
     )]
+    #[serde(default, deserialize_with = "crate::routes::admin::present")]
     pub provider_id: Option<String>,
     /// For the business.
     #[validate(length(min = 1, max = 500))]
     #[schema(min_length = 1, max_length = 500, nullable = false)]
+    #[serde(default, deserialize_with = "crate::routes::admin::present")]
     pub note: Option<String>,
 }
 

@@ -258,6 +258,7 @@ pub struct NewProvider {
         max_length = 64,
         nullable = false
     )]
+    #[serde(default, deserialize_with = "crate::routes::admin::present")]
     pub staff_id: Option<String>,
     /// Default true.
     pub active: Option<bool>,
@@ -269,10 +270,12 @@ pub struct NewProvider {
 pub struct ProviderPatch {
     #[validate(length(min = 1, max = 100))]
     #[schema(min_length = 1, max_length = 100, pattern = "\\S", nullable = false)]
+    #[serde(default, deserialize_with = "crate::routes::admin::present")]
     pub name: Option<String>,
     /// An inactive provider offers no slot and takes no new booking; its
     /// bookings stay.
     #[schema(nullable = false)]
+    #[serde(default, deserialize_with = "crate::routes::admin::present")]
     pub active: Option<bool>,
 }
 
@@ -685,12 +688,14 @@ pub struct NewException {
         pattern = "^([01][0-9]|2[0-3]):[0-5][0-9]$",
         nullable = false
     )]
+    #[serde(default, deserialize_with = "crate::routes::admin::present")]
     pub start: Option<String>,
     #[schema(
         example = "16:00",
         pattern = "^(([01][0-9]|2[0-3]):[0-5][0-9]|24:00)$",
         nullable = false
     )]
+    #[serde(default, deserialize_with = "crate::routes::admin::present")]
     pub end: Option<String>,
     #[validate(length(min = 1, max = 200))]
     #[schema(
@@ -699,6 +704,7 @@ pub struct NewException {
         max_length = 200,
         nullable = false
     )]
+    #[serde(default, deserialize_with = "crate::routes::admin::present")]
     pub note: Option<String>,
 }
 
@@ -747,7 +753,7 @@ pub struct DayRange {
     /// Default: today.
     #[param(nullable = false)]
     pub from: Option<NaiveDate>,
-    /// Default: a year after `from`; at most 366 days after it.
+    /// Default: a year after `from` (before `from`: an empty list).
     #[param(nullable = false)]
     pub to: Option<NaiveDate>,
 }
@@ -840,7 +846,7 @@ pub async fn create_exception(
     params(("id" = String, Path, description = "Provider id (`prv_...`)."), DayRange),
     responses(
         (status = 200, description = "By day.", body = ExceptionList),
-        (status = 400, description = "`to` before `from` or more than 366 days after it. Codes: `invalid_parameter`.", body = Problem, content_type = "application/problem+json"),
+        (status = 400, description = "A malformed date. Codes: `invalid_parameter`.", body = Problem, content_type = "application/problem+json"),
         (status = 401, description = AUTH_FAILURES, body = Problem, content_type = "application/problem+json"),
         (status = 403, description = "A customer token. Codes: `forbidden`.", body = Problem, content_type = "application/problem+json"),
         (status = 404, description = PROVIDER_NOT_FOUND, body = Problem, content_type = "application/problem+json"),
@@ -869,15 +875,10 @@ pub async fn list_exceptions(
             from.checked_add_days(chrono::Days::new(365))
                 .unwrap_or(from)
         });
-        if to < from || (to - from).num_days() > 366 {
-            return Err(ApiError::new(ProblemCode::InvalidParameter)
-                .detail(
-                    "`to` suit `from`, sur 366 jours au plus.",
-                    "`to` follows `from`, over at most 366 days.",
-                )
-                .field("to", "range"));
-        }
         bookings::get_provider(&mut conn, &principal.org_id, &id)?;
+        if to < from {
+            return Ok::<_, ApiError>(Vec::new());
+        }
         Ok(bookings::exceptions_of(
             &mut conn,
             &principal.org_id,
@@ -946,6 +947,7 @@ pub async fn delete_exception(
 /// A service's name in each language (at least one).
 #[derive(Debug, Clone, Serialize, Deserialize, Validate, ToSchema)]
 #[serde(deny_unknown_fields)]
+#[schema(min_properties = 1)]
 pub struct ServiceNames {
     #[validate(length(min = 1, max = 100))]
     #[schema(
@@ -956,6 +958,7 @@ pub struct ServiceNames {
         nullable = false
     )]
     #[serde(skip_serializing_if = "Option::is_none")]
+    #[serde(default, deserialize_with = "crate::routes::admin::present")]
     pub fr: Option<String>,
     #[validate(length(min = 1, max = 100))]
     #[schema(
@@ -966,6 +969,7 @@ pub struct ServiceNames {
         nullable = false
     )]
     #[serde(skip_serializing_if = "Option::is_none")]
+    #[serde(default, deserialize_with = "crate::routes::admin::present")]
     pub en: Option<String>,
 }
 
@@ -1032,9 +1036,11 @@ pub struct NewService {
         example = 10,
         nullable = false
     )]
+    #[serde(default, deserialize_with = "crate::routes::admin::present")]
     pub buffer_after_minutes: Option<u32>,
     #[validate(nested)]
     #[schema(nullable = false)]
+    #[serde(default, deserialize_with = "crate::routes::admin::present")]
     pub price: Option<PriceInput>,
     /// Who can deliver it: 1 to 20 providers of your organization.
     #[validate(length(min = 1, max = 20))]
@@ -1042,6 +1048,7 @@ pub struct NewService {
     pub provider_ids: Vec<String>,
     /// Default true.
     #[schema(nullable = false)]
+    #[serde(default, deserialize_with = "crate::routes::admin::present")]
     pub active: Option<bool>,
 }
 
@@ -1051,12 +1058,15 @@ pub struct NewService {
 pub struct ServicePatch {
     #[validate(nested)]
     #[schema(nullable = false)]
+    #[serde(default, deserialize_with = "crate::routes::admin::present")]
     pub names: Option<ServiceNames>,
     #[validate(range(min = 5, max = 480))]
     #[schema(minimum = 5, maximum = 480, multiple_of = 5, nullable = false)]
+    #[serde(default, deserialize_with = "crate::routes::admin::present")]
     pub duration_minutes: Option<u32>,
     #[validate(range(min = 0, max = 240))]
     #[schema(minimum = 0, maximum = 240, multiple_of = 5, nullable = false)]
+    #[serde(default, deserialize_with = "crate::routes::admin::present")]
     pub buffer_after_minutes: Option<u32>,
     /// `null` removes the price.
     #[validate(nested)]
@@ -1064,8 +1074,10 @@ pub struct ServicePatch {
     pub price: Option<Option<PriceInput>>,
     #[validate(length(min = 1, max = 20))]
     #[schema(min_items = 1, max_items = 20, nullable = false)]
+    #[serde(default, deserialize_with = "crate::routes::admin::present")]
     pub provider_ids: Option<Vec<String>>,
     #[schema(nullable = false)]
+    #[serde(default, deserialize_with = "crate::routes::admin::present")]
     pub active: Option<bool>,
 }
 

@@ -39,8 +39,8 @@ pub struct StaffListQuery {
     /// The first local day (default: today).
     #[param(nullable = false)]
     pub from: Option<NaiveDate>,
-    /// The last local day, included (default: `from`); at most 62 days from
-    /// `from`.
+    /// The last local day, included (default: `from`; before `from`: an
+    /// empty list).
     #[param(nullable = false)]
     pub to: Option<NaiveDate>,
     #[param(nullable = false, pattern = "^[A-Za-z0-9_-]{1,64}$")]
@@ -74,7 +74,7 @@ pub struct BookingList {
     params(StaffListQuery),
     responses(
         (status = 200, description = "A page.", body = BookingList),
-        (status = 400, description = "`to` before `from` or more than 62 days after it, an unknown status, a malformed cursor. Codes: `invalid_parameter`.", body = Problem, content_type = "application/problem+json"),
+        (status = 400, description = "An unknown status, a malformed date or cursor. Codes: `invalid_parameter`.", body = Problem, content_type = "application/problem+json"),
         (status = 401, description = AUTH_FAILURES, body = Problem, content_type = "application/problem+json"),
         (status = 403, description = CUSTOMER_ROLE, body = Problem, content_type = "application/problem+json"),
     ),
@@ -103,13 +103,8 @@ pub async fn list(
         let settings = settings_of(conn, &principal.org_id)?;
         let from = query.from.unwrap_or_else(|| local_day(&settings, now));
         let to = query.to.unwrap_or(from);
-        if to < from || (to - from).num_days() > 62 {
-            return Err(ApiError::new(ProblemCode::InvalidParameter)
-                .detail(
-                    "`to` suit `from`, sur 62 jours au plus.",
-                    "`to` is on or after `from`, over at most 62 days.",
-                )
-                .field("to", "range"));
+        if to < from {
+            return Ok::<_, ApiError>(Vec::new());
         }
         let tz = settings.time_zone.tz();
         let start = super::day_start(tz, from);
@@ -184,9 +179,11 @@ pub struct StaffBooking {
         pattern = "^[A-Za-z0-9_-]+$",
         nullable = false
     )]
+    #[serde(default, deserialize_with = "crate::routes::admin::present")]
     pub provider_id: Option<String>,
     #[validate(length(min = 1, max = 500))]
     #[schema(min_length = 1, max_length = 500, nullable = false)]
+    #[serde(default, deserialize_with = "crate::routes::admin::present")]
     pub note: Option<String>,
 }
 
@@ -203,7 +200,7 @@ pub struct StaffBooking {
     request_body = StaffBooking,
     responses(
         (status = 201, description = "Booked.", body = BookingView),
-        (status = 400, description = "Codes: `malformed_json`, `unknown_field`, `invalid_field` (a start before 1970 or after 9999).", body = Problem, content_type = "application/problem+json"),
+        (status = 400, description = "Codes: `malformed_json`, `unknown_field`, `invalid_field`.", body = Problem, content_type = "application/problem+json"),
         (status = 401, description = AUTH_FAILURES, body = Problem, content_type = "application/problem+json"),
         (status = 403, description = CUSTOMER_ROLE, body = Problem, content_type = "application/problem+json"),
         (status = 404, description = "No such customer or service in your organization. Codes: `not_found`.", body = Problem, content_type = "application/problem+json"),
@@ -230,13 +227,13 @@ pub async fn create(
         }
         other => other.as_ref().map(|n| n.trim().to_owned()),
     };
-    if !(1970..=9999).contains(&body.start.year()) {
+    if !(0..=9999).contains(&body.start.year()) {
         return Err(ApiError::new(ProblemCode::InvalidField)
             .detail(
-                "Le début est entre 1970 et 9999.",
-                "The start lies between 1970 and 9999.",
+                "Une date et heure RFC 3339 est attendue.",
+                "An RFC 3339 date and time is expected.",
             )
-            .field("start", "range"));
+            .field("start", "invalid"));
     }
     let (actor, actor_id) = actor_of(&principal);
     let now = state.clock.now();
