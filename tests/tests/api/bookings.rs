@@ -302,6 +302,25 @@ fn providers_are_added_listed_changed_and_kept_to_their_organization() {
         Some(json!({"name": "X", "kind": "staff", "staff_id": "stf_nobody"})),
     )
     .assert_problem(422, "validation_failed");
+    // A field that may be left out may not be null.
+    for body in [json!({"name": null}), json!({"active": null})] {
+        let res = send(
+            &app,
+            "PATCH",
+            &format!("{base}/{}", ids[1]),
+            &org.admin,
+            Some(body.clone()),
+        );
+        assert_eq!(res.status, 400, "{body}: {}", res.text());
+    }
+    let res = send(
+        &app,
+        "POST",
+        base,
+        &org.admin,
+        Some(json!({"name": "X", "kind": "staff", "staff_id": null})),
+    );
+    assert_eq!(res.status, 400, "{}", res.text());
     let listed = ok(
         send(&app, "GET", &format!("{base}?limit=100"), &org.admin, None),
         200,
