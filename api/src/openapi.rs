@@ -490,6 +490,7 @@ pub fn spec() -> Spec {
     sandbox_card_rule(&mut spec);
     order_plan_forms(&mut spec);
     time_zone_names(&mut spec);
+    at_least_one_property(&mut spec);
     edge_string_rules(&mut spec);
     spec.info.version = env!("CARGO_PKG_VERSION").to_owned();
     spec
@@ -626,6 +627,20 @@ fn order_plan_forms(spec: &mut Spec) {
             .item(RefOr::T(Schema::AnyOf(forms)))
             .build(),
     ));
+}
+
+/// Objects that need one of their optional members at least: utoipa-gen
+/// 5.5 writes `#[schema(min_properties = N)]` as `maxProperties`, so the
+/// bound is set here.
+fn at_least_one_property(spec: &mut Spec) {
+    let Some(components) = &mut spec.components else {
+        return;
+    };
+    for schema in ["ServiceNames"] {
+        if let Some(RefOr::T(Schema::Object(object))) = components.schemas.get_mut(schema) {
+            object.min_properties = Some(1);
+        }
+    }
 }
 
 /// The time zone of the contact-channel and booking settings is one of the

@@ -1125,6 +1125,7 @@ fn free_slots_follow_the_windows_the_bookings_and_the_notice() {
         format!("service={svc}&from=2026-13-01&to=2026-12-01"),
         format!("service={svc}&from=2026-11-24&to=2026-11-25&extra=1"),
         "from=2026-11-24&to=2026-11-25".to_owned(),
+        "service=svc.1&from=2026-11-24&to=2026-11-25".to_owned(),
     ] {
         send(
             &app,
@@ -1796,7 +1797,13 @@ fn staff_run_the_day_and_never_double_book() {
         200,
     );
     assert!(reversed["data"].as_array().unwrap().is_empty());
-    for query in ["status=done", "from=2026-11-31", "limit=0", "cursor=x"] {
+    for query in [
+        "status=done",
+        "from=2026-11-31",
+        "limit=0",
+        "cursor=x",
+        "provider_id=0.5",
+    ] {
         send(
             &app,
             "GET",

@@ -234,6 +234,11 @@ pub async fn slots(
     query: web::Query<SlotQuery>,
 ) -> Result<web::Json<SlotList>, ApiError> {
     let query = query.into_inner();
+    if !crate::routes::admin::is_id_cursor(&query.service) {
+        return Err(ApiError::new(ProblemCode::InvalidParameter)
+            .detail("Identifiant invalide.", "Invalid id.")
+            .field("service", "invalid"));
+    }
     for (name, day) in [("from", query.from), ("to", query.to)] {
         if !(0..=9999).contains(&day.year()) {
             return Err(ApiError::new(ProblemCode::InvalidParameter)

@@ -947,7 +947,6 @@ pub async fn delete_exception(
 /// A service's name in each language (at least one).
 #[derive(Debug, Clone, Serialize, Deserialize, Validate, ToSchema)]
 #[serde(deny_unknown_fields)]
-#[schema(min_properties = 1)]
 pub struct ServiceNames {
     #[validate(length(min = 1, max = 100))]
     #[schema(

@@ -88,6 +88,13 @@ pub async fn list(
     let query = query.into_inner();
     let (limit, after): (i64, Option<TimePosition>) =
         resolve_time_page(query.limit, query.cursor.as_deref())?;
+    if let Some(provider) = &query.provider_id
+        && !crate::routes::admin::is_id_cursor(provider)
+    {
+        return Err(ApiError::new(ProblemCode::InvalidParameter)
+            .detail("Identifiant invalide.", "Invalid id.")
+            .field("provider_id", "invalid"));
+    }
     if let Some(status) = &query.status
         && BookingStatus::parse(status).is_none()
     {
