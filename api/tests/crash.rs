@@ -788,3 +788,129 @@ fn a_consent_completion_killed_inside_its_commit_is_finished_once_by_the_retry()
     assert_eq!(activated, 1, "{view}");
     server.kill();
 }
+
+/// Julie Moreau of the demo practice, signed in by the code sent to her
+/// mobile.
+fn julie(server: &Server, db: &Db) -> String {
+    let before = db.sms().len();
+    let started = server.post(
+        "/v1/auth/otp/start",
+        None,
+        &[],
+        &json!({"organization": "kine", "email": "julie.moreau@example.com"}),
+    );
+    assert!(started.status < 300, "{}", started.body);
+    let deadline = std::time::Instant::now() + Duration::from_secs(10);
+    let code = loop {
+        let sms = db.sms();
+        if sms.len() > before {
+            let body = sms.last().unwrap()["body"].as_str().unwrap().to_owned();
+            break body
+                .split(|c: char| !c.is_ascii_digit())
+                .find(|w| w.len() == 6)
+                .unwrap_or_else(|| panic!("no code in {body}"))
+                .to_owned();
+        }
+        assert!(std::time::Instant::now() < deadline, "no SMS");
+        std::thread::sleep(Duration::from_millis(50));
+    };
+    let verified = server.post(
+        "/v1/auth/otp/verify",
+        None,
+        &[],
+        &json!({"organization": "kine", "email": "julie.moreau@example.com", "code": code}),
+    );
+    assert_eq!(verified.status, 200, "{}", verified.body);
+    verified.json()["access_token"].as_str().unwrap().to_owned()
+}
+
+#[test]
+fn a_booking_request_killed_inside_its_commit_is_made_once_by_the_retry() {
+    let db = Db::fresh("booking_request");
+    let server = Server::start(
+        &db,
+        &[
+            "--idempotency-lock-seconds",
+            FIRST_LEASE,
+            "--fault-pause",
+            "booking_request:30000",
+        ],
+    );
+    let token = julie(&server, &db);
+    let services = server.get("/v1/me/booking-services", Some(&token));
+    let service = services.json()["data"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|s| s["duration_minutes"] == 30)
+        .unwrap_or_else(|| panic!("no 30-minute service: {}", services.body))["id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let from = chrono::Utc::now().date_naive() + chrono::Days::new(3);
+    let to = from + chrono::Days::new(6);
+    let slots = server.get(
+        &format!("/v1/me/booking-slots?service={service}&from={from}&to={to}"),
+        Some(&token),
+    );
+    assert_eq!(slots.status, 200, "{}", slots.body);
+    let start = slots.json()["data"][0]["start"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let body = json!({"service_id": service, "start": start});
+    let upcoming = |server: &Server, token: &str| {
+        server.get("/v1/me/bookings?limit=100", Some(token)).json()["data"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .filter(|b| b["start"] == start.as_str())
+            .count()
+    };
+
+    let addr = server.addr.clone();
+    let (token_for, body_for) = (token.clone(), body.clone());
+    let first = std::thread::spawn(move || {
+        support::try_request(
+            &addr,
+            "POST",
+            "/v1/me/bookings",
+            Some(&token_for),
+            &[("Idempotency-Key", "book-1")],
+            Some(&body_for),
+        )
+    });
+    server.wait_for_pause("booking_request");
+    server.kill();
+    assert!(
+        first.join().unwrap().is_none(),
+        "the killed request got no answer"
+    );
+
+    let server = Server::start(&db, &["--idempotency-lock-seconds", "2"]);
+    assert_eq!(upcoming(&server, &token), 0, "nothing committed");
+    let book = |key: &str| {
+        server.post(
+            "/v1/me/bookings",
+            Some(&token),
+            &[("Idempotency-Key", key)],
+            &body,
+        )
+    };
+    let busy = book("book-1");
+    let wait = assert_in_use(&busy, first_lease());
+    wait_out(wait);
+    let done = book("book-1");
+    assert_eq!(done.status, 201, "{}", done.body);
+    assert!(done.header("idempotent-replayed").is_none());
+    let again = book("book-1");
+    assert_eq!(again.status, 201, "{}", again.body);
+    assert_eq!(again.header("idempotent-replayed"), Some("true"));
+    assert_eq!(again.body, done.body);
+    assert_eq!(upcoming(&server, &token), 1, "booked once");
+    // Another key asks for the same slot again: taken.
+    let other = book("book-2");
+    assert_eq!(other.status, 409, "{}", other.body);
+    assert_eq!(other.code().as_deref(), Some("slot_taken"));
+    server.kill();
+}
