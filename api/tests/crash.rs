@@ -854,11 +854,12 @@ fn a_booking_request_killed_inside_its_commit_is_made_once_by_the_retry() {
         Some(&token),
     );
     assert_eq!(slots.status, 200, "{}", slots.body);
-    let start = slots.json()["data"][0]["start"]
-        .as_str()
-        .unwrap()
-        .to_owned();
-    let body = json!({"service_id": service, "start": start});
+    let slot = slots.json()["data"][0].clone();
+    let start = slot["start"].as_str().unwrap().to_owned();
+    // With its practitioner: a second request for that start finds her
+    // taken, whoever else is free then.
+    let body =
+        json!({"service_id": service, "start": start, "provider_id": slot["provider_ids"][0]});
     let upcoming = |server: &Server, token: &str| {
         server.get("/v1/me/bookings?limit=100", Some(token)).json()["data"]
             .as_array()
