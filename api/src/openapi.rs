@@ -33,6 +33,8 @@ regularization, SEPA mandates, autopay. Errors are RFC 9457 problem details \
         crate::routes::views::MoneyView,
         crate::routes::enums::CardBrand,
         crate::routes::enums::MandateStatus,
+        crate::routes::enums::BookingListView,
+        crate::routes::enums::BookingStatusName,
         crate::routes::events::InstalmentEventData,
         crate::routes::events::RefundEventData,
         crate::routes::events::PingData,

@@ -303,3 +303,32 @@ fn query_parameters_are_single_values() {
     }
     assert!(wrong.is_empty(), "{wrong:#?}");
 }
+
+/// Every `$ref` names a component the document holds (utoipa does not
+/// collect the schema of a parameter's `value_type`: it must be listed).
+#[test]
+fn every_reference_resolves() {
+    let spec = spec();
+    let mut missing = Vec::new();
+    fn walk(value: &Value, spec: &Value, missing: &mut Vec<String>) {
+        match value {
+            Value::Object(map) => {
+                if let Some(Value::String(r)) = map.get("$ref") {
+                    let name = r.trim_start_matches("#/components/schemas/");
+                    if spec["components"]["schemas"].get(name).is_none() {
+                        missing.push(r.clone());
+                    }
+                }
+                for v in map.values() {
+                    walk(v, spec, missing);
+                }
+            }
+            Value::Array(items) => items.iter().for_each(|v| walk(v, spec, missing)),
+            _ => {}
+        }
+    }
+    walk(&spec, &spec, &mut missing);
+    missing.sort();
+    missing.dedup();
+    assert!(missing.is_empty(), "{missing:#?}");
+}
