@@ -165,6 +165,7 @@ fn draft_with_code(server: &Server, db: &Db, tenant: &str) -> (String, String) {
         .as_str()
         .unwrap_or_else(|| panic!("no id: {}", draft.body))
         .to_owned();
+    let before = db.sms().len();
     let sent = server.post(
         &format!("/v1/me/mandates/{mandate}/otp"),
         Some(tenant),
@@ -172,21 +173,7 @@ fn draft_with_code(server: &Server, db: &Db, tenant: &str) -> (String, String) {
         &json!({"channel": "sms"}),
     );
     assert!(sent.status < 300, "{}", sent.body);
-    let deadline = std::time::Instant::now() + Duration::from_secs(10);
-    let code = loop {
-        if let Some(sms) = db.sms().last() {
-            let body = sms["body"].as_str().unwrap().to_owned();
-            let code: String = body
-                .split(|c: char| !c.is_ascii_digit())
-                .find(|w| w.len() == 6)
-                .unwrap_or_else(|| panic!("no code in {body}"))
-                .to_owned();
-            break code;
-        }
-        assert!(std::time::Instant::now() < deadline, "no SMS");
-        std::thread::sleep(Duration::from_millis(50));
-    };
-    (mandate, code)
+    (mandate, db.sms_code_after(before))
 }
 
 fn sign(server: &Server, tenant: &str, mandate: &str, code: &str, key: &str) -> Response {
@@ -670,20 +657,7 @@ fn consent_at_the_bank(server: &Server, db: &Db, office: &str, email: &str) -> (
         &json!({}),
     );
     assert_eq!(sent.status, 202, "{}", sent.body);
-    let deadline = std::time::Instant::now() + Duration::from_secs(10);
-    let code = loop {
-        let sms = db.sms();
-        if sms.len() > sms_before {
-            let body = sms.last().unwrap()["body"].as_str().unwrap().to_owned();
-            break body
-                .split(|c: char| !c.is_ascii_digit())
-                .find(|w| w.len() == 6)
-                .unwrap_or_else(|| panic!("no code in {body}"))
-                .to_owned();
-        }
-        assert!(std::time::Instant::now() < deadline, "no SMS");
-        std::thread::sleep(Duration::from_millis(50));
-    };
+    let code = db.sms_code_after(sms_before);
     let verified = server.post(
         &format!("/v1/consents/{link}/sms-code/verification"),
         None,
@@ -800,20 +774,7 @@ fn julie(server: &Server, db: &Db) -> String {
         &json!({"organization": "kine", "email": "julie.moreau@example.com"}),
     );
     assert!(started.status < 300, "{}", started.body);
-    let deadline = std::time::Instant::now() + Duration::from_secs(10);
-    let code = loop {
-        let sms = db.sms();
-        if sms.len() > before {
-            let body = sms.last().unwrap()["body"].as_str().unwrap().to_owned();
-            break body
-                .split(|c: char| !c.is_ascii_digit())
-                .find(|w| w.len() == 6)
-                .unwrap_or_else(|| panic!("no code in {body}"))
-                .to_owned();
-        }
-        assert!(std::time::Instant::now() < deadline, "no SMS");
-        std::thread::sleep(Duration::from_millis(50));
-    };
+    let code = db.sms_code_after(before);
     let verified = server.post(
         "/v1/auth/otp/verify",
         None,

@@ -267,6 +267,45 @@ where
     }
 }
 
+/// The answer to a request run through [`commit`]: `done` shapes the
+/// first answer from its body; a replay is given as stored, `replayed`
+/// adding the endpoint's own headers; a refusal changed nothing, so the key
+/// is given back ([`release`]) and the refusal answered, unless another
+/// attempt with the key has answered meanwhile, whose answer is given
+/// instead.
+pub async fn answer(
+    state: &AppState,
+    ticket: Option<Ticket>,
+    outcome: Result<Committed, ApiError>,
+    done: impl FnOnce(String) -> HttpResponse,
+    replayed: impl FnOnce(&mut HttpResponseBuilder),
+) -> Result<HttpResponse, ApiError> {
+    match outcome {
+        Ok(Committed::Done(body)) => Ok(done(body)),
+        Ok(Committed::Replay(replay)) => Ok(replay.respond(replayed)),
+        Err(refused) => match ticket {
+            Some(ticket) => match release(state, ticket).await {
+                Some(replay) => Ok(replay.respond(replayed)),
+                None => Err(refused),
+            },
+            None => Err(refused),
+        },
+    }
+}
+
+/// 201 with the body and `Location: {prefix}/{id}`, the `id` read from
+/// the body (a creation's first answer, for [`answer`]).
+pub fn created(prefix: &str, body: String) -> HttpResponse {
+    let id = serde_json::from_str::<serde_json::Value>(&body)
+        .ok()
+        .and_then(|v| v["id"].as_str().map(str::to_owned))
+        .unwrap_or_default();
+    HttpResponse::Created()
+        .insert_header(("Location", format!("{prefix}/{id}")))
+        .content_type("application/json")
+        .body(body)
+}
+
 /// Gives the key back after a refusal that changed nothing, so that it may
 /// be sent again. When another attempt with the key has answered meanwhile
 /// (a first attempt that outlived its lease), the key is kept and its

@@ -91,6 +91,25 @@ impl Db {
             .collect()
     }
 
+    /// The six-digit code of the first SMS written after the first
+    /// `before` ones, waiting up to 10 s for the outbox.
+    pub fn sms_code_after(&self, before: usize) -> String {
+        let deadline = Instant::now() + Duration::from_secs(10);
+        loop {
+            let sms = self.sms();
+            if let Some(message) = sms.get(before) {
+                let body = message["body"].as_str().unwrap().to_owned();
+                return body
+                    .split(|c: char| !c.is_ascii_digit())
+                    .find(|w| w.len() == 6)
+                    .unwrap_or_else(|| panic!("no code in {body}"))
+                    .to_owned();
+            }
+            assert!(Instant::now() < deadline, "no SMS");
+            std::thread::sleep(Duration::from_millis(50));
+        }
+    }
+
     /// The e-mails written by the outbox, oldest first.
     pub fn emails(&self) -> Vec<String> {
         files(&self.data_dir().join("outbox/email"))

@@ -36,7 +36,7 @@ use crate::edge::json::Json;
 use crate::faults::FaultPoint;
 use crate::problem::{ApiError, Problem, ProblemCode};
 use crate::routes::admin::{TimePosition, page_end, resolve_time_page, time_cursor};
-use crate::routes::idempotency::{self, Begun, Committed};
+use crate::routes::idempotency::{self, Begun};
 use crate::state::AppState;
 
 const UNAUTHENTICATED: &str = "Codes: `unauthenticated`, `invalid_token`.";
@@ -797,26 +797,14 @@ pub async fn create(
         )
     })
     .await?;
-    match outcome {
-        Ok(Committed::Done(json)) => {
-            let id = serde_json::from_str::<serde_json::Value>(&json)
-                .ok()
-                .and_then(|v| v["id"].as_str().map(str::to_owned))
-                .unwrap_or_default();
-            Ok(HttpResponse::Created()
-                .insert_header(("Location", format!("/v1/me/bookings/{id}")))
-                .content_type("application/json")
-                .body(json))
-        }
-        Ok(Committed::Replay(replay)) => Ok(replay.respond(|_| {})),
-        Err(refused) => match ticket {
-            Some(ticket) => match idempotency::release(&state, ticket).await {
-                Some(replay) => Ok(replay.respond(|_| {})),
-                None => Err(refused),
-            },
-            None => Err(refused),
-        },
-    }
+    idempotency::answer(
+        &state,
+        ticket,
+        outcome,
+        |body| idempotency::created("/v1/me/bookings", body),
+        |_| {},
+    )
+    .await
 }
 
 /// Cancel one of your bookings.

@@ -29,7 +29,7 @@ use crate::faults::FaultPoint;
 use crate::notify::{self, Channel, Template};
 use crate::problem::{ApiError, Problem, ProblemCode};
 use crate::routes::admin::{AUTH_FAILURES, Page, ROLE_FAILURE, next_cursor, status_filter};
-use crate::routes::idempotency::{self, Begun, Committed};
+use crate::routes::idempotency::{self, Begun};
 use crate::state::AppState;
 
 const NOT_FOUND: &str = "No such consent in your organization. Codes: `not_found`.";
@@ -575,28 +575,14 @@ pub async fn create(
         )
     })
     .await?;
-    match outcome {
-        Ok(Committed::Done(json)) => {
-            let id = serde_json::from_str::<serde_json::Value>(&json)
-                .ok()
-                .and_then(|v| v["id"].as_str().map(str::to_owned))
-                .unwrap_or_default();
-            Ok(HttpResponse::Created()
-                .insert_header(("Location", format!("/v1/admin/consents/{id}")))
-                .content_type("application/json")
-                .body(json))
-        }
-        Ok(Committed::Replay(replay)) => Ok(replay.respond(|_| {})),
-        // A refusal stored nothing: the key may be used again, unless
-        // another attempt with it answered meanwhile.
-        Err(refused) => match ticket {
-            Some(ticket) => match idempotency::release(&state, ticket).await {
-                Some(replay) => Ok(replay.respond(|_| {})),
-                None => Err(refused),
-            },
-            None => Err(refused),
-        },
-    }
+    idempotency::answer(
+        &state,
+        ticket,
+        outcome,
+        |body| idempotency::created("/v1/admin/consents", body),
+        |_| {},
+    )
+    .await
 }
 
 /// What an order's `Idempotency-Key` is bound to.

@@ -5,7 +5,7 @@
 
 use actix_web::http::StatusCode;
 use actix_web::http::header::CONTENT_TYPE;
-use actix_web::{HttpRequest, HttpResponse, get, post, web};
+use actix_web::{HttpRequest, HttpResponse, HttpResponseBuilder, get, post, web};
 use chrono::{DateTime, Utc};
 use guichet_domain::{Currency, ids};
 use guichet_store::StoreError;
@@ -573,26 +573,23 @@ pub async fn charge(
         )
     })
     .await?;
-    match outcome {
-        Ok(Committed::Done(json)) => Ok(charged(&id, json)),
-        Ok(Committed::Replay(replay)) => Ok(replay_charge(&id, replay)),
-        // A refusal charged nothing, so the key may be used again; unless
-        // another attempt with it has answered meanwhile, whose answer is
-        // given instead.
-        Err(refused) => match ticket {
-            Some(ticket) => match idempotency::release(&state, ticket).await {
-                Some(replay) => Ok(replay_charge(&id, replay)),
-                None => Err(refused),
-            },
-            None => Err(refused),
-        },
-    }
+    // A refusal charged nothing, so the key may be used again.
+    idempotency::answer(
+        &state,
+        ticket,
+        outcome,
+        |json| charged(&id, json),
+        |response| location(response, &id),
+    )
+    .await
+}
+
+fn location(response: &mut HttpResponseBuilder, account_id: &str) {
+    response.insert_header(("Location", format!("/v1/admin/accounts/{account_id}")));
 }
 
 fn replay_charge(account_id: &str, replay: Replay) -> HttpResponse {
-    replay.respond(|response| {
-        response.insert_header(("Location", format!("/v1/admin/accounts/{account_id}")));
-    })
+    replay.respond(|response| location(response, account_id))
 }
 
 /// The customer's accounts, with what each owes.

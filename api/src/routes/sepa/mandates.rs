@@ -1336,22 +1336,20 @@ pub async fn create_signature(
         )
     })
     .await?;
-    match outcome {
-        Ok(Committed::Done(json)) => Ok(HttpResponse::Ok()
-            .content_type("application/json")
-            .body(json)),
-        Ok(Committed::Replay(replay)) => Ok(replay.respond(|_| {})),
-        // A refusal changed nothing (but a wrong code's count), so the key
-        // may be used again; unless another attempt with it has answered
-        // meanwhile, whose answer is given instead.
-        Err(refused) => match ticket {
-            Some(ticket) => match idempotency::release(&state, ticket).await {
-                Some(replay) => Ok(replay.respond(|_| {})),
-                None => Err(refused),
-            },
-            None => Err(refused),
+    // A refusal changed nothing (but a wrong code's count), so the key may
+    // be used again.
+    idempotency::answer(
+        &state,
+        ticket,
+        outcome,
+        |json| {
+            HttpResponse::Ok()
+                .content_type("application/json")
+                .body(json)
         },
-    }
+        |_| {},
+    )
+    .await
 }
 
 #[cfg(test)]
