@@ -3,6 +3,7 @@
 //! `guichet-bench debit ...` measures the debit job instead (`debit.rs`).
 
 mod argon;
+mod bookings;
 mod dashboard;
 mod debit;
 mod downloads;
@@ -108,6 +109,11 @@ struct Report {
     schedules_databases: Option<schedules::Databases>,
     /// The `downloads` scenario's figures; `null` when it did not run.
     downloads: Option<downloads::Outcome>,
+    /// What `booking_slots` measured on and its check; `null` when it did
+    /// not run.
+    booking_slots: Option<bookings::SlotsSetup>,
+    /// The `booking_race` rounds; `null` when it did not run.
+    booking_race: Option<bookings::RaceOutcome>,
     peak_rss_mib: f64,
     targets: Vec<Target>,
 }
@@ -145,7 +151,7 @@ struct ScenarioResult {
 #[derive(Debug, Serialize)]
 pub struct Target {
     pub name: &'static str,
-    /// `at_most` or `at_least`.
+    /// `at_most`, `at_least` or `exactly`.
     pub comparison: &'static str,
     pub limit: f64,
     pub value: Option<f64>,
@@ -273,6 +279,8 @@ fn run(args: &Args) -> Result<ExitCode, String> {
     let mut raw_argon2 = None;
     let mut schedules_databases = None;
     let mut downloads_outcome = None;
+    let mut booking_slots = None;
+    let mut booking_race = None;
     let mut failed = Vec::new();
     for scenario in &scenarios {
         let name = scenario.name;
@@ -455,6 +463,75 @@ fn run(args: &Args) -> Result<ExitCode, String> {
                 }
                 downloads_outcome = Some(outcome);
             }
+            Kind::BookingSlots => {
+                progress(&format!(
+                    "{name}: {} providers, {} bookings made through the API",
+                    bookings::PROVIDERS,
+                    bookings::BOOKINGS
+                ));
+                let prepared = bookings::prepare_slots(
+                    &mut setup,
+                    &runtime,
+                    server.addr,
+                    database.url(),
+                    args.db.backend,
+                    &|m| progress(&format!("{name}: {m}")),
+                )
+                .map_err(|e| format!("{name}: set-up: {e}"))?;
+                let slots_wire = check_once(&mut setup, name, &prepared.slots)?;
+                let me_wire = check_once(&mut setup, name, &prepared.me)?;
+                let pid = server.pid()?;
+                let (count, turn) = turns(main_load.duration);
+                progress(&format!(
+                    "{name}: checked ({} free pairs in {} slots, {} bytes); GET \
+                     /v1/me/booking-slots over {} days and GET /v1/me with {} connections, in \
+                     {count} turns of {turn:?} each",
+                    prepared.setup.free_pairs,
+                    prepared.setup.slots,
+                    prepared.setup.body_bytes,
+                    bookings::DAYS,
+                    main_load.connections
+                ));
+                let loads = [
+                    (BOOKING_SLOTS_ME, prepared.me, me_wire, main_load, pid),
+                    (
+                        scenarios::BOOKING_SLOTS,
+                        prepared.slots,
+                        slots_wire,
+                        main_load,
+                        pid,
+                    ),
+                ];
+                results.extend(in_turns(&runtime, &loads, main_load, &mut failed)?);
+                booking_slots = Some(prepared.setup);
+            }
+            Kind::BookingRace => {
+                progress(&format!(
+                    "{name}: {} rounds of {} customers asking at once for {} slots of one \
+                     provider",
+                    bookings::RACE_ROUNDS,
+                    bookings::RACE_CLIENTS,
+                    bookings::RACE_SLOTS
+                ));
+                let outcome =
+                    bookings::run_race(&mut setup, &runtime, server.addr, database.url(), &|m| {
+                        progress(&format!("{name}: {m}"))
+                    })
+                    .map_err(|e| format!("{name}: {e}"))?;
+                if !outcome.passed {
+                    failed.push(format!(
+                        "{name}: the race went wrong: {}",
+                        outcome
+                            .problems
+                            .iter()
+                            .chain(outcome.rounds.iter().flat_map(|r| &r.problems))
+                            .cloned()
+                            .collect::<Vec<_>>()
+                            .join("; ")
+                    ));
+                }
+                booking_race = Some(outcome);
+            }
             Kind::Schedules => {
                 // The main server's database becomes the big one; the small
                 // one gets a database and a server of its own, started the
@@ -600,11 +677,14 @@ fn run(args: &Args) -> Result<ExitCode, String> {
             idle_rss_mib: round(idle_rss, 1),
             ready_ms_existing_db: ms(ready_existing),
             downloads: downloads_outcome.as_ref(),
+            booking_race: booking_race.as_ref(),
         }),
         results,
         raw_argon2,
         schedules_databases,
         downloads: downloads_outcome,
+        booking_slots,
+        booking_race,
         peak_rss_mib: round(peak_rss, 1),
     };
     let json =
@@ -612,10 +692,10 @@ fn run(args: &Args) -> Result<ExitCode, String> {
     println!("{json}");
     for target in &report.targets {
         if target.met == Some(false) {
-            let wanted = if target.comparison == AT_LEAST {
-                ">="
-            } else {
-                "<="
+            let wanted = match target.comparison {
+                AT_LEAST => ">=",
+                EXACTLY => "==",
+                _ => "<=",
             };
             progress(&format!(
                 "target {} not met: {}, wanted {wanted} {}",
@@ -629,7 +709,7 @@ fn run(args: &Args) -> Result<ExitCode, String> {
         Ok(ExitCode::SUCCESS)
     } else {
         for failure in &failed {
-            progress(&format!("more than 1% errors: {failure}"));
+            progress(&format!("failed: {failure}"));
         }
         Ok(ExitCode::from(1))
     }
@@ -681,12 +761,15 @@ const SCHEDULES_READYZ: &str = "schedules_readyz";
 const SCHEDULES_ME: &str = "schedules_me";
 /// `GET /v1/me` in turns with the dashboard, same token.
 const DASHBOARD_ME: &str = "dashboard_me";
+/// `GET /v1/me` in turns with the booking slots, same token.
+const BOOKING_SLOTS_ME: &str = "booking_slots_me";
 /// The endpoint on the small database, and `GET /readyz` of its server.
 const SCHEDULES_SMALL: &str = "schedules_small_db";
 const SCHEDULES_SMALL_READYZ: &str = "schedules_small_db_readyz";
 
 const AT_MOST: &str = "at_most";
 const AT_LEAST: &str = "at_least";
+const EXACTLY: &str = "exactly";
 
 /// One measurement taken in turns with others: its result's name, the
 /// request, its encoding, the load and the server's pid (for its CPU time).
@@ -821,6 +904,7 @@ struct Measured<'a> {
     idle_rss_mib: f64,
     ready_ms_existing_db: f64,
     downloads: Option<&'a downloads::Outcome>,
+    booking_race: Option<&'a bookings::RaceOutcome>,
 }
 
 impl Measured<'_> {
@@ -1008,6 +1092,23 @@ fn targets(m: &Measured<'_>) -> Vec<Target> {
     downloads_rss.note = Some(downloads_note.clone());
     downloads_rate.note = Some(downloads_note);
 
+    let (slots, slots_me) = (per_s(scenarios::BOOKING_SLOTS), per_s(BOOKING_SLOTS_ME));
+    let mut slots_vs_me = check("booking_slots_vs_me", AT_LEAST, 0.3, ratio(slots, slots_me));
+    slots_vs_me.note = Some(match (slots, slots_me) {
+        (Some(s), Some(me)) => format!(
+            "GET /v1/me/booking-slots over {} days {s} req/s ÷ GET /v1/me {me} req/s, same \
+             server and token, {} providers, {} bookings, in turns (server CPU per request {} \
+             µs and {} µs)",
+            bookings::DAYS,
+            bookings::PROVIDERS,
+            bookings::BOOKINGS,
+            show(cpu(scenarios::BOOKING_SLOTS)),
+            show(cpu(BOOKING_SLOTS_ME)),
+        ),
+        _ => "not measured in this run (scenario booking_slots)".to_owned(),
+    });
+    let race = race_target(m.booking_race);
+
     vec![
         p99,
         check("idle_rss_mib", AT_MOST, 40.0, Some(m.idle_rss_mib)),
@@ -1024,7 +1125,68 @@ fn targets(m: &Measured<'_>) -> Vec<Target> {
         dashboard_vs_me,
         downloads_rss,
         downloads_rate,
+        slots_vs_me,
+        race,
     ]
+}
+
+/// `booking_race_winners`: exactly 10 bookings in every round, every
+/// other answer `409 slot_taken`, the database holding those 10. The
+/// value is the `201` count of the round furthest from 10.
+fn race_target(race: Option<&bookings::RaceOutcome>) -> Target {
+    let limit = bookings::RACE_SLOTS as f64;
+    let Some(race) = race else {
+        return Target {
+            name: "booking_race_winners",
+            comparison: EXACTLY,
+            limit,
+            value: None,
+            met: None,
+            note: Some("not measured in this run (scenario booking_race)".to_owned()),
+        };
+    };
+    let list = |f: &dyn Fn(&bookings::RaceRound) -> usize| {
+        race.rounds
+            .iter()
+            .map(|r| f(r).to_string())
+            .collect::<Vec<_>>()
+            .join(", ")
+    };
+    let others: usize = race
+        .rounds
+        .iter()
+        .map(|r| r.other.values().sum::<usize>())
+        .sum();
+    let latency = |l: &bookings::Latency| {
+        format!(
+            "p50 {} ms, p99 {} ms, max {} ms",
+            show(l.p50_ms),
+            show(l.p99_ms),
+            show(l.max_ms)
+        )
+    };
+    Target {
+        name: "booking_race_winners",
+        comparison: EXACTLY,
+        limit,
+        value: race.worst_created().map(|c| c as f64),
+        met: Some(race.passed),
+        note: Some(format!(
+            "{} rounds of {} customers asking at once for {} slots of one provider: 201 {}; \
+             409 slot_taken {}; other answers {others} ({} 5xx); in the database {}; {} bookings \
+             of the service in all; 201 {}, 409 {}",
+            race.rounds.len(),
+            race.clients,
+            race.slots,
+            list(&|r| r.created),
+            list(&|r| r.slot_taken),
+            race.server_errors(),
+            list(&|r| r.in_database),
+            race.service_bookings,
+            latency(&race.created_latency),
+            latency(&race.slot_taken_latency),
+        )),
+    }
 }
 
 #[cfg(test)]
@@ -1062,6 +1224,7 @@ mod tests {
             idle_rss_mib: 41.0,
             ready_ms_existing_db: 120.0,
             downloads: None,
+            booking_race: None,
         }
     }
 
@@ -1204,6 +1367,72 @@ mod tests {
         assert_eq!(
             target(&targets(&pg), "schedules_vs_me"),
             (AT_LEAST, 0.5, Some(0.45), Some(false))
+        );
+    }
+
+    #[test]
+    fn booking_targets_compare_within_the_run_and_check_the_race() {
+        let target = |t: &[Target], name: &str| {
+            let found = t.iter().find(|t| t.name == name).unwrap();
+            (found.comparison, found.limit, found.value, found.met)
+        };
+        let t = targets(&measured(64, &[], None));
+        assert_eq!(
+            target(&t, "booking_slots_vs_me"),
+            (AT_LEAST, 0.3, None, None)
+        );
+        assert_eq!(
+            target(&t, "booking_race_winners"),
+            (EXACTLY, 10.0, None, None)
+        );
+        let results = [
+            result(scenarios::BOOKING_SLOTS, 600.0, None),
+            result(BOOKING_SLOTS_ME, 2000.0, None),
+        ];
+        let round = |created: usize, slot_taken: usize| bookings::RaceRound {
+            first_start: "2026-12-09T07:00:00Z".to_owned(),
+            created,
+            slot_taken,
+            other: BTreeMap::new(),
+            server_errors: 0,
+            in_database: created,
+            wall_ms: 40.0,
+            problems: if created == 10 {
+                Vec::new()
+            } else {
+                vec!["wrong".to_owned()]
+            },
+        };
+        let mut race = bookings::RaceOutcome {
+            clients: 64,
+            slots: 10,
+            rounds: vec![round(10, 54), round(10, 54)],
+            created_latency: bookings::Latency::default(),
+            slot_taken_latency: bookings::Latency::default(),
+            service_bookings: 20,
+            passed: true,
+            problems: Vec::new(),
+        };
+        let with = |race: &bookings::RaceOutcome| {
+            targets(&Measured {
+                booking_race: Some(race),
+                ..measured(64, &results, None)
+            })
+        };
+        let t = with(&race);
+        assert_eq!(
+            target(&t, "booking_slots_vs_me"),
+            (AT_LEAST, 0.3, Some(0.3), Some(true))
+        );
+        assert_eq!(
+            target(&t, "booking_race_winners"),
+            (EXACTLY, 10.0, Some(10.0), Some(true))
+        );
+        race.rounds.push(round(11, 53));
+        race.passed = false;
+        assert_eq!(
+            target(&with(&race), "booking_race_winners"),
+            (EXACTLY, 10.0, Some(11.0), Some(false))
         );
     }
 

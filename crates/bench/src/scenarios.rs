@@ -26,6 +26,11 @@ pub const SCHEDULES: &str = "schedules";
 pub const DASHBOARD: &str = "dashboard";
 /// 16 concurrent downloads of a 20 MiB document, server RSS sampled.
 pub const DOWNLOADS: &str = "downloads";
+/// A service's free slots over 31 days (5 providers, 2 000 bookings) in
+/// turns with `GET /v1/me`.
+pub const BOOKING_SLOTS: &str = "booking_slots";
+/// 64 customers racing for 10 slots, in rounds.
+pub const BOOKING_RACE: &str = "booking_race";
 
 /// The demo customer `guichet serve --demo` creates (`api/src/demo.rs`).
 pub const DEMO_ORGANIZATION: &str = "demo";
@@ -54,6 +59,12 @@ pub enum Kind {
     /// Rounds of concurrent downloads of one 20 MiB document, each body
     /// hashed and checked, the server's RSS sampled (`downloads.rs`).
     Downloads,
+    /// `GET /v1/me/booking-slots` over 31 days in turns with `GET /v1/me`,
+    /// same token (`bookings.rs`).
+    BookingSlots,
+    /// Rounds of 64 customers asking at once for 10 slots, each round
+    /// checked against the database (`bookings.rs`).
+    BookingRace,
 }
 
 #[derive(Debug)]
@@ -135,6 +146,16 @@ pub fn all() -> Vec<Scenario> {
         Scenario {
             name: DOWNLOADS,
             kind: Kind::Downloads,
+            demo: true,
+        },
+        Scenario {
+            name: BOOKING_SLOTS,
+            kind: Kind::BookingSlots,
+            demo: true,
+        },
+        Scenario {
+            name: BOOKING_RACE,
+            kind: Kind::BookingRace,
             demo: true,
         },
         // Last: it fills the database with a million instalments.

@@ -373,14 +373,16 @@ fn db_error(what: &str) -> impl Fn(diesel::result::Error) -> String + '_ {
     move |e| format!("{what}: {e}")
 }
 
-fn execute(conn: &mut DbConnection, sql: &str) -> Result<(), String> {
+/// Runs `sql`, a statement with no result rows.
+pub fn execute(conn: &mut DbConnection, sql: &str) -> Result<(), String> {
     diesel::sql_query(sql)
         .execute(conn)
         .map(drop)
         .map_err(|e| format!("{e}, in: {}", &sql[..sql.len().min(300)]))
 }
 
-fn count(conn: &mut DbConnection, sql: &str) -> Result<u64, String> {
+/// The `n` of the first row `sql` returns (0 without rows).
+pub fn count(conn: &mut DbConnection, sql: &str) -> Result<u64, String> {
     let rows: Vec<Count> = match conn {
         DbConnection::Postgresql(c) => diesel::sql_query(sql).load(c),
         DbConnection::Sqlite(c) => diesel::sql_query(sql).load(c),
@@ -390,7 +392,8 @@ fn count(conn: &mut DbConnection, sql: &str) -> Result<u64, String> {
     u64::try_from(n).map_err(|_| format!("{sql}: negative count {n}"))
 }
 
-fn ids(conn: &mut DbConnection, sql: &str) -> Result<Vec<String>, String> {
+/// The `id` column of the rows `sql` returns.
+pub fn ids(conn: &mut DbConnection, sql: &str) -> Result<Vec<String>, String> {
     let rows: Vec<Id> = match conn {
         DbConnection::Postgresql(c) => diesel::sql_query(sql).load(c),
         DbConnection::Sqlite(c) => diesel::sql_query(sql).load(c),
@@ -400,7 +403,7 @@ fn ids(conn: &mut DbConnection, sql: &str) -> Result<Vec<String>, String> {
 }
 
 /// Opens a connection of its own to the database at `url`.
-fn connect(url: &str) -> Result<guichet_store::db::PooledConn, String> {
+pub fn connect(url: &str) -> Result<guichet_store::db::PooledConn, String> {
     let url = DatabaseUrl::parse(url).map_err(|e| e.to_string())?;
     let options = PoolOptions {
         max_size: 1,
@@ -864,25 +867,7 @@ fn explain(
     let mut plans = Vec::new();
     for (query, key, sql) in QUERIES {
         let sql = bind(&for_backend(sql, backend), &values);
-        let plan = match conn {
-            DbConnection::Postgresql(c) => diesel::sql_query(format!("EXPLAIN {sql}"))
-                .load::<PgPlanLine>(c)
-                .map_err(db_error(query))?
-                .into_iter()
-                .map(|l| l.line)
-                .collect(),
-            DbConnection::Sqlite(c) => {
-                let lines = diesel::sql_query(format!("EXPLAIN QUERY PLAN {sql}"))
-                    .load::<SqlitePlanLine>(c)
-                    .map_err(db_error(query))?;
-                indent_sqlite_plan(
-                    &lines
-                        .into_iter()
-                        .map(|l| (l.id, l.parent, l.detail))
-                        .collect::<Vec<_>>(),
-                )
-            }
-        };
+        let plan = plan_of(conn, &sql, false).map_err(|e| format!("{query}: {e}"))?;
         plans.push(QueryPlan {
             query,
             indexed: plan_is_indexed(&plan, key),
@@ -890,6 +875,38 @@ fn explain(
         });
     }
     Ok(plans)
+}
+
+/// The plan the database chooses for `sql`: `EXPLAIN` on PostgreSQL
+/// (`EXPLAIN (ANALYZE, BUFFERS)` when `analyze`: the query runs), `EXPLAIN
+/// QUERY PLAN` on SQLite, one line each.
+pub fn plan_of(conn: &mut DbConnection, sql: &str, analyze: bool) -> Result<Vec<String>, String> {
+    Ok(match conn {
+        DbConnection::Postgresql(c) => {
+            let explain = if analyze {
+                "EXPLAIN (ANALYZE, BUFFERS)"
+            } else {
+                "EXPLAIN"
+            };
+            diesel::sql_query(format!("{explain} {sql}"))
+                .load::<PgPlanLine>(c)
+                .map_err(|e| e.to_string())?
+                .into_iter()
+                .map(|l| l.line)
+                .collect()
+        }
+        DbConnection::Sqlite(c) => {
+            let lines = diesel::sql_query(format!("EXPLAIN QUERY PLAN {sql}"))
+                .load::<SqlitePlanLine>(c)
+                .map_err(|e| e.to_string())?;
+            indent_sqlite_plan(
+                &lines
+                    .into_iter()
+                    .map(|l| (l.id, l.parent, l.detail))
+                    .collect::<Vec<_>>(),
+            )
+        }
+    })
 }
 
 /// SQLite's plan rows `(id, parent, detail)` as lines indented by depth.
