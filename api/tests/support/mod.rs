@@ -47,7 +47,11 @@ impl Db {
                     .duration_since(std::time::UNIX_EPOCH)
                     .unwrap()
                     .subsec_nanos();
+                // PostgreSQL names are at most 63 bytes: the test's name is
+                // cut so that CI's longer prefix still fits.
+                let name: String = name.chars().take(10).collect();
                 let db = format!("{prefix}_crash_{name}_{}_{nanos}", std::process::id());
+                assert!(db.len() <= 63, "database name too long: {db}");
                 guichet_store::admin::create_database(&admin_url, &db).unwrap();
                 let url = guichet_store::admin::with_database(&admin_url, &db).unwrap();
                 Db {
