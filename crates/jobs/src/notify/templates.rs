@@ -795,7 +795,9 @@ mod tests {
                 | Template::CollectionRejected { .. }
                 | Template::WebhookEndpointDisabled { .. }
                 | Template::ConsentConfirmed { .. }
-                | Template::BookingNotice { .. } => unreachable!(),
+                | Template::BookingNotice { .. }
+                | Template::InvoiceIssued { .. }
+                | Template::InvoiceReceipt { .. } => unreachable!(),
             };
             for locale in [Locale::Fr, Locale::En] {
                 let r = template.render(locale, Channel::Email);
