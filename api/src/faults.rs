@@ -28,6 +28,9 @@ pub enum FaultPoint {
     ConsentCompletion,
     /// `POST /v1/me/bookings`: the booking, its event and its answer.
     BookingRequest,
+    /// `POST /v1/me/invoices/{id}/payments`: the settled payment, the
+    /// invoice's amount paid, its event and the receipt e-mail.
+    InvoicePayment,
 }
 
 impl FaultPoint {
@@ -39,6 +42,7 @@ impl FaultPoint {
         FaultPoint::ConsentOrder,
         FaultPoint::ConsentCompletion,
         FaultPoint::BookingRequest,
+        FaultPoint::InvoicePayment,
     ];
 
     /// The name given on the command line.
@@ -50,6 +54,7 @@ impl FaultPoint {
             FaultPoint::ConsentOrder => "consent_order",
             FaultPoint::ConsentCompletion => "consent_completion",
             FaultPoint::BookingRequest => "booking_request",
+            FaultPoint::InvoicePayment => "invoice_payment",
         }
     }
 }

@@ -270,6 +270,22 @@ problem_codes! {
     BookingStatusConflict = ("booking_status_conflict", 409, "Réservation dans un autre état", "Booking status conflict"),
     /// The booking has not started yet: it cannot be completed or marked no-show.
     BookingNotStarted = ("booking_not_started", 409, "Rendez-vous pas encore commencé", "Booking not started"),
+    /// The invoice is void: nothing can be paid or changed on it.
+    InvoiceVoid = ("invoice_void", 409, "Facture annulée", "Invoice void"),
+    /// The invoice is already paid in full.
+    InvoiceAlreadyPaid = ("invoice_already_paid", 409, "Facture déjà payée", "Invoice already paid"),
+    /// Only a draft can be issued.
+    InvoiceNotDraft = ("invoice_not_draft", 409, "Facture déjà émise", "Invoice not a draft"),
+    /// Part of the invoice is paid (or a payment is under way): it cannot be voided.
+    InvoiceHasPayments = ("invoice_has_payments", 409, "Facture déjà en partie payée", "Invoice has payments"),
+    /// Another payment of this invoice is under way; retry after `Retry-After`.
+    InvoicePaymentInProgress = ("invoice_payment_in_progress", 409, "Paiement déjà en cours", "Payment in progress"),
+    /// The organization already has an invoice with this number.
+    InvoiceNumberTaken = ("invoice_number_taken", 409, "Numéro de facture déjà pris", "Invoice number taken"),
+    /// The amount is more than what is due on the invoice (see `amount_due`).
+    AmountAboveDue = ("amount_above_due", 422, "Montant supérieur au dû", "Amount above what is due"),
+    /// The business takes only payment in full (see `amount_due`).
+    PartialPaymentNotAllowed = ("partial_payment_not_allowed", 422, "Paiement partiel non accepté", "Partial payment not allowed"),
     /// A value breaks a rule of the field beyond its type and length (see
     /// `errors`; e.g. a webhook URL that is not `https://`).
     ValidationFailed = ("validation_failed", 422, "Valeur refusée", "Validation failed"),

@@ -876,3 +876,142 @@ fn a_booking_request_killed_inside_its_commit_is_made_once_by_the_retry() {
     assert_eq!(other.code().as_deref(), Some("slot_taken"));
     server.kill();
 }
+
+/// A token of the demo practice's admin.
+fn kine_admin(server: &Server) -> String {
+    let res = server.post(
+        "/v1/auth/staff/login",
+        None,
+        &[],
+        &json!({"organization": "kine", "email": "admin@kine.guichet.localhost", "password": "Admin-Kine-2026!"}),
+    );
+    assert_eq!(res.status, 200, "{}", res.body);
+    res.json()["access_token"].as_str().unwrap().to_owned()
+}
+
+/// An issued payment request of 80.00 EUR to Julie: its id.
+fn invoice_for_julie(server: &Server, admin: &str, julie_token: &str) -> String {
+    let me = server.get("/v1/me", Some(julie_token));
+    assert_eq!(me.status, 200, "{}", me.body);
+    let customer = me.json()["id"].as_str().unwrap().to_owned();
+    let due = chrono::Utc::now().date_naive() + chrono::Days::new(20);
+    let res = server.post(
+        "/v1/admin/invoices",
+        Some(admin),
+        &[],
+        &json!({"customer_id": customer, "amount": 8000, "reason": "Séances", "due_date": due}),
+    );
+    assert_eq!(res.status, 201, "{}", res.body);
+    let id = res.json()["id"].as_str().unwrap().to_owned();
+    let issued = server.post(
+        &format!("/v1/admin/invoices/{id}/issue"),
+        Some(admin),
+        &[],
+        &json!({}),
+    );
+    assert_eq!(issued.status, 200, "{}", issued.body);
+    id
+}
+
+/// The demo practice's successful sandbox charges of invoice `id`.
+fn invoice_charges(server: &Server, admin: &str, id: &str) -> usize {
+    let keys: Vec<String> = (1..=3)
+        .map(|n| guichet_domain::schedule::idempotency_key(&format!("{id}:payment"), n))
+        .collect();
+    let res = server.get("/v1/sandbox/charges?limit=100", Some(admin));
+    assert_eq!(res.status, 200, "{}", res.body);
+    res.json()["data"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|c| c["outcome"] == "succeeded")
+        .filter(|c| keys.iter().any(|k| c["idempotency_key"] == k.as_str()))
+        .count()
+}
+
+#[test]
+fn an_invoice_payment_killed_inside_its_commit_is_charged_once() {
+    let db = Db::fresh("invoice_payment");
+    let server = Server::start(
+        &db,
+        &[
+            "--idempotency-lock-seconds",
+            FIRST_LEASE,
+            "--fault-pause",
+            "invoice_payment:30000",
+        ],
+    );
+    let token = julie(&server, &db);
+    let admin = kine_admin(&server);
+    let id = invoice_for_julie(&server, &admin, &token);
+    let card = card_token(&server, "4242424242424242");
+    let body = json!({"card_token": card});
+    let addr = server.addr.clone();
+    let (token_for, path, body_for) = (
+        token.clone(),
+        format!("/v1/me/invoices/{id}/payments"),
+        body.clone(),
+    );
+    let first = std::thread::spawn(move || {
+        support::try_request(
+            &addr,
+            "POST",
+            &path,
+            Some(&token_for),
+            &[("Idempotency-Key", "inv-1")],
+            Some(&body_for),
+        )
+    });
+    server.wait_for_pause("invoice_payment");
+    server.kill();
+    assert!(
+        first.join().unwrap().is_none(),
+        "the killed request got no answer"
+    );
+
+    let server = Server::start(&db, &["--idempotency-lock-seconds", "2"]);
+    let admin = kine_admin(&server);
+    assert_eq!(
+        invoice_charges(&server, &admin, &id),
+        1,
+        "charged before the crash"
+    );
+    let invoice = server.get(&format!("/v1/admin/invoices/{id}"), Some(&admin));
+    assert_eq!(
+        invoice.json()["amount_paid"],
+        0,
+        "nothing committed: {}",
+        invoice.body
+    );
+    let pay = |key: &str| {
+        server.post(
+            &format!("/v1/me/invoices/{id}/payments"),
+            Some(&token),
+            &[("Idempotency-Key", key)],
+            &body,
+        )
+    };
+    let busy = pay("inv-1");
+    let wait = assert_in_use(&busy, first_lease());
+    wait_out(wait);
+    let done = pay("inv-1");
+    assert_eq!(done.status, 201, "{}", done.body);
+    assert_eq!(done.json()["invoice"]["status"], "paid", "{}", done.body);
+    let again = pay("inv-1");
+    assert_eq!(again.status, 201, "{}", again.body);
+    assert_eq!(again.header("idempotent-replayed"), Some("true"));
+    assert_eq!(again.body, done.body);
+    let other = pay("inv-2");
+    assert_eq!(other.status, 409, "{}", other.body);
+    assert_eq!(other.code().as_deref(), Some("invoice_already_paid"));
+    assert_eq!(invoice_charges(&server, &admin, &id), 1, "charged once");
+    let events = server.get("/v1/admin/events?type=invoice.paid&limit=100", Some(&admin));
+    let paid = events.json()["data"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|e| e["object"]["id"] == id.as_str())
+        .count();
+    assert_eq!(paid, 1, "{}", events.body);
+    server.kill();
+}

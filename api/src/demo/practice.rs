@@ -381,9 +381,127 @@ pub fn seed(
         }
         conversation(conn, &org.id, &new.admin.id, &julie.id, now)?;
         bookings(conn, &org.id, &julie.id, now)?;
-        Ok::<_, ProvisionError>(org)
+        Ok::<_, ProvisionError>((org, julie.id, new.admin.id))
     })?;
+    let (org, julie_id, admin_id) = org;
+    invoices(conn, blobs, &org.id, &julie_id, &admin_id, now)?;
     Ok((org, true))
+}
+
+/// Julie's invoices: one overdue, one due next week, one paid (by cheque,
+/// recorded by the practice). Each issued with its PDF shared.
+fn invoices(
+    conn: &mut DbConnection,
+    blobs: &Blobs,
+    org_id: &str,
+    julie_id: &str,
+    admin_id: &str,
+    now: DateTime<Utc>,
+) -> Result<(), ProvisionError> {
+    use guichet_domain::events::Actor;
+    use guichet_domain::invoice::{Kind, Line, Status, totals};
+    use guichet_domain::{Currency, Money};
+    use guichet_store::repo::invoices::{self, Invoice, Payment};
+    let today = now.date_naive();
+    let year = today.year();
+    let session = |n: i64| Line {
+        description: "Séance de kinésithérapie (30 min)".into(),
+        quantity: n,
+        unit_amount: 4500,
+        tax_rate_bp: 0,
+    };
+    let band = Line {
+        description: "Bande élastique de rééducation".into(),
+        quantity: 1,
+        unit_amount: 1250,
+        tax_rate_bp: 2000,
+    };
+    let plan = [
+        (1, vec![session(2)], 24, -6, false),
+        (2, vec![session(1), band], 3, 7, false),
+        (3, vec![session(3)], 40, -10, true),
+    ];
+    for (seq, lines, issued_days_ago, due_in_days, paid) in plan {
+        let t = totals(&lines).map_err(|e| ProvisionError::Invalid(e.to_string()))?;
+        let issued_at = now - Duration::days(issued_days_ago);
+        let id = ids::new_id("inv");
+        let inv = Invoice {
+            id: id.clone(),
+            org_id: org_id.to_owned(),
+            customer_id: julie_id.to_owned(),
+            kind: Kind::Invoice,
+            number: Some(format!("F-{year}-{seq:05}")),
+            status: Status::Draft,
+            currency: Currency::EUR,
+            subtotal: t.subtotal,
+            tax: t.tax,
+            total: t.total,
+            amount_paid: 0,
+            reason: None,
+            note: Some("Règlement à réception. Merci !".into()),
+            issue_date: issued_at.date_naive(),
+            due_date: today + Duration::days(due_in_days),
+            document_id: None,
+            created_at: issued_at,
+            updated_at: issued_at,
+            issued_at: None,
+            paid_at: None,
+            voided_at: None,
+            void_reason: None,
+            lines,
+        };
+        invoices::insert(conn, &inv)?;
+        let pdf = guichet_jobs::invoices::invoice_pdf(conn, &inv)?;
+        let doc_id = format!("doc_{}", id.trim_start_matches("inv_"));
+        let doc = Document {
+            id: doc_id.clone(),
+            org_id: org_id.to_owned(),
+            customer_id: julie_id.to_owned(),
+            kind: KIND_SHARED.to_owned(),
+            title: format!("Facture F-{year}-{seq:05}"),
+            filename: format!("facture-F-{year}-{seq:05}.pdf"),
+            content_type: "application/pdf".into(),
+            size_bytes: i64::try_from(pdf.len()).unwrap_or(i64::MAX),
+            sha256: hex::encode(Sha256::digest(&pdf)),
+            blob_key: blob_key(org_id, &doc_id),
+            created_by_kind: "staff".into(),
+            created_by: admin_id.to_owned(),
+            created_at: issued_at,
+            first_opened_at: None,
+            withdrawn_at: None,
+            withdrawn_by: None,
+        };
+        blobs
+            .put_all_blocking(vec![(doc.blob_key.clone(), pdf)])
+            .map_err(|e| ProvisionError::Invalid(e.to_string()))?;
+        documents::insert(conn, &doc)?;
+        invoices::issue(conn, &inv, &doc_id, issued_at)?;
+        if paid {
+            let p = Payment {
+                id: ids::new_id("ipy"),
+                org_id: org_id.to_owned(),
+                invoice_id: id.clone(),
+                customer_id: julie_id.to_owned(),
+                amount: Money::new(t.total, Currency::EUR),
+                source: "staff".into(),
+                method: "cheque".into(),
+                status: invoices::SUCCEEDED.into(),
+                gateway_key: None,
+                gateway_charge_id: None,
+                failure_code: None,
+                request: None,
+                details: None,
+                reference: Some("Chèque n° 0042137".into()),
+                paid_on: Some(issued_at.date_naive() + Duration::days(5)),
+                created_at: issued_at + Duration::days(5),
+                completed_at: Some(issued_at + Duration::days(5)),
+            };
+            invoices::record_offline(conn, &p, Actor::Staff, issued_at + Duration::days(5))?;
+            // She has read the invoice she paid.
+            documents::mark_opened(conn, org_id, &doc_id, issued_at + Duration::days(1))?;
+        }
+    }
+    Ok(())
 }
 
 /// `day` at `hour:minute` in Paris.

@@ -262,3 +262,73 @@ pub enum BookingListView {
     Pending,
     History,
 }
+
+/// An invoice with lines, or a payment request (an amount and a reason).
+#[derive(ToSchema)]
+#[schema(rename_all = "snake_case")]
+pub enum InvoiceKind {
+    Invoice,
+    PaymentRequest,
+}
+
+/// An invoice's status: `overdue` is an open invoice past its due date.
+#[derive(ToSchema)]
+#[schema(rename_all = "snake_case")]
+pub enum InvoiceStatus {
+    Draft,
+    Open,
+    Overdue,
+    Paid,
+    Void,
+}
+
+/// The statuses a customer filters their invoices by: `open` is every
+/// invoice left to pay (overdue ones too).
+#[derive(ToSchema)]
+#[schema(rename_all = "snake_case")]
+pub enum MyInvoiceStatus {
+    Open,
+    Overdue,
+    Paid,
+}
+
+/// Who paid: the customer online, the autopay debit run, or staff
+/// recording an offline payment.
+#[derive(ToSchema)]
+#[schema(rename_all = "snake_case")]
+pub enum InvoicePaymentSource {
+    Customer,
+    Autopay,
+    Staff,
+}
+
+/// How an invoice was paid.
+#[derive(ToSchema)]
+#[schema(rename_all = "snake_case")]
+pub enum InvoicePaymentMethod {
+    Card,
+    SepaDebit,
+    Cash,
+    Cheque,
+    BankTransfer,
+    Other,
+}
+
+/// Where a payment stands.
+#[derive(ToSchema)]
+#[schema(rename_all = "snake_case")]
+pub enum InvoicePaymentStatus {
+    Pending,
+    Succeeded,
+    Failed,
+}
+
+/// How a payment received outside Guichet was made.
+#[derive(ToSchema)]
+#[schema(rename_all = "snake_case")]
+pub enum OfflineMethod {
+    Cash,
+    Cheque,
+    BankTransfer,
+    Other,
+}

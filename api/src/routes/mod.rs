@@ -10,6 +10,7 @@ pub mod enums;
 pub mod events;
 pub mod health;
 pub mod idempotency;
+pub mod invoices;
 pub mod me;
 pub mod messages;
 pub mod portal;
@@ -33,6 +34,7 @@ pub fn configure(cfg: &mut ServiceConfig) {
         .configure(sepa::configure)
         .configure(consents::configure)
         .configure(bookings::configure)
+        .configure(invoices::configure)
         .configure(schedules::configure)
         .configure(sandbox::configure)
         .service(health::healthz)

@@ -26,6 +26,7 @@ pub mod documents;
 pub mod events;
 pub mod free_text;
 pub mod gateway;
+pub mod invoice;
 pub mod pdf;
 pub mod portal;
 pub mod schedule;

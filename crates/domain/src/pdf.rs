@@ -10,6 +10,8 @@
 //! Output is deterministic: the same pages give the same bytes (no date
 //! unless one is given, no random file identifier).
 
+pub mod invoice;
+
 use std::fmt::Write as _;
 
 use chrono::{DateTime, Utc};

@@ -273,6 +273,45 @@ pub fn notification_for_event(
             },
             Some(format!("/v1/me/mandates/{object_id}")),
         ),
+        "invoice.issued" => (
+            if fr {
+                "Nouvelle facture"
+            } else {
+                "New invoice"
+            },
+            if fr {
+                "Une facture vous a été adressée ; vous pouvez la régler en ligne."
+            } else {
+                "An invoice was sent to you; you can pay it online."
+            },
+            Some(format!("/v1/me/invoices/{object_id}")),
+        ),
+        "invoice.paid" => (
+            if fr {
+                "Facture réglée"
+            } else {
+                "Invoice paid"
+            },
+            if fr {
+                "Votre facture est réglée. Le reçu vous a été envoyé."
+            } else {
+                "Your invoice is paid. The receipt was sent to you."
+            },
+            Some(format!("/v1/me/invoices/{object_id}")),
+        ),
+        "invoice.payment_failed" => (
+            if fr {
+                "Paiement refusé"
+            } else {
+                "Payment refused"
+            },
+            if fr {
+                "Le paiement d'une facture a été refusé. Vous pouvez réessayer avec une autre carte."
+            } else {
+                "A payment of an invoice was refused. You can try again with another card."
+            },
+            Some(format!("/v1/me/invoices/{object_id}")),
+        ),
         "booking.confirmed" => (
             if fr {
                 "Rendez-vous confirmé"

@@ -69,7 +69,7 @@ use guichet_domain::{Clock, ids};
 use guichet_gateway::SandboxGateway;
 use guichet_store::repo::charges::{self, Charge};
 use guichet_store::repo::schedules::{self, ClaimedInstalment, Order};
-use guichet_store::repo::{events, payment, regularizations};
+use guichet_store::repo::{events, invoices, payment, regularizations};
 use guichet_store::snapshots;
 use guichet_store::{DbConnection, Store, StoreError};
 use serde::Serialize;
@@ -489,6 +489,54 @@ impl DebitRun {
                     tracing::error!(charge = %charge.id, %error, "cannot reconcile a stale charge");
                 }
             }
+        }
+        self.reconcile_invoice_payments(pass, stale_after)
+    }
+
+    /// The online invoice payments left pending by a request that is gone:
+    /// looked up at the gateway under their key (no connection held across
+    /// the call), then settled or given up; never sent again.
+    fn reconcile_invoice_payments(
+        &self,
+        pass: &mut Pass<'_>,
+        stale_after: chrono::Duration,
+    ) -> Result<(), Failure> {
+        let stale = invoices::stale_pending(&mut *self.conn()?, self.now() - stale_after, 1000)?;
+        for p in stale {
+            if pass.should_stop() {
+                break;
+            }
+            pass.report.stale += 1;
+            let Some(key) = p.gateway_key.clone() else {
+                continue;
+            };
+            let found = match self.gateway.find_charge(&p.org_id, &key) {
+                Ok(Some(Err(e))) if e.is_transient() => {
+                    pass.report.transient_failures += 1;
+                    continue;
+                }
+                Ok(found) => found,
+                Err(GatewayError::Unavailable) => {
+                    pass.report.transient_failures += 1;
+                    break;
+                }
+                Err(_) => {
+                    pass.report.transient_failures += 1;
+                    continue;
+                }
+            };
+            let now = self.now();
+            match crate::invoices::settle_stale(&mut *self.conn()?, &p, found, now) {
+                Ok(true) => pass.report.reconciled += 1,
+                Ok(false) => pass.report.skipped += 1,
+                Err(error) => {
+                    let error: Failure = error.into();
+                    pass.check(&error);
+                    pass.report.errors += 1;
+                    tracing::error!(payment = %p.id, %error, "cannot reconcile a stale invoice payment");
+                }
+            }
+            tracing::info!(payment = %p.id, "stale invoice payment reconciled");
         }
         Ok(())
     }

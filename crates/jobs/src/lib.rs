@@ -13,6 +13,7 @@
 pub mod bookings;
 pub mod consents;
 pub mod debit;
+pub mod invoices;
 pub mod notify;
 pub mod refunds;
 pub mod retention;

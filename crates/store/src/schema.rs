@@ -160,6 +160,7 @@ diesel::table! {
         retry_count -> Integer,
         retry_delay_days -> Integer,
         updated_at -> Timestamp,
+        invoice_partial_payments -> Bool,
     }
 }
 
@@ -836,6 +837,10 @@ diesel::joinable!(webhook_deliveries -> events (event_id));
 diesel::joinable!(webhook_deliveries -> webhook_endpoints (endpoint_id));
 
 diesel::allow_tables_to_appear_in_same_query!(
+    invoice_counters,
+    invoices,
+    invoice_lines,
+    invoice_payments,
     booking_settings,
     booking_providers,
     booking_services,
@@ -895,3 +900,79 @@ diesel::allow_tables_to_appear_in_same_query!(
     consent_steps,
     sandbox_sca_sessions,
 );
+
+diesel::table! {
+    invoice_counters (org_id, kind, year) {
+        org_id -> Text,
+        kind -> Text,
+        year -> Integer,
+        last_seq -> BigInt,
+    }
+}
+
+diesel::table! {
+    invoices (id) {
+        id -> Text,
+        org_id -> Text,
+        customer_id -> Text,
+        kind -> Text,
+        number -> Nullable<Text>,
+        status -> Text,
+        currency -> Text,
+        subtotal -> BigInt,
+        tax -> BigInt,
+        total -> BigInt,
+        amount_paid -> BigInt,
+        reason -> Nullable<Text>,
+        note -> Nullable<Text>,
+        issue_date -> Date,
+        due_date -> Date,
+        document_id -> Nullable<Text>,
+        created_at -> Timestamp,
+        updated_at -> Timestamp,
+        issued_at -> Nullable<Timestamp>,
+        paid_at -> Nullable<Timestamp>,
+        voided_at -> Nullable<Timestamp>,
+        void_reason -> Nullable<Text>,
+    }
+}
+
+diesel::table! {
+    invoice_lines (invoice_id, position) {
+        invoice_id -> Text,
+        position -> Integer,
+        description -> Text,
+        quantity -> BigInt,
+        unit_amount -> BigInt,
+        tax_rate_bp -> Integer,
+        net -> BigInt,
+        tax -> BigInt,
+    }
+}
+
+diesel::table! {
+    invoice_payments (id) {
+        id -> Text,
+        org_id -> Text,
+        invoice_id -> Text,
+        customer_id -> Text,
+        amount -> BigInt,
+        currency -> Text,
+        source -> Text,
+        method -> Text,
+        status -> Text,
+        gateway_key -> Nullable<Text>,
+        gateway_charge_id -> Nullable<Text>,
+        failure_code -> Nullable<Text>,
+        request_scope -> Nullable<Text>,
+        request_key -> Nullable<Text>,
+        details -> Nullable<Text>,
+        reference -> Nullable<Text>,
+        paid_on -> Nullable<Date>,
+        created_at -> Timestamp,
+        completed_at -> Nullable<Timestamp>,
+    }
+}
+
+diesel::joinable!(invoice_lines -> invoices (invoice_id));
+diesel::joinable!(invoice_payments -> invoices (invoice_id));

@@ -12,6 +12,7 @@ use serde_json::{Value, json};
 use crate::repo::bookings::BookingRow;
 use crate::repo::collections::Collection;
 use crate::repo::consents::{self, Consent, ConsentAccount, Step};
+use crate::repo::invoices::{self, Invoice, Payment};
 use crate::repo::refunds::Refund;
 use crate::repo::schedules::Order;
 
@@ -187,5 +188,94 @@ pub fn booking(b: &BookingRow) -> Value {
         "test": b.test,
         "created_at": b.created_at,
         "updated_at": b.updated_at,
+    })
+}
+
+/// An invoice as `GET /v1/admin/invoices/{id}` shows it (`InvoiceView`) on
+/// `today` (its shown status: `overdue` once past due).
+pub fn invoice(inv: &Invoice, today: chrono::NaiveDate) -> Value {
+    let totals = guichet_domain::invoice::totals(&inv.lines).ok();
+    let lines: Vec<Value> = inv
+        .lines
+        .iter()
+        .map(|l| {
+            let a = l
+                .amounts()
+                .unwrap_or(guichet_domain::invoice::LineAmounts { net: 0, tax: 0 });
+            json!({
+                "description": l.description,
+                "quantity": l.quantity,
+                "unit_amount": l.unit_amount,
+                "tax_rate_bp": l.tax_rate_bp,
+                "net": a.net,
+                "tax": a.tax,
+            })
+        })
+        .collect();
+    let taxes: Vec<Value> = totals
+        .map(|t| {
+            t.taxes
+                .iter()
+                .map(|x| json!({"rate_bp": x.rate_bp, "base": x.base, "tax": x.tax}))
+                .collect()
+        })
+        .unwrap_or_default();
+    json!({
+        "id": inv.id,
+        "kind": inv.kind.as_str(),
+        "number": inv.number,
+        "customer_id": inv.customer_id,
+        "status": guichet_domain::invoice::shown(inv.status, inv.due_date, today).as_str(),
+        "currency": inv.currency,
+        "lines": lines,
+        "subtotal": inv.subtotal,
+        "taxes": taxes,
+        "tax": inv.tax,
+        "total": inv.total,
+        "amount_paid": inv.amount_paid,
+        "amount_due": inv.amount_due(),
+        "reason": inv.reason,
+        "note": inv.note,
+        "issue_date": inv.issue_date,
+        "due_date": inv.due_date,
+        "document_id": inv.document_id,
+        "created_at": inv.created_at,
+        "issued_at": inv.issued_at,
+        "paid_at": inv.paid_at,
+        "voided_at": inv.voided_at,
+        "void_reason": inv.void_reason,
+    })
+}
+
+/// A payment of an invoice as the API shows it (`InvoicePaymentView`):
+/// never the card's token.
+pub fn invoice_payment(p: &Payment) -> Value {
+    let card = invoices::Details::of(p)
+        .ok()
+        .flatten()
+        .map(|d| json!({"brand": d.card.brand, "last4": d.card.last4}));
+    json!({
+        "id": p.id,
+        "invoice_id": p.invoice_id,
+        "amount": p.amount.amount,
+        "currency": p.amount.currency,
+        "source": p.source,
+        "method": p.method,
+        "status": p.status,
+        "failure_code": p.failure_code,
+        "card": card,
+        "reference": p.reference,
+        "paid_on": p.paid_on,
+        "created_at": p.created_at,
+        "completed_at": p.completed_at,
+    })
+}
+
+/// The data of an `invoice.*` event (`InvoiceEventData`): the invoice, and
+/// the payment the event is about, if any.
+pub fn invoice_event(inv: &Invoice, payment: Option<&Payment>, today: chrono::NaiveDate) -> Value {
+    json!({
+        "invoice": invoice(inv, today),
+        "payment": payment.map(invoice_payment),
     })
 }

@@ -431,13 +431,27 @@ fn the_practice_portal_signs_in_by_code_and_shows_the_dashboard() {
         .bearer(&token)
         .send()
         .json();
-    // Two notes from the practice, two documents shared, one answer.
-    assert_eq!(d["notifications"]["unread_count"], 5, "{d}");
+    // Two notes from the practice, two documents shared, one answer, and
+    // her invoice paid by cheque.
+    assert_eq!(d["notifications"]["unread_count"], 6, "{d}");
     assert_eq!(d["notifications"]["latest"][0]["title"], "Nouvelle réponse");
     assert_eq!(d["notifications"]["latest"][1]["title"], "Séance de jeudi");
-    assert_eq!(d["amount_due"]["sources"], json!([]));
-    // Her exercises are read; her assessment is new.
-    assert_eq!(d["new_documents"]["count"], 1, "{d}");
+    // Two invoices left to pay: one overdue, one due next week.
+    let sources = d["amount_due"]["sources"].as_array().unwrap();
+    assert_eq!(sources.len(), 2, "{d}");
+    assert_eq!(sources[0]["kind"], "invoice");
+    assert_eq!(sources[0]["overdue"], true);
+    assert_eq!(
+        d["amount_due"]["overdue"],
+        json!([{"amount": 9000, "currency": "EUR"}])
+    );
+    assert_eq!(
+        d["amount_due"]["due_soon"],
+        json!([{"amount": 6000, "currency": "EUR"}])
+    );
+    // Her exercises and her paid invoice are read; her assessment and the
+    // two invoices left to pay are new.
+    assert_eq!(d["new_documents"]["count"], 3, "{d}");
     let doc = &d["new_documents"]["latest"][0];
     assert_eq!(doc["title"], "Bilan kinésithérapique initial");
     assert_eq!(doc["content_type"], "application/pdf");
@@ -487,8 +501,13 @@ fn the_practice_portal_signs_in_by_code_and_shows_the_dashboard() {
         .map(|d| d["title"].as_str().unwrap())
         .collect();
     assert_eq!(
-        titles,
+        titles[..2],
         ["Exercices à domicile", "Bilan kinésithérapique initial"]
+    );
+    assert_eq!(titles.len(), 5, "{titles:?}");
+    assert!(
+        titles[2..].iter().all(|t| t.starts_with("Facture F-")),
+        "{titles:?}"
     );
     // The practice's answer to her question.
     let c = app.request("GET", &conv).bearer(&token).send().json();
@@ -524,8 +543,9 @@ fn the_practice_documents_are_there_after_every_start() {
     let app = seeded();
     let first = seed(&app);
     assert!(first.reset.iter().any(|s| s == "kine"), "{:?}", first.reset);
-    assert_eq!(first.stale_blobs.len(), 3, "{:?}", first.stale_blobs);
-    assert_eq!(blobs(&app).delete_all_blocking(&first.stale_blobs), 3);
+    // Three documents and Julie's three invoices.
+    assert_eq!(first.stale_blobs.len(), 6, "{:?}", first.stale_blobs);
+    assert_eq!(blobs(&app).delete_all_blocking(&first.stale_blobs), 6);
     let again = seed(&app);
     assert!(
         again

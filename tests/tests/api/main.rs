@@ -15,6 +15,7 @@ mod documents;
 mod events;
 mod hygiene;
 mod idempotency;
+mod invoices;
 mod mandates;
 mod me;
 mod messages;

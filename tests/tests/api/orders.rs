@@ -857,6 +857,7 @@ fn payment_settings_start_from_the_defaults_and_admins_replace_them() {
             "card_change_notice_days": 7,
             "accepted_brands": ["visa", "mastercard"],
             "retry": {"retries": 1, "delay_days": 3},
+            "invoice_partial_payments": false,
             "updated_at": null,
         })
     );

@@ -1077,6 +1077,63 @@ fn every_event_type_reaches_the_receiver_signed() {
     .unwrap();
     assert_eq!(reminded.reminded, 1, "{reminded:?}");
 
+    // invoice.issued, invoice.payment_failed (a refused card),
+    // invoice.partially_paid (a cheque), invoice.paid (the rest online),
+    // then a second invoice issued and voided.
+    let due = (app.clock.today() + chrono::Duration::days(10)).to_string();
+    let issue = |amount: i64| {
+        let d = ok(
+            post(
+                &app,
+                &org.admin,
+                "/v1/admin/invoices",
+                &json!({"customer_id": payer, "amount": amount, "reason": "Séances", "due_date": due}),
+            ),
+            201,
+        );
+        let id = d["id"].as_str().unwrap().to_owned();
+        ok(
+            post(
+                &app,
+                &org.admin,
+                &format!("/v1/admin/invoices/{id}/issue"),
+                &json!({}),
+            ),
+            200,
+        );
+        id
+    };
+    let invoice = issue(9000);
+    let pay_invoice = |key: &str, card: &str| {
+        app.request("POST", &format!("/v1/me/invoices/{invoice}/payments"))
+            .bearer(&paul)
+            .header("idempotency-key", key)
+            .json(&json!({"card_token": tokenize(&app, card)}))
+            .send()
+    };
+    pay_invoice("inv-refused", test_cards::INSUFFICIENT_FUNDS)
+        .assert_problem(422, "payment_failed");
+    ok(
+        post(
+            &app,
+            &org.admin,
+            &format!("/v1/admin/invoices/{invoice}/payments"),
+            &json!({"amount": 3000, "method": "cheque"}),
+        ),
+        201,
+    );
+    ok(pay_invoice("inv-rest", test_cards::VISA), 201);
+    let voided = issue(1000);
+    ok(
+        post(
+            &app,
+            &org.admin,
+            &format!("/v1/admin/invoices/{voided}/void"),
+            &json!({}),
+        ),
+        200,
+    );
+
     let before_expiry = verify_arrivals(
         &app,
         &receiver,
@@ -1107,6 +1164,12 @@ fn every_event_type_reaches_the_receiver_signed() {
             "booking.no_show",
             "booking.confirmed",
             "booking.reminder_sent",
+            "invoice.issued",
+            "invoice.payment_failed",
+            "invoice.partially_paid",
+            "invoice.paid",
+            "invoice.issued",
+            "invoice.voided",
         ],
     );
 

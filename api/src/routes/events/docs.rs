@@ -44,6 +44,11 @@ pub fn data_schema(kind: EventType) -> &'static str {
         | EventType::BookingCompleted
         | EventType::BookingNoShow
         | EventType::BookingReminderSent => "BookingView",
+        EventType::InvoiceIssued
+        | EventType::InvoicePaid
+        | EventType::InvoicePartiallyPaid
+        | EventType::InvoicePaymentFailed
+        | EventType::InvoiceVoided => "InvoiceEventData",
     }
 }
 
@@ -80,6 +85,11 @@ pub fn actors(kind: EventType) -> &'static [&'static str] {
             &["staff", "api_key"]
         }
         EventType::BookingReminderSent => &["system"],
+        EventType::InvoiceIssued | EventType::InvoiceVoided => &["staff", "api_key"],
+        EventType::InvoicePaid | EventType::InvoicePartiallyPaid => {
+            &["customer", "staff", "api_key", "system"]
+        }
+        EventType::InvoicePaymentFailed => &["customer", "system"],
         EventType::ScheduleRegularized => &["customer", "system"],
         EventType::ScheduleUnpaid
         | EventType::InstalmentPaid

@@ -110,6 +110,8 @@ pub enum DueSourceKind {
     Instalment,
     /// An account's balance (SEPA).
     Account,
+    /// An open invoice or payment request: what is left to pay on it.
+    Invoice,
 }
 
 /// One amount owed, with a link to it.
@@ -135,7 +137,8 @@ pub struct DueItem {
 pub struct AmountDue {
     /// Unpaid or past-due amounts, by currency.
     pub overdue: Vec<Amount>,
-    /// Amounts due within 14 days and balances owed, by currency.
+    /// Amounts due within 14 days, balances owed and open invoices not yet
+    /// past due, by currency.
     pub due_soon: Vec<Amount>,
     /// Every source, overdue first.
     pub sources: Vec<DueItem>,
@@ -324,6 +327,31 @@ fn item(s: DueSource) -> DueItem {
     }
 }
 
+/// The customer's open invoices as due items: overdue past their due
+/// date, else due soon (every open invoice is owed).
+fn invoice_items(
+    conn: &mut guichet_store::DbConnection,
+    org: &str,
+    cus: &str,
+    today: chrono::NaiveDate,
+) -> Result<Vec<DueItem>, ApiError> {
+    Ok(
+        guichet_store::repo::invoices::open_of_customer(conn, org, cus)?
+            .into_iter()
+            .map(|inv| DueItem {
+                kind: DueSourceKind::Invoice,
+                label: inv.number.clone().unwrap_or_else(|| inv.id.clone()),
+                amount: inv.amount_due(),
+                currency: inv.currency.as_str().to_owned(),
+                due_date: Some(inv.due_date),
+                overdue: inv.due_date < today,
+                link: format!("/v1/me/invoices/{}", inv.id),
+                id: inv.id,
+            })
+            .collect(),
+    )
+}
+
 /// The customer's dashboard.
 ///
 /// In one call: the amount due (overdue and due-soon by currency, each
@@ -368,6 +396,7 @@ pub async fn my_dashboard(
             .into_iter()
             .chain(dashboard::account_balances(&mut conn, org, cus)?)
             .map(item)
+            .chain(invoice_items(&mut conn, org, cus, today)?)
             .collect();
             sources.sort_by_key(|s| !s.overdue);
             Some(AmountDue {

@@ -229,7 +229,7 @@ fn with_contacts(
 }
 
 /// [`with_contacts`] from async code.
-async fn contacts(
+pub(crate) async fn contacts(
     state: &web::Data<AppState>,
     org_id: &str,
     problem: ApiError,
@@ -630,7 +630,7 @@ fn check_card(
     Ok(())
 }
 
-fn locale_and_id(req: &HttpRequest) -> (Locale, Option<String>) {
+pub(crate) fn locale_and_id(req: &HttpRequest) -> (Locale, Option<String>) {
     let extensions = req.extensions();
     (
         extensions

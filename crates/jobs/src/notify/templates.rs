@@ -109,6 +109,27 @@ pub enum Template {
         /// Why the business declined or cancelled it.
         reason: Option<String>,
     },
+    /// An invoice or payment request was issued (its PDF is attached).
+    InvoiceIssued {
+        org_name: String,
+        /// `true` for a payment request.
+        request: bool,
+        number: String,
+        /// Already formatted.
+        total: String,
+        due_date: String,
+        /// The payment request's reason.
+        reason: Option<String>,
+    },
+    /// A payment of an invoice went through (the receipt is attached).
+    InvoiceReceipt {
+        org_name: String,
+        number: String,
+        /// Already formatted.
+        amount: String,
+        /// What is left to pay, already formatted; `None` once paid.
+        left: Option<String>,
+    },
     /// The bank returned a SEPA collection: the amount is due again.
     CollectionRejected {
         org_name: String,
@@ -165,6 +186,8 @@ impl Template {
             Template::ConsentInvitation { .. } => "consent_invitation",
             Template::ConsentCode { .. } => "consent_code",
             Template::ConsentConfirmed { .. } => "consent_confirmed",
+            Template::InvoiceIssued { .. } => "invoice_issued",
+            Template::InvoiceReceipt { .. } => "invoice_receipt",
             Template::BookingNotice { what, .. } => match what {
                 BookingNotice::Requested => "booking_requested",
                 BookingNotice::Confirmed => "booking_confirmed",
@@ -533,6 +556,69 @@ impl Template {
                     )
                 }
             }
+            Template::InvoiceIssued {
+                org_name,
+                request,
+                number,
+                total,
+                due_date,
+                reason,
+            } => {
+                let what = match (request, fr) {
+                    (false, true) => "facture",
+                    (false, false) => "invoice",
+                    (true, true) => "demande de paiement",
+                    (true, false) => "payment request",
+                };
+                let why = match (reason, fr) {
+                    (Some(r), true) => format!("Motif : {r}\n\n"),
+                    (Some(r), false) => format!("Reason: {r}\n\n"),
+                    (None, _) => String::new(),
+                };
+                if fr {
+                    (
+                        format!("{org_name} : {what} {number}"),
+                        format!(
+                            "Bonjour,\n\n{org_name} vous adresse la {what} {number} d'un montant de {total}, à régler au plus tard le {due_date}.\n\n{why}Le document est joint et disponible dans votre espace client, où vous pouvez la régler en ligne.\n"
+                        ),
+                    )
+                } else {
+                    (
+                        format!("{org_name}: {what} {number}"),
+                        format!(
+                            "Hello,\n\n{org_name} sends you {what} {number} for {total}, due by {due_date}.\n\n{why}The document is attached and in your customer space, where you can pay it online.\n"
+                        ),
+                    )
+                }
+            }
+            Template::InvoiceReceipt {
+                org_name,
+                number,
+                amount,
+                left,
+            } => {
+                let rest = match (left, fr) {
+                    (Some(l), true) => format!("Il reste {l} à régler."),
+                    (Some(l), false) => format!("{l} is left to pay."),
+                    (None, true) => "La facture est entièrement réglée.".to_owned(),
+                    (None, false) => "The invoice is paid in full.".to_owned(),
+                };
+                if fr {
+                    (
+                        format!("{org_name} : reçu de votre paiement ({number})"),
+                        format!(
+                            "Bonjour,\n\nNous avons bien reçu votre paiement de {amount} pour la facture {number}. {rest}\n\nLe reçu est joint.\n"
+                        ),
+                    )
+                } else {
+                    (
+                        format!("{org_name}: receipt for your payment ({number})"),
+                        format!(
+                            "Hello,\n\nWe received your payment of {amount} for invoice {number}. {rest}\n\nThe receipt is attached.\n"
+                        ),
+                    )
+                }
+            }
             Template::BookingNotice {
                 org_name,
                 what,
@@ -709,7 +795,9 @@ mod tests {
                 | Template::CollectionRejected { .. }
                 | Template::WebhookEndpointDisabled { .. }
                 | Template::ConsentConfirmed { .. }
-                | Template::BookingNotice { .. } => unreachable!(),
+                | Template::BookingNotice { .. }
+                | Template::InvoiceIssued { .. }
+                | Template::InvoiceReceipt { .. } => unreachable!(),
             };
             for locale in [Locale::Fr, Locale::En] {
                 let r = template.render(locale, Channel::Email);

@@ -17,6 +17,7 @@ pub mod dashboard;
 pub mod documents;
 pub mod events;
 pub mod idempotency;
+pub mod invoices;
 pub mod limits;
 pub mod mandates;
 pub mod notifications;

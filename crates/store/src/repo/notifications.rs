@@ -135,7 +135,11 @@ pub fn from_event(conn: &mut DbConnection, event: &Event) -> Result<Option<Strin
     let data: serde_json::Value = serde_json::from_str(&event.data).unwrap_or_default();
     let customer_id = match event.customer_id.as_deref() {
         Some(c) => c.to_owned(),
-        None => match data.get("customer_id").and_then(|v| v.as_str()) {
+        None => match data
+            .get("customer_id")
+            .or_else(|| data.pointer("/invoice/customer_id"))
+            .and_then(|v| v.as_str())
+        {
             Some(c) => c.to_owned(),
             None => return Ok(None),
         },

@@ -159,6 +159,10 @@ pub fn delete_with_data(
             .filter(mandates::org_id.eq(org_id))
             .select(mandates::id);
 
+        // Invoices (their payments, lines and counters) before the
+        // documents their PDFs are.
+        super::invoices::delete_org(conn, org_id)?;
+
         // Messages: attachments, messages, conversations, then the
         // documents (shared and attached).
         diesel::delete(message_attachments::table.filter(message_attachments::org_id.eq(org_id)))

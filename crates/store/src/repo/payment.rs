@@ -22,6 +22,8 @@ pub struct PaymentSettings {
     pub card_change_notice_days: u32,
     pub accepted_brands: Vec<CardBrand>,
     pub retry: RetryPolicy,
+    /// Whether customers may pay part of an invoice.
+    pub invoice_partial_payments: bool,
     pub updated_at: Option<DateTime<Utc>>,
 }
 
@@ -34,6 +36,7 @@ impl PaymentSettings {
             card_change_notice_days: DEFAULT_NOTICE_DAYS,
             accepted_brands: DEFAULT_ACCEPTED_BRANDS.to_vec(),
             retry: RetryPolicy::default(),
+            invoice_partial_payments: false,
             updated_at: None,
         }
     }
@@ -49,6 +52,7 @@ struct Row {
     retry_count: i32,
     retry_delay_days: i32,
     updated_at: NaiveDateTime,
+    invoice_partial_payments: bool,
 }
 
 /// The organization's payment settings.
@@ -73,6 +77,7 @@ pub fn get(conn: &mut DbConnection, org_id: &str) -> Result<PaymentSettings, Sto
                 retries: u32::try_from(r.retry_count).unwrap_or(0),
                 delay_days: u32::try_from(r.retry_delay_days).unwrap_or(0),
             },
+            invoice_partial_payments: r.invoice_partial_payments,
             updated_at: Some(from_db_time(r.updated_at)),
         },
     })
@@ -99,6 +104,7 @@ pub fn put(
         payment_settings::retry_delay_days
             .eq(i32::try_from(settings.retry.delay_days).unwrap_or(i32::MAX)),
         payment_settings::updated_at.eq(to_db_time(now)),
+        payment_settings::invoice_partial_payments.eq(settings.invoice_partial_payments),
     );
     let updated = diesel::update(payment_settings::table.find(&settings.org_id))
         .set(values)

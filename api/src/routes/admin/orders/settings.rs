@@ -53,6 +53,9 @@ pub struct PaymentSettingsView {
     #[schema(value_type = Vec<crate::routes::enums::CardBrand>, example = json!(["visa", "mastercard"]))]
     pub accepted_brands: Vec<CardBrand>,
     pub retry: RetryView,
+    /// Whether customers may pay part of an invoice (at least one minor
+    /// unit, never more than what is due).
+    pub invoice_partial_payments: bool,
     /// When they were last set; null while the defaults apply.
     pub updated_at: Option<DateTime<Utc>>,
 }
@@ -67,6 +70,7 @@ impl From<PaymentSettings> for PaymentSettingsView {
                 retries: s.retry.retries,
                 delay_days: s.retry.delay_days,
             },
+            invoice_partial_payments: s.invoice_partial_payments,
             updated_at: s.updated_at,
         }
     }
@@ -89,6 +93,10 @@ pub struct PutPaymentSettings {
     pub accepted_brands: Vec<CardBrand>,
     #[validate(nested)]
     pub retry: RetryView,
+    /// Whether customers may pay part of an invoice (default false).
+    #[serde(default)]
+    #[schema(default = false)]
+    pub invoice_partial_payments: bool,
 }
 
 /// The payment settings (the defaults until an admin sets them).
@@ -153,6 +161,7 @@ pub async fn put_payments(
             retries: body.retry.retries,
             delay_days: body.retry.delay_days,
         },
+        invoice_partial_payments: body.invoice_partial_payments,
         updated_at: None,
     };
     let now = state.clock.now();
