@@ -42,6 +42,8 @@ regularization, SEPA mandates, autopay. Errors are RFC 9457 problem details \
         crate::routes::sepa::mandates::MandateReview,
         crate::routes::admin::customers::CustomerView,
         crate::routes::views::ScheduleView,
+        crate::routes::payment_methods::PaymentMethodEventData,
+        crate::routes::payment_methods::AutopayEventData,
     )),
     servers((url = "/", description = "The server that serves this document.")),
     modifiers(&SecuritySchemes, &ProblemExtensions, &CommonResponses),
@@ -55,6 +57,7 @@ regularization, SEPA mandates, autopay. Errors are RFC 9457 problem details \
         (name = "schedules", description = "The customer's instalment schedules: card change, regularization, contact channels (customer token)."),
         (name = "consents", description = "Consent invitations: the business orders a service for a client account and tracks it (staff token or API key); the cardholder activates it alone by link (public, by the link's token)."),
         (name = "bookings", description = "Bookings: the business's services, providers, availability and online-booking settings, its bookings (staff token or API key); the customer's free slots, requests, cancellations and reschedules (customer token, while the portal's `bookings` action is on)."),
+        (name = "payments", description = "Saved payment methods (cards as gateway tokens, signed recurring SEPA mandates) and autopay, under the business's autopay settings (customer token, while the portal's `payments` action is on)."),
         (name = "sandbox", description = "The built-in sandbox payment gateway: tokenization of test cards, and its ledger of the charges and refunds it received (served only when the sandbox is the gateway)."),
         (name = "documents", description = "Documents the business shares with one customer (staff), and the customer's documents with their signed mandates (customer token). Bytes are streamed, checked against their SHA-256."),
         (name = "messages", description = "Conversations between a customer and the business: the customer writes (customer token), staff answer, assign, close and reopen (staff token or API key)."),
@@ -120,7 +123,7 @@ impl Modify for ProblemExtensions {
                 .schema_type(Type::Integer)
                 .minimum(Some(0))
         };
-        let members: [(&str, RefOr<Schema>); 10] = [
+        let members: [(&str, RefOr<Schema>); 11] = [
             (
                 "remaining_attempts",
                 described(
@@ -185,6 +188,15 @@ impl Modify for ProblemExtensions {
                     "MandateStatus",
                     "With `mandate_not_draft` and `mandate_not_signed`: the mandate's status.",
                 ),
+            ),
+            (
+                "used_by",
+                ArrayBuilder::new()
+                    .items(string_schema())
+                    .description(Some(
+                        "With `payment_method_in_use`: what the method pays: `autopay`, and the ids (`ord_...`) of the schedules debited from the card.",
+                    ))
+                    .into(),
             ),
             (
                 "collectible",

@@ -262,3 +262,20 @@ pub enum BookingListView {
     Pending,
     History,
 }
+
+/// A saved payment method's type.
+#[derive(ToSchema)]
+#[schema(rename_all = "snake_case")]
+pub enum PaymentMethodType {
+    Card,
+    SepaDebit,
+}
+
+/// What caused a `customer.autopay_updated` event.
+#[derive(ToSchema)]
+#[schema(rename_all = "snake_case")]
+pub enum AutopaySourceName {
+    MethodSaved,
+    AutopayChanged,
+    MethodRemoved,
+}

@@ -12,6 +12,7 @@ pub mod health;
 pub mod idempotency;
 pub mod me;
 pub mod messages;
+pub mod payment_methods;
 pub mod portal;
 pub mod portal_hooks;
 pub mod sandbox;
@@ -33,6 +34,7 @@ pub fn configure(cfg: &mut ServiceConfig) {
         .configure(sepa::configure)
         .configure(consents::configure)
         .configure(bookings::configure)
+        .configure(payment_methods::configure)
         .configure(schedules::configure)
         .configure(sandbox::configure)
         .service(health::healthz)

@@ -44,6 +44,8 @@ pub fn data_schema(kind: EventType) -> &'static str {
         | EventType::BookingCompleted
         | EventType::BookingNoShow
         | EventType::BookingReminderSent => "BookingView",
+        EventType::PaymentMethodSaved | EventType::PaymentMethodRemoved => "PaymentMethodEventData",
+        EventType::CustomerAutopayUpdated => "AutopayEventData",
     }
 }
 
@@ -60,7 +62,11 @@ pub fn actors(kind: EventType) -> &'static [&'static str] {
         | EventType::MandateRevoked
         | EventType::CollectionPaid
         | EventType::CollectionRejected => &["staff", "api_key"],
-        EventType::ScheduleCardChanged | EventType::MandateSigned => &["customer"],
+        EventType::ScheduleCardChanged
+        | EventType::MandateSigned
+        | EventType::PaymentMethodSaved
+        | EventType::PaymentMethodRemoved
+        | EventType::CustomerAutopayUpdated => &["customer"],
         EventType::ConsentInvitationSent => &["staff", "api_key"],
         EventType::ConsentRevoked => &["staff", "api_key"],
         EventType::ConsentOpened | EventType::ConsentActivated => &["cardholder"],
