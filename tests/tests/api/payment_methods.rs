@@ -551,8 +551,10 @@ impl CardViewOf for MethodDetails {
 #[test]
 fn saving_follows_the_autopay_rules_table() {
     let app = TestApp::spawn();
-    // (may change, auto-enable, box default, `autopay` sent) -> autopay on?
-    let cases: [(bool, bool, bool, Option<bool>, Option<bool>); 8] = [
+    // (may change, auto-enable, box default, `autopay` sent) -> autopay on
+    // (`None`: refused).
+    type Case = (bool, bool, bool, Option<bool>, Option<bool>);
+    let cases: [Case; 8] = [
         (true, false, false, Some(true), Some(true)),
         (true, true, true, Some(false), Some(false)),
         (true, false, true, None, Some(true)),
@@ -1378,4 +1380,55 @@ fn the_billing_contact_falls_back_to_the_branding_contact_then_the_admins_and_a_
     assert!(mails[1].body.contains("Client test"), "{}", mails[1].body);
     assert_eq!(mails_to(&app, "compta@ap-who.example").len(), 1);
     assert_eq!(app.sms().len(), sms);
+}
+
+#[test]
+fn staff_read_a_customer_s_methods_and_autopay_without_the_tokens() {
+    let app = TestApp::spawn();
+    let w = world(&app, "ap-staff");
+    let visa = save_card(&app, &w, test_cards::VISA, Some(true));
+    let other = world(&app, "ap-staff-other");
+    let path = |c: &str, what: &str| format!("/v1/admin/customers/{c}/{what}");
+
+    let l = ok(
+        send(
+            &app,
+            "GET",
+            &path(&w.customer_id, "payment-methods"),
+            &w.org.admin,
+            None,
+        ),
+        200,
+    );
+    assert_eq!(l["data"], json!(list(&app, &w.token)));
+    assert!(!l.to_string().contains("tok_"));
+    let a = ok(
+        send(
+            &app,
+            "GET",
+            &path(&w.customer_id, "autopay"),
+            &w.org.admin,
+            None,
+        ),
+        200,
+    );
+    assert_eq!(a, my_autopay(&app, &w.token));
+    assert_eq!(a["payment_method"]["id"], visa["id"]);
+
+    for what in ["payment-methods", "autopay"] {
+        // Another organization's customer, or nobody.
+        send(
+            &app,
+            "GET",
+            &path(&other.customer_id, what),
+            &w.org.admin,
+            None,
+        )
+        .assert_problem(404, "not_found");
+        send(&app, "GET", &path("cus_unknown", what), &w.org.admin, None)
+            .assert_problem(404, "not_found");
+        send(&app, "GET", &path(&w.customer_id, what), &w.token, None)
+            .assert_problem(403, "forbidden");
+        assert_eq!(app.get(&path(&w.customer_id, what)).status, 401);
+    }
 }

@@ -45,15 +45,17 @@ pub struct AutopayView {
     pub auto_enable_on_new_method: bool,
 }
 
-fn view(
+/// The customer's autopay under `settings`, as shown.
+pub fn view(
     conn: &mut DbConnection,
-    principal: &CustomerPrincipal,
+    org_id: &str,
+    customer_id: &str,
     settings: &AutopaySettings,
     today: NaiveDate,
 ) -> Result<AutopayView, ApiError> {
-    let autopay = autopay_of(conn, principal)?;
+    let autopay = autopay_repo::get(conn, org_id, customer_id)?;
     let method = match autopay_method_id(autopay.as_ref()) {
-        Some(id) => payment_methods::get(conn, &principal.org_id, &principal.customer_id, id)
+        Some(id) => payment_methods::get(conn, org_id, customer_id, id)
             .ok()
             .map(|m| PaymentMethodView::new(&m, true, today)),
         None => None,
@@ -94,7 +96,13 @@ pub async fn get_mine(
         let conn = &mut conn;
         require_payments(conn, &principal)?;
         let settings = portal::autopay_settings(conn, &principal.org_id)?;
-        view(conn, &principal, &settings, today)
+        view(
+            conn,
+            &principal.org_id,
+            &principal.customer_id,
+            &settings,
+            today,
+        )
     })
     .await??;
     Ok(web::Json(v))
@@ -231,7 +239,13 @@ pub async fn put_mine(
                     )?;
                 }
             }
-            view(conn, &principal, &settings, today)
+            view(
+                conn,
+                &principal.org_id,
+                &principal.customer_id,
+                &settings,
+                today,
+            )
         })
     })
     .await??;

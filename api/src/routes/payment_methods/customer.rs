@@ -41,19 +41,18 @@ pub struct PaymentMethodList {
 }
 
 /// The customer's live methods, as shown.
-fn views(
+pub fn views(
     conn: &mut DbConnection,
-    principal: &CustomerPrincipal,
+    org_id: &str,
+    customer_id: &str,
     today: chrono::NaiveDate,
 ) -> Result<Vec<PaymentMethodView>, ApiError> {
-    let autopay = autopay_of(conn, principal)?;
+    let autopay = autopay_repo::get(conn, org_id, customer_id)?;
     let on = autopay_method_id(autopay.as_ref()).map(str::to_owned);
-    Ok(
-        payment_methods::list(conn, &principal.org_id, &principal.customer_id)?
-            .iter()
-            .map(|m| PaymentMethodView::new(m, on.as_deref() == Some(m.id.as_str()), today))
-            .collect(),
-    )
+    Ok(payment_methods::list(conn, org_id, customer_id)?
+        .iter()
+        .map(|m| PaymentMethodView::new(m, on.as_deref() == Some(m.id.as_str()), today))
+        .collect())
 }
 
 fn view_of(
@@ -94,7 +93,7 @@ pub async fn list(
         let mut conn = store.conn()?;
         let conn = &mut conn;
         require_payments(conn, &principal)?;
-        views(conn, &principal, today)
+        views(conn, &principal.org_id, &principal.customer_id, today)
     })
     .await??;
     Ok(web::Json(PaymentMethodList { data }))
@@ -423,7 +422,7 @@ pub async fn create(
 #[into_params(parameter_in = Query)]
 pub struct RemoveQuery {
     /// Another method of yours (`pm_...`) that autopay uses from now on,
-    /// when the method removed is autopay's.
+    /// when the method removed is autopay's (read only then).
     #[param(pattern = "^[A-Za-z0-9_-]{1,64}$")]
     pub replacement: Option<String>,
 }

@@ -3,7 +3,8 @@
 //!
 //! - `customer.rs`: `/v1/me/payment-methods...`;
 //! - `autopay.rs`: `/v1/me/autopay`;
-//! - `notices.rs`: what the business is told (e-mail and events).
+//! - `notices.rs`: what the business is told (e-mail and events);
+//! - `staff.rs`: `/v1/admin/customers/{id}/payment-methods` and `.../autopay`.
 //!
 //! The business's autopay settings are the `autopay` section of the portal
 //! settings (`routes::portal::settings`).
@@ -11,6 +12,7 @@
 pub mod autopay;
 pub mod customer;
 pub mod notices;
+pub mod staff;
 
 use chrono::{DateTime, NaiveDate, Utc};
 use guichet_domain::portal::PortalAction;
@@ -27,19 +29,21 @@ use crate::problem::{ApiError, ProblemCode};
 
 /// Registers the routes (fixed paths before `{id}`).
 pub fn configure(cfg: &mut ServiceConfig) {
-    cfg.service(
-        scope("/v1/me/payment-methods")
-            .service(customer::list)
-            .service(customer::create)
-            .service(customer::get_one)
-            .service(customer::remove)
-            .service(customer::make_default),
-    )
-    .service(
-        scope("/v1/me/autopay")
-            .service(autopay::get_mine)
-            .service(autopay::put_mine),
-    );
+    cfg.service(staff::list)
+        .service(staff::autopay)
+        .service(
+            scope("/v1/me/payment-methods")
+                .service(customer::list)
+                .service(customer::create)
+                .service(customer::get_one)
+                .service(customer::remove)
+                .service(customer::make_default),
+        )
+        .service(
+            scope("/v1/me/autopay")
+                .service(autopay::get_mine)
+                .service(autopay::put_mine),
+        );
 }
 
 /// 403 `portal_action_disabled` while payments are off for the customer.
