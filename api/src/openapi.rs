@@ -503,6 +503,7 @@ pub fn spec() -> Spec {
     new_password_rule(&mut spec);
     sandbox_card_rule(&mut spec);
     order_plan_forms(&mut spec);
+    payment_method_forms(&mut spec);
     time_zone_names(&mut spec);
     at_least_one_property(&mut spec);
     edge_string_rules(&mut spec);
@@ -636,6 +637,50 @@ fn order_plan_forms(spec: &mut Spec) {
     let forms = AnyOfBuilder::new().item(equal).item(explicit).build();
     let original = std::mem::replace(order, RefOr::T(Schema::Object(Default::default())));
     *order = RefOr::T(Schema::AllOf(
+        AllOfBuilder::new()
+            .item(original)
+            .item(RefOr::T(Schema::AnyOf(forms)))
+            .build(),
+    ));
+}
+
+/// A method to save is a card (`type: card` with `card_token`) or a SEPA
+/// mandate (`type: sepa_debit` with `mandate_id`), never both
+/// (`routes::payment_methods::customer::create`). A null counts as absent.
+fn payment_method_forms(spec: &mut Spec) {
+    use utoipa::openapi::schema::{AllOfBuilder, AnyOfBuilder};
+    let Some(components) = &mut spec.components else {
+        return;
+    };
+    let Some(body) = components.schemas.get_mut("NewPaymentMethod") else {
+        return;
+    };
+    let typed = |kind: Type| ObjectBuilder::new().schema_type(kind).build();
+    let kind = |name: &str| {
+        ObjectBuilder::new()
+            .schema_type(Type::String)
+            .enum_values(Some([name]))
+            .build()
+    };
+    let card = ObjectBuilder::new()
+        .title(Some("Card"))
+        .required("type")
+        .required("card_token")
+        .property("type", kind("card"))
+        .property("card_token", typed(Type::String))
+        .property("mandate_id", typed(Type::Null))
+        .build();
+    let sepa = ObjectBuilder::new()
+        .title(Some("SEPA direct debit"))
+        .required("type")
+        .required("mandate_id")
+        .property("type", kind("sepa_debit"))
+        .property("mandate_id", typed(Type::String))
+        .property("card_token", typed(Type::Null))
+        .build();
+    let forms = AnyOfBuilder::new().item(card).item(sepa).build();
+    let original = std::mem::replace(body, RefOr::T(Schema::Object(Default::default())));
+    *body = RefOr::T(Schema::AllOf(
         AllOfBuilder::new()
             .item(original)
             .item(RefOr::T(Schema::AnyOf(forms)))

@@ -115,7 +115,7 @@ pub struct AutopayInput {
     pub enabled: bool,
     /// A saved method of yours (`pm_...`). When turning autopay on without
     /// it: the method autopay used before, else your default.
-    #[serde(default, deserialize_with = "crate::routes::admin::present")]
+    #[serde(default)]
     #[validate(length(min = 1, max = 64))]
     #[schema(example = "pm_3k9x0d2m7q8r4t6v1w5y", min_length = 1, max_length = 64)]
     pub payment_method_id: Option<String>,

@@ -140,7 +140,7 @@ pub enum NewMethodType {
 }
 
 /// A method to save: a card as a gateway token (never a card number), or a
-/// signed recurring SEPA mandate of yours.
+/// signed recurring SEPA mandate of yours. A null member counts as absent.
 #[derive(Debug, Deserialize, Validate, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct NewPaymentMethod {
@@ -148,7 +148,7 @@ pub struct NewPaymentMethod {
     pub kind: NewMethodType,
     /// With `card`: from the gateway (`POST /v1/sandbox/card-tokens` with
     /// the sandbox).
-    #[serde(default, deserialize_with = "crate::routes::admin::present")]
+    #[serde(default)]
     #[validate(length(min = 1, max = 200))]
     #[schema(
         example = "tok_sandbox_001220308f3a9c1d2e4b5a6c7",
@@ -157,15 +157,15 @@ pub struct NewPaymentMethod {
     )]
     pub card_token: Option<String>,
     /// With `sepa_debit`: a signed recurring mandate (`mdt_...`).
-    #[serde(default, deserialize_with = "crate::routes::admin::present")]
+    #[serde(default)]
     #[validate(length(min = 1, max = 64))]
     #[schema(example = "mdt_3k9x0d2m7q8r4t6v1w5y", min_length = 1, max_length = 64)]
     pub mandate_id: Option<String>,
-    /// The "use this method for autopay" box. Omitted: the business's
-    /// default (see the operation). Refused (403
+    /// The "use this method for autopay" box. Omitted (or null): the
+    /// business's default (see the operation). Refused (403
     /// `autopay_change_not_allowed`) when the business does not let
     /// customers change autopay.
-    #[serde(default, deserialize_with = "crate::routes::admin::present")]
+    #[serde(default)]
     pub autopay: Option<bool>,
 }
 

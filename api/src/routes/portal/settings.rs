@@ -109,11 +109,11 @@ pub struct PortalSettingsInput {
     #[serde(default)]
     #[validate(nested)]
     pub branding: BrandingInput,
-    /// The autopay rules. Omitted: the current ones stay (unlike the other
-    /// sections, so that a client that does not know them cannot reset
-    /// them); given: it replaces them, its omitted fields taking their
-    /// defaults.
-    #[serde(default, deserialize_with = "crate::routes::admin::present")]
+    /// The autopay rules. Omitted (or null): the current ones stay (unlike
+    /// the other sections, so that a client that does not know them
+    /// cannot reset them); given: it replaces them, its omitted fields
+    /// taking their defaults.
+    #[serde(default)]
     #[validate(nested)]
     pub autopay: Option<AutopaySettingsInput>,
 }
