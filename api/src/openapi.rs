@@ -46,6 +46,8 @@ regularization, SEPA mandates, autopay. Errors are RFC 9457 problem details \
         crate::routes::sepa::mandates::MandateReview,
         crate::routes::admin::customers::CustomerView,
         crate::routes::views::ScheduleView,
+        crate::routes::payment_methods::PaymentMethodEventData,
+        crate::routes::payment_methods::AutopayEventData,
     )),
     servers((url = "/", description = "The server that serves this document.")),
     modifiers(&SecuritySchemes, &ProblemExtensions, &CommonResponses),
@@ -60,6 +62,7 @@ regularization, SEPA mandates, autopay. Errors are RFC 9457 problem details \
         (name = "consents", description = "Consent invitations: the business orders a service for a client account and tracks it (staff token or API key); the cardholder activates it alone by link (public, by the link's token)."),
         (name = "bookings", description = "Bookings: the business's services, providers, availability and online-booking settings, its bookings (staff token or API key); the customer's free slots, requests, cancellations and reschedules (customer token, while the portal's `bookings` action is on)."),
         (name = "invoices", description = "Invoices and payment requests: the business writes, issues (numbered, PDF shared and e-mailed), voids and records offline payments (staff token or API key); the customer reads and pays them online (`/v1/me/invoices`, customer token, while the portal's `payments` action is on)."),
+        (name = "payments", description = "Saved payment methods (cards as gateway tokens, signed recurring SEPA mandates) and autopay, under the business's autopay settings (customer token, while the portal's `payments` action is on)."),
         (name = "sandbox", description = "The built-in sandbox payment gateway: tokenization of test cards, and its ledger of the charges and refunds it received (served only when the sandbox is the gateway)."),
         (name = "documents", description = "Documents the business shares with one customer (staff), and the customer's documents with their signed mandates (customer token). Bytes are streamed, checked against their SHA-256."),
         (name = "messages", description = "Conversations between a customer and the business: the customer writes (customer token), staff answer, assign, close and reopen (staff token or API key)."),
@@ -125,7 +128,7 @@ impl Modify for ProblemExtensions {
                 .schema_type(Type::Integer)
                 .minimum(Some(0))
         };
-        let members: [(&str, RefOr<Schema>); 10] = [
+        let members: [(&str, RefOr<Schema>); 11] = [
             (
                 "remaining_attempts",
                 described(
@@ -190,6 +193,15 @@ impl Modify for ProblemExtensions {
                     "MandateStatus",
                     "With `mandate_not_draft` and `mandate_not_signed`: the mandate's status.",
                 ),
+            ),
+            (
+                "used_by",
+                ArrayBuilder::new()
+                    .items(string_schema())
+                    .description(Some(
+                        "With `payment_method_in_use`: what the method pays: `autopay`, and the ids (`ord_...`) of the schedules debited from the card.",
+                    ))
+                    .into(),
             ),
             (
                 "collectible",
@@ -496,6 +508,7 @@ pub fn spec() -> Spec {
     new_password_rule(&mut spec);
     sandbox_card_rule(&mut spec);
     order_plan_forms(&mut spec);
+    payment_method_forms(&mut spec);
     time_zone_names(&mut spec);
     at_least_one_property(&mut spec);
     edge_string_rules(&mut spec);
@@ -629,6 +642,50 @@ fn order_plan_forms(spec: &mut Spec) {
     let forms = AnyOfBuilder::new().item(equal).item(explicit).build();
     let original = std::mem::replace(order, RefOr::T(Schema::Object(Default::default())));
     *order = RefOr::T(Schema::AllOf(
+        AllOfBuilder::new()
+            .item(original)
+            .item(RefOr::T(Schema::AnyOf(forms)))
+            .build(),
+    ));
+}
+
+/// A method to save is a card (`type: card` with `card_token`) or a SEPA
+/// mandate (`type: sepa_debit` with `mandate_id`), never both
+/// (`routes::payment_methods::customer::create`). A null counts as absent.
+fn payment_method_forms(spec: &mut Spec) {
+    use utoipa::openapi::schema::{AllOfBuilder, AnyOfBuilder};
+    let Some(components) = &mut spec.components else {
+        return;
+    };
+    let Some(body) = components.schemas.get_mut("NewPaymentMethod") else {
+        return;
+    };
+    let typed = |kind: Type| ObjectBuilder::new().schema_type(kind).build();
+    let kind = |name: &str| {
+        ObjectBuilder::new()
+            .schema_type(Type::String)
+            .enum_values(Some([name]))
+            .build()
+    };
+    let card = ObjectBuilder::new()
+        .title(Some("Card"))
+        .required("type")
+        .required("card_token")
+        .property("type", kind("card"))
+        .property("card_token", typed(Type::String))
+        .property("mandate_id", typed(Type::Null))
+        .build();
+    let sepa = ObjectBuilder::new()
+        .title(Some("SEPA direct debit"))
+        .required("type")
+        .required("mandate_id")
+        .property("type", kind("sepa_debit"))
+        .property("mandate_id", typed(Type::String))
+        .property("card_token", typed(Type::Null))
+        .build();
+    let forms = AnyOfBuilder::new().item(card).item(sepa).build();
+    let original = std::mem::replace(body, RefOr::T(Schema::Object(Default::default())));
+    *body = RefOr::T(Schema::AllOf(
         AllOfBuilder::new()
             .item(original)
             .item(RefOr::T(Schema::AnyOf(forms)))

@@ -286,6 +286,16 @@ problem_codes! {
     AmountAboveDue = ("amount_above_due", 422, "Montant supérieur au dû", "Amount above what is due"),
     /// The business takes only payment in full (see `amount_due`).
     PartialPaymentNotAllowed = ("partial_payment_not_allowed", 422, "Paiement partiel non accepté", "Partial payment not allowed"),
+    /// The customer already saved this card token or mandate (a live method).
+    PaymentMethodExists = ("payment_method_exists", 409, "Moyen de paiement déjà enregistré", "Payment method already saved"),
+    /// The mandate is not signed, revoked or expired, or one-off: only a signed recurring mandate can be saved.
+    MandateNotUsable = ("mandate_not_usable", 422, "Mandat inutilisable", "Mandate not usable"),
+    /// The business does not let customers change their autopay (method or on/off).
+    AutopayChangeNotAllowed = ("autopay_change_not_allowed", 403, "Modification du paiement automatique non autorisée", "Autopay change not allowed"),
+    /// The method pays an active autopay or a schedule in progress (see `used_by`).
+    PaymentMethodInUse = ("payment_method_in_use", 409, "Moyen de paiement utilisé", "Payment method in use"),
+    /// Autopay needs a payment method: give one, or save one first.
+    PaymentMethodRequired = ("payment_method_required", 422, "Moyen de paiement requis", "Payment method required"),
     /// A value breaks a rule of the field beyond its type and length (see
     /// `errors`; e.g. a webhook URL that is not `https://`).
     ValidationFailed = ("validation_failed", 422, "Valeur refusée", "Validation failed"),

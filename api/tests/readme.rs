@@ -244,7 +244,7 @@ fn the_readme_sessions_work_on_every_start_of_the_demo() {
         }
     }
     let blocks = sessions();
-    assert_eq!(blocks.len(), 7, "the README's sessions: {blocks:#?}");
+    assert_eq!(blocks.len(), 8, "the README's sessions: {blocks:#?}");
     assert!(
         blocks.iter().any(|b| !announced(b).is_empty()),
         "no refusal announced in the README's sessions"
@@ -269,6 +269,19 @@ fn the_readme_sessions_work_on_every_start_of_the_demo() {
                 announced(block),
                 "start {run}: the refusals differ from those the README announces\n{block}\n--- output\n{output}"
             );
+            if block.contains("/v1/me/autopay") {
+                // The billing contact read the card saved with autopay on,
+                // then autopay turned off.
+                for told in [
+                    "Hugo Lefèvre (hugo.lefevre@example.com) a enregistré une carte Mastercard •••• 4444 et a activé le paiement automatique.",
+                    "Hugo Lefèvre (hugo.lefevre@example.com) a désactivé le paiement automatique (il utilisait une carte Mastercard •••• 4444).",
+                ] {
+                    assert!(
+                        output.contains(told),
+                        "start {run}: the billing contact was not told {told:?}\n--- output\n{output}"
+                    );
+                }
+            }
             if block.contains("/v1/consents/") {
                 // The consent ends active, and the office's last view shows
                 // the contacts erased.

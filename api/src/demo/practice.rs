@@ -4,7 +4,9 @@
 //! each (real PDFs among them, in the blob store), a conversation the
 //! practice answered, notifications waiting for them, and its bookings:
 //! two practitioners with opening hours, two services, and Julie's
-//! upcoming booking, past one and pending request.
+//! upcoming booking, past one and pending request; and its autopay rules
+//! (customers may change autopay, nothing is turned on for them, the box
+//! starts checked) with Hugo's saved card paying by autopay.
 
 use chrono::{DateTime, Datelike, Duration, NaiveDate, NaiveTime, TimeZone, Utc, Weekday};
 use chrono_tz::Europe::Paris;
@@ -40,6 +42,9 @@ const ADMIN: (&str, &str) = ("admin@kine.guichet.localhost", "Admin-Kine-2026!")
 pub const JULIE: &str = "julie.moreau@example.com";
 /// The patient without one: his code goes by e-mail.
 pub const HUGO: &str = "hugo.lefevre@example.com";
+
+/// Who the practice's autopay e-mails go to.
+pub const BILLING: &str = "facturation@kine.guichet.localhost";
 
 /// The practice's accounts, for the banner.
 pub fn accounts() -> Vec<DemoAccount> {
@@ -323,6 +328,15 @@ pub fn seed(
         settings.phone = Some("+33143000000".into());
         settings.address = Some("8 rue des Lilas, 75011 Paris".into());
         settings.website = Some("https://kine.guichet.localhost".into());
+        // Each of the three autopay settings shows: customers may change
+        // autopay, a new method does not turn it on by itself, and the
+        // box starts checked.
+        settings.autopay = guichet_domain::autopay::AutopaySettings {
+            customers_can_change: true,
+            auto_enable_on_new_method: false,
+            checkbox_default: true,
+        };
+        settings.billing_contact_email = Some(BILLING.into());
         portal::save(conn, &settings)?;
         crate::routes::portal::settings::test_customer(conn, &org.id, now)?;
 
@@ -381,6 +395,7 @@ pub fn seed(
         }
         conversation(conn, &org.id, &new.admin.id, &julie.id, now)?;
         bookings(conn, &org.id, &julie.id, now)?;
+        autopay_card(conn, &org.id, &hugo.id, secret_key, now)?;
         Ok::<_, ProvisionError>((org, julie.id, new.admin.id))
     })?;
     let (org, julie_id, admin_id) = org;
@@ -501,6 +516,55 @@ fn invoices(
             documents::mark_opened(conn, org_id, &doc_id, issued_at + Duration::days(1))?;
         }
     }
+    Ok(())
+}
+
+/// Hugo's saved Visa (a sandbox token under the server key), his default,
+/// with autopay on.
+fn autopay_card(
+    conn: &mut DbConnection,
+    org_id: &str,
+    customer_id: &str,
+    secret_key: &[u8],
+    now: DateTime<Utc>,
+) -> Result<(), ProvisionError> {
+    use guichet_domain::gateway::sandbox::SandboxTokens;
+    use guichet_domain::gateway::{CardDetails, Cvc, Pan, test_cards};
+    use guichet_store::repo::payment_methods::{self, MethodDetails, PaymentMethod};
+    let invalid = |e: String| ProvisionError::Invalid(e);
+    let today = now.date_naive();
+    let card = SandboxTokens::new(secret_key)
+        .tokenize(
+            CardDetails {
+                number: Pan::parse(test_cards::VISA).map_err(|e| invalid(e.to_string()))?,
+                exp_month: 9,
+                exp_year: u16::try_from(today.year() + 3).unwrap_or(2029),
+                cvc: Cvc::parse("123").map_err(|e| invalid(e.to_string()))?,
+            },
+            today,
+        )
+        .map_err(|e| invalid(format!("sandbox card: {e}")))?;
+    let method = PaymentMethod {
+        id: ids::new_id("pm"),
+        org_id: org_id.to_owned(),
+        customer_id: customer_id.to_owned(),
+        details: MethodDetails::Card {
+            token: card.token,
+            view: card.card,
+        },
+        is_default: true,
+        created_at: now - Duration::days(20),
+        removed_at: None,
+    };
+    payment_methods::insert(conn, &method)?;
+    guichet_store::repo::autopay::set(
+        conn,
+        org_id,
+        customer_id,
+        true,
+        Some(&method.id),
+        now - Duration::days(20),
+    )?;
     Ok(())
 }
 

@@ -332,3 +332,20 @@ pub enum OfflineMethod {
     BankTransfer,
     Other,
 }
+
+/// A saved payment method's type.
+#[derive(ToSchema)]
+#[schema(rename_all = "snake_case")]
+pub enum PaymentMethodType {
+    Card,
+    SepaDebit,
+}
+
+/// What caused a `customer.autopay_updated` event.
+#[derive(ToSchema)]
+#[schema(rename_all = "snake_case")]
+pub enum AutopaySourceName {
+    MethodSaved,
+    AutopayChanged,
+    MethodRemoved,
+}

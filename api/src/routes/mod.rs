@@ -13,6 +13,7 @@ pub mod idempotency;
 pub mod invoices;
 pub mod me;
 pub mod messages;
+pub mod payment_methods;
 pub mod portal;
 pub mod portal_hooks;
 pub mod sandbox;
@@ -35,6 +36,7 @@ pub fn configure(cfg: &mut ServiceConfig) {
         .configure(consents::configure)
         .configure(bookings::configure)
         .configure(invoices::configure)
+        .configure(payment_methods::configure)
         .configure(schedules::configure)
         .configure(sandbox::configure)
         .service(health::healthz)

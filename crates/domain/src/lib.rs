@@ -18,6 +18,7 @@ pub use clock::{Clock, FixedClock, SystemClock};
 pub use contact::{ContactError, Email, Msisdn};
 pub use money::{Currency, Money, MoneyError};
 pub use organization::{Locale, Organization, Slug};
+pub mod autopay;
 pub mod bookings;
 pub mod card;
 pub mod consent;

@@ -632,6 +632,10 @@ diesel::table! {
         website -> Nullable<Text>,
         test_customer_id -> Nullable<Text>,
         updated_at -> Timestamp,
+        autopay_customers_can_change -> Bool,
+        autopay_auto_enable_on_new_method -> Bool,
+        autopay_checkbox_default -> Bool,
+        billing_contact_email -> Nullable<Text>,
     }
 }
 
@@ -836,11 +840,44 @@ diesel::table! {
 diesel::joinable!(webhook_deliveries -> events (event_id));
 diesel::joinable!(webhook_deliveries -> webhook_endpoints (endpoint_id));
 
+diesel::table! {
+    payment_methods (id) {
+        id -> Text,
+        org_id -> Text,
+        customer_id -> Text,
+        kind -> Text,
+        card_token -> Nullable<Text>,
+        card_brand -> Nullable<Text>,
+        card_last4 -> Nullable<Text>,
+        card_exp_month -> Nullable<Integer>,
+        card_exp_year -> Nullable<Integer>,
+        card_funding -> Nullable<Text>,
+        mandate_id -> Nullable<Text>,
+        iban_masked -> Nullable<Text>,
+        umr -> Nullable<Text>,
+        is_default -> Bool,
+        created_at -> Timestamp,
+        removed_at -> Nullable<Timestamp>,
+    }
+}
+
+diesel::table! {
+    customer_autopay (org_id, customer_id) {
+        org_id -> Text,
+        customer_id -> Text,
+        enabled -> Bool,
+        payment_method_id -> Nullable<Text>,
+        updated_at -> Timestamp,
+    }
+}
+
 diesel::allow_tables_to_appear_in_same_query!(
     invoice_counters,
     invoices,
     invoice_lines,
     invoice_payments,
+    payment_methods,
+    customer_autopay,
     booking_settings,
     booking_providers,
     booking_services,

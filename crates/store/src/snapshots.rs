@@ -13,6 +13,7 @@ use crate::repo::bookings::BookingRow;
 use crate::repo::collections::Collection;
 use crate::repo::consents::{self, Consent, ConsentAccount, Step};
 use crate::repo::invoices::{self, Invoice, Payment};
+use crate::repo::payment_methods::{MethodDetails, PaymentMethod};
 use crate::repo::refunds::Refund;
 use crate::repo::schedules::Order;
 
@@ -278,4 +279,47 @@ pub fn invoice_event(inv: &Invoice, payment: Option<&Payment>, today: chrono::Na
         "invoice": invoice(inv, today),
         "payment": payment.map(invoice_payment),
     })
+}
+
+/// A saved payment method as `PaymentMethodView` (`autopay`: the method
+/// autopay charges while it is on; `today` decides `expired`).
+pub fn payment_method(m: &PaymentMethod, autopay: bool, today: chrono::NaiveDate) -> Value {
+    let (card, sepa_debit) = match &m.details {
+        MethodDetails::Card { view, .. } => (
+            json!({
+                "brand": view.brand.as_str(),
+                "last4": view.last4,
+                "exp_month": view.exp_month,
+                "exp_year": view.exp_year,
+                "expired": view.is_expired(today),
+            }),
+            Value::Null,
+        ),
+        MethodDetails::SepaDebit {
+            mandate_id,
+            iban_masked,
+            umr,
+        } => (
+            Value::Null,
+            json!({"iban_masked": iban_masked, "umr": umr, "mandate_id": mandate_id}),
+        ),
+    };
+    json!({
+        "id": m.id,
+        "type": m.details.kind().as_str(),
+        "card": card,
+        "sepa_debit": sepa_debit,
+        "default": m.is_default,
+        "autopay": autopay,
+        "created_at": m.created_at,
+    })
+}
+
+/// The data of `payment_method.*` events (`PaymentMethodEventData`).
+pub fn payment_method_event(m: &PaymentMethod, autopay: bool, today: chrono::NaiveDate) -> Value {
+    let mut v = payment_method(m, autopay, today);
+    if let Value::Object(map) = &mut v {
+        map.insert("customer_id".to_owned(), json!(m.customer_id));
+    }
+    v
 }

@@ -192,6 +192,12 @@ INSERT INTO booking_exceptions (id, org_id, provider_id, day, kind, note, create
   VALUES ('{p}bex', '{p}org', '{p}prv', {d}, 'closed', 'Holiday', {t});
 INSERT INTO bookings (id, org_id, customer_id, service_id, provider_id, start_at, end_at, busy_until, status, created_by_kind, created_by, test, reminder_due_at, created_at, updated_at)
   VALUES ('{p}bkg', '{p}org', '{p}cus', '{p}svc', '{p}prv', '2026-02-02 09:00:00', '2026-02-02 09:30:00', '2026-02-02 09:40:00', 'confirmed', 'customer', '{p}cus', FALSE, '2026-02-01 09:00:00', {t}, {t});
+INSERT INTO payment_methods (id, org_id, customer_id, kind, card_token, card_brand, card_last4, card_exp_month, card_exp_year, card_funding, is_default, created_at)
+  VALUES ('{p}pmc', '{p}org', '{p}cus', 'card', 'tok', 'visa', '4242', 12, 2030, 'credit', TRUE, {t});
+INSERT INTO payment_methods (id, org_id, customer_id, kind, mandate_id, iban_masked, umr, is_default, created_at)
+  VALUES ('{p}pms', '{p}org', '{p}cus', 'sepa_debit', '{p}mdt', 'FR76 **** 0189', 'RUM-{p}', FALSE, {t});
+INSERT INTO customer_autopay (org_id, customer_id, enabled, payment_method_id, updated_at)
+  VALUES ('{p}org', '{p}cus', TRUE, '{p}pmc', {t});
 "
     );
     conn.batch_execute(&sql).unwrap();

@@ -22,6 +22,7 @@ mod messages;
 mod openapi;
 mod orders;
 mod passwords;
+mod payment_methods;
 mod platform;
 mod portal;
 mod preview;

@@ -1133,6 +1133,31 @@ fn every_event_type_reaches_the_receiver_signed() {
         ),
         200,
     );
+    // payment_method.saved with customer.autopay_updated (the box checked,
+    // then unchecked), and payment_method.removed (a method nothing uses),
+    // by the customer.
+    let save_method = |number: &str, autopay: bool| {
+        ok(
+            post(
+                &app,
+                &paul,
+                "/v1/me/payment-methods",
+                &json!({"type": "card", "card_token": tokenize(&app, number), "autopay": autopay}),
+            ),
+            201,
+        )["id"]
+            .as_str()
+            .unwrap()
+            .to_owned()
+    };
+    save_method(test_cards::VISA, true);
+    let spare = save_method(test_cards::VISA_DEBIT, false);
+    ok(
+        app.request("DELETE", &format!("/v1/me/payment-methods/{spare}"))
+            .bearer(&paul)
+            .send(),
+        204,
+    );
 
     let before_expiry = verify_arrivals(
         &app,
@@ -1170,6 +1195,9 @@ fn every_event_type_reaches_the_receiver_signed() {
             "invoice.paid",
             "invoice.issued",
             "invoice.voided",
+            "payment_method.saved",
+            "customer.autopay_updated",
+            "payment_method.removed",
         ],
     );
 

@@ -49,6 +49,8 @@ pub fn data_schema(kind: EventType) -> &'static str {
         | EventType::InvoicePartiallyPaid
         | EventType::InvoicePaymentFailed
         | EventType::InvoiceVoided => "InvoiceEventData",
+        EventType::PaymentMethodSaved | EventType::PaymentMethodRemoved => "PaymentMethodEventData",
+        EventType::CustomerAutopayUpdated => "AutopayEventData",
     }
 }
 
@@ -65,7 +67,11 @@ pub fn actors(kind: EventType) -> &'static [&'static str] {
         | EventType::MandateRevoked
         | EventType::CollectionPaid
         | EventType::CollectionRejected => &["staff", "api_key"],
-        EventType::ScheduleCardChanged | EventType::MandateSigned => &["customer"],
+        EventType::ScheduleCardChanged
+        | EventType::MandateSigned
+        | EventType::PaymentMethodSaved
+        | EventType::PaymentMethodRemoved
+        | EventType::CustomerAutopayUpdated => &["customer"],
         EventType::ConsentInvitationSent => &["staff", "api_key"],
         EventType::ConsentRevoked => &["staff", "api_key"],
         EventType::ConsentOpened | EventType::ConsentActivated => &["cardholder"],

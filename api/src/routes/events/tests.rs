@@ -259,3 +259,56 @@ fn a_booking_snapshot_is_its_view() {
         serde_json::to_value(crate::routes::bookings::BookingView::from(booking)).unwrap()
     );
 }
+
+#[test]
+fn a_payment_method_snapshot_is_its_view_and_event_data() {
+    use guichet_store::repo::payment_methods::{MethodDetails, PaymentMethod};
+    let at = Utc.with_ymd_and_hms(2026, 11, 22, 9, 0, 0).unwrap();
+    let today = date(2026, 11, 22);
+    let card = PaymentMethod {
+        id: "pm_3k9x0d2m7q8r4t6v1w5y".into(),
+        org_id: "org_1".into(),
+        customer_id: "cus_3k9x0d2m7q8r4t6v1w5y".into(),
+        details: MethodDetails::Card {
+            token: "tok_secret".into(),
+            view: CardView {
+                brand: CardBrand::Visa,
+                last4: "4242".into(),
+                exp_month: 10,
+                exp_year: 2026,
+                funding: Funding::Debit,
+            },
+        },
+        is_default: true,
+        created_at: at,
+        removed_at: None,
+    };
+    let sepa = PaymentMethod {
+        id: "pm_4k9x0d2m7q8r4t6v1w5y".into(),
+        details: MethodDetails::SepaDebit {
+            mandate_id: "mdt_1".into(),
+            iban_masked: "FR76 **** **** **** **** ***0 189".into(),
+            umr: "GCH2026".into(),
+        },
+        is_default: false,
+        ..card.clone()
+    };
+    for (m, autopay) in [(&card, true), (&sepa, false)] {
+        let view = crate::routes::payment_methods::PaymentMethodView::new(m, autopay, today);
+        assert_eq!(
+            snapshots::payment_method(m, autopay, today),
+            serde_json::to_value(&view).unwrap()
+        );
+        let data = crate::routes::payment_methods::PaymentMethodEventData {
+            customer_id: m.customer_id.clone(),
+            method: view,
+        };
+        let json = snapshots::payment_method_event(m, autopay, today);
+        assert_eq!(json, serde_json::to_value(data).unwrap());
+        assert!(!json.to_string().contains("tok_secret"));
+    }
+    assert_eq!(
+        snapshots::payment_method(&card, true, today)["card"]["expired"],
+        true
+    );
+}

@@ -18,7 +18,9 @@ use sha2::{Digest, Sha256};
 use utoipa::ToSchema;
 use validator::Validate;
 
-use super::views::{ActionConfig, ActionName, Branding, PortalSettingsView, SignInMethods};
+use super::views::{
+    ActionConfig, ActionName, AutopaySettingsView, Branding, PortalSettingsView, SignInMethods,
+};
 use crate::auth::{AdminPrincipal, StaffActor, StaffPrincipal};
 use crate::edge::json::{Json, payload_too_large};
 use crate::problem::{ApiError, Problem, ProblemCode};
@@ -107,6 +109,40 @@ pub struct PortalSettingsInput {
     #[serde(default)]
     #[validate(nested)]
     pub branding: BrandingInput,
+    /// The autopay rules. Omitted (or null): the current ones stay (unlike
+    /// the other sections, so that a client that does not know them
+    /// cannot reset them); given: it replaces them, its omitted fields
+    /// taking their defaults.
+    #[serde(default)]
+    #[validate(nested)]
+    pub autopay: Option<AutopaySettingsInput>,
+}
+
+fn yes() -> bool {
+    true
+}
+
+/// The autopay rules (seed 004).
+#[derive(Debug, Deserialize, Validate, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct AutopaySettingsInput {
+    /// Customers may turn autopay on or off and change its method
+    /// (default true).
+    #[serde(default = "yes")]
+    #[schema(default = true)]
+    pub customers_can_change_autopay: bool,
+    /// Saving a new method turns autopay on with it (default false).
+    #[serde(default)]
+    #[schema(default = false)]
+    pub auto_enable_on_new_method: bool,
+    /// The "use this method for autopay" box starts checked (default false).
+    #[serde(default)]
+    #[schema(default = false)]
+    pub checkbox_default: bool,
+    /// Who receives the autopay e-mails (default: the branding's
+    /// `contact_email`, else the organization's admins).
+    #[schema(value_type = Option<String>, format = "email")]
+    pub billing_contact_email: Option<Email>,
 }
 
 /// The settings view of `org_id`.
@@ -123,6 +159,7 @@ fn view(
         actions: s.actions.list().iter().map(ActionConfig::from).collect(),
         sign_in_methods: org.login_methods.into(),
         branding: Branding::new(&s, &org.name, sha.as_deref()),
+        autopay: AutopaySettingsView::new(&s),
         updated_at: s.updated_at,
     })
 }
@@ -169,9 +206,11 @@ fn slug_taken() -> ApiError {
 
 /// Replace the portal settings (admins only).
 ///
-/// Replaces the whole configuration. Changes apply at once to every open
-/// customer session: an action turned off answers 403
-/// `portal_action_disabled` from the next request on. The sign-in methods
+/// Replaces the whole configuration, but for an omitted `autopay`
+/// section, which keeps the current autopay rules. Changes apply at once
+/// to every open customer session: an action turned off answers 403
+/// `portal_action_disabled` from the next request on, and the autopay
+/// rules govern the next autopay request. The sign-in methods
 /// are the organization's (`login_methods` of the organization settings).
 #[utoipa::path(
     operation_id = "updatePortalSettings",
@@ -231,6 +270,14 @@ pub async fn put_settings(
             s.phone = b.phone.map(|p| p.as_str().to_owned());
             s.address = b.address.map(|v| v.trim().to_owned());
             s.website = b.website;
+            if let Some(a) = body.autopay {
+                s.autopay = guichet_domain::autopay::AutopaySettings {
+                    customers_can_change: a.customers_can_change_autopay,
+                    auto_enable_on_new_method: a.auto_enable_on_new_method,
+                    checkbox_default: a.checkbox_default,
+                };
+                s.billing_contact_email = a.billing_contact_email.map(|e| e.as_str().to_owned());
+            }
             s.updated_at = now;
             portal::save(conn, &s).map_err(|e| match e {
                 StoreError::Conflict(_) => slug_taken(),

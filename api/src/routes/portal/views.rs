@@ -209,5 +209,36 @@ pub struct PortalSettingsView {
     pub actions: Vec<ActionConfig>,
     pub sign_in_methods: SignInMethods,
     pub branding: Branding,
+    pub autopay: AutopaySettingsView,
     pub updated_at: DateTime<Utc>,
+}
+
+/// The business's autopay rules (seed 004) and who is told of autopay
+/// changes. They apply at once to every open session.
+#[derive(Debug, Clone, Serialize, ToSchema)]
+pub struct AutopaySettingsView {
+    /// Customers may turn autopay on or off and change its method in the
+    /// portal. Off: they can do neither (403 `autopay_change_not_allowed`).
+    pub customers_can_change_autopay: bool,
+    /// Saving a new payment method turns autopay on with it (whether or
+    /// not customers may change autopay).
+    pub auto_enable_on_new_method: bool,
+    /// The "use this method for autopay" box starts checked when a
+    /// customer adds a method (only its default state).
+    pub checkbox_default: bool,
+    /// Who receives the autopay e-mails; when unset, the branding's
+    /// `contact_email`, else the organization's admins.
+    #[schema(format = "email")]
+    pub billing_contact_email: Option<String>,
+}
+
+impl AutopaySettingsView {
+    pub fn new(s: &PortalSettings) -> Self {
+        AutopaySettingsView {
+            customers_can_change_autopay: s.autopay.customers_can_change,
+            auto_enable_on_new_method: s.autopay.auto_enable_on_new_method,
+            checkbox_default: s.autopay.checkbox_default,
+            billing_contact_email: s.billing_contact_email.clone(),
+        }
+    }
 }

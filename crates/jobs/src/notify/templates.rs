@@ -140,6 +140,19 @@ pub enum Template {
         /// The bank's reason code or text.
         reason: String,
     },
+    /// A customer's autopay changed, or they saved a payment method: told
+    /// to the business's billing contact, in the organization's language.
+    AutopayNotice {
+        org_name: String,
+        customer_name: String,
+        customer_email: String,
+        change: AutopayChange,
+        /// The method the change is about: the one saved, the one autopay
+        /// now uses (or used, when turned off), or the one removed.
+        method: NamedMethod,
+        /// The method autopay uses after the change; `None`: autopay is off.
+        autopay_now: Option<NamedMethod>,
+    },
 }
 
 /// What a [`Template::BookingNotice`] tells.
@@ -159,7 +172,45 @@ pub enum BookingNotice {
     Reminder,
 }
 
-/// A rendered message.
+/// What a [`Template::AutopayNotice`] tells.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum AutopayChange {
+    /// A method saved, with the autopay box checked: autopay is on with it.
+    SavedOn,
+    /// A method saved with the box unchecked: autopay was not turned on
+    /// with it.
+    SavedOff,
+    /// Autopay turned on.
+    TurnedOn,
+    /// Autopay turned off.
+    TurnedOff,
+    /// Autopay now uses another method.
+    MethodChanged,
+    /// The autopay method removed, autopay moved to another one.
+    MethodRemoved,
+}
+
+/// A payment method as the business is told of it, masked.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct NamedMethod {
+    /// A card (else a SEPA mandate).
+    pub card: bool,
+    /// `Visa •••• 4242`, or the masked IBAN.
+    pub label: String,
+}
+
+impl NamedMethod {
+    fn phrase(&self, fr: bool) -> String {
+        match (self.card, fr) {
+            (true, true) => format!("une carte {}", self.label),
+            (true, false) => format!("a card {}", self.label),
+            (false, true) => format!("un mandat de prélèvement SEPA sur {}", self.label),
+            (false, false) => format!("a SEPA direct debit mandate on {}", self.label),
+        }
+    }
+}
+
+/// A rendered message./// A rendered message.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Rendered {
     /// Empty for SMS.
@@ -188,6 +239,13 @@ impl Template {
             Template::ConsentConfirmed { .. } => "consent_confirmed",
             Template::InvoiceIssued { .. } => "invoice_issued",
             Template::InvoiceReceipt { .. } => "invoice_receipt",
+            Template::AutopayNotice { change, .. } => match change {
+                AutopayChange::SavedOn | AutopayChange::SavedOff => "autopay_method_saved",
+                AutopayChange::TurnedOn
+                | AutopayChange::TurnedOff
+                | AutopayChange::MethodChanged
+                | AutopayChange::MethodRemoved => "autopay_updated",
+            },
             Template::BookingNotice { what, .. } => match what {
                 BookingNotice::Requested => "booking_requested",
                 BookingNotice::Confirmed => "booking_confirmed",
@@ -636,6 +694,22 @@ impl Template {
                 provider,
                 reason.as_deref(),
             ),
+            Template::AutopayNotice {
+                org_name,
+                customer_name,
+                customer_email,
+                change,
+                method,
+                autopay_now,
+            } => autopay_notice(
+                fr,
+                org_name,
+                customer_name,
+                customer_email,
+                *change,
+                method,
+                autopay_now.as_ref(),
+            ),
         };
         Rendered { subject, body }
     }
@@ -739,6 +813,89 @@ fn booking_notice(
     (format!("{org_name}{sep}{subject}"), body)
 }
 
+/// The subject and body of a [`Template::AutopayNotice`].
+fn autopay_notice(
+    fr: bool,
+    org_name: &str,
+    customer_name: &str,
+    customer_email: &str,
+    change: AutopayChange,
+    method: &NamedMethod,
+    autopay_now: Option<&NamedMethod>,
+) -> (String, String) {
+    let who = format!("{customer_name} ({customer_email})");
+    let m = method.phrase(fr);
+    let (subject, line) = match (change, fr) {
+        (AutopayChange::SavedOn, true) => (
+            format!("{customer_name} a activé le paiement automatique"),
+            format!("{who} a enregistré {m} et a activé le paiement automatique."),
+        ),
+        (AutopayChange::SavedOn, false) => (
+            format!("{customer_name} turned on autopay"),
+            format!("{who} saved {m} and turned on autopay."),
+        ),
+        (AutopayChange::SavedOff, true) => (
+            format!("{customer_name} a enregistré un moyen de paiement"),
+            format!("{who} a enregistré {m} et n'a pas activé le paiement automatique."),
+        ),
+        (AutopayChange::SavedOff, false) => (
+            format!("{customer_name} saved a payment method"),
+            format!("{who} saved {m} and did not turn on autopay."),
+        ),
+        (AutopayChange::TurnedOn, true) => (
+            format!("{customer_name} a activé le paiement automatique"),
+            format!("{who} a activé le paiement automatique avec {m}."),
+        ),
+        (AutopayChange::TurnedOn, false) => (
+            format!("{customer_name} turned on autopay"),
+            format!("{who} turned on autopay with {m}."),
+        ),
+        (AutopayChange::TurnedOff, true) => (
+            format!("{customer_name} a désactivé le paiement automatique"),
+            format!("{who} a désactivé le paiement automatique (il utilisait {m})."),
+        ),
+        (AutopayChange::TurnedOff, false) => (
+            format!("{customer_name} turned off autopay"),
+            format!("{who} turned off autopay (it used {m})."),
+        ),
+        (AutopayChange::MethodChanged, true) => (
+            format!("{customer_name} a changé de moyen de paiement automatique"),
+            format!("{who} paie désormais automatiquement avec {m}."),
+        ),
+        (AutopayChange::MethodChanged, false) => (
+            format!("{customer_name} changed their autopay method"),
+            format!("{who} now pays automatically with {m}."),
+        ),
+        (AutopayChange::MethodRemoved, true) => (
+            format!("{customer_name} a retiré son moyen de paiement automatique"),
+            format!("{who} a retiré {m}, qui servait au paiement automatique."),
+        ),
+        (AutopayChange::MethodRemoved, false) => (
+            format!("{customer_name} removed their autopay method"),
+            format!("{who} removed {m}, which autopay used."),
+        ),
+    };
+    let state = match (autopay_now, fr) {
+        (Some(now), true) => format!(
+            "Paiement automatique : activé, avec {}. Les factures ouvertes seront prélevées à leur échéance.",
+            now.phrase(true)
+        ),
+        (Some(now), false) => format!(
+            "Autopay: on, with {}. Open invoices will be charged on their due date.",
+            now.phrase(false)
+        ),
+        (None, true) => "Paiement automatique : désactivé.".to_owned(),
+        (None, false) => "Autopay: off.".to_owned(),
+    };
+    let sep = if fr { " : " } else { ": " };
+    let body = if fr {
+        format!("Bonjour,\n\n{line}\n\n{state}\n")
+    } else {
+        format!("Hello,\n\n{line}\n\n{state}\n")
+    };
+    (format!("{org_name}{sep}{subject}"), body)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -797,7 +954,8 @@ mod tests {
                 | Template::ConsentConfirmed { .. }
                 | Template::BookingNotice { .. }
                 | Template::InvoiceIssued { .. }
-                | Template::InvoiceReceipt { .. } => unreachable!(),
+                | Template::InvoiceReceipt { .. }
+                | Template::AutopayNotice { .. } => unreachable!(),
             };
             for locale in [Locale::Fr, Locale::En] {
                 let r = template.render(locale, Channel::Email);
@@ -907,5 +1065,75 @@ mod tests {
         .render(Locale::En, Channel::Email);
         assert_eq!(en.subject, "Kiné Martin: booking confirmed");
         assert!(!en.body.contains("Reason"));
+    }
+
+    #[test]
+    fn autopay_notices_name_the_customer_the_method_and_the_state() {
+        let visa = NamedMethod {
+            card: true,
+            label: "Visa •••• 4242".into(),
+        };
+        let on = Template::AutopayNotice {
+            org_name: "Kiné Martin".into(),
+            customer_name: "Léa Dubois".into(),
+            customer_email: "lea@example.com".into(),
+            change: AutopayChange::SavedOn,
+            method: visa.clone(),
+            autopay_now: Some(visa.clone()),
+        };
+        assert!(!on.carries_secret());
+        assert_eq!(on.name(), "autopay_method_saved");
+        let en = on.render(Locale::En, Channel::Email);
+        assert_eq!(en.subject, "Kiné Martin: Léa Dubois turned on autopay");
+        assert!(
+            en.body.contains(
+                "Léa Dubois (lea@example.com) saved a card Visa •••• 4242 and turned on autopay."
+            ),
+            "{}",
+            en.body
+        );
+        assert!(en.body.contains("Autopay: on, with a card Visa •••• 4242."));
+        let fr = on.render(Locale::Fr, Channel::Email);
+        assert!(
+            fr.body
+                .contains("a enregistré une carte Visa •••• 4242 et a activé")
+        );
+        let off = Template::AutopayNotice {
+            org_name: "Kiné Martin".into(),
+            customer_name: "Léa Dubois".into(),
+            customer_email: "lea@example.com".into(),
+            change: AutopayChange::SavedOff,
+            method: NamedMethod {
+                card: false,
+                label: "FR76 **** **** **** **** ***0 189".into(),
+            },
+            autopay_now: None,
+        };
+        let en = off.render(Locale::En, Channel::Email);
+        assert!(en.body.contains("did not turn on autopay"), "{}", en.body);
+        assert!(en.body.contains("***0 189") && en.body.contains("Autopay: off."));
+        let fr = off.render(Locale::Fr, Channel::Email);
+        assert!(fr.body.contains("n'a pas activé") && fr.body.contains("désactivé"));
+        for change in [
+            AutopayChange::TurnedOn,
+            AutopayChange::TurnedOff,
+            AutopayChange::MethodChanged,
+            AutopayChange::MethodRemoved,
+        ] {
+            let t = Template::AutopayNotice {
+                org_name: "Kiné Martin".into(),
+                customer_name: "Léa Dubois".into(),
+                customer_email: "lea@example.com".into(),
+                change,
+                method: visa.clone(),
+                autopay_now: None,
+            };
+            assert_eq!(t.name(), "autopay_updated");
+            for locale in [Locale::Fr, Locale::En] {
+                let r = t.render(locale, Channel::Email);
+                assert!(r.subject.starts_with("Kiné Martin") && r.subject.contains("Léa Dubois"));
+                assert!(r.body.contains("lea@example.com") && r.body.contains("Visa •••• 4242"));
+            }
+        }
     }
 }

@@ -3,6 +3,7 @@
 
 pub mod accounts;
 pub mod api_keys;
+pub mod autopay;
 pub mod bookings;
 pub mod challenges;
 pub mod charges;
@@ -24,6 +25,7 @@ pub mod notifications;
 pub mod organizations;
 pub mod outbox;
 pub mod payment;
+pub mod payment_methods;
 pub mod portal;
 pub mod refunds;
 pub mod regularizations;

@@ -251,6 +251,15 @@ pub fn delete_with_data(
         .execute(conn)?;
         diesel::delete(outbox::table.filter(outbox::org_id.eq(org_id))).execute(conn)?;
 
+        // Autopay, then the saved methods it names (which name mandates).
+        {
+            use crate::schema::{customer_autopay, payment_methods};
+            diesel::delete(customer_autopay::table.filter(customer_autopay::org_id.eq(org_id)))
+                .execute(conn)?;
+            diesel::delete(payment_methods::table.filter(payment_methods::org_id.eq(org_id)))
+                .execute(conn)?;
+        }
+
         // Schedules: refund parts (they name charges), refunds, charges,
         // adjustments, instalments, orders, then the cards they used.
         diesel::delete(

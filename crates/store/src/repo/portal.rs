@@ -4,6 +4,7 @@
 
 use chrono::{DateTime, NaiveDateTime, Utc};
 use diesel::prelude::*;
+use guichet_domain::autopay::AutopaySettings;
 use guichet_domain::portal::{ActionSetting, PortalAction, PortalActions};
 
 use super::{from_db_time, to_db_time};
@@ -24,6 +25,11 @@ pub struct PortalSettings {
     pub address: Option<String>,
     pub website: Option<String>,
     pub test_customer_id: Option<String>,
+    /// The autopay rules customers work under.
+    pub autopay: AutopaySettings,
+    /// Who receives the autopay e-mails (else `contact_email`, else the
+    /// organization's admins).
+    pub billing_contact_email: Option<String>,
     pub updated_at: DateTime<Utc>,
 }
 
@@ -42,6 +48,8 @@ impl PortalSettings {
             address: None,
             website: None,
             test_customer_id: None,
+            autopay: AutopaySettings::default(),
+            billing_contact_email: None,
             updated_at: now,
         }
     }
@@ -61,6 +69,10 @@ struct Row {
     website: Option<String>,
     test_customer_id: Option<String>,
     updated_at: NaiveDateTime,
+    autopay_customers_can_change: bool,
+    autopay_auto_enable_on_new_method: bool,
+    autopay_checkbox_default: bool,
+    billing_contact_email: Option<String>,
 }
 
 /// Reads stored actions; what does not parse gives the defaults.
@@ -88,6 +100,12 @@ impl From<Row> for PortalSettings {
             address: r.address,
             website: r.website,
             test_customer_id: r.test_customer_id,
+            autopay: AutopaySettings {
+                customers_can_change: r.autopay_customers_can_change,
+                auto_enable_on_new_method: r.autopay_auto_enable_on_new_method,
+                checkbox_default: r.autopay_checkbox_default,
+            },
+            billing_contact_email: r.billing_contact_email,
             updated_at: from_db_time(r.updated_at),
         }
     }
@@ -134,6 +152,10 @@ pub fn save(conn: &mut DbConnection, s: &PortalSettings) -> Result<(), StoreErro
         portal_settings::website.eq(&s.website),
         portal_settings::test_customer_id.eq(&s.test_customer_id),
         portal_settings::updated_at.eq(to_db_time(s.updated_at)),
+        portal_settings::autopay_customers_can_change.eq(s.autopay.customers_can_change),
+        portal_settings::autopay_auto_enable_on_new_method.eq(s.autopay.auto_enable_on_new_method),
+        portal_settings::autopay_checkbox_default.eq(s.autopay.checkbox_default),
+        portal_settings::billing_contact_email.eq(&s.billing_contact_email),
     );
     let n = diesel::update(portal_settings::table.find(&s.org_id))
         .set(values)
@@ -172,6 +194,31 @@ pub fn find_org_by_slug(conn: &mut DbConnection, slug: &str) -> Result<Option<St
         .select(organizations::id)
         .first::<String>(conn)
         .optional()?)
+}
+
+/// The organization's autopay settings now (the defaults when its portal
+/// is not configured), read at each request so that a change applies to
+/// every open session at once.
+pub fn autopay_settings(
+    conn: &mut DbConnection,
+    org_id: &str,
+) -> Result<AutopaySettings, StoreError> {
+    let row: Option<(bool, bool, bool)> = portal_settings::table
+        .find(org_id)
+        .select((
+            portal_settings::autopay_customers_can_change,
+            portal_settings::autopay_auto_enable_on_new_method,
+            portal_settings::autopay_checkbox_default,
+        ))
+        .first(conn)
+        .optional()?;
+    Ok(
+        row.map_or_else(AutopaySettings::default, |(c, a, b)| AutopaySettings {
+            customers_can_change: c,
+            auto_enable_on_new_method: a,
+            checkbox_default: b,
+        }),
+    )
 }
 
 /// The customer's overrides, in no particular order. Scoped to the

@@ -101,6 +101,29 @@ impl TryFrom<CardRow> for Card {
     }
 }
 
+/// The customer's schedules still debited from the card with gateway
+/// token `token` (in progress, or unpaid and retried), oldest first: a
+/// saved payment method with this token cannot be removed while they are.
+pub fn open_orders_with_card_token(
+    conn: &mut DbConnection,
+    org_id: &str,
+    customer_id: &str,
+    token: &str,
+) -> Result<Vec<String>, StoreError> {
+    Ok(orders::table
+        .inner_join(cards::table.on(cards::id.eq(orders::card_id)))
+        .filter(orders::org_id.eq(org_id))
+        .filter(orders::customer_id.eq(customer_id))
+        .filter(orders::status.eq_any([
+            ScheduleStatus::InProgress.as_str(),
+            ScheduleStatus::Unpaid.as_str(),
+        ]))
+        .filter(cards::token.eq(token))
+        .order((orders::created_at.asc(), orders::id.asc()))
+        .select(orders::id)
+        .load(conn)?)
+}
+
 /// Stores a card (its token and display data).
 pub fn insert_card(conn: &mut DbConnection, card: &Card) -> Result<(), StoreError> {
     diesel::insert_into(cards::table)
