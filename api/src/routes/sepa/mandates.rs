@@ -1143,8 +1143,13 @@ fn sign(
     if mandate.status != MandateStatus::Draft {
         return Err(not_draft(&mandate));
     }
-    let (unsigned, creditor, locale, letterhead) = unsigned_pdf(conn, &mandate)?;
+    if creditor::get(conn, &mandate.org_id)?.is_none() {
+        return Err(creditor_not_configured());
+    }
     let record = flows::check_code(conn, state, Some(&mandate.id), SIGNATURE_PURPOSE, code, now)?;
+    // Rendered once the code is right: wrong entries (and a burst of them)
+    // cost no rendering.
+    let (unsigned, creditor, locale, letterhead) = unsigned_pdf(conn, &mandate)?;
     let today = now.date_naive();
     let org = organizations::get(conn, &principal.org_id)?;
     // The signature, its collections, its e-mail and the answer commit

@@ -67,7 +67,8 @@ pub enum Font {
 /// What a face needs for layout: its character map and advances (read
 /// with skrifa, as krilla itself does), and krilla's handle to embed it.
 struct Face {
-    font: skrifa::FontRef<'static>,
+    charmap: skrifa::charmap::Charmap<'static>,
+    metrics: skrifa::metrics::GlyphMetrics<'static>,
     units_per_em: f32,
     krilla: krilla::text::Font,
     /// The glyph drawn for a missing character in PDF/A documents.
@@ -81,9 +82,11 @@ impl Face {
         let units_per_em = f32::from(font.head().map_or(2048, |head| head.units_per_em()));
         let krilla = krilla::text::Font::new(Data::from(data), 0)
             .unwrap_or_else(|| unreachable!("bundled font"));
-        let replacement = font.charmap().map('\u{FFFD}');
+        let charmap = font.charmap();
+        let replacement = charmap.map('\u{FFFD}');
         Self {
-            font,
+            charmap,
+            metrics: font.glyph_metrics(FontSize::unscaled(), LocationRef::default()),
             units_per_em,
             krilla,
             replacement,
@@ -92,11 +95,7 @@ impl Face {
 
     /// The advance of `glyph`, in em.
     fn advance(&self, glyph: skrifa::GlyphId) -> f32 {
-        self.font
-            .glyph_metrics(FontSize::unscaled(), LocationRef::default())
-            .advance_width(glyph)
-            .unwrap_or(0.0)
-            / self.units_per_em
+        self.metrics.advance_width(glyph).unwrap_or(0.0) / self.units_per_em
     }
 
     /// The glyph that draws `c` and its advance in em. Whitespace and
@@ -105,11 +104,11 @@ impl Face {
     /// and text extraction loses the characters drawn with it), which the
     /// text layer maps back to the original character.
     fn glyph(&self, c: char) -> (skrifa::GlyphId, f32) {
-        if let Some(glyph) = self.font.charmap().map(c) {
+        if let Some(glyph) = self.charmap.map(c) {
             return (glyph, self.advance(glyph));
         }
         if c.is_whitespace() || c.is_control() {
-            let space = self.font.charmap().map(' ').unwrap_or_default();
+            let space = self.charmap.map(' ').unwrap_or_default();
             return (space, self.advance(space));
         }
         let replacement = self.replacement.unwrap_or_default();
@@ -130,7 +129,7 @@ impl Font {
 
     /// Whether the face has a glyph for `c` (else it is drawn as `�`).
     pub fn covers(self, c: char) -> bool {
-        self.face().font.charmap().map(c).is_some()
+        self.face().charmap.map(c).is_some()
     }
 }
 
