@@ -92,41 +92,43 @@ fn pdf(title: &str, patient: &str, date: DateTime<Utc>, paragraphs: &[&str]) -> 
     let (left, width) = (60.0, 475.0);
     let mut page = Page::new();
     let mut y = A4_HEIGHT - 70.0;
-    page.text(left, y, Font::HelveticaBold, 16.0, NAME);
+    page.text(left, y, Font::Bold, 16.0, NAME);
     y -= 18.0;
     page.text(
         left,
         y,
-        Font::Helvetica,
+        Font::Regular,
         10.0,
         "8 rue des Lilas, 75011 Paris · +33 1 43 00 00 00",
     );
     y -= 14.0;
     page.line((left, y), (left + width, y), 0.5);
     y -= 36.0;
-    page.text(left, y, Font::HelveticaBold, 14.0, title);
+    page.text(left, y, Font::Bold, 14.0, title);
     y -= 22.0;
     page.text(
         left,
         y,
-        Font::Helvetica,
+        Font::Regular,
         11.0,
         &format!("Patient : {patient}"),
     );
     y -= 15.0;
     let day = date.format("%d/%m/%Y");
-    page.text(left, y, Font::Helvetica, 11.0, &format!("Date : {day}"));
+    page.text(left, y, Font::Regular, 11.0, &format!("Date : {day}"));
     y -= 28.0;
     for paragraph in paragraphs {
-        for line in pdf::wrap_text(paragraph, Font::Helvetica, 11.0, width) {
-            page.text(left, y, Font::Helvetica, 11.0, &line);
+        for line in pdf::wrap_text(paragraph, Font::Regular, 11.0, width) {
+            page.text(left, y, Font::Regular, 11.0, &line);
             y -= 15.0;
         }
         y -= 8.0;
     }
     pdf::Document {
         title: title.to_owned(),
-        created_at: None,
+        language: Some(Locale::Fr),
+        created_at: Some(date),
+        conformance: pdf::Conformance::PdfA2u,
         pages: vec![page],
     }
     .to_bytes()

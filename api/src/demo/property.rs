@@ -26,7 +26,9 @@ use super::{DemoAccount, customer};
 use crate::problem::ApiError;
 use crate::provision::{self, ProvisionError};
 use crate::routes::auth::purpose;
-use crate::routes::sepa::mandates::{document_of, earliest_due, new_umr, place_of, plan};
+use crate::routes::sepa::mandates::{
+    document_of, earliest_due, letterhead, new_umr, place_of, plan,
+};
 
 /// The property manager's slug.
 pub const SLUG: &str = "gerance";
@@ -184,12 +186,16 @@ fn signed_recurring_mandate(
         updated_at: signed_at,
     };
     mandates::insert(conn, &mandate)?;
+    let letterhead = letterhead(conn, &mandate.org_id).map_err(invalid("demo letterhead"))?;
     let unsigned = render_mandate(
-        &document_of(&mandate, creditor, customer.locale, None).map_err(invalid("demo mandate"))?,
+        &document_of(&mandate, creditor, customer.locale, &letterhead, None)
+            .map_err(invalid("demo mandate"))?,
     );
     let evidence = SignatureEvidence {
-        place: place_of(creditor, customer.locale),
-        signed_at: signed_at.fixed_offset(),
+        place: place_of(&mandate, customer.locale),
+        signed_at: signed_at
+            .with_timezone(&letterhead.time_zone)
+            .fixed_offset(),
         channel: SignatureChannel::Sms,
         masked_destination: "+33 6** ** 44 55".to_owned(),
         ip: "192.0.2.10".to_owned(),
@@ -199,8 +205,14 @@ fn signed_recurring_mandate(
     let umr = new_umr(signed_on);
     mandate.umr = Some(umr.clone());
     let pdf = render_mandate(
-        &document_of(&mandate, creditor, customer.locale, Some(evidence.clone()))
-            .map_err(invalid("demo mandate"))?,
+        &document_of(
+            &mandate,
+            creditor,
+            customer.locale,
+            &letterhead,
+            Some(evidence.clone()),
+        )
+        .map_err(invalid("demo mandate"))?,
     );
     let signature = Signature {
         signed_at,

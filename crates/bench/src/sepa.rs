@@ -117,6 +117,7 @@ fn pdf_latency(renders: u32) -> Result<serde_json::Value, String> {
             user_agent: "Mozilla/5.0 (bench)".into(),
             document_hash: "0".repeat(64),
         }),
+        logo: None,
     };
     // Warm-up (fonts, allocations).
     for _ in 0..20 {

@@ -166,6 +166,7 @@ pub fn invoice_pdf(conn: &mut DbConnection, inv: &Invoice) -> Result<Vec<u8>, St
         accent_color: p.accent,
         issue_date: date(inv.issue_date, locale),
         due_date: Some(date(inv.due_date, locale)),
+        document_date: inv.issue_date,
         reason: inv.reason.clone(),
         lines: inv
             .lines
@@ -216,6 +217,7 @@ pub fn receipt_pdf(
         accent_color: p.accent,
         issue_date: date(paid_on, locale),
         due_date: None,
+        document_date: paid_on,
         reason: Some(if fr {
             format!("Paiement de la facture {number}")
         } else {

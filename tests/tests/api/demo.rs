@@ -486,8 +486,8 @@ fn the_practice_portal_signs_in_by_code_and_shows_the_dashboard() {
         .bearer(&token)
         .send();
     assert_eq!(file.status, 200, "{}", file.text());
-    assert!(file.body.starts_with(b"%PDF-1.4"));
-    assert!(file.body.ends_with(b"%%EOF\n"));
+    assert!(file.body.starts_with(b"%PDF-1.7"));
+    assert!(file.body.trim_ascii_end().ends_with(b"%%EOF"));
     assert_eq!(file.body.len() as u64, doc["size"].as_u64().unwrap());
     let list = app
         .request("GET", "/v1/me/documents")

@@ -206,6 +206,11 @@ fn a_one_off_mandate_is_reviewed_signed_by_sms_and_confirmed_with_its_pdf() {
     let res = get(&app, token, &format!("/v1/me/mandates/{id}/document"));
     assert_eq!(res.status, 200);
     assert_eq!(res.header("content-type"), Some("application/pdf"));
+    let disposition = format!("inline; filename=\"mandat-brouillon-{id}.pdf\"");
+    assert_eq!(
+        res.header("content-disposition"),
+        Some(disposition.as_str())
+    );
     let unsigned = res.body.clone();
     let text = pdf_text(&unsigned);
     for expected in [
@@ -289,6 +294,14 @@ fn a_one_off_mandate_is_reviewed_signed_by_sms_and_confirmed_with_its_pdf() {
     let first = get(&app, token, &format!("/v1/me/mandates/{id}/document"));
     assert_eq!(first.status, 200);
     assert_eq!(first.header("content-type"), Some("application/pdf"));
+    // Named as the e-mail's attachment, in the customer's language.
+    let disposition = format!("inline; filename=\"mandat-{umr}.pdf\"");
+    assert_eq!(
+        first.header("content-disposition"),
+        Some(disposition.as_str())
+    );
+    // Archived as PDF/A.
+    assert!(contains(&first.body, b"pdfaid:part"));
     let second = get(&app, token, &format!("/v1/me/mandates/{id}/document"));
     assert_eq!(first.body, second.body);
     assert_ne!(first.body, unsigned);
@@ -306,9 +319,11 @@ fn a_one_off_mandate_is_reviewed_signed_by_sms_and_confirmed_with_its_pdf() {
         "[X] Ponctuel",
         "8 semaines",
         "13 mois",
-        "Saint-Clément-de-Rivière",
+        // No address given: the place is not the creditor's town.
+        "Lieu en ligne",
         "22/11/2026",
-        "22/11/2026 à 09:00:00 (UTC+00:00)",
+        // 09:00 UTC, in the organization's time zone (Europe/Paris).
+        "22/11/2026 à 10:00:00 (UTC+01:00)",
         "code à usage unique envoyé par SMS",
         MOBILE_MASKED,
         "127.0.0.1",
@@ -318,6 +333,7 @@ fn a_one_off_mandate_is_reviewed_signed_by_sms_and_confirmed_with_its_pdf() {
         assert!(text.contains(expected), "{expected} in {text}");
     }
     assert!(!text.contains("Non signé"));
+    assert!(!text.contains("Lieu Saint-Clément"));
 
     // The confirmation e-mail carries the signed PDF and pre-notifies the
     // collection.
@@ -442,6 +458,8 @@ fn a_recurring_mandate_spreads_the_balance_over_three_months_and_ends_one_off_de
         "[X] Récurrent",
         "3 rue de l'Église",
         "75011 Paris",
+        // The signer's town, from the address they gave.
+        "Lieu Paris",
         "AGRIFRPPXXX",
         "code à usage unique envoyé par e-mail",
         "c***@example.com",
@@ -1102,6 +1120,72 @@ fn an_english_speaking_customer_gets_the_mandate_and_its_confirmation_in_english
     assert!(mail.body.contains("25.00 EUR"), "{}", mail.body);
     assert_eq!(mail.attachments.len(), 1);
     assert_eq!(mail.attachments[0].filename, format!("mandate-{umr}.pdf"));
+    let res = get(&app, token, &format!("/v1/me/mandates/{id}/document"));
+    let disposition = format!("inline; filename=\"mandate-{umr}.pdf\"");
+    assert_eq!(
+        res.header("content-disposition"),
+        Some(disposition.as_str())
+    );
+    assert_eq!(res.body, mail.attachments[0].content);
+}
+
+/// A 4×2 PNG.
+const LOGO: &[u8] = b"\x89\x50\x4e\x47\x0d\x0a\x1a\x0a\x00\x00\x00\x0d\x49\x48\x44\x52\x00\x00\x00\x04\x00\x00\x00\x02\x08\x02\x00\x00\x00\xf0\xca\xea\x34\x00\x00\x00\x10\x49\x44\x41\x54\x78\x9c\x63\x10\x89\x3a\x01\x47\x0c\xc8\x1c\x00\x78\x6a\x09\xb1\x95\x53\x77\x80\x00\x00\x00\x00\x49\x45\x4e\x44\xae\x42\x60\x82";
+
+fn contains(haystack: &[u8], needle: &[u8]) -> bool {
+    haystack.windows(needle.len()).any(|w| w == needle)
+}
+
+fn has_image(pdf: &[u8]) -> bool {
+    contains(pdf, b"/Subtype /Image") || contains(pdf, b"/Subtype/Image")
+}
+
+#[test]
+fn the_mandate_carries_the_logo_and_unicode_names_and_is_never_rendered_again() {
+    let app = TestApp::spawn();
+    let w = world(&app);
+    let token = &w.tokens.access;
+    let res = app
+        .request("PUT", "/v1/admin/portal/logo")
+        .bearer(&w.org.admin)
+        .header("content-type", "image/png")
+        .body(LOGO.to_vec())
+        .send();
+    assert_eq!(res.status, 200, "{}", res.text());
+    let address = [
+        "Łukasz Wąsik c/o Ξένια Юлия",
+        "12 ulica Żółkiewskiego",
+        "69003 Lyon",
+    ];
+    let res = draft(
+        &app,
+        token,
+        &w.account,
+        &json!({"iban": IBAN, "debtor_address": address}),
+    );
+    assert_eq!(res.status, 201, "{}", res.text());
+    let id = res.json()["id"].as_str().unwrap().to_owned();
+    let unsigned = get(&app, token, &format!("/v1/me/mandates/{id}/document")).body;
+    assert!(has_image(&unsigned));
+    let code = sms_code(&app, &w, &id);
+    let res = sign(&app, token, &id, &code, None);
+    assert_eq!(res.status, 200, "{}", res.text());
+    let signed = get(&app, token, &format!("/v1/me/mandates/{id}/document")).body;
+    assert!(has_image(&signed));
+    let text = pdf_text(&signed);
+    for expected in [address[0], address[1], "Lieu Lyon"] {
+        assert!(text.contains(expected), "{expected} in {text}");
+    }
+    // The stored bytes are served, whatever changes afterwards.
+    let res = app
+        .request("DELETE", "/v1/admin/portal/logo")
+        .bearer(&w.org.admin)
+        .send();
+    assert!(res.status < 300, "{}", res.text());
+    assert_eq!(
+        get(&app, token, &format!("/v1/me/mandates/{id}/document")).body,
+        signed
+    );
 }
 
 #[test]

@@ -15,7 +15,8 @@ use guichet_domain::contact::{Email, Msisdn};
 use guichet_domain::identity::{CODE_MAX_ATTEMPTS, SubjectKind, lifetimes};
 use guichet_domain::schedule::plan_equal;
 use guichet_domain::sepa::mandate_pdf::{
-    MandateDocument, SignatureChannel, SignatureEvidence, document_hash, render_mandate,
+    MandateDocument, SignatureChannel, SignatureEvidence, document_hash, file_name, render_mandate,
+    signer_town,
 };
 use guichet_domain::sepa::pain008::SequenceType;
 use guichet_domain::sepa::{
@@ -809,11 +810,29 @@ pub async fn get_one(
     Ok(web::Json(review))
 }
 
+/// What an organization prints on its mandates besides its creditor
+/// details: its portal logo, and its time zone (the one of its contact
+/// channels, Europe/Paris by default) for the time of signature.
+pub(crate) struct Letterhead {
+    pub logo: Option<Vec<u8>>,
+    pub time_zone: chrono_tz::Tz,
+}
+
+/// The letterhead of `org_id`.
+pub(crate) fn letterhead(conn: &mut DbConnection, org_id: &str) -> Result<Letterhead, ApiError> {
+    let logo = guichet_store::repo::portal::logo(conn, org_id)?.map(|logo| logo.content);
+    let time_zone = crate::routes::admin::orders::settings::stored_contact_channels(conn, org_id)?
+        .time_zone
+        .tz();
+    Ok(Letterhead { logo, time_zone })
+}
+
 /// The document of `mandate` as printed, with `signature` once signed.
 pub(crate) fn document_of(
     mandate: &Mandate,
     creditor: &CreditorSettings,
     locale: Locale,
+    letterhead: &Letterhead,
     signature: Option<SignatureEvidence>,
 ) -> Result<MandateDocument, ApiError> {
     Ok(MandateDocument {
@@ -830,6 +849,7 @@ pub(crate) fn document_of(
         bic: Bic::parse(&mandate.bic).ok(),
         payment_type: mandate.payment_type,
         signature,
+        logo: letterhead.logo.clone(),
     })
 }
 
@@ -839,19 +859,26 @@ pub(crate) fn document_of(
 fn unsigned_pdf(
     conn: &mut DbConnection,
     mandate: &Mandate,
-) -> Result<(Vec<u8>, CreditorSettings, Locale), ApiError> {
+) -> Result<(Vec<u8>, CreditorSettings, Locale, Letterhead), ApiError> {
     let creditor = creditor::get(conn, &mandate.org_id)?.ok_or_else(creditor_not_configured)?;
     let customer = customers::get(conn, &mandate.org_id, &mandate.customer_id)?;
-    let pdf = render_mandate(&document_of(mandate, &creditor, customer.locale, None)?);
-    Ok((pdf, creditor, customer.locale))
+    let letterhead = letterhead(conn, &mandate.org_id)?;
+    let pdf = render_mandate(&document_of(
+        mandate,
+        &creditor,
+        customer.locale,
+        &letterhead,
+        None,
+    )?);
+    Ok((pdf, creditor, customer.locale, letterhead))
 }
 
-fn pdf_response(pdf: Vec<u8>, name: &str) -> HttpResponse {
+fn pdf_response(pdf: Vec<u8>, file_name: &str) -> HttpResponse {
     HttpResponse::Ok()
         .insert_header((CONTENT_TYPE, "application/pdf"))
         .insert_header((
             CONTENT_DISPOSITION,
-            format!("inline; filename=\"{name}.pdf\""),
+            format!("inline; filename=\"{file_name}\""),
         ))
         .body(pdf)
 }
@@ -868,7 +895,7 @@ fn pdf_response(pdf: Vec<u8>, name: &str) -> HttpResponse {
     params(("id" = String, Path, description = "Mandate id (`mdt_...`).")),
     responses(
         (status = 200, description = "The PDF.", body = inline(crate::openapi::Binary), content_type = "application/pdf",
-            headers(("Content-Disposition" = String, description = "`inline; filename=\"mandate-<UMR>.pdf\"` once signed, `inline; filename=\"mandate-draft-<id>.pdf\"` for a draft."))),
+            headers(("Content-Disposition" = String, description = "In the customer's language, as the signature e-mail's attachment: `inline; filename=\"mandat-<RUM>.pdf\"` (French) or `inline; filename=\"mandate-<UMR>.pdf\"` (English) once signed; `inline; filename=\"mandat-brouillon-<id>.pdf\"` or `inline; filename=\"mandate-draft-<id>.pdf\"` for a draft."))),
         (status = 401, description = AUTH_FAILURES, body = Problem, content_type = "application/problem+json"),
         (status = 403, description = ROLE_FAILURE, body = Problem, content_type = "application/problem+json"),
         (status = 404, description = NOT_FOUND, body = Problem, content_type = "application/problem+json"),
@@ -886,14 +913,21 @@ pub async fn document(
     let (pdf, name) = web::block(move || {
         let mut conn = store.conn()?;
         let mandate = load(&mut conn, &principal, &id)?;
+        // A signed mandate is served from the bytes stored at signature,
+        // never rendered again.
         if mandate.status != MandateStatus::Draft
             && let Some((pdf, _)) = mandates::document(&mut conn, &mandate.id)?
         {
-            let umr = mandate.umr.clone().unwrap_or_default();
-            return Ok::<_, ApiError>((pdf, format!("mandate-{umr}")));
+            let locale = customers::get(&mut conn, &mandate.org_id, &mandate.customer_id)?.locale;
+            let name = file_name(
+                locale,
+                Some(mandate.umr.as_deref().unwrap_or_default()),
+                &mandate.id,
+            );
+            return Ok::<_, ApiError>((pdf, name));
         }
-        let (pdf, _, _) = unsigned_pdf(&mut conn, &mandate)?;
-        Ok((pdf, format!("mandate-draft-{}", mandate.id)))
+        let (pdf, _, locale, _) = unsigned_pdf(&mut conn, &mandate)?;
+        Ok((pdf, file_name(locale, None, &mandate.id)))
     })
     .await??;
     Ok(pdf_response(pdf, &name))
@@ -1080,19 +1114,11 @@ pub(crate) fn new_umr(today: NaiveDate) -> String {
     )
 }
 
-/// The town printed as the place of signature: the creditor's (the last
-/// address line without its postcode), or "en ligne" / "online".
-pub(crate) fn place_of(creditor: &CreditorSettings, locale: Locale) -> String {
-    let town = creditor
-        .address
-        .last()
-        .map(|line| {
-            line.trim()
-                .trim_start_matches(|c: char| c.is_ascii_digit() || c == ' ' || c == '-')
-                .trim()
-                .to_owned()
-        })
-        .filter(|t| !t.is_empty());
+/// The town printed as the place of signature: the signer's, from the
+/// address they gave on the mandate (its last line, after the postcode),
+/// or "en ligne" / "online" when they gave none.
+pub(crate) fn place_of(mandate: &Mandate, locale: Locale) -> String {
+    let town = signer_town(&address_lines(mandate.debtor_address.as_deref()));
     town.unwrap_or_else(|| match locale {
         Locale::Fr => "en ligne".to_owned(),
         Locale::En => "online".to_owned(),
@@ -1117,8 +1143,13 @@ fn sign(
     if mandate.status != MandateStatus::Draft {
         return Err(not_draft(&mandate));
     }
-    let (unsigned, creditor, locale) = unsigned_pdf(conn, &mandate)?;
+    if creditor::get(conn, &mandate.org_id)?.is_none() {
+        return Err(creditor_not_configured());
+    }
     let record = flows::check_code(conn, state, Some(&mandate.id), SIGNATURE_PURPOSE, code, now)?;
+    // Rendered once the code is right: wrong entries (and a burst of them)
+    // cost no rendering.
+    let (unsigned, creditor, locale, letterhead) = unsigned_pdf(conn, &mandate)?;
     let today = now.date_naive();
     let org = organizations::get(conn, &principal.org_id)?;
     // The signature, its collections, its e-mail and the answer commit
@@ -1149,8 +1180,9 @@ fn sign(
             let collectible = collectible(conn, &account)?;
             let umr = new_umr(today);
             let evidence = SignatureEvidence {
-                place: place_of(&creditor, locale),
-                signed_at: now.fixed_offset(),
+                place: place_of(&mandate, locale),
+                // Printed in the organization's time zone.
+                signed_at: now.with_timezone(&letterhead.time_zone).fixed_offset(),
                 channel: if record.channel == "sms" {
                     SignatureChannel::Sms
                 } else {
@@ -1166,6 +1198,7 @@ fn sign(
                 &mandate,
                 &creditor,
                 locale,
+                &letterhead,
                 Some(evidence.clone()),
             )?);
             let signature = mandates::Signature {
@@ -1212,10 +1245,7 @@ fn sign(
                 ));
             }
             let iban_masked = masked_iban(&mandate.iban);
-            let filename = match locale {
-                Locale::Fr => format!("mandat-{umr}.pdf"),
-                Locale::En => format!("mandate-{umr}.pdf"),
-            };
+            let filename = file_name(locale, Some(&umr), &mandate.id);
             let (channel, to) = crate::routes::portal_hooks::recipient(
                 conn,
                 principal,
@@ -1422,7 +1452,35 @@ mod tests {
     }
 
     #[test]
-    fn the_place_is_the_creditors_town() {
+    fn the_place_is_the_signers_town() {
+        let mut mandate = Mandate {
+            id: "mdt_x".into(),
+            org_id: "org_x".into(),
+            customer_id: "cus_x".into(),
+            account_id: "acc_x".into(),
+            status: MandateStatus::Draft,
+            payment_type: PaymentType::Recurrent,
+            iban: "FR7630006000011234567890189".into(),
+            bic: "AGRIFRPP".into(),
+            email: "a@example.fr".into(),
+            amount: None,
+            spread_months: None,
+            debtor_name: "Ξένια".into(),
+            debtor_address: Some("3 rue de l'Église\n69003 Lyon".into()),
+            umr: None,
+            signature: None,
+            created_at: Utc::now(),
+            updated_at: Utc::now(),
+        };
+        assert_eq!(place_of(&mandate, Locale::Fr), "Lyon");
+        mandate.debtor_address = Some("75011".into());
+        assert_eq!(place_of(&mandate, Locale::Fr), "en ligne");
+        mandate.debtor_address = None;
+        assert_eq!(place_of(&mandate, Locale::En), "online");
+    }
+
+    #[test]
+    fn the_earliest_due_date_follows_the_prenotification() {
         let mut creditor = CreditorSettings {
             org_id: "org_x".into(),
             name: "C".into(),
@@ -1433,11 +1491,6 @@ mod tests {
             prenotification_days: 14,
             updated_at: Utc::now(),
         };
-        assert_eq!(place_of(&creditor, Locale::Fr), "Saint-Clément");
-        creditor.address = vec!["75011".into()];
-        assert_eq!(place_of(&creditor, Locale::Fr), "en ligne");
-        creditor.address.clear();
-        assert_eq!(place_of(&creditor, Locale::En), "online");
         assert_eq!(
             earliest_due(date(2026, 11, 22), Some(&creditor)),
             date(2026, 12, 6)
