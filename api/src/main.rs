@@ -450,6 +450,16 @@ fn debit_run(args: &DebitArgs) -> ExitCode {
         println!("  errors:             {}", report.errors);
         println!("  interrupted:        {}", report.interrupted);
         println!("  left due:           {}", report.left_due);
+        println!("Autopay (open invoices due, customers with autopay on):");
+        let a = report.autopay;
+        println!("  examined:           {}", a.examined);
+        println!("  presented:          {}", a.presented);
+        println!("  paid:               {}", a.paid);
+        println!("  refused:            {}", a.refused);
+        println!("  outcome unknown:    {}", a.unknown);
+        println!("  skipped:            {}", a.skipped);
+        println!("  SEPA (not charged): {}", a.sepa_not_supported);
+        println!("  errors:             {}", a.errors);
         if let Some(sepa) = sepa {
             println!("SEPA collections as of {}:", args.as_of);
             println!("  pre-notified:       {}", sepa.prenotified);

@@ -284,6 +284,8 @@ problem_codes! {
     InvoiceNumberTaken = ("invoice_number_taken", 409, "Numéro de facture déjà pris", "Invoice number taken"),
     /// The amount is more than what is due on the invoice (see `amount_due`).
     AmountAboveDue = ("amount_above_due", 422, "Montant supérieur au dû", "Amount above what is due"),
+    /// This saved payment method cannot pay an invoice at once (a SEPA mandate).
+    PaymentMethodNotSupported = ("payment_method_not_supported", 422, "Moyen de paiement non accepté ici", "Payment method not supported"),
     /// The business takes only payment in full (see `amount_due`).
     PartialPaymentNotAllowed = ("partial_payment_not_allowed", 422, "Paiement partiel non accepté", "Partial payment not allowed"),
     /// The customer already saved this card token or mandate (a live method).

@@ -147,6 +147,9 @@ pub struct DebitReport {
     pub held_until: Option<DateTime<Utc>>,
     /// Whether the run was asked to stop before the end.
     pub stopped: bool,
+    /// The open invoices charged by autopay after the instalments
+    /// (`autopay.rs`); not part of [`DebitReport::balanced`].
+    pub autopay: crate::autopay::AutopayReport,
 }
 
 impl DebitReport {
@@ -178,7 +181,12 @@ impl DebitReport {
     pub fn ending(&self) -> Ending {
         if self.stopped {
             Ending::Stopped
-        } else if self.left_due > 0 || self.errors > 0 || self.transient_failures > 0 {
+        } else if self.left_due > 0
+            || self.errors > 0
+            || self.transient_failures > 0
+            || self.autopay.errors > 0
+            || self.autopay.unknown > 0
+        {
             Ending::Unfinished
         } else {
             Ending::Done
@@ -408,7 +416,8 @@ impl DebitRun {
         };
         let result = self
             .reconcile(&mut pass)
-            .and_then(|()| self.present_due(&mut pass, batch.clamp(1, MAX_BATCH)));
+            .and_then(|()| self.present_due(&mut pass, batch.clamp(1, MAX_BATCH)))
+            .and_then(|()| self.autopay(&mut pass));
         if let Err(error) = &result {
             pass.check(error);
         }
@@ -453,6 +462,23 @@ impl DebitRun {
 
     fn now(&self) -> DateTime<Utc> {
         self.clock.now()
+    }
+
+    /// Charges the open invoices due of customers with autopay on
+    /// (`autopay.rs`), once the instalments are presented.
+    fn autopay(&self, pass: &mut Pass<'_>) -> Result<(), Failure> {
+        if pass.should_stop() {
+            return Ok(());
+        }
+        let report = crate::autopay::run(
+            &self.store,
+            self.gateway.as_ref(),
+            || self.now(),
+            pass.as_of,
+            pass.stop,
+        )?;
+        pass.report.autopay = report;
+        Ok(())
     }
 
     /// Settles the charges a dead run left pending, each looked up at the

@@ -10,6 +10,7 @@
 //! jobs ...` runs them once. This crate knows nothing of HTTP (no actix, no
 //! utoipa): the API crate depends on it, never the other way round.
 
+pub mod autopay;
 pub mod bookings;
 pub mod consents;
 pub mod debit;

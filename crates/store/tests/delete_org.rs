@@ -198,6 +198,14 @@ INSERT INTO payment_methods (id, org_id, customer_id, kind, mandate_id, iban_mas
   VALUES ('{p}pms', '{p}org', '{p}cus', 'sepa_debit', '{p}mdt', 'FR76 **** 0189', 'RUM-{p}', FALSE, {t});
 INSERT INTO customer_autopay (org_id, customer_id, enabled, payment_method_id, updated_at)
   VALUES ('{p}org', '{p}cus', TRUE, '{p}pmc', {t});
+INSERT INTO invoice_counters (org_id, kind, year, last_seq)
+  VALUES ('{p}org', 'invoice', 2026, 1);
+INSERT INTO invoices (id, org_id, customer_id, kind, number, status, currency, subtotal, tax, total, amount_paid, issue_date, due_date, document_id, created_at, updated_at, issued_at)
+  VALUES ('{p}inv', '{p}org', '{p}cus', 'invoice', 'F-2026-00001', 'open', 'EUR', 9000, 0, 9000, 4000, {d}, {d}, '{p}doc', {t}, {t}, {t});
+INSERT INTO invoice_lines (invoice_id, position, description, quantity, unit_amount, tax_rate_bp, net, tax)
+  VALUES ('{p}inv', 0, 'Séance', 2, 4500, 0, 9000, 0);
+INSERT INTO invoice_payments (id, org_id, invoice_id, customer_id, amount, currency, source, method, status, paid_on, created_at, completed_at)
+  VALUES ('{p}ipy', '{p}org', '{p}inv', '{p}cus', 4000, 'EUR', 'staff', 'cheque', 'succeeded', {d}, {t}, {t});
 "
     );
     conn.batch_execute(&sql).unwrap();

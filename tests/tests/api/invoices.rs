@@ -1112,3 +1112,143 @@ fn bad_input_is_refused_and_stores_nothing() {
     );
     assert_eq!(inv["amount_paid"], 0);
 }
+
+// ------------------------------------------------------------------ autopay
+
+fn debit_run(app: &TestApp) -> guichet_jobs::debit::DebitRun {
+    let clock = std::sync::Arc::new(app.clock.clone());
+    let gateway = std::sync::Arc::new(guichet_gateway::SandboxGateway::with_token_key(
+        app.store.clone(),
+        clock.clone(),
+        guichet_tests::TEST_SECRET_KEY.as_bytes(),
+    ));
+    guichet_jobs::debit::DebitRun::new(app.store.clone(), gateway, clock)
+}
+
+/// Saves the card `number` with the autopay box checked.
+fn autopay_card(app: &TestApp, token: &str, number: &str) {
+    let res = app
+        .request("POST", "/v1/me/payment-methods")
+        .bearer(token)
+        .json(&json!({"type": "card", "card_token": card(number), "autopay": true}))
+        .send();
+    assert_eq!(res.status, 201, "{}", res.text());
+    let autopay = ok(send(app, "GET", "/v1/me/autopay", token, None), 200);
+    assert_eq!(autopay["enabled"], true, "{autopay}");
+}
+
+/// An issued payment request of `amount` due in `days` days: its id.
+fn due_in(app: &TestApp, org: &Org, customer_id: &str, amount: i64, days: i64) -> String {
+    let today = app.clock.today();
+    let d = draft(
+        app,
+        org,
+        customer_id,
+        json!({"amount": amount, "reason": "Séances", "issue_date": today.to_string(),
+               "due_date": (today + chrono::Duration::days(days)).to_string()}),
+    );
+    let id = d["id"].as_str().unwrap().to_owned();
+    issue(app, org, &id);
+    id
+}
+
+#[test]
+fn autopay_charges_each_due_invoice_once_even_with_runners_at_once() {
+    let app = TestApp::spawn();
+    let (org, anne, token) = shop(&app, "inv-autopay");
+    autopay_card(&app, &token, test_cards::VISA);
+    let due = due_in(&app, &org, &anne, 7000, 0);
+    let later_one = due_in(&app, &org, &anne, 3000, 10);
+    // Bob has no autopay: his due invoice waits for him.
+    let (bob, _) = app.registered_customer(&org, "bob@inv-autopay.example", None);
+    let bobs = due_in(&app, &org, &bob, 5000, 0);
+
+    let today = app.clock.today();
+    let reports: Vec<_> = std::thread::scope(|s| {
+        let barrier = Barrier::new(4);
+        let handles: Vec<_> = (0..4)
+            .map(|_| {
+                let (barrier, app) = (&barrier, &app);
+                s.spawn(move || {
+                    let run = debit_run(app);
+                    barrier.wait();
+                    run.run(today, 10).unwrap()
+                })
+            })
+            .collect();
+        handles.into_iter().map(|h| h.join().unwrap()).collect()
+    });
+    let paid: u64 = reports.iter().map(|r| r.autopay.paid).sum();
+    let presented: u64 = reports.iter().map(|r| r.autopay.presented).sum();
+    assert_eq!((paid, presented), (1, 1), "{reports:?}");
+    assert_eq!(charges(&app, &org).len(), 1);
+    let inv = ok(send(&app, "GET", &format!("/v1/admin/invoices/{due}"), &org.admin, None), 200);
+    assert_eq!(inv["status"], "paid");
+    let payments = ok(send(&app, "GET", &format!("/v1/admin/invoices/{due}/payments"), &org.admin, None), 200);
+    assert_eq!(payments["data"][0]["source"], "autopay");
+    assert_eq!(payments["data"][0]["card"], json!({"brand": "visa", "last4": "4242"}));
+    for id in [&later_one, &bobs] {
+        let inv = ok(send(&app, "GET", &format!("/v1/admin/invoices/{id}"), &org.admin, None), 200);
+        assert_eq!(inv["status"], "open", "{inv}");
+    }
+    let paid_events = events(&app, &org, "invoice.paid");
+    assert_eq!(paid_events.len(), 1);
+    assert_eq!(paid_events[0]["actor"], "system");
+    let receipt = app.wait_for_messages("anne@inv-autopay.example", 4);
+    assert!(receipt.iter().any(|m| m.body.contains("70,00")), "{:?}", receipt.iter().map(|m| &m.subject).collect::<Vec<_>>());
+
+    // Another run finds nothing left to charge.
+    let again = debit_run(&app).run(today, 10).unwrap();
+    assert_eq!(again.autopay.presented, 0, "{again:?}");
+    assert_eq!(charges(&app, &org).len(), 1);
+}
+
+#[test]
+fn a_refused_autopay_charge_is_retried_per_the_retry_policy_then_left() {
+    let app = TestApp::spawn();
+    let (mut org, anne, token) = shop(&app, "inv-autopay-refused");
+    autopay_card(&app, &token, test_cards::INSUFFICIENT_FUNDS);
+    let id = due_in(&app, &org, &anne, 4000, 0);
+    // The default policy: one retry, three days later.
+    let run = |app: &TestApp| debit_run(app).run(app.clock.today(), 10).unwrap().autopay;
+    let first = run(&app);
+    assert_eq!((first.presented, first.refused), (1, 1), "{first:?}");
+    let notes = ok(send(&app, "GET", "/v1/me/notifications", &token, None), 200);
+    assert!(notes["data"].as_array().unwrap().iter().any(|n| n["kind"] == "invoice.payment_failed"), "{notes}");
+    // Not again the same day.
+    assert_eq!(run(&app).presented, 0);
+    later(&app, &mut org, 3, "anne@inv-autopay-refused.example");
+    let retry = run(&app);
+    assert_eq!((retry.presented, retry.refused), (1, 1), "{retry:?}");
+    later(&app, &mut org, 3, "anne@inv-autopay-refused.example");
+    assert_eq!(run(&app).presented, 0, "no retry left");
+    assert_eq!(charges(&app, &org).len(), 2);
+    let inv = ok(send(&app, "GET", &format!("/v1/admin/invoices/{id}"), &org.admin, None), 200);
+    assert_eq!(inv["status"], "overdue");
+    assert_eq!(events(&app, &org, "invoice.payment_failed").len(), 2);
+}
+
+#[test]
+fn a_saved_card_pays_an_invoice_and_another_customers_method_is_not_found() {
+    let app = TestApp::spawn();
+    let (org, anne, token) = shop(&app, "inv-saved");
+    let res = app
+        .request("POST", "/v1/me/payment-methods")
+        .bearer(&token)
+        .json(&json!({"type": "card", "card_token": card(test_cards::MASTERCARD), "autopay": false}))
+        .send();
+    let method = ok(res, 201)["id"].as_str().unwrap().to_owned();
+    let id = open_invoice(&app, &org, &anne);
+    // Bob cannot pay with Anne's card, even on his own invoice.
+    let (bob, bob_tokens) = app.registered_customer(&org, "bob@inv-saved.example", None);
+    let bobs = open_invoice(&app, &org, &bob);
+    pay(&app, &bob_tokens.access, &bobs, "s-0", json!({"payment_method_id": method}))
+        .assert_problem(404, "not_found");
+    // One of the two, never both.
+    pay(&app, &token, &id, "s-1", json!({"payment_method_id": method, "card_token": card(test_cards::VISA)}))
+        .assert_problem(400, "invalid_field");
+    let paid = ok(pay(&app, &token, &id, "s-2", json!({"payment_method_id": method})), 201);
+    assert_eq!(paid["invoice"]["status"], "paid");
+    assert_eq!(paid["payment"]["card"], json!({"brand": "mastercard", "last4": "4444"}));
+    assert_eq!(charges(&app, &org).len(), 1);
+}

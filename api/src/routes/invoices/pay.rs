@@ -54,14 +54,19 @@ pub struct PayInvoice {
     )]
     #[serde(default, deserialize_with = "crate::routes::admin::present")]
     pub amount: Option<i64>,
-    /// A payment-gateway card token (never a card number).
+    /// A payment-gateway card token (never a card number). Exactly one of
+    /// `card_token` and `payment_method_id`.
     #[validate(length(min = 1, max = 200))]
-    #[schema(
-        min_length = 1,
-        max_length = 200,
-        example = "tok_sandbox_001220308f3a9c1d2e4b5a6c7"
-    )]
-    pub card_token: String,
+    #[schema(min_length = 1, max_length = 200, nullable = false, example = "tok_sandbox_001220308f3a9c1d2e4b5a6c7")]
+    #[serde(default, deserialize_with = "crate::routes::admin::present")]
+    pub card_token: Option<String>,
+    /// One of the customer's saved cards (`pm_...`, `GET
+    /// /v1/me/payment-methods`). Exactly one of `card_token` and
+    /// `payment_method_id`.
+    #[validate(length(min = 1, max = 64))]
+    #[schema(min_length = 1, max_length = 64, pattern = "^[A-Za-z0-9_-]+$", nullable = false, example = "pm_3k9x0d2m7q8r4t6v1w5y")]
+    #[serde(default, deserialize_with = "crate::routes::admin::present")]
+    pub payment_method_id: Option<String>,
 }
 
 /// A payment that went through, and the invoice after it.
@@ -77,7 +82,9 @@ fn request_hash(invoice_id: &str, body: &PayInvoice) -> String {
     hasher.update(invoice_id.as_bytes());
     hasher.update(b"\0");
     hasher.update(body.amount.unwrap_or(0).to_be_bytes());
-    hasher.update(body.card_token.as_bytes());
+    hasher.update(body.card_token.as_deref().unwrap_or("").as_bytes());
+    hasher.update(b"\0");
+    hasher.update(body.payment_method_id.as_deref().unwrap_or("").as_bytes());
     hex::encode(hasher.finalize())
 }
 
@@ -131,7 +138,8 @@ fn payment_failed(amount: Money, reason: &str) -> ApiError {
 /// Pay one of my invoices.
 ///
 /// All that is due (default) or part of it when the business allows
-/// partial payments (never more than what is due), with a card token.
+/// partial payments (never more than what is due), with a card token or
+/// one of the customer's saved cards.
 /// Requires `Idempotency-Key`: the same key and body replay the first
 /// answer (status and body, success or refused payment) for 24 hours;
 /// after a crash or a gateway timeout, a retry with the same key looks the
@@ -153,11 +161,11 @@ fn payment_failed(amount: Money, reason: &str) -> ApiError {
         (status = 400, description = "Codes: `idempotency_key_required`, `invalid_parameter` (a malformed key), `invalid_field`, `unknown_field`, `malformed_json`, `card_number_refused`.", body = Problem, content_type = "application/problem+json"),
         (status = 401, description = "Codes: `unauthenticated`, `invalid_token`.", body = Problem, content_type = "application/problem+json"),
         (status = 403, description = "Not a customer token, or the `payments` action is off for the customer. Codes: `forbidden`, `portal_action_disabled`.", body = Problem, content_type = "application/problem+json"),
-        (status = 404, description = "No such invoice of yours. Codes: `not_found`.", body = Problem, content_type = "application/problem+json"),
+        (status = 404, description = "No such invoice of yours, or no such saved payment method of yours. Codes: `not_found`.", body = Problem, content_type = "application/problem+json"),
         (status = 409, description = "Codes: `invoice_void`, `invoice_already_paid`, `idempotency_key_in_use` (with `Retry-After`), `invoice_payment_in_progress` (another payment of this invoice is under way, whatever its key; with `Retry-After`).", body = Problem, content_type = "application/problem+json",
             headers(("Retry-After" = u32, description = "With `idempotency_key_in_use` and `invoice_payment_in_progress`: whole seconds before a retry may go through."))),
         (status = 415, description = "Codes: `unsupported_media_type`.", body = Problem, content_type = "application/problem+json"),
-        (status = 422, description = "Codes: `payment_failed` (the charge was refused: `reason` is the gateway's code; the invoice is unchanged), `amount_above_due` and `partial_payment_not_allowed` (with `amount_due`), `card_brand_not_accepted` (with `accepted_brands`), `card_expired`, `card_token_invalid`, `idempotency_key_reused`. The payment and card refusals carry `contact_channels` (and `collections` when the business has a collections phone).", body = Problem, content_type = "application/problem+json"),
+        (status = 422, description = "Codes: `payment_failed` (the charge was refused: `reason` is the gateway's code; the invoice is unchanged), `amount_above_due` and `partial_payment_not_allowed` (with `amount_due`), `card_brand_not_accepted` (with `accepted_brands`), `card_expired`, `card_token_invalid`, `payment_method_not_supported` (a saved SEPA mandate), `idempotency_key_reused`. The payment and card refusals carry `contact_channels` (and `collections` when the business has a collections phone).", body = Problem, content_type = "application/problem+json"),
         (status = 503, description = "Codes: `gateway_unavailable` (retry with the same key), `gateway_timeout` (retry with the same key, which looks the charge up first), `database_unavailable`.", body = Problem, content_type = "application/problem+json"),
     ),
 )]
@@ -336,6 +344,62 @@ async fn finish(
     answer_of(state, principal, p.id).await
 }
 
+/// The card token to charge: the one given, or the saved card's (another
+/// customer's or a removed method is 404; a SEPA mandate pays by autopay,
+/// not at once).
+async fn method_of(
+    state: &web::Data<AppState>,
+    principal: &CustomerPrincipal,
+    body: &PayInvoice,
+) -> Result<(String, Option<String>), Failure> {
+    match (&body.card_token, &body.payment_method_id) {
+        (Some(token), None) => Ok((token.clone(), None)),
+        (None, Some(id)) => {
+            let store = state.store.clone();
+            let (org, customer, id) = (
+                principal.org_id.clone(),
+                principal.customer_id.clone(),
+                id.clone(),
+            );
+            let method = web::block(move || {
+                let mut conn = store.conn()?;
+                guichet_store::repo::payment_methods::get(&mut conn, &org, &customer, &id)
+            })
+            .await?
+            .map_err(|e| match e {
+                guichet_store::StoreError::NotFound => Failure::Refused(
+                    ApiError::new(ProblemCode::NotFound)
+                        .detail("Moyen de paiement introuvable.", "No such payment method."),
+                ),
+                e => e.into(),
+            })?;
+            match method.details {
+                guichet_store::repo::payment_methods::MethodDetails::Card { token, .. } => {
+                    Ok((token, Some(method.id)))
+                }
+                guichet_store::repo::payment_methods::MethodDetails::SepaDebit { .. } => {
+                    Err(Failure::Refused(
+                        ApiError::new(ProblemCode::PaymentMethodNotSupported)
+                            .detail(
+                                "Un mandat SEPA ne règle pas une facture immédiatement : choisissez une carte.",
+                                "A SEPA mandate does not pay an invoice at once: choose a card.",
+                            )
+                            .field("payment_method_id", "sepa_debit"),
+                    ))
+                }
+            }
+        }
+        _ => Err(Failure::Refused(
+            ApiError::new(ProblemCode::InvalidField)
+                .detail(
+                    "Donnez soit card_token, soit payment_method_id.",
+                    "Give either card_token or payment_method_id.",
+                )
+                .field("card_token", "one_of"),
+        )),
+    }
+}
+
 /// Checks the card, records the pending payment and takes it to its end.
 async fn attempt(
     state: &web::Data<AppState>,
@@ -386,7 +450,8 @@ async fn attempt(
             settings.invoice_partial_payments,
         )
         .map_err(|r| Failure::Refused(payment_refusal(&r)))?;
-        let card = match card_of(state, &body.card_token).await {
+        let (token, method_id) = method_of(state, principal, body).await?;
+        let card = match card_of(state, &token).await {
             Ok(view) if !settings.accepted_brands.contains(&view.brand) => Err(refusal_problem(
                 &CardChangeRefusal::BrandNotAccepted,
                 &settings.accepted_brands,
@@ -407,9 +472,9 @@ async fn attempt(
             Err(problem) => return Err(Failure::Refused(problem)),
         };
         let details = Details {
-            card_token: body.card_token.clone(),
+            card_token: token,
             card,
-            payment_method_id: None,
+            payment_method_id: method_id,
         };
         let p = Payment {
             id: ids::new_id("ipy"),
@@ -449,6 +514,7 @@ async fn attempt(
         match recorded {
             Recorded::Written(p) => return finish(state, principal, p, false).await,
             Recorded::Refused(refusal) => return Err(Failure::Refused(payment_refusal(&refusal))),
+            Recorded::NotDue => return Err(Failure::Refused(in_progress(1))),
             Recorded::Pending(other) => {
                 let lease = state.idempotency_lease();
                 let age = now - other.created_at;

@@ -768,6 +768,8 @@ pub enum Recorded {
     /// The invoice, as it is now, cannot take this payment (paid or voided
     /// meanwhile, or less is due than asked).
     Refused(rules::PaymentRefusal),
+    /// The caller's condition said no (an autopay retry not due yet).
+    NotDue,
 }
 
 /// Records the pending online payment `p` under the invoice's lock (the
@@ -779,6 +781,18 @@ pub fn record_pending(
     conn: &mut DbConnection,
     p: Payment,
     partial_allowed: bool,
+) -> Result<Recorded, StoreError> {
+    record_pending_if(conn, p, partial_allowed, |_, _| Ok(true))
+}
+
+/// [`record_pending`], when `due` (asked under the invoice's lock, with the
+/// invoice as it is) says the payment may be made now; else
+/// [`Recorded::NotDue`]. The autopay run's retry policy.
+pub fn record_pending_if(
+    conn: &mut DbConnection,
+    p: Payment,
+    partial_allowed: bool,
+    due: impl FnOnce(&mut DbConnection, &Invoice) -> Result<bool, StoreError>,
 ) -> Result<Recorded, StoreError> {
     crate::transaction(conn, |conn| {
         lock(conn, &p.org_id, &p.invoice_id)?;
@@ -796,6 +810,9 @@ pub fn record_pending(
             partial_allowed,
         ) {
             return Ok(Recorded::Refused(refusal));
+        }
+        if !due(conn, &inv)? {
+            return Ok(Recorded::NotDue);
         }
         let attempt = attempts(conn, &p.invoice_id)? + 1;
         let p = Payment {
@@ -1037,6 +1054,80 @@ pub fn stale_pending(
         .select(PaymentRow::as_select())
         .load(conn)?;
     rows.into_iter().map(Payment::try_from).collect()
+}
+
+/// An open invoice due on or before the run's day whose customer has
+/// autopay on: what the autopay run looks at.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AutopayCandidate {
+    pub org_id: String,
+    pub invoice_id: String,
+    pub customer_id: String,
+}
+
+/// Up to `limit` open invoices due on or before `as_of` whose customer has
+/// autopay on and that have no payment in flight, after the invoice id
+/// `after` (id order, over every organization).
+pub fn autopay_candidates(
+    conn: &mut DbConnection,
+    as_of: NaiveDate,
+    after: Option<&str>,
+    limit: i64,
+) -> Result<Vec<AutopayCandidate>, StoreError> {
+    use crate::schema::customer_autopay;
+    let mut q = invoices::table
+        .inner_join(
+            customer_autopay::table.on(customer_autopay::org_id
+                .eq(invoices::org_id)
+                .and(customer_autopay::customer_id.eq(invoices::customer_id))),
+        )
+        .filter(invoices::status.eq("open"))
+        .filter(invoices::due_date.le(as_of))
+        .filter(customer_autopay::enabled.eq(true))
+        .filter(diesel::dsl::not(diesel::dsl::exists(
+            invoice_payments::table
+                .filter(invoice_payments::invoice_id.eq(invoices::id))
+                .filter(invoice_payments::status.eq(PENDING)),
+        )))
+        .select((invoices::org_id, invoices::id, invoices::customer_id))
+        .into_boxed::<Db>();
+    if let Some(after) = after {
+        q = q.filter(invoices::id.gt(after.to_owned()));
+    }
+    let rows: Vec<(String, String, String)> = q
+        .order(invoices::id.asc())
+        .limit(limit)
+        .load(conn)?;
+    Ok(rows
+        .into_iter()
+        .map(|(org_id, invoice_id, customer_id)| AutopayCandidate {
+            org_id,
+            invoice_id,
+            customer_id,
+        })
+        .collect())
+}
+
+/// The autopay charges of an invoice the gateway refused: how many, and
+/// when the last was answered. A charge given up because the gateway never
+/// received it ([`ABANDONED`]) is not a refusal.
+pub fn autopay_refusals(
+    conn: &mut DbConnection,
+    invoice_id: &str,
+) -> Result<(i64, Option<DateTime<Utc>>), StoreError> {
+    let rows: Vec<Option<NaiveDateTime>> = invoice_payments::table
+        .filter(invoice_payments::invoice_id.eq(invoice_id))
+        .filter(invoice_payments::source.eq("autopay"))
+        .filter(invoice_payments::status.eq(FAILED))
+        .filter(
+            invoice_payments::failure_code
+                .ne(ABANDONED)
+                .or(invoice_payments::failure_code.is_null()),
+        )
+        .select(invoice_payments::completed_at)
+        .load(conn)?;
+    let last = rows.iter().flatten().max().copied().map(from_db_time);
+    Ok((i64::try_from(rows.len()).unwrap_or(i64::MAX), last))
 }
 
 /// Rows to delete with an organization, children first.
