@@ -98,7 +98,8 @@ pub fn run(
     let mut policies: HashMap<String, RetryPolicy> = HashMap::new();
     let mut after: Option<String> = None;
     loop {
-        let page = invoices::autopay_candidates(&mut *store.conn()?, as_of, after.as_deref(), PAGE)?;
+        let page =
+            invoices::autopay_candidates(&mut *store.conn()?, as_of, after.as_deref(), PAGE)?;
         let Some(last) = page.last() else {
             return Ok(report);
         };
@@ -108,7 +109,15 @@ pub fn run(
                 return Ok(report);
             }
             report.examined += 1;
-            match one(store, gateway, &now, as_of, &candidate, &mut policies, &mut report) {
+            match one(
+                store,
+                gateway,
+                &now,
+                as_of,
+                &candidate,
+                &mut policies,
+                &mut report,
+            ) {
                 Ok(()) => {}
                 Err(StoreError::Unavailable(e)) => return Err(StoreError::Unavailable(e)),
                 Err(error) => {

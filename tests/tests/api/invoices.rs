@@ -1164,8 +1164,8 @@ fn autopay_charges_each_due_invoice_once_even_with_runners_at_once() {
     let bobs = due_in(&app, &org, &bob, 5000, 0);
 
     let today = app.clock.today();
+    let barrier = Barrier::new(4);
     let reports: Vec<_> = std::thread::scope(|s| {
-        let barrier = Barrier::new(4);
         let handles: Vec<_> = (0..4)
             .map(|_| {
                 let (barrier, app) = (&barrier, &app);
@@ -1182,20 +1182,54 @@ fn autopay_charges_each_due_invoice_once_even_with_runners_at_once() {
     let presented: u64 = reports.iter().map(|r| r.autopay.presented).sum();
     assert_eq!((paid, presented), (1, 1), "{reports:?}");
     assert_eq!(charges(&app, &org).len(), 1);
-    let inv = ok(send(&app, "GET", &format!("/v1/admin/invoices/{due}"), &org.admin, None), 200);
+    let inv = ok(
+        send(
+            &app,
+            "GET",
+            &format!("/v1/admin/invoices/{due}"),
+            &org.admin,
+            None,
+        ),
+        200,
+    );
     assert_eq!(inv["status"], "paid");
-    let payments = ok(send(&app, "GET", &format!("/v1/admin/invoices/{due}/payments"), &org.admin, None), 200);
+    let payments = ok(
+        send(
+            &app,
+            "GET",
+            &format!("/v1/admin/invoices/{due}/payments"),
+            &org.admin,
+            None,
+        ),
+        200,
+    );
     assert_eq!(payments["data"][0]["source"], "autopay");
-    assert_eq!(payments["data"][0]["card"], json!({"brand": "visa", "last4": "4242"}));
+    assert_eq!(
+        payments["data"][0]["card"],
+        json!({"brand": "visa", "last4": "4242"})
+    );
     for id in [&later_one, &bobs] {
-        let inv = ok(send(&app, "GET", &format!("/v1/admin/invoices/{id}"), &org.admin, None), 200);
+        let inv = ok(
+            send(
+                &app,
+                "GET",
+                &format!("/v1/admin/invoices/{id}"),
+                &org.admin,
+                None,
+            ),
+            200,
+        );
         assert_eq!(inv["status"], "open", "{inv}");
     }
     let paid_events = events(&app, &org, "invoice.paid");
     assert_eq!(paid_events.len(), 1);
     assert_eq!(paid_events[0]["actor"], "system");
     let receipt = app.wait_for_messages("anne@inv-autopay.example", 4);
-    assert!(receipt.iter().any(|m| m.body.contains("70,00")), "{:?}", receipt.iter().map(|m| &m.subject).collect::<Vec<_>>());
+    assert!(
+        receipt.iter().any(|m| m.body.contains("70,00")),
+        "{:?}",
+        receipt.iter().map(|m| &m.subject).collect::<Vec<_>>()
+    );
 
     // Another run finds nothing left to charge.
     let again = debit_run(&app).run(today, 10).unwrap();
@@ -1214,7 +1248,14 @@ fn a_refused_autopay_charge_is_retried_per_the_retry_policy_then_left() {
     let first = run(&app);
     assert_eq!((first.presented, first.refused), (1, 1), "{first:?}");
     let notes = ok(send(&app, "GET", "/v1/me/notifications", &token, None), 200);
-    assert!(notes["data"].as_array().unwrap().iter().any(|n| n["kind"] == "invoice.payment_failed"), "{notes}");
+    assert!(
+        notes["data"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|n| n["kind"] == "invoice.payment_failed"),
+        "{notes}"
+    );
     // Not again the same day.
     assert_eq!(run(&app).presented, 0);
     later(&app, &mut org, 3, "anne@inv-autopay-refused.example");
@@ -1223,7 +1264,16 @@ fn a_refused_autopay_charge_is_retried_per_the_retry_policy_then_left() {
     later(&app, &mut org, 3, "anne@inv-autopay-refused.example");
     assert_eq!(run(&app).presented, 0, "no retry left");
     assert_eq!(charges(&app, &org).len(), 2);
-    let inv = ok(send(&app, "GET", &format!("/v1/admin/invoices/{id}"), &org.admin, None), 200);
+    let inv = ok(
+        send(
+            &app,
+            "GET",
+            &format!("/v1/admin/invoices/{id}"),
+            &org.admin,
+            None,
+        ),
+        200,
+    );
     assert_eq!(inv["status"], "overdue");
     assert_eq!(events(&app, &org, "invoice.payment_failed").len(), 2);
 }
@@ -1235,20 +1285,46 @@ fn a_saved_card_pays_an_invoice_and_another_customers_method_is_not_found() {
     let res = app
         .request("POST", "/v1/me/payment-methods")
         .bearer(&token)
-        .json(&json!({"type": "card", "card_token": card(test_cards::MASTERCARD), "autopay": false}))
+        .json(
+            &json!({"type": "card", "card_token": card(test_cards::MASTERCARD), "autopay": false}),
+        )
         .send();
     let method = ok(res, 201)["id"].as_str().unwrap().to_owned();
     let id = open_invoice(&app, &org, &anne);
     // Bob cannot pay with Anne's card, even on his own invoice.
     let (bob, bob_tokens) = app.registered_customer(&org, "bob@inv-saved.example", None);
     let bobs = open_invoice(&app, &org, &bob);
-    pay(&app, &bob_tokens.access, &bobs, "s-0", json!({"payment_method_id": method}))
-        .assert_problem(404, "not_found");
+    pay(
+        &app,
+        &bob_tokens.access,
+        &bobs,
+        "s-0",
+        json!({"payment_method_id": method}),
+    )
+    .assert_problem(404, "not_found");
     // One of the two, never both.
-    pay(&app, &token, &id, "s-1", json!({"payment_method_id": method, "card_token": card(test_cards::VISA)}))
-        .assert_problem(400, "invalid_field");
-    let paid = ok(pay(&app, &token, &id, "s-2", json!({"payment_method_id": method})), 201);
+    pay(
+        &app,
+        &token,
+        &id,
+        "s-1",
+        json!({"payment_method_id": method, "card_token": card(test_cards::VISA)}),
+    )
+    .assert_problem(400, "invalid_field");
+    let paid = ok(
+        pay(
+            &app,
+            &token,
+            &id,
+            "s-2",
+            json!({"payment_method_id": method}),
+        ),
+        201,
+    );
     assert_eq!(paid["invoice"]["status"], "paid");
-    assert_eq!(paid["payment"]["card"], json!({"brand": "mastercard", "last4": "4444"}));
+    assert_eq!(
+        paid["payment"]["card"],
+        json!({"brand": "mastercard", "last4": "4444"})
+    );
     assert_eq!(charges(&app, &org).len(), 1);
 }

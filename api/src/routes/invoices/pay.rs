@@ -57,14 +57,25 @@ pub struct PayInvoice {
     /// A payment-gateway card token (never a card number). Exactly one of
     /// `card_token` and `payment_method_id`.
     #[validate(length(min = 1, max = 200))]
-    #[schema(min_length = 1, max_length = 200, nullable = false, example = "tok_sandbox_001220308f3a9c1d2e4b5a6c7")]
+    #[schema(
+        min_length = 1,
+        max_length = 200,
+        nullable = false,
+        example = "tok_sandbox_001220308f3a9c1d2e4b5a6c7"
+    )]
     #[serde(default, deserialize_with = "crate::routes::admin::present")]
     pub card_token: Option<String>,
     /// One of the customer's saved cards (`pm_...`, `GET
     /// /v1/me/payment-methods`). Exactly one of `card_token` and
     /// `payment_method_id`.
     #[validate(length(min = 1, max = 64))]
-    #[schema(min_length = 1, max_length = 64, pattern = "^[A-Za-z0-9_-]+$", nullable = false, example = "pm_3k9x0d2m7q8r4t6v1w5y")]
+    #[schema(
+        min_length = 1,
+        max_length = 64,
+        pattern = "^[A-Za-z0-9_-]+$",
+        nullable = false,
+        example = "pm_3k9x0d2m7q8r4t6v1w5y"
+    )]
     #[serde(default, deserialize_with = "crate::routes::admin::present")]
     pub payment_method_id: Option<String>,
 }

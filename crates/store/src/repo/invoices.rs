@@ -1094,10 +1094,8 @@ pub fn autopay_candidates(
     if let Some(after) = after {
         q = q.filter(invoices::id.gt(after.to_owned()));
     }
-    let rows: Vec<(String, String, String)> = q
-        .order(invoices::id.asc())
-        .limit(limit)
-        .load(conn)?;
+    let rows: Vec<(String, String, String)> =
+        q.order(invoices::id.asc()).limit(limit).load(conn)?;
     Ok(rows
         .into_iter()
         .map(|(org_id, invoice_id, customer_id)| AutopayCandidate {
