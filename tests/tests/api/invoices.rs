@@ -972,10 +972,13 @@ fn bad_input_is_refused_and_stores_nothing() {
         body
     };
     let cases: Vec<(Value, &str)> = vec![
-        (with(json!({"amount": 100})), "invalid_field"),
-        (with(json!({"lines": null})), "invalid_field"),
-        (with(json!({"lines": null, "amount": 100})), "invalid_field"),
-        (with(json!({"reason": "x"})), "invalid_field"),
+        (with(json!({"amount": 100})), "validation_failed"),
+        (with(json!({"lines": null})), "validation_failed"),
+        (
+            with(json!({"lines": null, "amount": 100})),
+            "validation_failed",
+        ),
+        (with(json!({"reason": "x"})), "validation_failed"),
         (with(json!({"lines": []})), "invalid_field"),
         (
             with(json!({"lines": [{"description": "x", "quantity": 0, "unit_amount": 1}]})),
@@ -993,7 +996,7 @@ fn bad_input_is_refused_and_stores_nothing() {
         ),
         (
             with(json!({"lines": [{"description": "x", "quantity": 1, "unit_amount": 0}]})),
-            "invalid_field",
+            "validation_failed",
         ),
         (
             with(json!({"lines": [{"description": " ", "quantity": 1, "unit_amount": 1}]})),
@@ -1013,7 +1016,7 @@ fn bad_input_is_refused_and_stores_nothing() {
             ),
             "unknown_field",
         ),
-        (with(json!({"due_date": "2000-01-01"})), "invalid_field"),
+        (with(json!({"due_date": "2000-01-01"})), "validation_failed"),
         (with(json!({"due_date": "tomorrow"})), "invalid_field"),
         (with(json!({"currency": "eur"})), "invalid_field"),
         (with(json!({"number": "-1"})), "invalid_field"),
@@ -1035,7 +1038,13 @@ fn bad_input_is_refused_and_stores_nothing() {
             &org.admin,
             Some(body.clone()),
         );
-        assert_eq!(res.status, 400, "{body} → {}", res.text());
+        // The fields' own rules are 400; their rules together, 422.
+        let status = if code == "validation_failed" {
+            422
+        } else {
+            400
+        };
+        assert_eq!(res.status, status, "{body} → {}", res.text());
         assert_eq!(res.json()["code"], code, "{body} → {}", res.text());
         assert_eq!(res.header("content-type"), Some("application/problem+json"));
     }
@@ -1067,7 +1076,7 @@ fn bad_input_is_refused_and_stores_nothing() {
     // The payment's body.
     let id = open_invoice(&app, &org, &cus);
     for (body, code) in [
-        (json!({}), "invalid_field"),
+        (json!({}), "validation_failed"),
         (json!({"card_token": ""}), "invalid_field"),
         (json!({"card_token": "tok", "amount": 0}), "invalid_field"),
         (
@@ -1081,7 +1090,12 @@ fn bad_input_is_refused_and_stores_nothing() {
         ),
     ] {
         let res = pay(&app, &token, &id, "bad", body.clone());
-        assert_eq!(res.status, 400, "{body} → {}", res.text());
+        let status = if code == "validation_failed" {
+            422
+        } else {
+            400
+        };
+        assert_eq!(res.status, status, "{body} → {}", res.text());
         assert_eq!(res.json()["code"], code, "{body}");
     }
     app.request("POST", &format!("/v1/me/invoices/{id}/payments"))
@@ -1310,7 +1324,7 @@ fn a_saved_card_pays_an_invoice_and_another_customers_method_is_not_found() {
         "s-1",
         json!({"payment_method_id": method, "card_token": card(test_cards::VISA)}),
     )
-    .assert_problem(400, "invalid_field");
+    .assert_problem(422, "validation_failed");
     let paid = ok(
         pay(
             &app,

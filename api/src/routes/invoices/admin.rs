@@ -156,6 +156,14 @@ fn invalid(field: &str, code: &str, fr: &str, en: &str) -> ApiError {
         .field(field.to_owned(), code.to_owned())
 }
 
+/// A rule the schema cannot state (fields together, dates, totals): 422
+/// `validation_failed`.
+fn rule(field: &str, code: &str, fr: &str, en: &str) -> ApiError {
+    ApiError::new(ProblemCode::ValidationFailed)
+        .detail(fr.to_owned(), en.to_owned())
+        .field(field.to_owned(), code.to_owned())
+}
+
 fn actor_of(principal: &StaffPrincipal) -> (Actor, &'static str, String) {
     match &principal.actor {
         StaffActor::Staff { id, .. } => (Actor::Staff, "staff", id.clone()),
@@ -166,13 +174,13 @@ fn actor_of(principal: &StaffPrincipal) -> (Actor, &'static str, String) {
 /// The content a body asks for, checked.
 fn content_of(body: &CreateInvoice) -> Result<Content, ApiError> {
     match (&body.lines, body.amount) {
-        (Some(_), Some(_)) => Err(invalid(
+        (Some(_), Some(_)) => Err(rule(
             "amount",
             "with_lines",
             "Une facture a des lignes ou un montant, pas les deux.",
             "An invoice has lines or an amount, not both.",
         )),
-        (None, None) => Err(invalid(
+        (None, None) => Err(rule(
             "lines",
             "required",
             "Donnez des lignes (facture) ou un montant et un motif (demande de paiement).",
@@ -180,7 +188,7 @@ fn content_of(body: &CreateInvoice) -> Result<Content, ApiError> {
         )),
         (Some(lines), None) => {
             if body.reason.is_some() {
-                return Err(invalid(
+                return Err(rule(
                     "reason",
                     "with_lines",
                     "Le motif est celui d'une demande de paiement, sans lignes.",
@@ -204,7 +212,7 @@ fn content_of(body: &CreateInvoice) -> Result<Content, ApiError> {
                 amount,
                 reason: reason.trim().to_owned(),
             }),
-            None => Err(invalid(
+            None => Err(rule(
                 "reason",
                 "required",
                 "Une demande de paiement a un motif.",
@@ -229,12 +237,13 @@ fn content_of(body: &CreateInvoice) -> Result<Content, ApiError> {
     responses(
         (status = 201, description = "The draft.", body = InvoiceView,
             headers(("Location" = String, description = "`/v1/admin/invoices/{id}`."))),
-        (status = 400, description = "Codes: `malformed_json`, `unknown_field`, `invalid_field` (also lines with an amount, neither, a payment request without a reason, a due date before the issue date, a total of zero), `card_number_refused`.", body = Problem, content_type = "application/problem+json"),
+        (status = 400, description = "Codes: `malformed_json`, `unknown_field`, `invalid_field`, `card_number_refused`.", body = Problem, content_type = "application/problem+json"),
         (status = 401, description = AUTH_FAILURES, body = Problem, content_type = "application/problem+json"),
         (status = 403, description = CUSTOMER_ROLE, body = Problem, content_type = "application/problem+json"),
         (status = 404, description = "No such customer in your organization. Codes: `not_found`.", body = Problem, content_type = "application/problem+json"),
         (status = 409, description = "Codes: `invoice_number_taken`.", body = Problem, content_type = "application/problem+json"),
         (status = 415, description = "Codes: `unsupported_media_type`.", body = Problem, content_type = "application/problem+json"),
+        (status = 422, description = "A rule of the fields together. Codes: `validation_failed` (lines with an amount, neither, a payment request without a reason or lines with one, a due date before the issue date, a total of zero or out of range).", body = Problem, content_type = "application/problem+json"),
     ),
 )]
 #[post("")]
@@ -246,13 +255,13 @@ pub async fn create(
     let body = body.0;
     let content = content_of(&body)?;
     let totals = content.totals().map_err(|e| match e {
-        rules::InvoiceError::NotPositive => invalid(
+        rules::InvoiceError::NotPositive => rule(
             "lines",
             "total_not_positive",
             "Le total doit être supérieur à zéro.",
             "The total must be more than zero.",
         ),
-        _ => invalid(
+        _ => rule(
             "lines",
             "out_of_range",
             "Les montants sont hors limites.",
@@ -262,7 +271,7 @@ pub async fn create(
     let now = state.clock.now();
     let issue_date = body.issue_date.unwrap_or_else(|| state.clock.today());
     if body.due_date < issue_date {
-        return Err(invalid(
+        return Err(rule(
             "due_date",
             "before_issue_date",
             "L'échéance précède la date d'émission.",

@@ -176,7 +176,7 @@ fn payment_failed(amount: Money, reason: &str) -> ApiError {
         (status = 409, description = "Codes: `invoice_void`, `invoice_already_paid`, `idempotency_key_in_use` (with `Retry-After`), `invoice_payment_in_progress` (another payment of this invoice is under way, whatever its key; with `Retry-After`).", body = Problem, content_type = "application/problem+json",
             headers(("Retry-After" = u32, description = "With `idempotency_key_in_use` and `invoice_payment_in_progress`: whole seconds before a retry may go through."))),
         (status = 415, description = "Codes: `unsupported_media_type`.", body = Problem, content_type = "application/problem+json"),
-        (status = 422, description = "Codes: `payment_failed` (the charge was refused: `reason` is the gateway's code; the invoice is unchanged), `amount_above_due` and `partial_payment_not_allowed` (with `amount_due`), `card_brand_not_accepted` (with `accepted_brands`), `card_expired`, `card_token_invalid`, `payment_method_not_supported` (a saved SEPA mandate), `idempotency_key_reused`. The payment and card refusals carry `contact_channels` (and `collections` when the business has a collections phone).", body = Problem, content_type = "application/problem+json"),
+        (status = 422, description = "Codes: `payment_failed` (the charge was refused: `reason` is the gateway's code; the invoice is unchanged), `amount_above_due` and `partial_payment_not_allowed` (with `amount_due`), `card_brand_not_accepted` (with `accepted_brands`), `card_expired`, `card_token_invalid`, `payment_method_not_supported` (a saved SEPA mandate), `validation_failed` (both `card_token` and `payment_method_id`, or neither), `idempotency_key_reused`. The payment and card refusals carry `contact_channels` (and `collections` when the business has a collections phone).", body = Problem, content_type = "application/problem+json"),
         (status = 503, description = "Codes: `gateway_unavailable` (retry with the same key), `gateway_timeout` (retry with the same key, which looks the charge up first), `database_unavailable`.", body = Problem, content_type = "application/problem+json"),
     ),
 )]
@@ -401,7 +401,7 @@ async fn method_of(
             }
         }
         _ => Err(Failure::Refused(
-            ApiError::new(ProblemCode::InvalidField)
+            ApiError::new(ProblemCode::ValidationFailed)
                 .detail(
                     "Donnez soit card_token, soit payment_method_id.",
                     "Give either card_token or payment_method_id.",
