@@ -371,7 +371,7 @@ fn concurrent_issues_of_drafts_give_distinct_numbers_and_one_issue_each() {
     let app = TestApp::spawn();
     let (org, cus, _) = shop(&app, "inv-race");
     let due = (app.clock.today() + chrono::Duration::days(5)).to_string();
-    let ids: Vec<String> = (0..6)
+    let ids: Vec<String> = (0..12)
         .map(|_| {
             draft(&app, &org, &cus, two_lines(&due))["id"]
                 .as_str()
@@ -379,12 +379,12 @@ fn concurrent_issues_of_drafts_give_distinct_numbers_and_one_issue_each() {
                 .to_owned()
         })
         .collect();
-    // Each draft issued twice at once: 12 requests.
-    let results = at_once(12, |i| {
+    // Each draft issued twice at once: 24 requests.
+    let results = at_once(24, |i| {
         send(
             &app,
             "POST",
-            &format!("/v1/admin/invoices/{}/issue", ids[i % 6]),
+            &format!("/v1/admin/invoices/{}/issue", ids[i % 12]),
             &org.admin,
             None,
         )
@@ -392,7 +392,7 @@ fn concurrent_issues_of_drafts_give_distinct_numbers_and_one_issue_each() {
     let won: Vec<&Response> = results.iter().filter(|r| r.status == 200).collect();
     assert_eq!(
         won.len(),
-        6,
+        12,
         "{:?}",
         results
             .iter()
@@ -422,8 +422,8 @@ fn concurrent_issues_of_drafts_give_distinct_numbers_and_one_issue_each() {
         .collect();
     numbers.sort();
     numbers.dedup();
-    assert_eq!(numbers.len(), 6);
-    assert_eq!(events(&app, &org, "invoice.issued").len(), 6);
+    assert_eq!(numbers.len(), 12);
+    assert_eq!(events(&app, &org, "invoice.issued").len(), 12);
 }
 
 #[test]
@@ -654,7 +654,7 @@ fn payments_at_once_charge_the_invoice_once() {
     let (org, cus, token) = shop(&app, "inv-once");
     let id = open_invoice(&app, &org, &cus);
     let visa = card(test_cards::VISA);
-    let results = at_once(8, |i| {
+    let results = at_once(24, |i| {
         pay(
             &app,
             &token,

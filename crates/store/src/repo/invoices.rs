@@ -289,6 +289,33 @@ fn status_condition<'a>(
     }
 }
 
+/// The page of `q` after the (created_at, id) position `after`, newest
+/// first, `limit + 1` rows (the extra one tells whether there is a next
+/// page), each with its lines.
+fn newest_page<'a>(
+    conn: &mut DbConnection,
+    mut q: invoices::BoxedQuery<'a, Db, RowSql>,
+    after: Option<&(DateTime<Utc>, String)>,
+    limit: i64,
+) -> Result<Vec<Invoice>, StoreError> {
+    if let Some((at, id)) = after {
+        let at = to_db_time(*at);
+        q = q.filter(
+            invoices::created_at
+                .lt(at)
+                .or(invoices::created_at.eq(at).and(invoices::id.lt(id.clone()))),
+        );
+    }
+    let rows: Vec<Row> = q
+        .order((invoices::created_at.desc(), invoices::id.desc()))
+        .limit(limit + 1)
+        .load(conn)?;
+    rows.into_iter().map(|r| with_lines(conn, r)).collect()
+}
+
+/// The SQL type of a selected [`Row`].
+type RowSql = diesel::dsl::SqlTypeOf<diesel::dsl::AsSelect<Row, Db>>;
+
 /// A page of the organization's invoices, newest first, after the
 /// (created_at, id) position `after`; `limit + 1` rows tell whether there
 /// is a next page.
@@ -313,19 +340,7 @@ pub fn list(
     if let Some(k) = filter.kind {
         q = q.filter(invoices::kind.eq(k.as_str()));
     }
-    if let Some((at, id)) = after {
-        let at = to_db_time(*at);
-        q = q.filter(
-            invoices::created_at
-                .lt(at)
-                .or(invoices::created_at.eq(at).and(invoices::id.lt(id.clone()))),
-        );
-    }
-    let rows: Vec<Row> = q
-        .order((invoices::created_at.desc(), invoices::id.desc()))
-        .limit(limit + 1)
-        .load(conn)?;
-    rows.into_iter().map(|r| with_lines(conn, r)).collect()
+    newest_page(conn, q, after, limit)
 }
 
 /// The customer's issued invoices: with `status`, only those (`open` takes
@@ -350,19 +365,7 @@ pub fn list_for_customer(
         Some(s) => q = q.filter(status_condition(s, today)),
         None => {}
     }
-    if let Some((at, id)) = after {
-        let at = to_db_time(*at);
-        q = q.filter(
-            invoices::created_at
-                .lt(at)
-                .or(invoices::created_at.eq(at).and(invoices::id.lt(id.clone()))),
-        );
-    }
-    let rows: Vec<Row> = q
-        .order((invoices::created_at.desc(), invoices::id.desc()))
-        .limit(limit + 1)
-        .load(conn)?;
-    rows.into_iter().map(|r| with_lines(conn, r)).collect()
+    newest_page(conn, q, after, limit)
 }
 
 /// The customer's open invoices, oldest due first: the dashboard's
