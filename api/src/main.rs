@@ -458,7 +458,7 @@ fn debit_run(args: &DebitArgs) -> ExitCode {
         println!("  refused:            {}", a.refused);
         println!("  outcome unknown:    {}", a.unknown);
         println!("  skipped:            {}", a.skipped);
-        println!("  SEPA (not charged): {}", a.sepa_not_supported);
+        println!("  SEPA debits:        {}", a.collections);
         println!("  errors:             {}", a.errors);
         if let Some(sepa) = sepa {
             println!("SEPA collections as of {}:", args.as_of);

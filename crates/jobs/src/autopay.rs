@@ -18,9 +18,19 @@
 //!   notification) and follows the organization's retry policy: at most
 //!   `retries` more attempts, `delay_days` apart.
 //!
-//! A card method is charged through the gateway. A SEPA mandate method is
-//! not charged by this run yet: it is counted in
-//! [`AutopayReport::sepa_not_supported`] and the invoice stays open.
+//! A card method is charged through the gateway. A SEPA mandate method
+//! schedules a collection of the pain.008 flow instead (`sepa.rs`), in the
+//! same transaction as the invoice's pending payment (method `sepa_debit`):
+//! due at the run's day + the creditor's notice, pre-notified by e-mail at
+//! once, presented by the SEPA step of the same command when due, without
+//! touching the mandate's account balance. The bank's answer recorded on
+//! the collection (`POST /v1/admin/sepa/collections/{id}/result`) settles
+//! the payment: paid, or failed and retried per the retry policy; a
+//! mandate revoked or expired before presentation cancels the collection
+//! and fails the payment (not a refusal). The pending payment holds the
+//! invoice meanwhile: nothing else charges it, and the stale-payment
+//! reconciliation leaves it to the bank's answer. SEPA debits are in euros:
+//! an invoice in another currency is skipped (logged).
 
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -58,9 +68,10 @@ pub struct AutopayReport {
     /// payment in flight, paid or voided meanwhile, or autopay's method
     /// gone.
     pub skipped: u64,
-    /// Invoices whose autopay method is a SEPA mandate (not charged by this
-    /// run yet).
-    pub sepa_not_supported: u64,
+    /// Collections scheduled for invoices whose autopay method is a SEPA
+    /// mandate (pre-notified now, presented when due; the invoice is paid
+    /// when the bank's answer is recorded).
+    pub collections: u64,
     /// Invoices that could not be handled (logged); tried again next run.
     pub errors: u64,
 }
@@ -154,19 +165,12 @@ fn one(
         };
         let (token, view) = match &method.details {
             MethodDetails::Card { token, view } => (token.clone(), view.clone()),
-            MethodDetails::SepaDebit { .. } => {
-                report.sepa_not_supported += 1;
-                return Ok(());
+            MethodDetails::SepaDebit { mandate_id, .. } => {
+                let mandate_id = mandate_id.clone();
+                return by_direct_debit(conn, now, as_of, candidate, &mandate_id, policies, report);
             }
         };
-        let policy = match policies.get(org) {
-            Some(p) => *p,
-            None => {
-                let p = payment::get(conn, org)?.retry;
-                policies.insert(org.clone(), p);
-                p
-            }
-        };
+        let policy = policy_of(conn, org, policies)?;
         let inv = invoices::get(conn, org, &candidate.invoice_id)?;
         let at = now();
         let p = Payment {
@@ -241,6 +245,87 @@ fn one(
         Settled::Paid(_) => report.paid += 1,
         Settled::Failed => report.refused += 1,
         Settled::AlreadyDone | Settled::NotApplied => report.skipped += 1,
+    }
+    Ok(())
+}
+
+/// The organization's retry policy, read once per run.
+fn policy_of(
+    conn: &mut DbConnection,
+    org: &str,
+    policies: &mut HashMap<String, RetryPolicy>,
+) -> Result<RetryPolicy, StoreError> {
+    if let Some(p) = policies.get(org) {
+        return Ok(*p);
+    }
+    let p = payment::get(conn, org)?.retry;
+    policies.insert(org.to_owned(), p);
+    Ok(p)
+}
+
+/// Pays the candidate invoice by a direct debit under the signed mandate
+/// `mandate_id`: its pending payment and the collection that pays it
+/// (`sepa::schedule_for_invoice`) written in one transaction, under the
+/// invoice's lock, the retry policy checked there.
+fn by_direct_debit(
+    conn: &mut DbConnection,
+    now: &impl Fn() -> DateTime<Utc>,
+    as_of: NaiveDate,
+    candidate: &invoices::AutopayCandidate,
+    mandate_id: &str,
+    policies: &mut HashMap<String, RetryPolicy>,
+    report: &mut AutopayReport,
+) -> Result<(), StoreError> {
+    let org = &candidate.org_id;
+    let policy = policy_of(conn, org, policies)?;
+    let inv = invoices::get(conn, org, &candidate.invoice_id)?;
+    if inv.currency != guichet_domain::Currency::EUR {
+        report.skipped += 1;
+        tracing::warn!(
+            invoice = %inv.id,
+            currency = inv.currency.as_str(),
+            "autopay through a SEPA mandate collects euros only; the invoice is left open"
+        );
+        return Ok(());
+    }
+    let info = crate::sepa::org_info(conn, org)?;
+    let at = now();
+    let collection_id = guichet_store::repo::collections::new_id();
+    let p = Payment {
+        id: ids::new_id("ipy"),
+        org_id: org.clone(),
+        invoice_id: inv.id.clone(),
+        customer_id: candidate.customer_id.clone(),
+        amount: guichet_domain::Money::new(inv.amount_due(), inv.currency),
+        source: "autopay".to_owned(),
+        method: invoices::SEPA_DEBIT.to_owned(),
+        status: invoices::PENDING.to_owned(),
+        gateway_key: None,
+        gateway_charge_id: Some(collection_id.clone()),
+        failure_code: None,
+        request: None,
+        details: None,
+        reference: None,
+        paid_on: None,
+        created_at: at,
+        completed_at: None,
+    };
+    let recorded = invoices::record_pending_with(
+        conn,
+        p,
+        false,
+        |conn, inv| {
+            let (refusals, last) = invoices::autopay_refusals(conn, &inv.id)?;
+            Ok(retry_due(policy, refusals, last, as_of))
+        },
+        |conn, p| {
+            crate::sepa::schedule_for_invoice(conn, p, &collection_id, mandate_id, &info, as_of, at)
+                .map(|_| ())
+        },
+    )?;
+    match recorded {
+        Recorded::Written(_) => report.collections += 1,
+        Recorded::Pending(_) | Recorded::Refused(_) | Recorded::NotDue => report.skipped += 1,
     }
     Ok(())
 }

@@ -13,8 +13,9 @@
 //!    rather than presented without it;
 //! 3. **presentation** — scheduled, pre-notified collections due on or
 //!    before `as_of` become `presented`; the account's balance is lowered
-//!    (entry `collection`) and the mandate's `last_collected_at` set, in
-//!    the same transaction;
+//!    (entry `collection`; not for a collection paying an invoice by
+//!    autopay, see `autopay.rs`) and the mandate's `last_collected_at` set,
+//!    in the same transaction;
 //! 4. **cover** — every account with a signed recurrent mandate that owes
 //!    more than its scheduled collections cover gets a new collection for
 //!    the difference (RCUR; FRST when the mandate never collected), due at
@@ -123,7 +124,7 @@ impl From<StoreError> for Failure {
 
 /// The organization's name and notice, read once per run.
 #[derive(Debug, Clone)]
-struct OrgInfo {
+pub(crate) struct OrgInfo {
     org_name: String,
     creditor_name: String,
     days: u32,
@@ -140,17 +141,7 @@ impl Pass {
         if let Some(info) = self.orgs.get(org_id) {
             return Ok(info.clone());
         }
-        let org = organizations::get(conn, org_id)?;
-        let settings = creditor::get(conn, org_id)?;
-        let info = OrgInfo {
-            creditor_name: settings
-                .as_ref()
-                .map_or_else(|| org.name.clone(), |s| s.name.clone()),
-            days: settings
-                .as_ref()
-                .map_or(DEFAULT_PRENOTIFICATION_DAYS, |s| s.prenotification_days),
-            org_name: org.name,
-        };
+        let info = org_info(conn, org_id)?;
         self.orgs.insert(org_id.to_owned(), info.clone());
         Ok(info)
     }
@@ -159,6 +150,76 @@ impl Pass {
         self.report.errors += 1;
         tracing::error!(%id, error = %error.0, "SEPA run: cannot {what}; tried again at the next run");
     }
+}
+
+/// The organization's names and notice (its creditor settings, or the
+/// defaults).
+pub(crate) fn org_info(conn: &mut DbConnection, org_id: &str) -> Result<OrgInfo, StoreError> {
+    let org = organizations::get(conn, org_id)?;
+    let settings = creditor::get(conn, org_id)?;
+    Ok(OrgInfo {
+        creditor_name: settings
+            .as_ref()
+            .map_or_else(|| org.name.clone(), |s| s.name.clone()),
+        days: settings
+            .as_ref()
+            .map_or(DEFAULT_PRENOTIFICATION_DAYS, |s| s.prenotification_days),
+        org_name: org.name,
+    })
+}
+
+/// Schedules the collection `collection_id` that pays the pending direct
+/// debit `p` of an invoice under the signed mandate `mandate_id`: due at
+/// `as_of` + the creditor's notice, pre-notified by e-mail at once, inside
+/// the caller's transaction (the one that wrote `p`). It is then presented
+/// in a pain.008 file by the run like any collection, without touching the
+/// mandate's account balance, and the bank's answer settles `p`.
+pub(crate) fn schedule_for_invoice(
+    conn: &mut DbConnection,
+    p: &guichet_store::repo::invoices::Payment,
+    collection_id: &str,
+    mandate_id: &str,
+    info: &OrgInfo,
+    as_of: NaiveDate,
+    now: DateTime<Utc>,
+) -> Result<Collection, StoreError> {
+    let mandate = guichet_store::repo::mandates::get(conn, &p.org_id, mandate_id)?;
+    let sequence = if collections::mandate_has_collections(conn, mandate_id)? {
+        SequenceType::Recurrent
+    } else {
+        SequenceType::First
+    };
+    let due_date = as_of + chrono::Days::new(u64::from(info.days));
+    let mut collection = Collection::scheduled(
+        &p.org_id,
+        mandate_id,
+        &mandate.account_id,
+        sequence,
+        p.amount.amount,
+        due_date,
+        Some(now),
+        now,
+    );
+    collection.id = collection_id.to_owned();
+    collection.end_to_end_id = collections::end_to_end_id(collection_id);
+    collection.invoice = Some(collections::InvoiceLink {
+        invoice_id: p.invoice_id.clone(),
+        payment_id: p.id.clone(),
+    });
+    collections::insert(conn, &collection)?;
+    queue_prenotice(
+        conn,
+        &p.org_id,
+        info,
+        &mandate.customer_id,
+        &mandate.email,
+        mandate.umr.as_deref(),
+        &mandate.iban,
+        p.amount.amount,
+        due_date,
+        now,
+    )?;
+    Ok(collection)
 }
 
 fn masked(iban: &str) -> String {
@@ -458,7 +519,7 @@ impl SepaRun {
 }
 
 /// Presents one collection inside the caller's transaction: claims it,
-/// lowers the balance, notes the mandate's use. `false` when another runner
+/// lowers the balance (unless it pays an invoice), notes the mandate's use. `false` when another runner
 /// owns it.
 fn present_one(
     conn: &mut DbConnection,
@@ -468,16 +529,19 @@ fn present_one(
     if !collections::claim_presented(conn, &c.id, now)? {
         return Ok(false);
     }
-    accounts::add_entry(
-        conn,
-        &c.account_id,
-        &c.org_id,
-        EntryKind::Collection,
-        -c.amount,
-        &format!("Prélèvement SEPA {}", c.end_to_end_id),
-        Some(&c.id),
-        now,
-    )?;
+    // A collection paying an invoice is not the account's debt.
+    if c.invoice.is_none() {
+        accounts::add_entry(
+            conn,
+            &c.account_id,
+            &c.org_id,
+            EntryKind::Collection,
+            -c.amount,
+            &format!("Prélèvement SEPA {}", c.end_to_end_id),
+            Some(&c.id),
+            now,
+        )?;
+    }
     collections::mark_mandate_collected(conn, &c.mandate_id, now)?;
     let presented = collections::get(conn, &c.org_id, &c.id)?;
     events::emit(

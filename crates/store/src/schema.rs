@@ -424,6 +424,8 @@ diesel::table! {
         reject_reason -> Nullable<Text>,
         created_at -> Timestamp,
         updated_at -> Timestamp,
+        invoice_id -> Nullable<Text>,
+        invoice_payment_id -> Nullable<Text>,
     }
 }
 

@@ -128,6 +128,8 @@ pub fn collection(c: &Collection) -> Value {
         "reject_reason": c.reject_reason,
         "created_at": c.created_at,
         "updated_at": c.updated_at,
+        "invoice_id": c.invoice.as_ref().map(|l| &l.invoice_id),
+        "invoice_payment_id": c.invoice.as_ref().map(|l| &l.payment_id),
     })
 }
 
@@ -265,6 +267,7 @@ pub fn invoice_payment(p: &Payment) -> Value {
         "status": p.status,
         "failure_code": p.failure_code,
         "card": card,
+        "collection_id": invoices::collection_id(p),
         "reference": p.reference,
         "paid_on": p.paid_on,
         "created_at": p.created_at,

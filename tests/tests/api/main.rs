@@ -5,6 +5,7 @@
 mod admin;
 mod auth;
 mod auth_limits;
+mod autopay_sepa;
 mod bookings;
 mod collections;
 mod consents;

@@ -198,14 +198,21 @@ pub struct InvoicePaymentView {
     pub source: String,
     #[schema(value_type = crate::routes::enums::InvoicePaymentMethod)]
     pub method: String,
-    /// `pending` (sent to the gateway, answer not known yet),
-    /// `succeeded` or `failed`.
+    /// `pending` (sent to the gateway, answer not known yet; for a direct
+    /// debit, until the bank answers), `succeeded` or `failed`.
     #[schema(value_type = crate::routes::enums::InvoicePaymentStatus)]
     pub status: String,
-    /// The gateway's refusal code, when failed.
+    /// Why it failed: the gateway's refusal code; for a direct debit
+    /// `debit_rejected` (the collection has the bank's reason) or
+    /// `collection_cancelled` (mandate revoked or expired first).
     pub failure_code: Option<String>,
     /// The card, for a card payment.
     pub card: Option<PaidCard>,
+    /// The SEPA collection (`col_...`) that pays it, for a direct debit
+    /// (`sepa_debit`, autopay through a mandate): pending until the bank's
+    /// answer is recorded on it.
+    #[schema(example = json!(null))]
+    pub collection_id: Option<String>,
     /// What the business noted of an offline payment.
     pub reference: Option<String>,
     pub paid_on: Option<NaiveDate>,
@@ -229,6 +236,7 @@ impl From<&Payment> for InvoicePaymentView {
             status: p.status.clone(),
             failure_code: p.failure_code.clone(),
             card,
+            collection_id: invoices::collection_id(p).map(str::to_owned),
             reference: p.reference.clone(),
             paid_on: p.paid_on,
             created_at: p.created_at,

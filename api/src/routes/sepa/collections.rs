@@ -16,6 +16,7 @@ use actix_web::http::header;
 use actix_web::web::Bytes;
 use actix_web::{HttpResponse, get, post, web};
 use chrono::{DateTime, NaiveDate, Utc};
+use guichet_domain::events::Actor;
 use guichet_domain::ids;
 use guichet_domain::sepa::pain008::{
     DirectDebit, GroupHeader, Pain008Error, Pain008Writer, PaymentInfo,
@@ -25,7 +26,7 @@ use guichet_domain::{Currency, Money};
 use guichet_store::repo::accounts::{self, EntryKind};
 use guichet_store::repo::collections::{self, Collection, CollectionStatus, ExportGroup, Filter};
 use guichet_store::repo::creditor::{self, CreditorSettings};
-use guichet_store::repo::{customers, organizations};
+use guichet_store::repo::{customers, invoices, organizations};
 use guichet_store::{DbConnection, Store, StoreError};
 use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, ToSchema};
@@ -75,6 +76,14 @@ pub struct CollectionView {
     pub reject_reason: Option<String>,
     pub created_at: DateTime<Utc>,
     pub updated_at: DateTime<Utc>,
+    /// The invoice this collection pays by autopay (`inv_...`), else null.
+    /// Such a collection does not move the account's balance; its result
+    /// settles the invoice's payment.
+    #[schema(example = json!(null))]
+    pub invoice_id: Option<String>,
+    /// The invoice's payment it settles (`ipy_...`), else null.
+    #[schema(example = json!(null))]
+    pub invoice_payment_id: Option<String>,
 }
 
 impl From<&Collection> for CollectionView {
@@ -95,6 +104,8 @@ impl From<&Collection> for CollectionView {
             reject_reason: c.reject_reason.clone(),
             created_at: c.created_at,
             updated_at: c.updated_at,
+            invoice_id: c.invoice.as_ref().map(|l| l.invoice_id.clone()),
+            invoice_payment_id: c.invoice.as_ref().map(|l| l.payment_id.clone()),
         }
     }
 }
@@ -514,8 +525,13 @@ const RESULT_409: &str = "The collection is not presented (still scheduled, canc
 ///
 /// Record the bank's result of a presented collection: `paid`, or
 /// `rejected` — the amount is then due again on the account (entry
-/// `collection_rejected`) and the customer is told by e-mail. Sending the
-/// result a collection already has answers it again (idempotent).
+/// `collection_rejected`) and the customer is told by e-mail. A collection
+/// paying an invoice by autopay (`invoice_id` set) leaves the account
+/// alone and settles the invoice's payment instead: `paid` pays the invoice
+/// (`invoice.paid`, receipt e-mailed), `rejected` fails the payment
+/// (`debit_rejected`, `invoice.payment_failed`; autopay retries per the
+/// retry policy). Sending the result a collection already has answers it
+/// again (idempotent).
 #[utoipa::path(
     operation_id = "recordCollectionResult",
     tag = "admin",
@@ -594,6 +610,16 @@ pub async fn record_result(
             if outcome == CollectionStatus::Rejected {
                 reject(conn, &current, reason.as_deref().unwrap_or_default(), now)?;
             }
+            if let Some(link) = &current.invoice {
+                settle_invoice_payment(
+                    conn,
+                    &current,
+                    link,
+                    outcome,
+                    crate::routes::events::staff_actor(&principal.actor),
+                    now,
+                )?;
+            }
             let settled = collections::get(conn, &org_id, &id)?;
             crate::routes::events::by_staff(
                 conn,
@@ -615,24 +641,61 @@ pub async fn record_result(
     Ok(web::Json(CollectionView::from(&collection)))
 }
 
-/// Puts a rejected collection's amount back on the account and tells the
-/// customer.
+/// Settles the invoice payment a collection pays with the bank's answer:
+/// paid (the invoice's amount paid grows, `invoice.paid`, the receipt
+/// e-mailed) or failed `debit_rejected` (`invoice.payment_failed`, the
+/// customer notified; autopay retries per the retry policy). A payment
+/// already settled is left alone.
+fn settle_invoice_payment(
+    conn: &mut DbConnection,
+    c: &Collection,
+    link: &collections::InvoiceLink,
+    outcome: CollectionStatus,
+    actor: Actor,
+    now: DateTime<Utc>,
+) -> Result<(), StoreError> {
+    let payment = invoices::payment(conn, &link.payment_id)?;
+    let result = if outcome == CollectionStatus::Paid {
+        invoices::Outcome::Succeeded {
+            charge_id: Some(&c.id),
+        }
+    } else {
+        invoices::Outcome::Failed {
+            code: invoices::DEBIT_REJECTED,
+        }
+    };
+    invoices::settle_in(
+        conn,
+        &payment,
+        result,
+        now,
+        actor,
+        |conn, inv, paid| guichet_jobs::invoices::tell_paid(conn, inv, paid, now),
+        || {},
+    )?;
+    Ok(())
+}
+
+/// Puts a rejected collection's amount back on the account (unless it
+/// pays an invoice) and tells the customer.
 fn reject(
     conn: &mut DbConnection,
     c: &Collection,
     reason: &str,
     now: DateTime<Utc>,
 ) -> Result<(), StoreError> {
-    accounts::add_entry(
-        conn,
-        &c.account_id,
-        &c.org_id,
-        EntryKind::CollectionRejected,
-        c.amount,
-        &format!("Prélèvement SEPA rejeté {} ({reason})", c.end_to_end_id),
-        Some(&c.id),
-        now,
-    )?;
+    if c.invoice.is_none() {
+        accounts::add_entry(
+            conn,
+            &c.account_id,
+            &c.org_id,
+            EntryKind::CollectionRejected,
+            c.amount,
+            &format!("Prélèvement SEPA rejeté {} ({reason})", c.end_to_end_id),
+            Some(&c.id),
+            now,
+        )?;
+    }
     let (customer_id, email, umr) = collections::mandate_contact(conn, &c.org_id, &c.mandate_id)?;
     let customer = customers::get(conn, &c.org_id, &customer_id)?;
     let org = organizations::get(conn, &c.org_id)?;

@@ -89,6 +89,17 @@ pub struct Collection {
     pub reject_reason: Option<String>,
     pub created_at: DateTime<Utc>,
     pub updated_at: DateTime<Utc>,
+    /// The invoice this collection pays by autopay, and its pending payment
+    /// (both set or both `None`). Such a collection does not move the
+    /// account's balance; its bank answer settles the payment.
+    pub invoice: Option<InvoiceLink>,
+}
+
+/// The invoice payment a collection pays.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct InvoiceLink {
+    pub invoice_id: String,
+    pub payment_id: String,
 }
 
 impl Collection {
@@ -122,6 +133,7 @@ impl Collection {
             reject_reason: None,
             created_at: now,
             updated_at: now,
+            invoice: None,
         }
     }
 }
@@ -160,6 +172,8 @@ pub(crate) struct CollectionRow {
     reject_reason: Option<String>,
     created_at: NaiveDateTime,
     updated_at: NaiveDateTime,
+    invoice_id: Option<String>,
+    invoice_payment_id: Option<String>,
 }
 
 fn corrupt(what: &str, value: &str) -> StoreError {
@@ -188,6 +202,13 @@ impl TryFrom<CollectionRow> for Collection {
             reject_reason: r.reject_reason,
             created_at: from_db_time(r.created_at),
             updated_at: from_db_time(r.updated_at),
+            invoice: r
+                .invoice_id
+                .zip(r.invoice_payment_id)
+                .map(|(invoice_id, payment_id)| InvoiceLink {
+                    invoice_id,
+                    payment_id,
+                }),
         })
     }
 }
@@ -212,6 +233,9 @@ pub fn insert(conn: &mut DbConnection, c: &Collection) -> Result<(), StoreError>
             sepa_collections::reject_reason.eq(c.reject_reason.as_deref()),
             sepa_collections::created_at.eq(to_db_time(c.created_at)),
             sepa_collections::updated_at.eq(to_db_time(c.updated_at)),
+            sepa_collections::invoice_id.eq(c.invoice.as_ref().map(|l| l.invoice_id.as_str())),
+            sepa_collections::invoice_payment_id
+                .eq(c.invoice.as_ref().map(|l| l.payment_id.as_str())),
         ))
         .execute(conn)?;
     Ok(())
@@ -717,11 +741,13 @@ pub fn to_cover(
     Ok(out)
 }
 
-/// The sum of the account's `scheduled` collections.
+/// The sum of the account's `scheduled` collections (those paying an
+/// invoice are not the account's).
 pub fn scheduled_sum(conn: &mut DbConnection, account_id: &str) -> Result<i64, StoreError> {
     let amounts: Vec<i64> = sepa_collections::table
         .filter(sepa_collections::account_id.eq(account_id))
         .filter(sepa_collections::status.eq(CollectionStatus::Scheduled.as_str()))
+        .filter(sepa_collections::invoice_payment_id.is_null())
         .select(sepa_collections::amount)
         .load(conn)?;
     Ok(amounts.iter().sum())
@@ -780,7 +806,8 @@ pub fn to_expire(
 }
 
 /// Expires a signed mandate (status `expired`, `expired_at` now) and
-/// cancels its scheduled collections; returns how many were cancelled, or
+/// cancels its scheduled collections (failing the invoice payments they
+/// were to pay); returns how many were cancelled, or
 /// `None` when the mandate was no longer signed (another run expired it).
 pub fn expire_mandate(
     conn: &mut DbConnection,
@@ -815,6 +842,12 @@ pub fn expire_mandate(
     diesel::update(mandate_signatures::table.filter(mandate_signatures::mandate_id.eq(mandate_id)))
         .set(mandate_signatures::expired_at.eq(Some(now)))
         .execute(conn)?;
+    super::invoices::fail_cancelled_debits(
+        conn,
+        mandate_id,
+        guichet_domain::events::Actor::System,
+        from_db_time(now),
+    )?;
     Ok(Some(cancelled))
 }
 

@@ -595,6 +595,14 @@ pub const ABANDONED: &str = "abandoned";
 /// invoice was voided or paid another way meanwhile). The charge is kept as
 /// succeeded (money was taken) and logged at `error` for staff to refund.
 pub const NOT_APPLIED: &str = "not_applied";
+/// `failure_code` of a direct debit whose collection was cancelled before
+/// it was presented (its mandate revoked or expired): not a refusal.
+pub const COLLECTION_CANCELLED: &str = "collection_cancelled";
+/// `failure_code` of a direct debit the debtor's bank returned (the
+/// collection carries the bank's reason).
+pub const DEBIT_REJECTED: &str = "debit_rejected";
+/// `method` of a payment by a SEPA direct debit (autopay through a mandate).
+pub const SEPA_DEBIT: &str = "sepa_debit";
 
 /// One payment of an invoice.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -687,6 +695,7 @@ fn insert_payment(conn: &mut DbConnection, p: &Payment) -> Result<(), StoreError
             invoice_payments::method.eq(&p.method),
             invoice_payments::status.eq(&p.status),
             invoice_payments::gateway_key.eq(&p.gateway_key),
+            invoice_payments::gateway_charge_id.eq(&p.gateway_charge_id),
             invoice_payments::request_scope.eq(p.request.as_ref().map(|(s, _)| s.as_str())),
             invoice_payments::request_key.eq(p.request.as_ref().map(|(_, k)| k.as_str())),
             invoice_payments::details.eq(&p.details),
@@ -797,6 +806,20 @@ pub fn record_pending_if(
     partial_allowed: bool,
     due: impl FnOnce(&mut DbConnection, &Invoice) -> Result<bool, StoreError>,
 ) -> Result<Recorded, StoreError> {
+    record_pending_with(conn, p, partial_allowed, due, |_, _| Ok(()))
+}
+
+/// [`record_pending_if`], with `then` run in the same transaction once the
+/// payment is written (the SEPA collection that pays it). A card payment
+/// gets its gateway key; a direct debit (`sepa_debit`) has none: its
+/// collection is its only trace outside.
+pub fn record_pending_with(
+    conn: &mut DbConnection,
+    p: Payment,
+    partial_allowed: bool,
+    due: impl FnOnce(&mut DbConnection, &Invoice) -> Result<bool, StoreError>,
+    then: impl FnOnce(&mut DbConnection, &Payment) -> Result<(), StoreError>,
+) -> Result<Recorded, StoreError> {
     crate::transaction(conn, |conn| {
         lock(conn, &p.org_id, &p.invoice_id)?;
         if let Some(other) = pending_of(conn, &p.invoice_id)? {
@@ -817,13 +840,21 @@ pub fn record_pending_if(
         if !due(conn, &inv)? {
             return Ok(Recorded::NotDue);
         }
-        let attempt = attempts(conn, &p.invoice_id)? + 1;
+        let gateway_key = if p.method == SEPA_DEBIT {
+            None
+        } else {
+            Some(gateway_key(
+                &p.invoice_id,
+                attempts(conn, &p.invoice_id)? + 1,
+            ))
+        };
         let p = Payment {
-            gateway_key: Some(gateway_key(&p.invoice_id, attempt)),
+            gateway_key,
             status: PENDING.to_owned(),
             ..p
         };
         insert_payment(conn, &p)?;
+        then(conn, &p)?;
         Ok(Recorded::Written(p))
     })
 }
@@ -883,6 +914,13 @@ impl Details {
     }
 }
 
+/// The SEPA collection that pays `p`, for a direct debit.
+pub fn collection_id(p: &Payment) -> Option<&str> {
+    (p.method == SEPA_DEBIT)
+        .then_some(p.gateway_charge_id.as_deref())
+        .flatten()
+}
+
 /// What [`settle`] did.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Settled {
@@ -927,11 +965,44 @@ pub fn settle(
             error.code()
         )));
     }
+    let outcome = match outcome {
+        Ok(receipt) => Outcome::Succeeded {
+            charge_id: Some(receipt.charge_id.as_str()),
+        },
+        Err(error) => Outcome::Failed { code: error.code() },
+    };
     crate::transaction(conn, |conn| {
+        settle_in(conn, p, outcome, now, actor, on_paid, before_commit)
+    })
+}
+
+/// How a pending payment ended.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Outcome<'a> {
+    /// The money was taken (`charge_id`: the gateway's, if any).
+    Succeeded { charge_id: Option<&'a str> },
+    /// It was not (`code`: the payment's `failure_code`).
+    Failed { code: &'a str },
+}
+
+/// [`settle`] inside the caller's transaction, with an outcome that is not
+/// the gateway's (a direct debit's bank answer).
+#[allow(clippy::too_many_arguments)]
+pub fn settle_in(
+    conn: &mut DbConnection,
+    p: &Payment,
+    outcome: Outcome<'_>,
+    now: DateTime<Utc>,
+    actor: Actor,
+    on_paid: impl FnOnce(&mut DbConnection, &Invoice, &Payment) -> Result<(), StoreError>,
+    before_commit: impl FnOnce(),
+) -> Result<Settled, StoreError> {
+    {
         lock(conn, &p.org_id, &p.invoice_id)?;
+        let succeeded = matches!(outcome, Outcome::Succeeded { .. });
         let (status, gateway_id, failure) = match outcome {
-            Ok(receipt) => (SUCCEEDED, Some(receipt.charge_id.as_str()), None),
-            Err(error) => (FAILED, None, Some(error.code())),
+            Outcome::Succeeded { charge_id } => (SUCCEEDED, charge_id, None),
+            Outcome::Failed { code } => (FAILED, None, Some(code)),
         };
         let updated = diesel::update(
             invoice_payments::table
@@ -940,9 +1011,9 @@ pub fn settle(
         )
         .set((
             invoice_payments::status.eq(status),
-            invoice_payments::gateway_charge_id.eq(gateway_id),
+            invoice_payments::gateway_charge_id.eq(gateway_id.or(p.gateway_charge_id.as_deref())),
             invoice_payments::failure_code.eq(failure),
-            invoice_payments::paid_on.eq(outcome.is_ok().then(|| now.date_naive())),
+            invoice_payments::paid_on.eq(succeeded.then(|| now.date_naive())),
             invoice_payments::completed_at.eq(to_db_time(now)),
         ))
         .execute(conn)?;
@@ -951,7 +1022,7 @@ pub fn settle(
             return Ok(Settled::AlreadyDone);
         }
         let customer = (actor == Actor::Customer).then_some(p.customer_id.as_str());
-        if outcome.is_err() {
+        if !succeeded {
             let inv = get(conn, &p.org_id, &p.invoice_id)?;
             let settled = payment(conn, &p.id)?;
             super::events::emit(
@@ -1000,7 +1071,40 @@ pub fn settle(
         on_paid(conn, &inv, &settled)?;
         before_commit();
         Ok(Settled::Paid(Box::new(inv)))
-    })
+    }
+}
+
+/// Fails the pending direct debits whose collection of `mandate_id` was
+/// just cancelled (the mandate revoked or expired before presentation):
+/// [`COLLECTION_CANCELLED`] with `invoice.payment_failed`, the invoice left
+/// open. Run it in the transaction that cancelled them. Returns how many.
+pub fn fail_cancelled_debits(
+    conn: &mut DbConnection,
+    mandate_id: &str,
+    actor: Actor,
+    now: DateTime<Utc>,
+) -> Result<usize, StoreError> {
+    use crate::schema::sepa_collections;
+    let ids: Vec<Option<String>> = sepa_collections::table
+        .filter(sepa_collections::mandate_id.eq(mandate_id))
+        .filter(sepa_collections::status.eq("cancelled"))
+        .filter(sepa_collections::invoice_payment_id.is_not_null())
+        .select(sepa_collections::invoice_payment_id)
+        .load(conn)?;
+    let mut failed = 0;
+    for id in ids.into_iter().flatten() {
+        let p = payment(conn, &id)?;
+        if p.status != PENDING {
+            continue;
+        }
+        let outcome = Outcome::Failed {
+            code: COLLECTION_CANCELLED,
+        };
+        if settle_in(conn, &p, outcome, now, actor, |_, _, _| Ok(()), || {})? == Settled::Failed {
+            failed += 1;
+        }
+    }
+    Ok(failed)
 }
 
 /// Records a payment the business received another way (cash, cheque,
@@ -1043,7 +1147,8 @@ pub fn record_offline(
 }
 
 /// Pending payments older than `before`, over every organization: the
-/// reconciliation's work (their requests are gone).
+/// reconciliation's work (their requests are gone). Direct debits are not
+/// among them: the bank's answer to their collection settles them.
 pub fn stale_pending(
     conn: &mut DbConnection,
     before: DateTime<Utc>,
@@ -1051,6 +1156,7 @@ pub fn stale_pending(
 ) -> Result<Vec<Payment>, StoreError> {
     let rows: Vec<PaymentRow> = invoice_payments::table
         .filter(invoice_payments::status.eq(PENDING))
+        .filter(invoice_payments::method.ne(SEPA_DEBIT))
         .filter(invoice_payments::created_at.lt(to_db_time(before)))
         .order(invoice_payments::created_at.asc())
         .limit(limit)
@@ -1111,7 +1217,8 @@ pub fn autopay_candidates(
 
 /// The autopay charges of an invoice the gateway refused: how many, and
 /// when the last was answered. A charge given up because the gateway never
-/// received it ([`ABANDONED`]) is not a refusal.
+/// received it ([`ABANDONED`]), or a direct debit whose collection was
+/// cancelled ([`COLLECTION_CANCELLED`]), is not a refusal.
 pub fn autopay_refusals(
     conn: &mut DbConnection,
     invoice_id: &str,
@@ -1122,7 +1229,7 @@ pub fn autopay_refusals(
         .filter(invoice_payments::status.eq(FAILED))
         .filter(
             invoice_payments::failure_code
-                .ne(ABANDONED)
+                .ne_all([ABANDONED, COLLECTION_CANCELLED])
                 .or(invoice_payments::failure_code.is_null()),
         )
         .select(invoice_payments::completed_at)

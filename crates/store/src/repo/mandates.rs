@@ -419,8 +419,10 @@ pub fn document(
 
 /// Revokes the signed mandate `id`: status `revoked`, `revoked_at` on its
 /// signature, and its collections not presented yet (`scheduled`)
-/// `cancelled`. Returns the number of collections cancelled, or `None` (and
-/// writes nothing) when the mandate is not signed. Run it in a transaction.
+/// `cancelled`, the invoice payments they were to pay failed
+/// (`invoices::fail_cancelled_debits`). Returns the number of collections
+/// cancelled, or `None` (and writes nothing) when the mandate is not
+/// signed. Run it in a transaction.
 pub fn revoke(
     conn: &mut DbConnection,
     org_id: &str,
@@ -455,6 +457,7 @@ pub fn revoke(
         sepa_collections::updated_at.eq(to_db_time(now)),
     ))
     .execute(conn)?;
+    super::invoices::fail_cancelled_debits(conn, id, guichet_domain::events::Actor::Staff, now)?;
     Ok(Some(cancelled))
 }
 
