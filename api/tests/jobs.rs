@@ -665,3 +665,170 @@ fn a_database_outage_in_the_middle_of_a_run_aborts_it_fast_with_exit_1() {
     }
     demo.assert_charged_exactly_once(&due);
 }
+
+/// The demo practice's patient paying by autopay.
+const PRACTICE: &str = "kine";
+const HUGO: &str = "hugo.lefevre@example.com";
+
+#[test]
+fn an_autopay_run_killed_inside_the_gateway_call_is_charged_once_by_a_later_run() {
+    use guichet_store::repo::payment_methods::{self, MethodDetails, PaymentMethod};
+    use guichet_store::schema::invoice_payments;
+
+    let demo = Demo::new("jobs_autopay_kill");
+    let today = demo.today;
+    let (org_id, hugo) = {
+        let mut conn = demo.store.conn().unwrap();
+        let org = organizations::find_by_slug(&mut conn, PRACTICE).unwrap();
+        let hugo = customers::find_by_email(&mut conn, &org.id, HUGO).unwrap();
+        (org.id, hugo.id)
+    };
+    // An invoice of 60.00 EUR due today, issued by the practice's admin.
+    let server = Server::start(&demo.db, &["--secret-key", KEY]);
+    let login = server.post(
+        "/v1/auth/staff/login",
+        None,
+        &[],
+        &serde_json::json!({"organization": PRACTICE, "email": "admin@kine.guichet.localhost",
+                            "password": "Admin-Kine-2026!"}),
+    );
+    assert_eq!(login.status, 200, "{}", login.body);
+    let admin = login.json()["access_token"].as_str().unwrap().to_owned();
+    let draft = server.post(
+        "/v1/admin/invoices",
+        Some(&admin),
+        &[],
+        &serde_json::json!({"customer_id": hugo, "amount": 6000, "reason": "Séances",
+                            "issue_date": today, "due_date": today}),
+    );
+    assert_eq!(draft.status, 201, "{}", draft.body);
+    let invoice = draft.json()["id"].as_str().unwrap().to_owned();
+    let issued = server.post(
+        &format!("/v1/admin/invoices/{invoice}/issue"),
+        Some(&admin),
+        &[],
+        &serde_json::json!({}),
+    );
+    assert_eq!(issued.status, 200, "{}", issued.body);
+    server.kill();
+    // Hugo's autopay now pays with the sandbox's slow card.
+    let card = SandboxTokens::new(KEY.as_bytes())
+        .tokenize(
+            CardDetails {
+                number: Pan::parse(test_cards::SLOW).unwrap(),
+                exp_month: 12,
+                exp_year: 2035,
+                cvc: Cvc::parse("123").unwrap(),
+            },
+            today,
+        )
+        .unwrap();
+    let method = PaymentMethod {
+        id: ids::new_id("pm"),
+        org_id: org_id.clone(),
+        customer_id: hugo.clone(),
+        details: MethodDetails::Card {
+            token: card.token,
+            view: card.card,
+        },
+        is_default: false,
+        created_at: Utc::now(),
+        removed_at: None,
+    };
+    {
+        let mut conn = demo.store.conn().unwrap();
+        payment_methods::insert(&mut conn, &method).unwrap();
+        guichet_store::repo::autopay::set(
+            &mut conn,
+            &org_id,
+            &hugo,
+            true,
+            Some(&method.id),
+            Utc::now(),
+        )
+        .unwrap();
+    }
+    let key = guichet_store::repo::invoices::gateway_key(&invoice, 1);
+    let charged = |outcome: &str| -> i64 {
+        sandbox_ledger::table
+            .filter(sandbox_ledger::kind.eq("charge"))
+            .filter(sandbox_ledger::idempotency_key.eq(&key))
+            .filter(sandbox_ledger::outcome.eq(outcome))
+            .count()
+            .get_result(&mut *demo.store.conn().unwrap())
+            .unwrap()
+    };
+    let payments = || -> Vec<(String, Option<String>)> {
+        invoice_payments::table
+            .filter(invoice_payments::invoice_id.eq(&invoice))
+            .select((invoice_payments::status, invoice_payments::gateway_key))
+            .load(&mut *demo.store.conn().unwrap())
+            .unwrap()
+    };
+    let url = demo.db.url.clone();
+
+    // A run killed while the gateway makes the slow charge: the charge is
+    // made, the invoice's payment left pending.
+    let mut first = Running::spawn(&demo, debit(&demo, &url, today, true), "first");
+    first.wait_until("inside the slow charge", Duration::from_secs(60), || {
+        charged("succeeded") == 1
+    });
+    first.child.kill().unwrap();
+    let (status, _, _) = first.wait(Duration::from_secs(10));
+    assert_eq!(status.code(), None, "killed by a signal: {status}");
+    assert_eq!(
+        payments(),
+        vec![("pending".to_owned(), Some(key.clone()))],
+        "left pending"
+    );
+
+    // A run at once does not charge it again: the payment in flight holds
+    // the invoice until it is reconciled.
+    demo.expire_claims();
+    let (_, stdout, stderr) = output(&mut debit(&demo, &url, today, true));
+    let report = json(&stdout);
+    assert_eq!(
+        count(&report["report"]["autopay"], "presented"),
+        0,
+        "{report}\n{stderr}"
+    );
+    assert_eq!(charged("succeeded"), 1);
+
+    // Once the payment is stale (its run is gone), a run looks its key up
+    // at the gateway and settles it: paid, charged once, not sent again
+    // (which would take 15 s).
+    let past = (Utc::now() - chrono::Duration::minutes(11)).naive_utc();
+    diesel::update(invoice_payments::table.filter(invoice_payments::invoice_id.eq(&invoice)))
+        .set(invoice_payments::created_at.eq(past))
+        .execute(&mut *demo.store.conn().unwrap())
+        .unwrap();
+    let started = Instant::now();
+    let (code, stdout, stderr) = output(&mut debit(&demo, &url, today, true));
+    assert_eq!(code, Some(0), "done\n{stdout}\n{stderr}");
+    assert!(started.elapsed() < Duration::from_secs(14));
+    let report = json(&stdout);
+    assert!(count(&report["report"], "reconciled") >= 1, "{report}");
+    assert_eq!(
+        payments(),
+        vec![("succeeded".to_owned(), Some(key.clone()))]
+    );
+    assert_eq!(charged("succeeded"), 1, "charged once");
+    let retries: Vec<String> = (2..=3)
+        .map(|n| guichet_store::repo::invoices::gateway_key(&invoice, n))
+        .collect();
+    let later_attempts: i64 = sandbox_ledger::table
+        .filter(sandbox_ledger::idempotency_key.eq_any(&retries))
+        .count()
+        .get_result(&mut *demo.store.conn().unwrap())
+        .unwrap();
+    assert_eq!(later_attempts, 0, "no second attempt reached the gateway");
+    let (status, paid): (String, i64) = guichet_store::schema::invoices::table
+        .find(&invoice)
+        .select((
+            guichet_store::schema::invoices::status,
+            guichet_store::schema::invoices::amount_paid,
+        ))
+        .first(&mut *demo.store.conn().unwrap())
+        .unwrap();
+    assert_eq!((status.as_str(), paid), ("paid", 6000));
+}

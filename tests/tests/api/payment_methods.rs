@@ -1244,17 +1244,15 @@ fn autopay_is_turned_off_on_and_moved_under_the_rules_and_each_change_is_told() 
 fn concurrent_first_saves_leave_one_default_and_concurrent_toggles_a_consistent_autopay() {
     let app = TestApp::spawn();
     let w = world(&app, "ap-race");
-    let numbers = [
-        (test_cards::VISA, 1),
-        (test_cards::VISA, 2),
-        (test_cards::VISA, 3),
-        (test_cards::MASTERCARD, 4),
-        (test_cards::MASTERCARD, 5),
-        (test_cards::VISA_DEBIT, 6),
-    ];
-    let tokens: Vec<String> = numbers
-        .iter()
-        .map(|(n, m)| tokenize_exp(&app, n, *m, 2031))
+    // 24 distinct cards (three brands, twelve months, two years), saved at
+    // once.
+    let brands = [test_cards::VISA, test_cards::MASTERCARD, test_cards::VISA_DEBIT];
+    let tokens: Vec<String> = (0..24_u32)
+        .map(|i| {
+            let month = u8::try_from(i % 12 + 1).unwrap();
+            let year = 2031 + u16::try_from(i / 12).unwrap();
+            tokenize_exp(&app, brands[i as usize % brands.len()], month, year)
+        })
         .collect();
     let results = at_once(tokens.len(), |i| {
         save(
@@ -1273,7 +1271,7 @@ fn concurrent_first_saves_leave_one_default_and_concurrent_toggles_a_consistent_
 
     // The same token saved at once: one method.
     let token = tokenize_exp(&app, test_cards::MASTERCARD, 7, 2031);
-    let results = at_once(6, |_| {
+    let results = at_once(24, |_| {
         save(&app, &w.token, json!({"type": "card", "card_token": token})).status
     });
     assert_eq!(
@@ -1288,7 +1286,7 @@ fn concurrent_first_saves_leave_one_default_and_concurrent_toggles_a_consistent_
 
     // Toggles at once: whatever wins, autopay and the methods agree.
     let ids: Vec<String> = l.iter().map(id).collect();
-    let results = at_once(8, |i| {
+    let results = at_once(24, |i| {
         put_autopay(
             &app,
             &w.token,
