@@ -14,6 +14,7 @@ pub mod identity;
 pub mod orders;
 pub mod outbox;
 pub mod proxy;
+pub mod sepa;
 pub mod webhooks;
 
 use std::net::TcpListener;

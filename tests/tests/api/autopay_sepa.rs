@@ -11,21 +11,15 @@
 
 use std::sync::{Arc, Barrier};
 
-use chrono::Utc;
-use diesel::prelude::*;
+use guichet_domain::Clock;
 use guichet_domain::gateway::test_cards;
-use guichet_domain::{Clock, ids};
 use guichet_jobs::sepa::SepaRun;
 use guichet_store::repo::accounts;
-use guichet_store::schema::{
-    accounts as accounts_table, creditor_settings, mandate_signatures, mandates,
-};
 use guichet_tests::identity::{Org, PASSWORD};
 use guichet_tests::orders::sandbox_token;
+use guichet_tests::sepa;
 use guichet_tests::{Response, TestApp};
 use serde_json::{Value, json};
-
-const DEBTOR_IBAN: &str = "FR1420041010050500013M02606";
 
 fn send(app: &TestApp, method: &str, path: &str, token: &str, body: Option<Value>) -> Response {
     let req = app.request(method, path).bearer(token);
@@ -56,74 +50,21 @@ fn world(app: &TestApp, slug: &str, days: i32) -> World {
     let org = app.org(slug);
     let email = format!("anne@{slug}.example");
     let (customer_id, tokens) = app.registered_customer(&org, &email, None);
-    let mut conn = app.store.conn().unwrap();
-    diesel::insert_into(creditor_settings::table)
-        .values((
-            creditor_settings::org_id.eq(&org.id),
-            creditor_settings::name.eq("Cabinet Kiné du Parc"),
-            creditor_settings::address.eq("12 rue des Lilas\n75011 Paris"),
-            creditor_settings::creditor_id.eq("FR72ZZZ123456"),
-            creditor_settings::iban.eq("FR7630006000011234567890189"),
-            creditor_settings::bic.eq("AGRIFRPP"),
-            creditor_settings::prenotification_days.eq(days),
-            creditor_settings::updated_at.eq(Utc::now().naive_utc()),
-        ))
-        .execute(&mut conn)
-        .unwrap();
-    let now = app.clock.now().naive_utc();
-    let account_id = ids::new_id("acc");
-    diesel::insert_into(accounts_table::table)
-        .values((
-            accounts_table::id.eq(&account_id),
-            accounts_table::org_id.eq(&org.id),
-            accounts_table::customer_id.eq(&customer_id),
-            accounts_table::label.eq("Séances"),
-            accounts_table::reference.eq(ids::new_id("REF")),
-            accounts_table::balance.eq(0),
-            accounts_table::currency.eq("EUR"),
-            accounts_table::created_at.eq(now),
-            accounts_table::updated_at.eq(now),
-        ))
-        .execute(&mut conn)
-        .unwrap();
-    let mandate_id = ids::new_id("mdt");
-    diesel::insert_into(mandates::table)
-        .values((
-            mandates::id.eq(&mandate_id),
-            mandates::org_id.eq(&org.id),
-            mandates::customer_id.eq(&customer_id),
-            mandates::account_id.eq(&account_id),
-            mandates::status.eq("signed"),
-            mandates::payment_type.eq("recurrent"),
-            mandates::iban.eq(DEBTOR_IBAN),
-            mandates::bic.eq("PSSTFRPPPAR"),
-            mandates::email.eq(&email),
-            mandates::amount.eq(None::<i64>),
-            mandates::spread_months.eq(None::<i32>),
-            mandates::debtor_name.eq("Anne Lefèvre"),
-            mandates::debtor_address.eq(None::<String>),
-            mandates::umr.eq(Some(format!(
-                "RUM-{}",
-                &mandate_id[4..16].to_ascii_uppercase()
-            ))),
-            mandates::created_at.eq(now),
-            mandates::updated_at.eq(now),
-        ))
-        .execute(&mut conn)
-        .unwrap();
-    diesel::insert_into(mandate_signatures::table)
-        .values((
-            mandate_signatures::mandate_id.eq(&mandate_id),
-            mandate_signatures::signed_at.eq(now),
-            mandate_signatures::channel.eq("email"),
-            mandate_signatures::destination.eq("a***@example.com"),
-            mandate_signatures::ip.eq("127.0.0.1"),
-            mandate_signatures::user_agent.eq("tests"),
-            mandate_signatures::document_sha256.eq("00"),
-        ))
-        .execute(&mut conn)
-        .unwrap();
-    drop(conn);
+    sepa::creditor(app, &org.id, "Cabinet Kiné du Parc", days);
+    let account_id = sepa::account(app, &org.id, &customer_id, "Séances", 0);
+    let mandate_id = sepa::signed_mandate(
+        app,
+        &sepa::Mandate {
+            org_id: &org.id,
+            customer_id: &customer_id,
+            account_id: &account_id,
+            email: &email,
+            debtor_name: "Anne Lefèvre",
+            recurrent: true,
+            spread_months: None,
+            signed_at: app.clock.now(),
+        },
+    );
     let token = tokens.access;
     let m = ok(
         send(

@@ -17,9 +17,7 @@ use guichet_domain::{Clock, ids};
 use guichet_jobs::sepa::{SepaReport, SepaRun};
 use guichet_store::repo::accounts::{self, EntryKind};
 use guichet_store::repo::collections::{self, Collection, CollectionStatus};
-use guichet_store::schema::{
-    accounts as accounts_table, creditor_settings, mandate_signatures, mandates,
-};
+use guichet_store::schema::{accounts as accounts_table, mandate_signatures, mandates};
 use guichet_store::{Backend, DatabaseUrl, PoolOptions, Store};
 use guichet_tests::TestApp;
 use guichet_tests::identity::Org;
@@ -27,8 +25,7 @@ use serde_json::{Value, json};
 
 // ------------------------------------------------------------------ seeding
 
-const CREDITOR_IBAN: &str = "FR7630006000011234567890189";
-const DEBTOR_IBAN: &str = "FR1420041010050500013M02606";
+use guichet_tests::sepa::{self, CREDITOR_IBAN, DEBTOR_IBAN};
 
 fn date(y: i32, m: u32, d: u32) -> NaiveDate {
     NaiveDate::from_ymd_opt(y, m, d).unwrap()
@@ -40,19 +37,7 @@ fn at(d: NaiveDate) -> DateTime<Utc> {
 
 /// The organization's creditor settings, with `days` of notice.
 fn creditor(app: &TestApp, org_id: &str, days: i32) {
-    diesel::insert_into(creditor_settings::table)
-        .values((
-            creditor_settings::org_id.eq(org_id),
-            creditor_settings::name.eq("Régie Immobilière du Parc & Fils"),
-            creditor_settings::address.eq("12 rue des Lilas\n75011 Paris"),
-            creditor_settings::creditor_id.eq("FR72ZZZ123456"),
-            creditor_settings::iban.eq(CREDITOR_IBAN),
-            creditor_settings::bic.eq("AGRIFRPP"),
-            creditor_settings::prenotification_days.eq(days),
-            creditor_settings::updated_at.eq(Utc::now().naive_utc()),
-        ))
-        .execute(&mut app.store.conn().unwrap())
-        .unwrap();
+    sepa::creditor(app, org_id, "Régie Immobilière du Parc & Fils", days);
 }
 
 /// A customer of `org` (created over HTTP) with an account owing `balance`.
@@ -90,43 +75,19 @@ fn mandate(
     recurrent: bool,
     signed_at: DateTime<Utc>,
 ) -> String {
-    let id = ids::new_id("mdt");
-    let umr = format!("RUM-{}", &id[4..16].to_ascii_uppercase());
-    let mut conn = app.store.conn().unwrap();
-    diesel::insert_into(mandates::table)
-        .values((
-            mandates::id.eq(&id),
-            mandates::org_id.eq(org_id),
-            mandates::customer_id.eq(customer_id),
-            mandates::account_id.eq(account_id),
-            mandates::status.eq("signed"),
-            mandates::payment_type.eq(if recurrent { "recurrent" } else { "one_off" }),
-            mandates::iban.eq(DEBTOR_IBAN),
-            mandates::bic.eq("PSSTFRPPPAR"),
-            mandates::email.eq(email),
-            mandates::amount.eq(None::<i64>),
-            mandates::spread_months.eq(Some(3)),
-            mandates::debtor_name.eq("Hélène Dupont-Œuvray"),
-            mandates::debtor_address.eq(None::<String>),
-            mandates::umr.eq(Some(&umr)),
-            mandates::created_at.eq(signed_at.naive_utc()),
-            mandates::updated_at.eq(signed_at.naive_utc()),
-        ))
-        .execute(&mut conn)
-        .unwrap();
-    diesel::insert_into(mandate_signatures::table)
-        .values((
-            mandate_signatures::mandate_id.eq(&id),
-            mandate_signatures::signed_at.eq(signed_at.naive_utc()),
-            mandate_signatures::channel.eq("email"),
-            mandate_signatures::destination.eq("c***@example.com"),
-            mandate_signatures::ip.eq("127.0.0.1"),
-            mandate_signatures::user_agent.eq("tests"),
-            mandate_signatures::document_sha256.eq("00"),
-        ))
-        .execute(&mut conn)
-        .unwrap();
-    id
+    sepa::signed_mandate(
+        app,
+        &sepa::Mandate {
+            org_id,
+            customer_id,
+            account_id,
+            email,
+            debtor_name: "Hélène Dupont-Œuvray",
+            recurrent,
+            spread_months: Some(3),
+            signed_at,
+        },
+    )
 }
 
 struct Seeded {

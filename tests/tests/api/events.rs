@@ -4,28 +4,25 @@
 
 use std::sync::Arc;
 
-use chrono::{Duration, Utc};
+use chrono::Duration;
 use diesel::prelude::*;
+use guichet_domain::Clock;
 use guichet_domain::gateway::test_cards;
 use guichet_domain::sepa::pain008::SequenceType;
-use guichet_domain::{Clock, ids};
 use guichet_gateway::SandboxGateway;
 use guichet_jobs::debit::DebitRun;
 use guichet_jobs::retention::EventsPurge;
 use guichet_jobs::sepa::SepaRun;
 use guichet_store::repo::collections::{self, Collection};
 use guichet_store::repo::events as events_repo;
-use guichet_store::schema::{
-    accounts as accounts_table, creditor_settings, mandate_signatures, mandates, webhook_attempts,
-    webhook_deliveries, webhook_endpoints,
-};
+use guichet_store::schema::{webhook_attempts, webhook_deliveries, webhook_endpoints};
 use guichet_tests::identity::Org;
 use guichet_tests::orders::sandbox_token;
 use guichet_tests::{Options, TEST_SECRET_KEY, TestApp};
 use serde_json::{Value, json};
 
 const EVENTS: &str = "/v1/admin/events";
-const DEBTOR_IBAN: &str = "FR1420041010050500013M02606";
+use guichet_tests::sepa::{self, DEBTOR_IBAN};
 
 fn get(app: &TestApp, token: &str, path: &str) -> guichet_tests::Response {
     app.request("GET", path).bearer(token).send()
@@ -441,74 +438,25 @@ fn debit_runs_record_paid_failed_and_unpaid_events() {
 }
 
 fn seed_sepa(app: &TestApp, org: &Org, email: &str) -> (String, String, String) {
-    let mut conn = app.store.conn().unwrap();
-    diesel::insert_into(creditor_settings::table)
-        .values((
-            creditor_settings::org_id.eq(&org.id),
-            creditor_settings::name.eq("Régie du Parc"),
-            creditor_settings::address.eq("12 rue des Lilas\n75011 Paris"),
-            creditor_settings::creditor_id.eq("FR72ZZZ123456"),
-            creditor_settings::iban.eq("FR7630006000011234567890189"),
-            creditor_settings::bic.eq("AGRIFRPP"),
-            creditor_settings::prenotification_days.eq(2),
-            creditor_settings::updated_at.eq(Utc::now().naive_utc()),
-        ))
-        .execute(&mut conn)
-        .unwrap();
+    sepa::creditor(app, &org.id, "Régie du Parc", 2);
     let customer_id = app.customer(org, email, None)["id"]
         .as_str()
         .unwrap()
         .to_owned();
-    let account_id = ids::new_id("acc");
-    let now = app.clock.now().naive_utc();
-    diesel::insert_into(accounts_table::table)
-        .values((
-            accounts_table::id.eq(&account_id),
-            accounts_table::org_id.eq(&org.id),
-            accounts_table::customer_id.eq(&customer_id),
-            accounts_table::label.eq("Loyer"),
-            accounts_table::reference.eq(ids::new_id("REF")),
-            accounts_table::balance.eq(10_000),
-            accounts_table::currency.eq("EUR"),
-            accounts_table::created_at.eq(now),
-            accounts_table::updated_at.eq(now),
-        ))
-        .execute(&mut conn)
-        .unwrap();
-    let mandate_id = ids::new_id("mdt");
-    diesel::insert_into(mandates::table)
-        .values((
-            mandates::id.eq(&mandate_id),
-            mandates::org_id.eq(&org.id),
-            mandates::customer_id.eq(&customer_id),
-            mandates::account_id.eq(&account_id),
-            mandates::status.eq("signed"),
-            mandates::payment_type.eq("recurrent"),
-            mandates::iban.eq(DEBTOR_IBAN),
-            mandates::bic.eq("PSSTFRPPPAR"),
-            mandates::email.eq(email),
-            mandates::amount.eq(None::<i64>),
-            mandates::spread_months.eq(Some(3)),
-            mandates::debtor_name.eq("Hélène Dupont"),
-            mandates::debtor_address.eq(None::<String>),
-            mandates::umr.eq(Some(format!("RUM-{}", &mandate_id[4..16]))),
-            mandates::created_at.eq(now),
-            mandates::updated_at.eq(now),
-        ))
-        .execute(&mut conn)
-        .unwrap();
-    diesel::insert_into(mandate_signatures::table)
-        .values((
-            mandate_signatures::mandate_id.eq(&mandate_id),
-            mandate_signatures::signed_at.eq(now),
-            mandate_signatures::channel.eq("email"),
-            mandate_signatures::destination.eq("d***@example.com"),
-            mandate_signatures::ip.eq("127.0.0.1"),
-            mandate_signatures::user_agent.eq("tests"),
-            mandate_signatures::document_sha256.eq("00"),
-        ))
-        .execute(&mut conn)
-        .unwrap();
+    let account_id = sepa::account(app, &org.id, &customer_id, "Loyer", 10_000);
+    let mandate_id = sepa::signed_mandate(
+        app,
+        &sepa::Mandate {
+            org_id: &org.id,
+            customer_id: &customer_id,
+            account_id: &account_id,
+            email,
+            debtor_name: "Hélène Dupont",
+            recurrent: true,
+            spread_months: Some(3),
+            signed_at: app.clock.now(),
+        },
+    );
     (customer_id, account_id, mandate_id)
 }
 

@@ -1246,7 +1246,11 @@ fn concurrent_first_saves_leave_one_default_and_concurrent_toggles_a_consistent_
     let w = world(&app, "ap-race");
     // 24 distinct cards (three brands, twelve months, two years), saved at
     // once.
-    let brands = [test_cards::VISA, test_cards::MASTERCARD, test_cards::VISA_DEBIT];
+    let brands = [
+        test_cards::VISA,
+        test_cards::MASTERCARD,
+        test_cards::VISA_DEBIT,
+    ];
     let tokens: Vec<String> = (0..24_u32)
         .map(|i| {
             let month = u8::try_from(i % 12 + 1).unwrap();
