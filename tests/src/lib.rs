@@ -286,6 +286,19 @@ impl Drop for TestApp {
 }
 
 impl TestApp {
+    /// A debit run (instalments, then autopay) on the app's store and test
+    /// clock, with a sandbox gateway that reads the cards tokenized under
+    /// [`TEST_SECRET_KEY`].
+    pub fn debit_run(&self) -> guichet_jobs::debit::DebitRun {
+        let clock = std::sync::Arc::new(self.clock.clone());
+        let gateway = std::sync::Arc::new(guichet_gateway::SandboxGateway::with_token_key(
+            self.store.clone(),
+            clock.clone(),
+            TEST_SECRET_KEY.as_bytes(),
+        ));
+        guichet_jobs::debit::DebitRun::new(self.store.clone(), gateway, clock)
+    }
+
     /// The URLs of endpoints the server attempted a delivery to whose host
     /// is not a loopback address: tests reach nothing but 127.0.0.0/8 and
     /// ::1 (an endpoint with a public address must stay disabled, or its

@@ -135,21 +135,11 @@ fn due_today(app: &TestApp, w: &World, amount: i64) -> String {
     id
 }
 
-fn debit_run(app: &TestApp) -> guichet_jobs::debit::DebitRun {
-    let clock = Arc::new(app.clock.clone());
-    let gateway = Arc::new(guichet_gateway::SandboxGateway::with_token_key(
-        app.store.clone(),
-        clock.clone(),
-        guichet_tests::TEST_SECRET_KEY.as_bytes(),
-    ));
-    guichet_jobs::debit::DebitRun::new(app.store.clone(), gateway, clock)
-}
-
 /// What `guichet jobs debit` does: the debit run (autopay included), then
 /// the SEPA step; the autopay report.
 fn jobs_debit(app: &TestApp) -> guichet_jobs::autopay::AutopayReport {
     let today = app.clock.today();
-    let report = debit_run(app).run(today, 10).unwrap();
+    let report = app.debit_run().run(today, 10).unwrap();
     SepaRun::new(app.store.clone(), Arc::new(app.clock.clone()))
         .run(today)
         .unwrap();
@@ -236,7 +226,7 @@ fn autopay_through_a_mandate_pays_the_invoice_by_a_collection_once() {
             .map(|_| {
                 let (barrier, app) = (&barrier, &app);
                 s.spawn(move || {
-                    let run = debit_run(app);
+                    let run = app.debit_run();
                     barrier.wait();
                     run.run(today, 10).unwrap().autopay
                 })

@@ -1129,16 +1129,6 @@ fn bad_input_is_refused_and_stores_nothing() {
 
 // ------------------------------------------------------------------ autopay
 
-fn debit_run(app: &TestApp) -> guichet_jobs::debit::DebitRun {
-    let clock = std::sync::Arc::new(app.clock.clone());
-    let gateway = std::sync::Arc::new(guichet_gateway::SandboxGateway::with_token_key(
-        app.store.clone(),
-        clock.clone(),
-        guichet_tests::TEST_SECRET_KEY.as_bytes(),
-    ));
-    guichet_jobs::debit::DebitRun::new(app.store.clone(), gateway, clock)
-}
-
 /// Saves the card `number` with the autopay box checked.
 fn autopay_card(app: &TestApp, token: &str, number: &str) {
     let res = app
@@ -1184,7 +1174,7 @@ fn autopay_charges_each_due_invoice_once_even_with_runners_at_once() {
             .map(|_| {
                 let (barrier, app) = (&barrier, &app);
                 s.spawn(move || {
-                    let run = debit_run(app);
+                    let run = app.debit_run();
                     barrier.wait();
                     run.run(today, 10).unwrap()
                 })
@@ -1246,7 +1236,7 @@ fn autopay_charges_each_due_invoice_once_even_with_runners_at_once() {
     );
 
     // Another run finds nothing left to charge.
-    let again = debit_run(&app).run(today, 10).unwrap();
+    let again = app.debit_run().run(today, 10).unwrap();
     assert_eq!(again.autopay.presented, 0, "{again:?}");
     assert_eq!(charges(&app, &org).len(), 1);
 }
@@ -1258,7 +1248,7 @@ fn a_refused_autopay_charge_is_retried_per_the_retry_policy_then_left() {
     autopay_card(&app, &token, test_cards::INSUFFICIENT_FUNDS);
     let id = due_in(&app, &org, &anne, 4000, 0);
     // The default policy: one retry, three days later.
-    let run = |app: &TestApp| debit_run(app).run(app.clock.today(), 10).unwrap().autopay;
+    let run = |app: &TestApp| app.debit_run().run(app.clock.today(), 10).unwrap().autopay;
     let first = run(&app);
     assert_eq!((first.presented, first.refused), (1, 1), "{first:?}");
     let notes = ok(send(&app, "GET", "/v1/me/notifications", &token, None), 200);
