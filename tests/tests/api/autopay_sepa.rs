@@ -47,6 +47,16 @@ struct World {
 }
 
 fn world(app: &TestApp, slug: &str, days: i32) -> World {
+    world_signed(app, slug, days, app.clock.now())
+}
+
+/// [`world`], the mandate signed at `signed_at`.
+fn world_signed(
+    app: &TestApp,
+    slug: &str,
+    days: i32,
+    signed_at: chrono::DateTime<chrono::Utc>,
+) -> World {
     let org = app.org(slug);
     let email = format!("anne@{slug}.example");
     let (customer_id, tokens) = app.registered_customer(&org, &email, None);
@@ -62,7 +72,7 @@ fn world(app: &TestApp, slug: &str, days: i32) -> World {
             debtor_name: "Anne Lefèvre",
             recurrent: true,
             spread_months: None,
-            signed_at: app.clock.now(),
+            signed_at,
         },
     );
     let token = tokens.access;
@@ -431,4 +441,31 @@ fn a_rejected_debit_is_retried_per_the_policy_and_a_revoked_mandate_fails_the_ne
         .send();
     assert_eq!(res.status, 201, "{}", res.text());
     assert_eq!(res.json()["invoice"]["status"], "paid");
+}
+
+#[test]
+fn a_mandate_expiring_before_presentation_cancels_the_debit_and_fails_the_payment() {
+    let app = TestApp::spawn();
+    // Signed 37 months ago and never used: the SEPA step of the same run
+    // expires it (36 months without a collection).
+    let signed_at = app.clock.now() - chrono::Duration::days(37 * 31);
+    let w = world_signed(&app, "ap-sepa-exp", 2, signed_at);
+    let invoice = due_today(&app, &w, 2500);
+    let report = jobs_debit(&app);
+    assert_eq!(report.collections, 1, "{report:?}");
+    let p = payments(&app, &w, &invoice);
+    assert_eq!(
+        (p[0]["status"].as_str(), p[0]["failure_code"].as_str()),
+        (Some("failed"), Some("collection_cancelled")),
+        "{p:?}"
+    );
+    let col = p[0]["collection_id"].as_str().unwrap();
+    assert_eq!(collection(&app, &w, col)["status"], "cancelled");
+    let failed = events(&app, &w, "invoice.payment_failed");
+    assert_eq!(failed.len(), 1);
+    assert_eq!(failed[0]["actor"], "system");
+    let inv = get(&app, &w, &format!("/v1/admin/invoices/{invoice}"));
+    assert_eq!(inv["amount_paid"], 0);
+    // Autopay no longer uses the expired mandate.
+    assert_eq!(jobs_debit(&app).collections, 0);
 }
