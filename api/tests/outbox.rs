@@ -661,6 +661,7 @@ fn queue_with_pdf(world: &World, recipient: &str, pdf: &[u8]) -> String {
             filename: "mandat-GCH20261122ABCDEFGH.pdf".into(),
             content_type: "application/pdf".into(),
             content: pdf.to_vec(),
+            render: None,
         }],
     )
     .unwrap();

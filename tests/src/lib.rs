@@ -15,6 +15,26 @@ pub mod orders;
 pub mod outbox;
 pub mod proxy;
 pub mod sepa;
+
+/// The text of a PDF, as `pdftotext -layout` reads it, whitespace
+/// collapsed: words one space apart (wrapped lines and layout gaps vanish).
+pub fn pdf_text(bytes: &[u8]) -> String {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("document.pdf");
+    std::fs::write(&path, bytes).unwrap();
+    let out = std::process::Command::new("pdftotext")
+        .arg("-layout")
+        .arg(&path)
+        .arg("-")
+        .output()
+        .expect("pdftotext (poppler-utils) is installed");
+    assert!(out.status.success(), "pdftotext failed");
+    String::from_utf8(out.stdout)
+        .unwrap()
+        .split_whitespace()
+        .collect::<Vec<_>>()
+        .join(" ")
+}
 pub mod webhooks;
 
 use std::net::TcpListener;

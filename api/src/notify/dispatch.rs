@@ -247,7 +247,17 @@ impl Dispatcher {
                     .conn()
                     .map_err(|e| e.to_string())
                     .and_then(|mut conn| {
-                        outbox::attachments(&mut conn, &message.id).map_err(|e| e.to_string())
+                        let mut files = outbox::attachments(&mut conn, &message.id)
+                            .map_err(|e| e.to_string())?;
+                        // Files made at sending (an invoice receipt's PDF).
+                        for file in &mut files {
+                            if let Some(render) = &file.render {
+                                file.content =
+                                    guichet_jobs::invoices::render_attachment(&mut conn, render)
+                                        .map_err(|e| format!("{}: {e}", file.filename))?;
+                            }
+                        }
+                        Ok(files)
                     })
                     .map_err(|e| DeliveryError::retry(format!("cannot read attachments: {e}")))?;
                 self.email.send(message, &attachments, now)

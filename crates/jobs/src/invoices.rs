@@ -67,6 +67,16 @@ struct Parties {
     accent: Option<[u8; 3]>,
 }
 
+/// The name the organization shows its customers: its branding's display
+/// name, else its name.
+fn display_name(conn: &mut DbConnection, org_id: &str) -> Result<String, StoreError> {
+    let branding = portal::find(conn, org_id)?.and_then(|b| b.display_name);
+    match branding {
+        Some(name) => Ok(name),
+        None => Ok(organizations::get(conn, org_id)?.name),
+    }
+}
+
 fn parties(conn: &mut DbConnection, inv: &Invoice) -> Result<Parties, StoreError> {
     let org = organizations::get(conn, &inv.org_id)?;
     let customer = customers::get(conn, &inv.org_id, &inv.customer_id)?;
@@ -308,12 +318,18 @@ pub fn tell_issued(
             filename: file_name(inv, locale),
             content_type: "application/pdf".to_owned(),
             content: pdf.to_vec(),
+            render: None,
         }],
     )
 }
 
-/// Queues the receipt of a payment that went through, with its PDF, to the
-/// invoice's customer (in the settling transaction).
+/// Queues the receipt of a payment that went through to the invoice's
+/// customer (in the settling transaction). Its PDF is made when the e-mail
+/// is sent ([`render_attachment`]), not here: rendering costs far more
+/// than the payment's writes, and a settling transaction (which holds the
+/// invoice's lock, and SQLite's write lock) must stay short. What the PDF
+/// shows of the invoice at that payment (what was left to pay) is kept
+/// with it.
 pub fn tell_paid(
     conn: &mut DbConnection,
     inv: &Invoice,
@@ -322,11 +338,10 @@ pub fn tell_paid(
 ) -> Result<(), StoreError> {
     let customer = customers::get(conn, &inv.org_id, &inv.customer_id)?;
     let locale = customer.locale;
-    let pdf = receipt_pdf(conn, inv, payment)?;
-    let p = parties(conn, inv)?;
+    let org_name = display_name(conn, &inv.org_id)?;
     let number = inv.number.clone().unwrap_or_default();
     let template = Template::InvoiceReceipt {
-        org_name: p.org_name,
+        org_name,
         number: number.clone(),
         amount: money(payment.amount.amount, payment.amount.currency, locale),
         left: (inv.amount_due() > 0).then(|| money(inv.amount_due(), inv.currency, locale)),
@@ -335,6 +350,13 @@ pub fn tell_paid(
         "recu"
     } else {
         "receipt"
+    };
+    let spec = ReceiptSpec {
+        kind: RECEIPT.to_owned(),
+        org_id: inv.org_id.clone(),
+        invoice_id: inv.id.clone(),
+        payment_id: payment.id.clone(),
+        left: inv.amount_due(),
     };
     notify::queue_with_attachments(
         conn,
@@ -347,9 +369,49 @@ pub fn tell_paid(
         &[Attachment {
             filename: format!("{word}-{}.pdf", payment.id),
             content_type: "application/pdf".to_owned(),
-            content: pdf,
+            content: Vec::new(),
+            render: Some(
+                serde_json::to_string(&spec).map_err(|e| StoreError::Database(e.to_string()))?,
+            ),
         }],
     )
+}
+
+/// The `kind` of a receipt's [`ReceiptSpec`].
+const RECEIPT: &str = "invoice_receipt";
+
+/// What makes a receipt's PDF when its e-mail is sent: the payment, and
+/// what was left to pay on the invoice once it was made.
+#[derive(Debug, serde::Serialize, serde::Deserialize)]
+#[serde(deny_unknown_fields)]
+struct ReceiptSpec {
+    kind: String,
+    org_id: String,
+    invoice_id: String,
+    payment_id: String,
+    left: i64,
+}
+
+/// Makes the file of an attachment queued with [`Attachment::render`] (the
+/// dispatcher calls it as it sends the e-mail): an invoice receipt's PDF,
+/// from the payment, the invoice and the organization's branding, with
+/// the amount left to pay as it was after that payment.
+pub fn render_attachment(conn: &mut DbConnection, render: &str) -> Result<Vec<u8>, StoreError> {
+    let spec: ReceiptSpec = serde_json::from_str(render)
+        .map_err(|e| StoreError::Database(format!("an attachment to render is invalid: {e}")))?;
+    if spec.kind != RECEIPT {
+        return Err(StoreError::Database(format!(
+            "no renderer for attachments of kind {:?}",
+            spec.kind
+        )));
+    }
+    let mut inv = invoices::get(conn, &spec.org_id, &spec.invoice_id)?;
+    let payment = invoices::payment(conn, &spec.payment_id)?;
+    if payment.org_id != inv.org_id || payment.invoice_id != inv.id {
+        return Err(StoreError::NotFound);
+    }
+    inv.amount_paid = inv.total - spec.left;
+    receipt_pdf(conn, &inv, &payment)
 }
 
 /// The amount of `inv` as [`Money`].

@@ -436,6 +436,7 @@ diesel::table! {
         filename -> Text,
         content_type -> Text,
         content -> Binary,
+        render -> Nullable<Text>,
     }
 }
 

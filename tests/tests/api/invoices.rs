@@ -557,6 +557,33 @@ fn partial_payments_follow_the_business_setting_and_never_exceed_what_is_due() {
     );
     assert_eq!(rest["payment"]["amount"], 11000);
     assert_eq!(rest["invoice"]["status"], "paid");
+    // Each receipt's PDF is made when its e-mail is sent, and says what was
+    // left after its own payment, however late it is made.
+    let first = part["payment"]["id"].as_str().unwrap();
+    let render: Option<String> = {
+        use diesel::prelude::*;
+        use guichet_store::schema::outbox_attachments as a;
+        a::table
+            .filter(a::filename.eq(format!("recu-{first}.pdf")))
+            .select(a::render)
+            .first(&mut app.store.conn().unwrap())
+            .unwrap()
+    };
+    let late = guichet_jobs::invoices::render_attachment(
+        &mut app.store.conn().unwrap(),
+        &render.expect("made when sent"),
+    )
+    .unwrap();
+    let text = guichet_tests::pdf_text(&late);
+    assert!(text.contains("Montant réglé 40,00"), "{text}");
+    assert!(text.contains("Reste dû 110,00"), "{text}");
+    let mails = app.wait_for_messages("anne@inv-part.example", 4);
+    let sent = mails
+        .iter()
+        .flat_map(|m| &m.attachments)
+        .find(|a| a.filename == format!("recu-{first}.pdf"))
+        .expect("the first receipt was sent");
+    assert_eq!(sent.content, late, "the same bytes whenever it is made");
     assert_eq!(events(&app, &org, "invoice.partially_paid").len(), 1);
     assert_eq!(events(&app, &org, "invoice.paid").len(), 1);
     let sum: i64 = charges(&app, &org)

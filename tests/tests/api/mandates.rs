@@ -7,6 +7,7 @@ use guichet_domain::sepa::mandate_pdf::document_hash;
 use guichet_store::repo::accounts::{self, Account, EntryKind};
 use guichet_store::repo::creditor::{self, CreditorSettings};
 use guichet_tests::identity::{Org, Tokens};
+use guichet_tests::pdf_text;
 use guichet_tests::{Response, TestApp};
 use serde_json::{Value, json};
 
@@ -123,26 +124,6 @@ fn sign(app: &TestApp, token: &str, id: &str, code: &str, key: Option<&str>) -> 
 
 fn get(app: &TestApp, token: &str, path: &str) -> Response {
     app.request("GET", path).bearer(token).send()
-}
-
-/// The text of a PDF, as `pdftotext -layout` reads it, whitespace collapsed.
-fn pdf_text(bytes: &[u8]) -> String {
-    let dir = tempfile::tempdir().unwrap();
-    let path = dir.path().join("mandate.pdf");
-    std::fs::write(&path, bytes).unwrap();
-    let out = std::process::Command::new("pdftotext")
-        .arg("-layout")
-        .arg(&path)
-        .arg("-")
-        .output()
-        .expect("pdftotext (poppler-utils) is installed");
-    assert!(out.status.success(), "pdftotext failed");
-    // Words only, one space apart: wrapped lines and layout gaps vanish.
-    String::from_utf8(out.stdout)
-        .unwrap()
-        .split_whitespace()
-        .collect::<Vec<_>>()
-        .join(" ")
 }
 
 /// Sends a code by SMS and returns it.

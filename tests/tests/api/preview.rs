@@ -177,6 +177,7 @@ fn nothing_is_queued_for_the_test_customer_s_own_address() {
             filename: "a.pdf".into(),
             content_type: "application/pdf".into(),
             content: b"%PDF-1.4".to_vec(),
+            render: None,
         }],
     )
     .unwrap();

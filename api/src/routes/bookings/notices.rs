@@ -130,6 +130,7 @@ pub fn tell(
             filename: "invitation.ics".to_owned(),
             content_type: format!("text/calendar; method={method}; charset=UTF-8"),
             content: calendar(conn, booking, now)?.into_bytes(),
+            render: None,
         }]
     } else {
         Vec::new()

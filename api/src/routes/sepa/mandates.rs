@@ -1272,6 +1272,7 @@ fn sign(
                     filename,
                     content_type: "application/pdf".to_owned(),
                     content: pdf,
+                    render: None,
                 }],
             )?;
             let mandate = mandates::get(conn, &mandate.org_id, &mandate.id)?;

@@ -126,7 +126,13 @@ pub struct Attachment {
     pub filename: String,
     /// A MIME type, e.g. `application/pdf`.
     pub content_type: String,
+    /// The file; empty while [`Attachment::render`] says how to make it.
     pub content: Vec<u8>,
+    /// For a file that costs too much to make inside the transaction that
+    /// queues the message (an invoice receipt, a PDF): what makes it when
+    /// the message is sent, as JSON the dispatcher's renderer reads.
+    /// `None`: `content` is the file.
+    pub render: Option<String>,
 }
 
 /// Queues a message with files attached (e-mail only), in the caller's
@@ -147,6 +153,7 @@ pub fn enqueue_with_attachments(
                 outbox_attachments::filename.eq(&a.filename),
                 outbox_attachments::content_type.eq(&a.content_type),
                 outbox_attachments::content.eq(&a.content),
+                outbox_attachments::render.eq(&a.render),
             ))
             .execute(conn)?;
     }
@@ -159,18 +166,20 @@ pub fn attachments(
     conn: &mut DbConnection,
     outbox_id: &str,
 ) -> Result<Vec<Attachment>, StoreError> {
-    let rows: Vec<(String, String, String, Vec<u8>)> = outbox_attachments::table
+    type Row = (String, String, String, Vec<u8>, Option<String>);
+    let rows: Vec<Row> = outbox_attachments::table
         .filter(outbox_attachments::outbox_id.eq(outbox_id))
         .select((
             outbox_attachments::id,
             outbox_attachments::filename,
             outbox_attachments::content_type,
             outbox_attachments::content,
+            outbox_attachments::render,
         ))
         .load(conn)?;
     let mut rows: Vec<(usize, Attachment)> = rows
         .into_iter()
-        .map(|(id, filename, content_type, content)| {
+        .map(|(id, filename, content_type, content, render)| {
             let index = id
                 .rsplit_once('-')
                 .and_then(|(_, n)| n.parse().ok())
@@ -181,6 +190,7 @@ pub fn attachments(
                     filename,
                     content_type,
                     content,
+                    render,
                 },
             )
         })

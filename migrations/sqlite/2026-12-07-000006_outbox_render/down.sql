@@ -1,0 +1,1 @@
+ALTER TABLE outbox_attachments DROP COLUMN render;
