@@ -96,17 +96,32 @@ pub fn retry_due(
     }
 }
 
+/// Invoices charged at once on PostgreSQL: each worker charges one
+/// invoice at a time with its own connection. A run that charges one
+/// invoice at a time waits for two commits (and the gateway) per invoice;
+/// several at once share the waits (PostgreSQL flushes concurrent commits
+/// together), as several runners on several nodes would. SQLite, which has
+/// one writer, charges one at a time.
+pub const POSTGRES_WORKERS: usize = 4;
+
 /// One autopay pass over every organization: each open invoice due on or
-/// before `as_of` of a customer with autopay on.
+/// before `as_of` of a customer with autopay on. Each page of candidates is
+/// shared between the workers ([`POSTGRES_WORKERS`] on PostgreSQL, one on
+/// SQLite); an invoice is charged by one worker, and exactly once however
+/// many workers and runners there are (its pending payment, under its
+/// lock).
 pub fn run(
     store: &Store,
     gateway: &dyn PaymentGateway,
-    now: impl Fn() -> DateTime<Utc>,
+    now: impl Fn() -> DateTime<Utc> + Sync,
     as_of: NaiveDate,
     stop: &AtomicBool,
 ) -> Result<AutopayReport, StoreError> {
+    let workers = match store.backend() {
+        guichet_store::Backend::Postgres => POSTGRES_WORKERS,
+        guichet_store::Backend::Sqlite => 1,
+    };
     let mut report = AutopayReport::default();
-    let mut policies: HashMap<String, RetryPolicy> = HashMap::new();
     let mut after: Option<String> = None;
     loop {
         let page =
@@ -115,33 +130,82 @@ pub fn run(
             return Ok(report);
         };
         after = Some(last.invoice_id.clone());
-        for candidate in page {
-            if stop.load(Ordering::SeqCst) {
-                return Ok(report);
-            }
-            report.examined += 1;
-            match one(
-                store,
-                gateway,
-                &now,
-                as_of,
-                &candidate,
-                &mut policies,
-                &mut report,
-            ) {
-                Ok(()) => {}
-                Err(StoreError::Unavailable(e)) => return Err(StoreError::Unavailable(e)),
-                Err(error) => {
-                    report.errors += 1;
-                    tracing::error!(
-                        invoice = %candidate.invoice_id,
-                        %error,
-                        "cannot charge an invoice by autopay; it is tried again at the next run"
-                    );
-                }
+        let share = page.len().div_ceil(workers);
+        let parts: Vec<Result<AutopayReport, StoreError>> = std::thread::scope(|scope| {
+            let handles: Vec<_> = page
+                .chunks(share)
+                .map(|part| scope.spawn(|| charge_each(store, gateway, &now, as_of, part, stop)))
+                .collect();
+            handles
+                .into_iter()
+                .map(|h| {
+                    h.join().unwrap_or_else(|_| {
+                        Err(StoreError::Database("an autopay worker panicked".into()))
+                    })
+                })
+                .collect()
+        });
+        for part in parts {
+            report.add(&part?);
+        }
+        if stop.load(Ordering::SeqCst) {
+            return Ok(report);
+        }
+    }
+}
+
+impl AutopayReport {
+    fn add(&mut self, other: &AutopayReport) {
+        self.examined += other.examined;
+        self.presented += other.presented;
+        self.paid += other.paid;
+        self.refused += other.refused;
+        self.unknown += other.unknown;
+        self.skipped += other.skipped;
+        self.collections += other.collections;
+        self.errors += other.errors;
+    }
+}
+
+/// Charges `candidates` one after the other. Fails only when the database
+/// is unavailable.
+fn charge_each(
+    store: &Store,
+    gateway: &dyn PaymentGateway,
+    now: &(impl Fn() -> DateTime<Utc> + Sync),
+    as_of: NaiveDate,
+    candidates: &[invoices::AutopayCandidate],
+    stop: &AtomicBool,
+) -> Result<AutopayReport, StoreError> {
+    let mut report = AutopayReport::default();
+    let mut policies: HashMap<String, RetryPolicy> = HashMap::new();
+    for candidate in candidates {
+        if stop.load(Ordering::SeqCst) {
+            break;
+        }
+        report.examined += 1;
+        match one(
+            store,
+            gateway,
+            now,
+            as_of,
+            candidate,
+            &mut policies,
+            &mut report,
+        ) {
+            Ok(()) => {}
+            Err(StoreError::Unavailable(e)) => return Err(StoreError::Unavailable(e)),
+            Err(error) => {
+                report.errors += 1;
+                tracing::error!(
+                    invoice = %candidate.invoice_id,
+                    %error,
+                    "cannot charge an invoice by autopay; it is tried again at the next run"
+                );
             }
         }
     }
+    Ok(report)
 }
 
 fn one(

@@ -726,6 +726,7 @@ pub fn payments_of(conn: &mut DbConnection, invoice_id: &str) -> Result<Vec<Paym
             invoice_payments::id.asc(),
         ))
         .select(PaymentRow::as_select())
+        .into_boxed()
         .load(conn)?;
     rows.into_iter().map(Payment::try_from).collect()
 }
@@ -735,10 +736,14 @@ pub fn pending_of(
     conn: &mut DbConnection,
     invoice_id: &str,
 ) -> Result<Option<Payment>, StoreError> {
+    // Boxed (not a kept prepared statement), as every lookup of one
+    // invoice's payments: a generic plan made while the table was small
+    // would scan it whole at every payment (`sandbox::find`).
     let row: Option<PaymentRow> = invoice_payments::table
         .filter(invoice_payments::invoice_id.eq(invoice_id))
         .filter(invoice_payments::status.eq(PENDING))
         .select(PaymentRow::as_select())
+        .into_boxed()
         .first(conn)
         .optional()?;
     row.map(Payment::try_from).transpose()
@@ -767,6 +772,7 @@ pub fn attempts(conn: &mut DbConnection, invoice_id: &str) -> Result<i64, StoreE
         .filter(invoice_payments::invoice_id.eq(invoice_id))
         .filter(invoice_payments::gateway_key.is_not_null())
         .count()
+        .into_boxed()
         .get_result(conn)?)
 }
 
@@ -1233,6 +1239,7 @@ pub fn autopay_refusals(
                 .or(invoice_payments::failure_code.is_null()),
         )
         .select(invoice_payments::completed_at)
+        .into_boxed()
         .load(conn)?;
     let last = rows.iter().flatten().max().copied().map(from_db_time);
     Ok((i64::try_from(rows.len()).unwrap_or(i64::MAX), last))

@@ -165,9 +165,17 @@ pub fn find(
     kind: Kind,
     idempotency_key: &str,
 ) -> Result<Option<Entry>, StoreError> {
+    // Boxed, so not kept as a prepared statement: PostgreSQL would settle on
+    // a generic plan made while the ledger was small (the `(merchant, kind)`
+    // index, filtering every charge of the merchant by key) and keep it
+    // while a run fills the ledger: a lookup per charge that grows with
+    // every charge (`docs/BENCHMARKS.md`, "Invoices and autopay").
     let row = t::table
-        .find((merchant, kind.as_str(), idempotency_key))
+        .filter(t::merchant.eq(merchant))
+        .filter(t::kind.eq(kind.as_str()))
+        .filter(t::idempotency_key.eq(idempotency_key))
         .select(Row::as_select())
+        .into_boxed()
         .first(conn)
         .optional()?;
     row.map(Entry::try_from).transpose()
