@@ -163,13 +163,13 @@ pub fn line_of(n: u64) -> Line {
     }
 }
 
-/// Invoice `n`'s net, tax and total, as `guichet_domain::invoice` computes
-/// them.
+/// Invoice `n`'s net, tax and total, as the seed's SQL computes them (the
+/// tests check that `guichet_domain::invoice` agrees).
 pub fn amounts_of(n: u64) -> (i64, i64, i64) {
-    let a = line_of(n)
-        .amounts()
-        .expect("the seeded lines are in range");
-    (a.net, a.tax, a.net + a.tax)
+    let line = line_of(n);
+    let net = line.quantity * line.unit_amount;
+    let tax = (net * i64::from(TAX_RATE_BP) + 5_000) / 10_000;
+    (net, tax, net + tax)
 }
 
 /// [`line_of`]'s quantity, unit amount, net and tax in SQL over `n`: the
@@ -414,8 +414,7 @@ pub(crate) fn settle(conn: &mut DbConnection, backend: Backend) -> Result<(), St
         Backend::Sqlite => "ANALYZE; PRAGMA wal_checkpoint(TRUNCATE);",
         Backend::Postgres => "ANALYZE; CHECKPOINT;",
     };
-    conn.batch_execute(settle)
-        .map_err(|e| format!("seed: {e}"))
+    conn.batch_execute(settle).map_err(|e| format!("seed: {e}"))
 }
 
 /// `guichet jobs debit` on the database: its JSON output and how long the
@@ -682,7 +681,10 @@ pub fn verify(conn: &mut DbConnection, count: u32) -> Result<Verification, Strin
         }
     }
     for (id, rows) in by_invoice {
-        v.problem(format!("{} payments of an unknown invoice {id}", rows.len()));
+        v.problem(format!(
+            "{} payments of an unknown invoice {id}",
+            rows.len()
+        ));
     }
     for key in by_key.keys() {
         v.problem(format!("a gateway charge of no seeded invoice: {key}"));
@@ -961,7 +963,10 @@ mod tests {
         assert_eq!((card_of(3), card_of(4), card_of(5)), (0, 1, 2));
         assert_eq!((card_of(200), card_of(250), card_of(275)), (3, 4, 3));
         let e = expected(1_000);
-        assert_eq!((e.presented, e.paid, e.refused, e.not_due), (1_000, 970, 30, 100));
+        assert_eq!(
+            (e.presented, e.paid, e.refused, e.not_due),
+            (1_000, 970, 30, 100)
+        );
         assert!(e.paid_amount < e.due_amount);
     }
 
@@ -977,8 +982,11 @@ mod tests {
         assert_eq!((a.net, a.tax), (3_702, 740));
         for n in [1, 2, 3, 99, 12_345, 99_999] {
             let (net, tax, total) = amounts_of(n);
-            // The SQL formula, in Rust.
-            assert_eq!(tax, (net * 2_000 + 5_000) / 10_000, "n = {n}");
+            assert_eq!(
+                line_of(n).amounts(),
+                Some(guichet_domain::invoice::LineAmounts { net, tax }),
+                "n = {n}"
+            );
             assert_eq!(total, net + tax);
             assert!((1_000..=2_500_000).contains(&total));
         }

@@ -116,10 +116,7 @@ impl LoadOutcome {
 
 /// Runs the warm-up then the measured window. Connections stay open from
 /// one to the other; only requests started inside the window count.
-pub async fn run(
-    config: LoadConfig,
-    requests: impl Into<Requests>,
-) -> Result<LoadOutcome, String> {
+pub async fn run(config: LoadConfig, requests: impl Into<Requests>) -> Result<LoadOutcome, String> {
     let requests = requests.into();
     let measure_from = Instant::now() + config.warmup;
     let until = measure_from + config.duration;
@@ -347,7 +344,10 @@ mod tests {
                                     return;
                                 }
                             }
-                            let line = String::from_utf8_lossy(&buf).lines().next().map(str::to_owned);
+                            let line = String::from_utf8_lossy(&buf)
+                                .lines()
+                                .next()
+                                .map(str::to_owned);
                             seen.lock().unwrap().extend(line);
                             buf.clear();
                             let ok = b"HTTP/1.1 201 Created\r\nContent-Length: 2\r\n\r\nok";

@@ -605,7 +605,13 @@ fn run(args: &Args) -> Result<ExitCode, String> {
                     main_load.connections
                 ));
                 let loads = [
-                    (BOOKING_SLOTS_ME, prepared.me, me_wire.into(), main_load, pid),
+                    (
+                        BOOKING_SLOTS_ME,
+                        prepared.me,
+                        me_wire.into(),
+                        main_load,
+                        pid,
+                    ),
                     (
                         scenarios::BOOKING_SLOTS,
                         prepared.slots,
