@@ -89,7 +89,7 @@ pub struct DebitArgs {
     seed_only: bool,
 }
 
-fn parse_date(value: &str) -> Result<NaiveDate, String> {
+pub(crate) fn parse_date(value: &str) -> Result<NaiveDate, String> {
     NaiveDate::parse_from_str(value.trim(), "%Y-%m-%d")
         .map_err(|_| format!("{value:?} is not a date: expected YYYY-MM-DD"))
 }
@@ -234,7 +234,16 @@ impl Dialect {
 
 /// A sandbox token, keyed like the job's sandbox.
 fn token(number: &str) -> Result<(String, String, String, String), String> {
-    let tokens = SandboxTokens::new(SECRET_KEY.as_bytes());
+    sandbox_token(SECRET_KEY, number)
+}
+
+/// A sandbox token of the test card `number` under `secret_key` (expiring
+/// 12/2030), with its brand, last 4 digits and funding.
+pub(crate) fn sandbox_token(
+    secret_key: &str,
+    number: &str,
+) -> Result<(String, String, String, String), String> {
+    let tokens = SandboxTokens::new(secret_key.as_bytes());
     let cvc = if number.starts_with("37") {
         "1234"
     } else {
@@ -259,7 +268,7 @@ fn token(number: &str) -> Result<(String, String, String, String), String> {
     ))
 }
 
-fn quote(value: &str) -> String {
+pub(crate) fn quote(value: &str) -> String {
     format!("'{}'", value.replace('\'', "''"))
 }
 
@@ -354,7 +363,7 @@ fn seed_sql(backend: Backend, count: u32, as_of: NaiveDate) -> Result<Vec<String
 }
 
 /// One plain connection to the benchmark database (migrated already).
-fn connect(url: &str) -> Result<DbConnection, String> {
+pub(crate) fn connect(url: &str) -> Result<DbConnection, String> {
     let failed = |e: diesel::ConnectionError| format!("cannot open the database: {e}");
     match DatabaseUrl::parse(url).map_err(|e| e.to_string())? {
         DatabaseUrl::Sqlite(path) => {
@@ -744,7 +753,7 @@ struct Report {
     targets: Vec<Target>,
 }
 
-fn load_average_1m() -> Option<f64> {
+pub(crate) fn load_average_1m() -> Option<f64> {
     std::fs::read_to_string("/proc/loadavg")
         .ok()?
         .split_whitespace()
@@ -757,7 +766,7 @@ fn progress(message: &str) {
     eprintln!("guichet-bench debit: {message}");
 }
 
-fn round(value: f64, digits: i32) -> f64 {
+pub(crate) fn round(value: f64, digits: i32) -> f64 {
     let factor = 10f64.powi(digits);
     (value * factor).round() / factor
 }

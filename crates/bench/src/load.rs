@@ -1,9 +1,12 @@
-//! The load generator: N keep-alive connections, each sending the same
-//! request back to back until the deadline, recording every latency.
+//! The load generator: N keep-alive connections, each sending a request
+//! back to back until the deadline, recording every latency. The request
+//! is the same every time, or the next of a prepared list shared by the
+//! connections ([`Requests`]).
 
 use std::collections::BTreeMap;
 use std::net::SocketAddr;
 use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;
 
 use tokio::time::Instant;
@@ -23,6 +26,54 @@ pub struct LoadConfig {
     pub connections: usize,
     pub warmup: Duration,
     pub duration: Duration,
+}
+
+/// What the connections send.
+#[derive(Debug, Clone)]
+pub enum Requests {
+    /// One request, again and again.
+    Same(Arc<WireRequest>),
+    /// Each request of a list once, in order, whichever connection is free
+    /// takes the next (requests that change the server's state, such as
+    /// payments with their own idempotency key).
+    Each(Arc<Sequence>),
+}
+
+impl From<Arc<WireRequest>> for Requests {
+    fn from(request: Arc<WireRequest>) -> Self {
+        Requests::Same(request)
+    }
+}
+
+/// Prepared requests consumed in order, across loads (warm-ups included):
+/// each is sent once. When none is left, a connection counts an
+/// `exhausted` error and stops.
+#[derive(Debug)]
+pub struct Sequence {
+    requests: Vec<WireRequest>,
+    next: AtomicUsize,
+}
+
+impl Sequence {
+    pub fn new(requests: Vec<WireRequest>) -> Sequence {
+        Sequence {
+            requests,
+            next: AtomicUsize::new(0),
+        }
+    }
+
+    /// How many were handed out.
+    pub fn taken(&self) -> usize {
+        self.next.load(Ordering::Relaxed).min(self.requests.len())
+    }
+
+    pub fn len(&self) -> usize {
+        self.requests.len()
+    }
+
+    fn take(&self) -> Option<&WireRequest> {
+        self.requests.get(self.next.fetch_add(1, Ordering::Relaxed))
+    }
 }
 
 /// What one measurement window produced.
@@ -65,14 +116,15 @@ impl LoadOutcome {
 
 /// Runs the warm-up then the measured window. Connections stay open from
 /// one to the other; only requests started inside the window count.
-pub async fn run(config: LoadConfig, request: Arc<WireRequest>) -> Result<LoadOutcome, String> {
+pub async fn run(config: LoadConfig, requests: impl Into<Requests>) -> Result<LoadOutcome, String> {
+    let requests = requests.into();
     let measure_from = Instant::now() + config.warmup;
     let until = measure_from + config.duration;
     let mut tasks = Vec::with_capacity(config.connections);
     for _ in 0..config.connections {
         tasks.push(tokio::spawn(drive(
             config.addr,
-            Arc::clone(&request),
+            requests.clone(),
             measure_from,
             until,
         )));
@@ -90,7 +142,7 @@ pub async fn run(config: LoadConfig, request: Arc<WireRequest>) -> Result<LoadOu
 
 async fn drive(
     addr: SocketAddr,
-    request: Arc<WireRequest>,
+    requests: Requests,
     measure_from: Instant,
     until: Instant,
 ) -> LoadOutcome {
@@ -102,10 +154,25 @@ async fn drive(
         if started >= until {
             break;
         }
-        let result =
-            tokio::time::timeout(REQUEST_TIMEOUT, conn.round_trip(&request, &mut body)).await;
-        let elapsed = started.elapsed();
         let measured = started >= measure_from;
+        let request = match &requests {
+            Requests::Same(request) => &**request,
+            Requests::Each(sequence) => match sequence.take() {
+                Some(request) => request,
+                None => {
+                    if measured {
+                        outcome.requests += 1;
+                        outcome.error("exhausted".to_owned(), || {
+                            format!("all {} prepared requests were sent", sequence.len())
+                        });
+                    }
+                    break;
+                }
+            },
+        };
+        let result =
+            tokio::time::timeout(REQUEST_TIMEOUT, conn.round_trip(request, &mut body)).await;
+        let elapsed = started.elapsed();
         if measured {
             outcome.requests += 1;
         }
@@ -240,6 +307,77 @@ mod tests {
         assert_eq!(outcome.latencies_us.len() as u64, successes);
         assert!(outcome.latencies_us.is_sorted());
         assert!(successes.abs_diff(outcome.errors) <= 2, "{outcome:?}");
+    }
+
+    /// Each prepared request is sent once, whichever connection sends it,
+    /// and the connections stop when none is left.
+    #[test]
+    fn a_sequence_sends_each_request_once() {
+        use std::sync::Mutex;
+        use tokio::io::{AsyncReadExt, AsyncWriteExt};
+        let runtime = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .unwrap();
+        let seen = Arc::new(Mutex::new(Vec::new()));
+        let sequence = Arc::new(Sequence::new(
+            (0..50)
+                .map(|i| {
+                    crate::http::RequestSpec::get(&format!("/pay/{i}"))
+                        .encode("h")
+                        .unwrap()
+                })
+                .collect(),
+        ));
+        let outcome = runtime.block_on(async {
+            let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+            let addr = listener.local_addr().unwrap();
+            let server_seen = Arc::clone(&seen);
+            tokio::spawn(async move {
+                while let Ok((mut stream, _)) = listener.accept().await {
+                    let seen = Arc::clone(&server_seen);
+                    tokio::spawn(async move {
+                        let mut buf = Vec::new();
+                        loop {
+                            while crate::http::find_head_end(&buf).is_none() {
+                                if stream.read_buf(&mut buf).await.unwrap_or(0) == 0 {
+                                    return;
+                                }
+                            }
+                            let line = String::from_utf8_lossy(&buf)
+                                .lines()
+                                .next()
+                                .map(str::to_owned);
+                            seen.lock().unwrap().extend(line);
+                            buf.clear();
+                            let ok = b"HTTP/1.1 201 Created\r\nContent-Length: 2\r\n\r\nok";
+                            if stream.write_all(ok).await.is_err() {
+                                return;
+                            }
+                        }
+                    });
+                }
+            });
+            let config = LoadConfig {
+                addr,
+                connections: 4,
+                warmup: Duration::ZERO,
+                duration: Duration::from_secs(30),
+            };
+            run(config, Requests::Each(Arc::clone(&sequence)))
+                .await
+                .unwrap()
+        });
+        assert_eq!(sequence.taken(), 50);
+        // 50 sent, and each connection found the list empty once.
+        assert_eq!(outcome.latencies_us.len(), 50);
+        assert_eq!(outcome.error_kinds["exhausted"], 4);
+        assert_eq!(outcome.requests, 54);
+        let mut lines = seen.lock().unwrap().clone();
+        lines.sort();
+        let mut want: Vec<String> = (0..50).map(|i| format!("GET /pay/{i} HTTP/1.1")).collect();
+        want.sort();
+        assert_eq!(lines, want);
     }
 
     #[test]

@@ -3,11 +3,13 @@
 //! `guichet-bench debit ...` measures the debit job instead (`debit.rs`).
 
 mod argon;
+mod autopay;
 mod bookings;
 mod dashboard;
 mod debit;
 mod downloads;
 mod http;
+mod invoice_payments;
 mod load;
 mod procfs;
 mod scenarios;
@@ -27,7 +29,7 @@ use serde::Serialize;
 
 use crate::argon::RawArgon2;
 use crate::http::{RequestSpec, WireRequest};
-use crate::load::{LoadConfig, LoadOutcome, percentile};
+use crate::load::{LoadConfig, LoadOutcome, Requests, percentile};
 use crate::scenarios::{Kind, Setup};
 use crate::server::{Backend, Database, DatabaseArgs, Server, ServerConfig};
 
@@ -42,6 +44,7 @@ const SETTLE: Duration = Duration::from_secs(1);
     version,
     about,
     after_help = "Other benchmarks: `guichet-bench debit --help` (the debit job), \
+                  `guichet-bench autopay --help` (the debit job's autopay of invoices), \
                   `guichet-bench sepa --help` (SEPA documents and exports), \
                   `guichet-bench webhooks --help` (webhook dispatch)."
 )]
@@ -114,8 +117,24 @@ struct Report {
     booking_slots: Option<bookings::SlotsSetup>,
     /// The `booking_race` rounds; `null` when it did not run.
     booking_race: Option<bookings::RaceOutcome>,
+    /// The invoices `invoice_payments` paid and what the database says of
+    /// them; `null` when it did not run.
+    invoice_payments: Option<InvoicePaymentsOutcome>,
     peak_rss_mib: f64,
     targets: Vec<Target>,
+}
+
+/// The invoices of `invoice_payments`: seeded, paid by the requests sent
+/// (the set-up's one, warm-ups and measured windows), and in the database
+/// afterwards.
+#[derive(Debug, Serialize)]
+struct InvoicePaymentsOutcome {
+    seeded: u64,
+    seed_ms: f64,
+    sent: u64,
+    paid_invoices: u64,
+    succeeded_payments: u64,
+    other_payments: u64,
 }
 
 #[derive(Debug, Serialize)]
@@ -164,6 +183,9 @@ pub struct Target {
 fn main() -> ExitCode {
     if std::env::args_os().nth(1).is_some_and(|a| a == "debit") {
         return debit::main(std::env::args_os().skip(1));
+    }
+    if std::env::args_os().nth(1).is_some_and(|a| a == "autopay") {
+        return autopay::main(std::env::args_os().skip(1));
     }
     if std::env::args_os().nth(1).is_some_and(|a| a == "sepa") {
         return sepa::main(std::env::args_os().skip(1));
@@ -253,6 +275,35 @@ fn run(args: &Args) -> Result<ExitCode, String> {
         runtime.block_on(seeder.wait_ready(Duration::from_secs(60)))?;
         seeder.stop()?;
     }
+    let seeded_invoices = if scenarios
+        .iter()
+        .any(|s| matches!(s.kind, Kind::InvoicePayments))
+    {
+        // Payments run in their own turns: the first warm-up, the measured
+        // windows, and a short warm-up before every turn but the first.
+        let (count, _) = turns(Duration::from_secs(args.duration_secs));
+        let load = Duration::from_secs(args.warmup_secs + args.duration_secs)
+            + TURN_WARMUP * count.saturating_sub(1);
+        let count = invoice_payments::needed(load);
+        progress(&format!(
+            "{}: seeding {count} open invoices of the demo customer in SQL (not measured)",
+            scenarios::INVOICE_PAYMENTS
+        ));
+        let seeded = invoice_payments::seed(
+            database.url(),
+            args.db.backend,
+            count,
+            chrono::Utc::now().date_naive(),
+        )?;
+        progress(&format!(
+            "{}: seeded in {} ms",
+            scenarios::INVOICE_PAYMENTS,
+            seeded.seed_ms
+        ));
+        Some(seeded)
+    } else {
+        None
+    };
     let mut server = Server::spawn(&config, "existing")?;
     let ready_existing = runtime.block_on(server.wait_ready(Duration::from_secs(30)))?;
     std::thread::sleep(SETTLE);
@@ -281,6 +332,7 @@ fn run(args: &Args) -> Result<ExitCode, String> {
     let mut downloads_outcome = None;
     let mut booking_slots = None;
     let mut booking_race = None;
+    let mut invoice_payments_outcome = None;
     let mut failed = Vec::new();
     for scenario in &scenarios {
         let name = scenario.name;
@@ -408,16 +460,76 @@ fn run(args: &Args) -> Result<ExitCode, String> {
                     main_load.connections
                 ));
                 let loads = [
-                    (DASHBOARD_ME, me, me_wire, main_load, pid),
+                    (DASHBOARD_ME, me, me_wire.into(), main_load, pid),
                     (
                         scenarios::DASHBOARD,
                         dashboard,
-                        dashboard_wire,
+                        dashboard_wire.into(),
                         main_load,
                         pid,
                     ),
                 ];
                 results.extend(in_turns(&runtime, &loads, main_load, &mut failed)?);
+            }
+            Kind::InvoicePayments => {
+                let seeded = seeded_invoices
+                    .as_ref()
+                    .ok_or("invoice_payments: no invoices were seeded")?;
+                let prepared = invoice_payments::prepare(&mut setup, seeded)
+                    .map_err(|e| format!("{name}: set-up: {e}"))?;
+                let me_wire = check_once(&mut setup, name, &prepared.me)?;
+                let pid = server.pid()?;
+                let (count, turn) = turns(main_load.duration);
+                progress(&format!(
+                    "{name}: {} (one open invoice each, {} prepared, a sandbox card token) and \
+                     GET /v1/me with {} connections, in {count} turns of {turn:?} each",
+                    prepared.shown.method,
+                    prepared.payments.len(),
+                    main_load.connections
+                ));
+                let loads = [
+                    (
+                        INVOICE_PAYMENTS_ME,
+                        prepared.me,
+                        me_wire.into(),
+                        main_load,
+                        pid,
+                    ),
+                    (
+                        scenarios::INVOICE_PAYMENTS,
+                        prepared.shown,
+                        Requests::Each(Arc::clone(&prepared.payments)),
+                        main_load,
+                        pid,
+                    ),
+                ];
+                results.extend(in_turns(&runtime, &loads, main_load, &mut failed)?);
+                // The set-up's payment and those the load sent.
+                let sent = prepared.payments.taken() as u64 + 1;
+                let check = invoice_payments::check(database.url())?;
+                progress(&format!(
+                    "{name}: {sent} payments sent; in the database {} seeded invoices paid, {} \
+                     succeeded payments, {} other payments",
+                    check.paid_invoices, check.succeeded_payments, check.other_payments
+                ));
+                if check.paid_invoices != check.succeeded_payments
+                    || check.other_payments > 0
+                    || check.succeeded_payments > sent
+                {
+                    failed.push(format!(
+                        "{name}: {sent} payments sent, but {} invoices paid with {} succeeded \
+                         payments and {} others",
+                        check.paid_invoices, check.succeeded_payments, check.other_payments
+                    ));
+                }
+                invoice_payments_outcome = Some(InvoicePaymentsOutcome {
+                    seeded: seeded.invoices.len() as u64,
+                    seed_ms: seeded.seed_ms,
+                    sent,
+                    paid_invoices: check.paid_invoices,
+                    succeeded_payments: check.succeeded_payments,
+                    other_payments: check.other_payments,
+                });
             }
             Kind::Downloads => {
                 let (spec, sha256, rss_before_upload) =
@@ -493,11 +605,17 @@ fn run(args: &Args) -> Result<ExitCode, String> {
                     main_load.connections
                 ));
                 let loads = [
-                    (BOOKING_SLOTS_ME, prepared.me, me_wire, main_load, pid),
+                    (
+                        BOOKING_SLOTS_ME,
+                        prepared.me,
+                        me_wire.into(),
+                        main_load,
+                        pid,
+                    ),
                     (
                         scenarios::BOOKING_SLOTS,
                         prepared.slots,
-                        slots_wire,
+                        slots_wire.into(),
                         main_load,
                         pid,
                     ),
@@ -613,10 +731,10 @@ fn run(args: &Args) -> Result<ExitCode, String> {
                             ..prepared.request.clone()
                         };
                         let me_wire = check_once(&mut db_setup, name, &me)?;
-                        loads.push((SCHEDULES_ME, me, me_wire, load, pid));
+                        loads.push((SCHEDULES_ME, me, me_wire.into(), load, pid));
                     }
-                    loads.push((names[0], readyz, readyz_wire, load, pid));
-                    loads.push((names[1], prepared.request, wire, load, pid));
+                    loads.push((names[0], readyz, readyz_wire.into(), load, pid));
+                    loads.push((names[1], prepared.request, wire.into(), load, pid));
                     filled.push(prepared.filled);
                 }
                 let (count, turn) = turns(main_load.duration);
@@ -685,6 +803,7 @@ fn run(args: &Args) -> Result<ExitCode, String> {
         downloads: downloads_outcome,
         booking_slots,
         booking_race,
+        invoice_payments: invoice_payments_outcome,
         peak_rss_mib: round(peak_rss, 1),
     };
     let json =
@@ -763,6 +882,8 @@ const SCHEDULES_ME: &str = "schedules_me";
 const DASHBOARD_ME: &str = "dashboard_me";
 /// `GET /v1/me` in turns with the booking slots, same token.
 const BOOKING_SLOTS_ME: &str = "booking_slots_me";
+/// `GET /v1/me` in turns with the invoice payments, same token.
+const INVOICE_PAYMENTS_ME: &str = "invoice_payments_me";
 /// The endpoint on the small database, and `GET /readyz` of its server.
 const SCHEDULES_SMALL: &str = "schedules_small_db";
 const SCHEDULES_SMALL_READYZ: &str = "schedules_small_db_readyz";
@@ -773,7 +894,7 @@ const EXACTLY: &str = "exactly";
 
 /// One measurement taken in turns with others: its result's name, the
 /// request, its encoding, the load and the server's pid (for its CPU time).
-type Turned = (&'static str, RequestSpec, Arc<WireRequest>, LoadConfig, u32);
+type Turned = (&'static str, RequestSpec, Requests, LoadConfig, u32);
 
 /// Measures `loads` in turns (see [`turn_order`]) for the run's duration,
 /// with the server's CPU time per request.
@@ -800,7 +921,7 @@ fn in_turns(
                     tokio::time::sleep(load.warmup).await;
                     schedules::cpu_ticks(*pid)
                 };
-                let (outcome, start) = tokio::join!(load::run(load, Arc::clone(wire)), at_start);
+                let (outcome, start) = tokio::join!(load::run(load, wire.clone()), at_start);
                 let end = schedules::cpu_ticks(*pid);
                 (outcome, start.zip(end).map(|(a, b)| b.saturating_sub(a)))
             });
@@ -1109,6 +1230,27 @@ fn targets(m: &Measured<'_>) -> Vec<Target> {
     });
     let race = race_target(m.booking_race);
 
+    let (payments, payments_me) = (
+        per_s(scenarios::INVOICE_PAYMENTS),
+        per_s(INVOICE_PAYMENTS_ME),
+    );
+    let mut payments_vs_me = check(
+        "invoice_payments_vs_me",
+        AT_LEAST,
+        0.3,
+        ratio(payments, payments_me),
+    );
+    payments_vs_me.note = Some(match (payments, payments_me) {
+        (Some(p), Some(me)) => format!(
+            "POST /v1/me/invoices/{{id}}/payments {p} req/s (each a different open invoice paid \
+             in full with a sandbox card token, under its own Idempotency-Key) ÷ GET /v1/me {me} \
+             req/s, same server and token, in turns (server CPU per request {} µs and {} µs)",
+            show(cpu(scenarios::INVOICE_PAYMENTS)),
+            show(cpu(INVOICE_PAYMENTS_ME)),
+        ),
+        _ => "not measured in this run (scenario invoice_payments)".to_owned(),
+    });
+
     vec![
         p99,
         check("idle_rss_mib", AT_MOST, 40.0, Some(m.idle_rss_mib)),
@@ -1127,6 +1269,7 @@ fn targets(m: &Measured<'_>) -> Vec<Target> {
         downloads_rate,
         slots_vs_me,
         race,
+        payments_vs_me,
     ]
 }
 
@@ -1434,6 +1577,41 @@ mod tests {
             target(&with(&race), "booking_race_winners"),
             (EXACTLY, 10.0, Some(11.0), Some(false))
         );
+    }
+
+    #[test]
+    fn invoice_payments_compare_with_me_in_the_same_run() {
+        let target = |t: &[Target]| {
+            let found = t
+                .iter()
+                .find(|t| t.name == "invoice_payments_vs_me")
+                .unwrap();
+            (found.comparison, found.limit, found.value, found.met)
+        };
+        assert_eq!(
+            target(&targets(&measured(64, &[], None))),
+            (AT_LEAST, 0.3, None, None)
+        );
+        let results = [
+            result(scenarios::INVOICE_PAYMENTS, 600.0, None),
+            result(INVOICE_PAYMENTS_ME, 2000.0, None),
+        ];
+        assert_eq!(
+            target(&targets(&measured(64, &results, None))),
+            (AT_LEAST, 0.3, Some(0.3), Some(true))
+        );
+        let slow = [
+            result(scenarios::INVOICE_PAYMENTS, 500.0, None),
+            result(INVOICE_PAYMENTS_ME, 2000.0, None),
+        ];
+        let t = targets(&measured(64, &slow, None));
+        assert_eq!(target(&t), (AT_LEAST, 0.3, Some(0.25), Some(false)));
+        let note = t
+            .iter()
+            .find(|t| t.name == "invoice_payments_vs_me")
+            .and_then(|t| t.note.as_deref())
+            .unwrap();
+        assert!(note.contains("500 req/s"), "{note}");
     }
 
     #[test]

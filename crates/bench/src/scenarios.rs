@@ -31,6 +31,9 @@ pub const DOWNLOADS: &str = "downloads";
 pub const BOOKING_SLOTS: &str = "booking_slots";
 /// 64 customers racing for 10 slots, in rounds.
 pub const BOOKING_RACE: &str = "booking_race";
+/// The demo customer paying a different open invoice with each request,
+/// in turns with `GET /v1/me`.
+pub const INVOICE_PAYMENTS: &str = "invoice_payments";
 
 /// The demo customer `guichet serve --demo` creates (`api/src/demo.rs`).
 pub const DEMO_ORGANIZATION: &str = "demo";
@@ -65,6 +68,10 @@ pub enum Kind {
     /// Rounds of 64 customers asking at once for 10 slots, each round
     /// checked against the database (`bookings.rs`).
     BookingRace,
+    /// `POST /v1/me/invoices/{id}/payments`, each request paying another
+    /// open invoice seeded before the server started, in turns with
+    /// `GET /v1/me`, same token (`invoice_payments.rs`).
+    InvoicePayments,
 }
 
 #[derive(Debug)]
@@ -156,6 +163,11 @@ pub fn all() -> Vec<Scenario> {
         Scenario {
             name: BOOKING_RACE,
             kind: Kind::BookingRace,
+            demo: true,
+        },
+        Scenario {
+            name: INVOICE_PAYMENTS,
+            kind: Kind::InvoicePayments,
             demo: true,
         },
         // Last: it fills the database with a million instalments.
@@ -306,5 +318,9 @@ mod tests {
             ["healthz", "schedules"]
         );
         assert_eq!(all().last().map(|s| s.name), Some(SCHEDULES));
+        assert_eq!(
+            names(select(all(), Some(INVOICE_PAYMENTS)).unwrap()),
+            ["healthz", "invoice_payments"]
+        );
     }
 }
