@@ -731,7 +731,7 @@ fn check_report(report: &Value, want: &Expected, v: &mut Verification) {
         ("refused", want.refused),
         ("unknown", 0),
         ("skipped", 0),
-        ("sepa_not_supported", 0),
+        ("collections", 0),
         ("errors", 0),
     ] {
         if autopay[name].as_u64() != Some(value) {

@@ -279,6 +279,15 @@ pub struct PoolOptions {
     /// Connections the pool keeps open (opening them in the background)
     /// while idle: 1 for a server, 0 for a command that runs once.
     pub min_idle: u32,
+    /// PostgreSQL: plan every statement for its parameters
+    /// (`plan_cache_mode = force_custom_plan`) instead of keeping a generic
+    /// plan. For a command that runs once over tables it fills (the debit
+    /// run): a generic plan made while a table was small (a sequential
+    /// scan, or the wrong index, in its statements and in the foreign-key
+    /// checks of its inserts) would be kept while the run grows the table,
+    /// each statement then costing more than the last. A server keeps
+    /// generic plans: its hot reads are planned once.
+    pub pg_custom_plans: bool,
 }
 
 impl PoolOptions {
@@ -291,6 +300,7 @@ impl PoolOptions {
     pub fn one_shot() -> Self {
         Self {
             min_idle: 0,
+            pg_custom_plans: true,
             ..Self::default()
         }
     }
@@ -304,6 +314,7 @@ impl Default for PoolOptions {
             sqlite_busy_timeout: Duration::from_secs(5),
             migrate: true,
             min_idle: 1,
+            pg_custom_plans: false,
         }
     }
 }
@@ -316,9 +327,13 @@ pub struct PoolState {
     pub max_size: u32,
 }
 
+/// What every new pooled connection runs first: SQLite's pragmas (below);
+/// on PostgreSQL, custom plans when the pool asks for them.
 #[derive(Debug)]
-struct SqlitePragmas {
+struct ConnectionSetup {
     busy_timeout_ms: u128,
+    /// [`PoolOptions::pg_custom_plans`].
+    pg_custom_plans: bool,
 }
 
 /// Reads of the SQLite file go through a shared memory map of up to this
@@ -336,8 +351,14 @@ const SQLITE_MMAP_BYTES: u64 = 1 << 30;
 /// space.
 const SQLITE_WAL_KEPT_BYTES: u64 = 0;
 
-impl CustomizeConnection<DbConnection, diesel::r2d2::Error> for SqlitePragmas {
+impl CustomizeConnection<DbConnection, diesel::r2d2::Error> for ConnectionSetup {
     fn on_acquire(&self, conn: &mut DbConnection) -> Result<(), diesel::r2d2::Error> {
+        if let DbConnection::Postgresql(c) = conn
+            && self.pg_custom_plans
+        {
+            c.batch_execute("SET plan_cache_mode = force_custom_plan")
+                .map_err(diesel::r2d2::Error::QueryError)?;
+        }
         if let DbConnection::Sqlite(c) = conn {
             c.batch_execute(&format!(
                 "PRAGMA busy_timeout = {}; PRAGMA journal_mode = WAL; PRAGMA synchronous = NORMAL; PRAGMA foreign_keys = ON; PRAGMA mmap_size = {SQLITE_MMAP_BYTES}; PRAGMA secure_delete = ON; PRAGMA journal_size_limit = {SQLITE_WAL_KEPT_BYTES};",
@@ -435,8 +456,9 @@ impl Store {
                 url.scrub(&e.to_string())
             ))
         })?;
-        let pragmas = SqlitePragmas {
+        let pragmas = ConnectionSetup {
             busy_timeout_ms: options.sqlite_busy_timeout.as_millis(),
+            pg_custom_plans: options.pg_custom_plans,
         };
         pragmas
             .on_acquire(&mut first)

@@ -165,11 +165,10 @@ pub fn find(
     kind: Kind,
     idempotency_key: &str,
 ) -> Result<Option<Entry>, StoreError> {
-    // Boxed, so not kept as a prepared statement: PostgreSQL would settle on
-    // a generic plan made while the ledger was small (the `(merchant, kind)`
-    // index, filtering every charge of the merchant by key) and keep it
-    // while a run fills the ledger: a lookup per charge that grows with
-    // every charge (`docs/BENCHMARKS.md`, "Invoices and autopay").
+    // By the primary key. Boxed, so not kept as a prepared statement: a
+    // generic plan made while the ledger was small could read every
+    // operation of the merchant by another index, and be kept while a run
+    // fills the ledger (`docs/BENCHMARKS.md`, "Invoices and autopay").
     let row = t::table
         .filter(t::merchant.eq(merchant))
         .filter(t::kind.eq(kind.as_str()))

@@ -1,0 +1,2 @@
+DROP INDEX sandbox_ledger_list;
+CREATE INDEX sandbox_ledger_list ON sandbox_ledger (merchant, kind, created_at);
