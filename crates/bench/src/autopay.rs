@@ -32,7 +32,9 @@ use serde::Serialize;
 use serde_json::Value;
 
 use crate::Target;
-use crate::debit::{connect, load_average_1m, parse_date, quote, round, sandbox_token};
+use crate::debit::{
+    Kept, connect, finish, load_average_1m, parse_date, quote, round, sandbox_token,
+};
 use crate::server::{self, Backend, Database, DatabaseArgs};
 
 /// The secret key of the throwaway database's job: its sandbox tokens are
@@ -810,7 +812,7 @@ fn run(args: &AutopayArgs) -> Result<ExitCode, String> {
     let data_dir = work_dir.path().join("data");
     std::fs::create_dir_all(&data_dir)
         .map_err(|e| format!("cannot create {}: {e}", data_dir.display()))?;
-    let mut database = Database::create(args.db.backend, &args.db.pg_admin_url, work_dir.path())?;
+    let database = Database::create(args.db.backend, &args.db.pg_admin_url, work_dir.path())?;
     let url = database.url().to_owned();
 
     progress(&format!(
@@ -924,30 +926,22 @@ fn run(args: &AutopayArgs) -> Result<ExitCode, String> {
     };
     let json =
         serde_json::to_string_pretty(&report).map_err(|e| format!("cannot write JSON: {e}"))?;
-    println!("{json}");
-    if args.keep {
-        let kept = work_dir.keep();
-        progress(&format!(
-            "kept {} (database {url}, logs debit-*.log)",
-            kept.display()
-        ));
-        std::mem::forget(database);
-    } else {
-        database.drop_now()?;
-    }
-    if report.verification.ok() {
-        if report.targets[0].met == Some(false) {
-            progress(&format!(
-                "target autopay_invoices_per_s not met: {value}, wanted >= {TARGET_PER_S}"
-            ));
-        }
-        Ok(ExitCode::SUCCESS)
-    } else {
-        for problem in &report.verification.problems {
-            progress(problem);
-        }
-        Ok(ExitCode::from(1))
-    }
+    let missed = (report.targets[0].met == Some(false)).then(|| {
+        format!("target autopay_invoices_per_s not met: {value}, wanted >= {TARGET_PER_S}")
+    });
+    finish(
+        &json,
+        Kept {
+            bench: "autopay",
+            keep: args.keep,
+            work_dir,
+            database,
+            url: &url,
+            logs: "debit-*.log",
+        },
+        &report.verification.problems,
+        missed,
+    )
 }
 
 #[cfg(test)]

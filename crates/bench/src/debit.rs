@@ -798,7 +798,7 @@ fn run(args: &DebitArgs) -> Result<ExitCode, String> {
     let data_dir = work_dir.path().join("data");
     std::fs::create_dir_all(&data_dir)
         .map_err(|e| format!("cannot create {}: {e}", data_dir.display()))?;
-    let mut database = Database::create(args.db.backend, &args.db.pg_admin_url, work_dir.path())?;
+    let database = Database::create(args.db.backend, &args.db.pg_admin_url, work_dir.path())?;
     let url = database.url().to_owned();
 
     progress(&format!(
@@ -910,26 +910,73 @@ fn run(args: &DebitArgs) -> Result<ExitCode, String> {
     };
     let json =
         serde_json::to_string_pretty(&report).map_err(|e| format!("cannot write JSON: {e}"))?;
+    let missed = (report.targets[0].met == Some(false)).then(|| {
+        format!("target debit_instalments_per_s not met: {value}, wanted >= {TARGET_PER_S}")
+    });
+    finish(
+        &json,
+        Kept {
+            bench: "debit",
+            keep: args.keep,
+            work_dir,
+            database,
+            url: &url,
+            logs: "debit-*.log",
+        },
+        &report.verification.problems,
+        missed,
+    )
+}
+
+/// What a run made that `--keep` keeps, and the bench's name for its
+/// messages.
+pub(crate) struct Kept<'a> {
+    /// `debit`, `autopay`.
+    pub bench: &'a str,
+    pub keep: bool,
+    pub work_dir: tempfile::TempDir,
+    pub database: Database,
+    pub url: &'a str,
+    /// The job's logs in the work directory, as a glob.
+    pub logs: &'a str,
+}
+
+/// Prints the report, keeps or drops what the run made, and says how it
+/// ended: 0 when the check passed (the target, met or `missed`, is in the
+/// JSON), 1 with the problems when it failed.
+pub(crate) fn finish(
+    json: &str,
+    kept: Kept<'_>,
+    problems: &[String],
+    missed: Option<String>,
+) -> Result<ExitCode, String> {
     println!("{json}");
-    if args.keep {
+    let Kept {
+        bench,
+        keep,
+        work_dir,
+        mut database,
+        url,
+        logs,
+    } = kept;
+    let progress = |message: &str| eprintln!("guichet-bench {bench}: {message}");
+    if keep {
         let kept = work_dir.keep();
         progress(&format!(
-            "kept {} (database {url}, logs debit-*.log)",
+            "kept {} (database {url}, logs {logs})",
             kept.display()
         ));
         std::mem::forget(database);
     } else {
         database.drop_now()?;
     }
-    if report.verification.ok() {
-        if report.targets[0].met == Some(false) {
-            progress(&format!(
-                "target debit_instalments_per_s not met: {value}, wanted >= {TARGET_PER_S}"
-            ));
+    if problems.is_empty() {
+        if let Some(missed) = missed {
+            progress(&missed);
         }
         Ok(ExitCode::SUCCESS)
     } else {
-        for problem in &report.verification.problems {
+        for problem in problems {
             progress(problem);
         }
         Ok(ExitCode::from(1))
